@@ -1,0 +1,1 @@
+"""Outcomes dashboard for residential and intensive outpatient addiction treatment."""

@@ -1,0 +1,174 @@
+"""The query catalog: `queries/*.sql` files with a YAML header in `--` comments."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import filters
+from .params import PARAM_TYPES, Param
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERY_DIR = ROOT / "queries"
+BUILD_DIR = QUERY_DIR / "_build"
+
+CHART_KINDS = ("line", "bar", "area", "scatter", "heatmap", "funnel", "sankey", "step", "table")
+HEADER_KEYS = {"title", "description", "params", "chart", "area", "suppress", "definition", "unstable_below"}
+
+
+class CatalogError(Exception):
+    """A query file is malformed; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    path: Path
+    title: str
+    description: str
+    sql: str
+    params: dict[str, Param]
+    chart: dict = field(default_factory=dict)
+    area: str = "other"
+    suppress: dict = field(default_factory=dict)
+    definition: str = ""
+    unstable_below: int = 30
+
+
+def named_parameters(sql: str) -> list[str]:
+    """Names of `$name` parameters in SQL, in order of first use, skipping comments, strings and quoted names."""
+    names: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif ch in "'\"":
+            j = i + 1
+            while j < n:
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:  # doubled quote is an escaped quote
+                        j += 2
+                        continue
+                    break
+                j += 1
+            i = j + 1
+        elif ch == "$":
+            tag = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", sql[i:])
+            if tag:  # dollar-quoted string: $$...$$ or $tag$...$tag$
+                end = sql.find(tag.group(0), i + len(tag.group(0)))
+                i = n if end < 0 else end + len(tag.group(0))
+                continue
+            m = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql[i:])
+            if m:
+                if m.group(1) not in names:
+                    names.append(m.group(1))
+                i += len(m.group(0))
+            else:
+                i += 1
+        elif ch.isalnum() or ch == "_":
+            # an identifier such as a$b is one word, not a parameter
+            m = re.match(r"[A-Za-z0-9_$]+", sql[i:])
+            i += len(m.group(0))
+        else:
+            i += 1
+    return names
+
+
+def split_header(text: str) -> tuple[str, str]:
+    """Split a file into its leading `--` comment block (prefix removed) and the SQL after it."""
+    lines = text.splitlines(keepends=True)
+    header = []
+    for k, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("--"):
+            body = stripped[2:]
+            header.append(body[1:] if body.startswith(" ") else body)
+        elif stripped == "" and not header:
+            continue
+        else:
+            return "\n".join(header), "".join(lines[k:])
+    return "\n".join(header), ""
+
+
+def _param(name: str, spec, path: Path) -> Param:
+    if spec == "filter":
+        if name not in filters.GLOBAL:
+            raise CatalogError(f"{path.name}: parameter {name} is marked 'filter' but is not a global filter "
+                               f"({', '.join(filters.GLOBAL)})")
+        return filters.GLOBAL[name]
+    if not isinstance(spec, dict) or spec.get("type") not in PARAM_TYPES:
+        raise CatalogError(f"{path.name}: parameter {name} needs a type, one of {', '.join(PARAM_TYPES)}")
+    unknown = set(spec) - {"type", "default", "label", "choices", "options"}
+    if unknown:
+        raise CatalogError(f"{path.name}: parameter {name} has unknown keys {sorted(unknown)}")
+    if spec["type"] == "choice" and not spec.get("choices"):
+        raise CatalogError(f"{path.name}: choice parameter {name} needs choices")
+    p = Param(name, spec["type"], None, spec.get("label", name.replace("_", " ")), tuple(spec.get("choices") or ()),
+              spec.get("options"))
+    default = spec.get("default")
+    if default is not None and not (p.type == "date" and default == "data_through"):
+        try:
+            default = p.coerce(default)
+        except ValueError as exc:
+            raise CatalogError(f"{path.name}: default of {exc}") from None
+    return Param(p.name, p.type, default, p.label, p.choices, p.options)
+
+
+def parse(path: Path) -> Query:
+    """Read one query file and validate its header against its SQL."""
+    header, sql = split_header(path.read_text())
+    try:
+        meta = yaml.safe_load(header) if header.strip() else None
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path.name}: header is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(meta, dict):
+        raise CatalogError(f"{path.name}: missing header (leading `--` comment lines of YAML with title and description)")
+    unknown = set(meta) - HEADER_KEYS
+    if unknown:
+        raise CatalogError(f"{path.name}: unknown header keys {sorted(unknown)}")
+    for key in ("title", "description"):
+        if not isinstance(meta.get(key), str) or not meta[key].strip():
+            raise CatalogError(f"{path.name}: header needs a {key}")
+    if not sql.strip():
+        raise CatalogError(f"{path.name}: no SQL after the header")
+    params = {name: _param(name, spec, path) for name, spec in (meta.get("params") or {}).items()}
+    used = named_parameters(sql)
+    undeclared = [n for n in used if n not in params]
+    unused = [n for n in params if n not in used]
+    if undeclared:
+        raise CatalogError(f"{path.name}: SQL uses ${', $'.join(undeclared)} but the header does not declare it")
+    if unused:
+        raise CatalogError(f"{path.name}: header declares {', '.join(unused)} but the SQL does not use it")
+    chart = meta.get("chart") or {}
+    if chart and chart.get("kind") not in CHART_KINDS:
+        raise CatalogError(f"{path.name}: chart kind must be one of {', '.join(CHART_KINDS)}")
+    suppress = meta.get("suppress") or {}
+    if set(suppress) - {"counts", "rates", "stats", "keys"}:
+        raise CatalogError(f"{path.name}: suppress takes counts, rates, stats and keys")
+    return Query(path.stem, path, meta["title"].strip(), " ".join(meta["description"].split()), sql, params,
+                 chart, meta.get("area", "other"), suppress, (meta.get("definition") or "").strip(),
+                 int(meta.get("unstable_below", 30)))
+
+
+def load_catalog(directory: Path = QUERY_DIR) -> dict[str, Query]:
+    """Every query in `directory` (top level only), by name; raises CatalogError on the first bad file."""
+    return {q.name: q for q in (parse(p) for p in sorted(directory.glob("*.sql")))}
+
+
+def check_catalog(directory: Path = QUERY_DIR) -> tuple[dict[str, Query], list[str]]:
+    """Parse every file, collecting one error line per bad file instead of stopping."""
+    good, errors = {}, []
+    for p in sorted(directory.glob("*.sql")):
+        try:
+            good[p.stem] = parse(p)
+        except CatalogError as exc:
+            errors.append(str(exc))
+    return good, errors

@@ -1,0 +1,67 @@
+"""Checks every catalog query must pass: used by `python -m outcomes check` and by the test suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from . import runner
+from .catalog import QUERY_DIR, Query, check_catalog
+from .suppress import UnclassifiedColumn, roles
+
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "tests" / "golden"
+
+
+def check_result(query: Query, df: pd.DataFrame) -> list[str]:
+    """Problems with a query's output: chart columns missing, suppression roles missing or wrong."""
+    problems = []
+    for key in ("x", "y", "color", "facet", "n", "z"):
+        col = query.chart.get(key)
+        cols = col if isinstance(col, list) else [col] if col else []
+        problems += [f"{query.path.name}: chart {key} column {c!r} is not in the result ({', '.join(df.columns)})"
+                     for c in cols if c not in df.columns]
+    try:
+        roles(df, query.suppress)
+    except UnclassifiedColumn as exc:
+        problems.append(f"{query.path.name}: {exc}")
+    spec = query.suppress
+    for col, pair in (spec.get("rates") or {}).items():
+        if not (isinstance(pair, list) and len(pair) == 2 and all(c in df.columns for c in pair)):
+            problems.append(f"{query.path.name}: rate {col} needs [numerator, denominator] columns of the result")
+    for col, n in (spec.get("stats") or {}).items():
+        if n not in df.columns:
+            problems.append(f"{query.path.name}: stat {col} needs an n column of the result, not {n!r}")
+    declared = set(spec.get("counts", [])) | set(spec.get("rates") or {}) | set(spec.get("stats") or {}) | set(spec.get("keys", []))
+    problems += [f"{query.path.name}: suppress names {c!r}, which is not in the result" for c in sorted(declared - set(df.columns))]
+    return problems
+
+
+def check_golden(query: Query, df: pd.DataFrame, update: bool = False) -> list[str]:
+    """Compare with tests/golden/NAME.csv when it exists (or rewrite it when `update`)."""
+    from .output import to_csv
+
+    path = GOLDEN_DIR / f"{query.name}.csv"
+    text = to_csv(df)
+    if update:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return []
+    if path.exists() and path.read_text() != text:
+        return [f"{query.path.name}: output differs from {path.relative_to(GOLDEN_DIR.parents[1])}"]
+    return []
+
+
+def check_all(con, directory: Path = QUERY_DIR, golden: bool = False, update_golden: bool = False) -> list[str]:
+    """Every problem found in the catalog, one line each naming the file."""
+    catalog, problems = check_catalog(directory)
+    for query in catalog.values():
+        try:
+            result = runner.run(con, query, raw=True)
+        except Exception as exc:  # any failure to run is a finding, named by file
+            problems.append(f"{query.path.name}: does not run with its defaults: {str(exc).splitlines()[0]}")
+            continue
+        problems += check_result(query, result.data)
+        if golden or update_golden:
+            problems += check_golden(query, result.data, update_golden)
+    return problems

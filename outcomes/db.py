@@ -1,0 +1,66 @@
+"""Read-only, hardened DuckDB connections and the identity of the loaded data."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from .catalog import ROOT
+
+DEFAULT_DB = ROOT / "data" / "outcomes.duckdb"
+
+HARDENED = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
+
+
+class NoDatabase(Exception):
+    """There is no loaded database at the path."""
+
+
+def connect(path: str | Path = DEFAULT_DB, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """Open `path` read-only with file access, extensions and configuration changes switched off."""
+    path = Path(path)
+    if not path.exists():
+        raise NoDatabase(f"no database at {path}; load one with `python -m outcomes load DIR` or `python -m outcomes demo`")
+    config = dict(HARDENED)
+    if threads:
+        config["threads"] = threads
+    return duckdb.connect(str(path), read_only=True, config=config)
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """Identifies one published database file; a reload gives a new version."""
+
+    path: str
+    inode: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str | Path = DEFAULT_DB) -> "DataVersion":
+        path = Path(path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise NoDatabase(f"no database at {path}") from None
+        return cls(str(path), st.st_ino, st.st_mtime_ns)
+
+
+def load_info(con) -> dict:
+    """The load record: data-through date, load time, source and per-table rows."""
+    cur = con.cursor()
+    try:
+        through, loaded_at, source, seconds = cur.execute(
+            "select data_through, loaded_at, source_folder, load_seconds from load_info"
+        ).fetchone()
+        rows = dict(cur.execute("select table_name, row_count from load_files where row_count is not null").fetchall())
+    finally:
+        cur.close()
+    return {"data_through": through, "loaded_at": loaded_at, "source": source, "seconds": seconds, "rows": rows}

@@ -1,0 +1,100 @@
+"""Run catalog queries: bind parameters, enforce a time limit and row cap, suppress small cells."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from . import suppress as sup
+from .catalog import Query
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_ROWS = 10_000
+
+
+class QueryTimeout(Exception):
+    """The query ran past its time limit and was stopped."""
+
+
+class UnknownParameter(ValueError):
+    """A value was given for a parameter the query does not declare."""
+
+
+@dataclass
+class Result:
+    data: pd.DataFrame  # suppressed unless raw
+    mask: pd.DataFrame  # cells hidden by suppression
+    params: dict
+    truncated: bool
+    seconds: float
+    raw: bool
+
+
+def bind(query: Query, given: dict, data_through=None) -> dict:
+    """Declared defaults overridden by `given` (strings or typed values), typed; unknown names are refused."""
+    unknown = sorted(set(given) - set(query.params))
+    if unknown:
+        raise UnknownParameter(f"{query.name} has no parameter {', '.join(unknown)} (it takes {', '.join(query.params) or 'none'})")
+    values = {}
+    for name, p in query.params.items():
+        value = p.coerce(given[name]) if name in given else p.default
+        if value == "data_through":
+            value = data_through
+        values[name] = value
+    return values
+
+
+def execute(con, sql: str, values: dict, timeout: float | None = DEFAULT_TIMEOUT, max_rows: int | None = None):
+    """Run one statement on a fresh cursor; returns (DataFrame, truncated). Stops it after `timeout` seconds."""
+    cur = con.cursor()
+    timer = threading.Timer(timeout, cur.interrupt) if timeout else None
+    try:
+        if timer:
+            timer.start()
+        started = time.monotonic()
+        try:
+            rel = cur.execute(sql, values)
+            if max_rows is None:
+                df = rel.df()
+                truncated = False
+            else:
+                rows = rel.fetchmany(max_rows + 1)
+                cols = [d[0] for d in rel.description]
+                truncated = len(rows) > max_rows
+                df = pd.DataFrame.from_records(rows[:max_rows], columns=cols)
+        except duckdb.InterruptException:
+            raise QueryTimeout(f"query stopped after {time.monotonic() - started:.1f} s (limit {timeout:g} s)") from None
+        return df, truncated
+    finally:
+        if timer:
+            timer.cancel()
+        cur.close()
+
+
+def run(con, query: Query, given: dict | None = None, raw: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
+        max_rows: int | None = None, data_through=None) -> Result:
+    """Run a catalog query with its defaults overridden by `given`; suppressed unless `raw`."""
+    if data_through is None and any(p.default == "data_through" for p in query.params.values()):
+        data_through = data_through_of(con)
+    values = bind(query, given or {}, data_through)
+    started = time.monotonic()
+    df, truncated = execute(con, query.sql, values, timeout, max_rows)
+    seconds = time.monotonic() - started
+    if raw:
+        sup.roles(df, query.suppress)
+        mask = pd.DataFrame(False, index=df.index, columns=df.columns)
+    else:
+        df, mask = sup.suppress(df, query.suppress)
+    return Result(df, mask, values, truncated, seconds, raw)
+
+
+def data_through_of(con):
+    cur = con.cursor()
+    try:
+        return cur.execute("select data_through from load_info").fetchone()[0]
+    finally:
+        cur.close()

@@ -1,0 +1,68 @@
+-- title: IOP attendance by week since admission
+-- description: >
+--   For IOP episodes admitted in the start..end range, attended sessions as a share of scheduled sessions
+--   in each week since admission (week 1 = days 0-6). Scheduled = attended + no-show + client-cancelled;
+--   program-cancelled sessions and sessions dated before admission are left out.
+-- definition: |
+--   Population: episodes at level iop, admitted from start to end (inclusive), at the selected sites.
+--   Week: (session_date - admit_date) div 7 + 1, for sessions on or after the admit date; weeks 1..max_weeks.
+--   scheduled_sessions: sessions with status attended, no_show or client_cancelled.
+--   attended_sessions: status attended. active_episodes: episodes with at least one scheduled session
+--   that week. attendance_rate = attended_sessions / scheduled_sessions. A week with no scheduled
+--   session has no row.
+-- area: engagement
+-- params:
+--   max_weeks: {type: int, default: 12, label: Weeks since admission}
+--   start: {type: date, label: Admitted from}
+--   end: {type: date, label: Admitted to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+--   tracks: filter
+-- chart: {kind: line, x: week, y: attendance_rate, n: scheduled_sessions}
+-- suppress:
+--   keys: [week]
+--   counts: [scheduled_sessions, attended_sessions, active_episodes]
+--   rates:
+--     attendance_rate: [attended_sessions, scheduled_sessions]
+
+with
+
+iop_episodes as (
+    select episode_id
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+    where
+        level_of_care = 'iop'
+        and ($start is null or admit_date >= $start)
+        and ($end is null or admit_date <= $end)
+),
+
+weeks as (
+    select w.week, w.scheduled, w.attended
+    from iop_episode_weeks as w
+    inner join iop_episodes as e on w.episode_id = e.episode_id
+    where w.week <= $max_weeks and w.scheduled > 0
+),
+
+final as (
+    select
+        week,
+        sum(scheduled)::bigint as scheduled_sessions,
+        sum(attended)::bigint as attended_sessions,
+        count(*) as active_episodes,
+        sum(attended) / sum(scheduled) as attendance_rate
+    from weeks
+    group by week
+)
+
+select * from final
+order by week

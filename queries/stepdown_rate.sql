@@ -1,0 +1,85 @@
+-- title: Step-down from residential to IOP
+-- description: >
+--   Share of residential discharges followed by an attended IOP session within the window,
+--   counting from the discharge day (day 0, so a same-day step-down counts) to day window_days inclusive.
+--   Excludes deaths, incarcerations, direct transfers (another residential or withdrawal management
+--   admission on the discharge day or the next) and discharges whose window is not complete by as_of.
+-- definition: |
+--   Denominator: residential episodes discharged on or before as_of, in the start..end discharge range,
+--   at the selected sites, less (a) discharge_reason deceased or incarcerated, (b) direct transfers: the
+--   same client has another residential or withdrawal management episode admitted on the discharge date
+--   or the day after, (c) incomplete windows: discharge_date + window_days after as_of.
+--   Numerator: of those, the client has an attended session (status attended) in an IOP episode, at any
+--   site, dated from the discharge date to discharge date + window_days, both inclusive.
+--   Rate = numerator / denominator with a Wilson 95% interval; grouped by calendar month of discharge.
+-- area: stepdown
+-- params:
+--   window_days: {type: int, default: 14, label: Window (days)}
+--   as_of: {type: date, default: data_through, label: As of}
+--   start: {type: date, label: Discharged from}
+--   end: {type: date, label: Discharged to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+-- chart: {kind: line, x: month, y: stepdown_rate, n: eligible_discharges}
+-- suppress:
+--   counts: [eligible_discharges, stepped_down]
+--   rates:
+--     stepdown_rate: [stepped_down, eligible_discharges]
+--     ci_low: [stepped_down, eligible_discharges]
+--     ci_high: [stepped_down, eligible_discharges]
+
+with
+
+index_population as (
+    select episode_id
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment
+    )
+    where level_of_care = 'residential'
+),
+
+eligible as (
+    select
+        d.discharge_date,
+        coalesce(d.days_to_iop <= $window_days, false) as stepped
+    from residential_discharges as d
+    inner join index_population as p on d.episode_id = p.episode_id
+    where
+        d.discharge_date <= $as_of
+        and d.discharge_date + $window_days <= $as_of
+        and not d.is_transfer
+        and d.discharge_reason not in ('deceased', 'incarcerated')
+        and ($start is null or d.discharge_date >= $start)
+        and ($end is null or d.discharge_date <= $end)
+),
+
+monthly as (
+    select
+        date_trunc('month', discharge_date)::date as month,
+        count(*) as eligible_discharges,
+        count(*) filter (where stepped) as stepped_down
+    from eligible
+    group by 1
+),
+
+final as (
+    select
+        month,
+        eligible_discharges,
+        stepped_down,
+        stepped_down / eligible_discharges as stepdown_rate,
+        wilson_low(stepped_down, eligible_discharges) as ci_low,
+        wilson_high(stepped_down, eligible_discharges) as ci_high
+    from monthly
+)
+
+select * from final
+order by month
