@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import db, output, runner
+from . import db, output, runner, suppress
 from .catalog import QUERY_DIR, CatalogError, load_catalog
 
 
@@ -88,7 +88,10 @@ def cmd_query(args) -> int:
         result = runner.run(con, catalog[args.name], _params(args.param), raw=args.raw, timeout=args.timeout)
     finally:
         con.close()
-    sys.stdout.write(output.FORMATS[args.format](result.data).rstrip("\n") + "\n")
+    data = result.data
+    if args.format == "table" and not args.raw:
+        data = suppress.for_screen(output.plain_dates(data), result.mask, catalog[args.name].suppress)
+    sys.stdout.write(output.FORMATS[args.format](data).rstrip("\n") + "\n")
     return 0
 
 

@@ -254,7 +254,8 @@ class _Build:
                 f"_row in (select _row from (select _row, row_number() over (partition by {table.key} order by _row) as k from _s_{name}) where k > 1)",
             )
             for col, parent in table.foreign_keys.items():
-                if col in present and parent in staged:
+                # A parent with rejected lines would make every child of those lines an orphan: noise.
+                if col in present and parent in staged and not self.rejected_lines.get(parent):
                     key = contract.TABLES[parent].key
                     self._rule(name, col, "foreign-key", f"no such {key} in {self.files[parent].name}",
                                f'"{col}" is not null and "{col}" not in (select {key} from _s_{parent})')

@@ -1,0 +1,424 @@
+"""Synthetic, de-identified demo data in the contract: clients, enrollments, attendance and transitions.
+
+Clients are simulated in chunks through treatment courses (withdrawal management, residential,
+PHP, IOP, OP, with step-downs, transfers and readmissions); every step is a numpy operation over
+all clients or episodes of a chunk, and each chunk is streamed to the four files as it is made.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from outcomes.contract import DISCHARGE_REASONS, EMPLOYMENT, LEVELS, LIVING, SESSION_TYPES, STATUSES, TABLES, TRACKS
+
+SITES = ("Northside", "Riverside", "Eastgate")
+GENDERS = ("female", "male", "nonbinary")
+SUBSTANCES = ("alcohol", "opioids", "stimulants", "cannabis", "other")
+PAYERS = ("medicaid", "commercial", "medicare", "self_pay", "state_funded")
+ASAM = {"withdrawal_management": "3.7-WM", "residential": "3.5", "php": "2.5", "iop": "2.1", "op": "1.0"}
+ADMISSION_MONTHS = 22  # 2024-01 .. 2025-10 for the default data-through date
+# Care is simulated from this many days before the window, and episodes admitted before it dropped, so
+# the first months already hold step-downs and readmissions instead of ramping up from nothing.
+BURN_IN_DAYS = 183
+
+WM, RES, PHP, IOP, OP = (LEVELS.index(x) for x in ("withdrawal_management", "residential", "php", "iop", "op"))
+TRANSFER = "T"  # stage key: the residential stay after a transfer to another site
+DONE, AMA, ADMIN, XFER, JAIL, DIED, OTHER = (DISCHARGE_REASONS.index(x) for x in (
+    "completed", "left_against_advice", "administrative", "transferred", "incarcerated", "deceased", "other"))
+GROUP, INDIV, EDU, FAMILY = (SESSION_TYPES.index(x) for x in ("group", "individual", "education", "family"))
+ATTENDED, NO_SHOW, CLIENT_CANC, PROG_CANC = (STATUSES.index(x) for x in (
+    "attended", "no_show", "client_cancelled", "program_cancelled"))
+HOMELESS, SOBER = LIVING.index("homeless"), LIVING.index("sober_living")
+EMPLOYED, UNEMPLOYED = EMPLOYMENT.index("employed"), EMPLOYMENT.index("unemployed")
+
+
+# Discharge-reason mix by stage (columns: completed, left_against_advice, administrative, transferred,
+# incarcerated, deceased, other) before the client's engagement and the site shift the completion share.
+REASON_P = {stage: np.array(p)[np.argsort([DONE, AMA, ADMIN, XFER, JAIL, DIED, OTHER])] / sum(p) for stage, p in {
+    WM: [.78, .14, .03, .02, .005, .001, .024],
+    RES: [.60, .25, .06, .04, .015, .003, .032],
+    TRANSFER: [.62, .25, .06, 0, .015, .003, .05],
+    PHP: [.65, .18, .09, .02, .01, .002, .048],
+    IOP: [.55, .24, .12, .02, .02, .002, .048],
+    OP: [.50, .26, .14, .02, .02, .004, .056],
+}.items()}
+SITE_COMPLETION = np.array([0.0, 0.04, -0.04])
+# Eastgate's IOP has a waiting list: fewer residential discharges arrive there.
+SITE_STEPDOWN_ARRIVAL = np.array([0.82, 0.80, 0.58])
+SITE_SHARE = [0.42, 0.33, 0.25]
+# First level of care by primary substance (rows: SUBSTANCES; columns: LEVELS).
+ENTRY_P = np.array([[.42, .22, .06, .22, .08], [.45, .25, .05, .18, .07], [.20, .35, .08, .27, .10],
+                    [.03, .15, .08, .44, .30], [.15, .25, .08, .35, .17]])
+PAYER_P = np.array([[.25, .60, .03, .07, .05], [.35, .50, .00, .10, .05],  # rows: EMPLOYMENT
+                    [.65, .05, .08, .05, .17], [.50, .15, .20, .05, .10]])
+# Scheduled minutes by session type, for php, iop and op; one of the four is drawn per session.
+MINUTES = {"individual": ([50, 55, 60, 60],) * 3, "family": ([60, 75, 90, 90],) * 3,
+           "group": ([300, 300, 300, 240], [180, 180, 180, 150], [90, 90, 90, 60]),
+           "education": ([180, 180, 120, 120], [180, 180, 180, 120], [90, 60, 60, 90])}
+DURATIONS = np.array([[MINUTES[t][k] for t in SESSION_TYPES] for k in range(3)], np.int32)
+OUTPATIENT_ROW = {PHP: 0, IOP: 1, OP: 2}
+ROW_OF_LEVEL = np.array([OUTPATIENT_ROW.get(level, 0) for level in range(len(LEVELS))])
+# IOP program weekdays (Monday = 0) for three or four days a week; 7 pads an unused slot.
+IOP_DAYS = {"day": ([0, 2, 4, 7], [0, 1, 3, 4]), "evening": ([0, 1, 3, 7], [0, 1, 2, 3])}
+IOP_PATTERN = np.array([IOP_DAYS[t] for t in TRACKS])  # [track, four days a week, slot]
+PROGRAM, SLOT_INDIV, SLOT_FAMILY, SLOT_OP, INTAKE = range(5)
+
+# Column order and types come from the contract, so the files always match what the loader reads.
+ARROW_TYPES = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "DATE": pa.date32(), "BOOLEAN": pa.bool_()}
+SCHEMAS = {name: pa.schema([(c.name, ARROW_TYPES[c.type]) for c in table.columns]) for name, table in TABLES.items()}
+
+
+def _day(d: date) -> int:
+    return (d - date(1970, 1, 1)).days
+
+
+def _weekday(days: np.ndarray) -> np.ndarray:
+    return (days + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+
+
+def _weekdays_only(days: np.ndarray) -> np.ndarray:
+    """Move weekend days to the next Monday (outpatient programs admit on weekdays)."""
+    return days + np.select([_weekday(days) == 5, _weekday(days) == 6], [2, 1], 0)
+
+
+def _pick(rng: np.random.Generator, n: int, p) -> np.ndarray:
+    return rng.choice(len(p), size=n, p=p).astype(np.int8)
+
+
+def _pick_rows(rng: np.random.Generator, table: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Draw one column index per row i from the distribution table[rows[i]]."""
+    cdf = np.cumsum(table, axis=1)
+    hit = (rng.random(len(rows))[:, None] > cdf[rows]).sum(axis=1)
+    return np.minimum(hit, table.shape[1] - 1).astype(np.int8)
+
+
+def _los(rng: np.random.Generator, level: int, reason: np.ndarray) -> np.ndarray:
+    """Days from admission to discharge; an episode that ends early lasts part of the planned stay."""
+    n = len(reason)
+    planned = {
+        WM: lambda: rng.choice([3, 4, 5, 6, 7], n, p=[.1, .25, .3, .2, .15]),
+        RES: lambda: np.rint(rng.triangular(14, 28, 45, n)),
+        PHP: lambda: rng.integers(14, 29, n),
+        IOP: lambda: rng.integers(42, 113, n),
+        OP: lambda: rng.integers(60, 366, n),
+    }[level]()
+    early = np.maximum(1, np.rint(planned * rng.beta(1.2, 2.2, n)))
+    return np.where(reason == DONE, planned, early).astype(np.int64)
+
+
+class _Sim:
+    """One chunk of clients taken through treatment courses; indices and day numbers are chunk-local."""
+
+    def __init__(self, rng: np.random.Generator, n: int, first_day: date, last_day: date):
+        self.start, through = _day(first_day), _day(last_day)
+        start = self.start - BURN_IN_DAYS
+        self.rng, self.through = rng, through
+        self.eps, self.refs, self.links = [], [], []
+        self.n_eps = self.n_refs = 0
+        self.end = np.full(n, -1, np.int64)  # last discharge of the client's current course
+        self.last = np.zeros(n, np.int8)  # its discharge reason
+        self.open = np.zeros(n, bool)  # an episode still open, or an admission due after `through`
+        self.dead = np.zeros(n, bool)
+        self.gender = _pick(rng, n, [.36, .62, .02])
+        self.substance = _pick(rng, n, [.38, .27, .18, .10, .07])
+        self.mh = rng.random(n) < .45
+        self.living = _pick(rng, n, [.62, .12, .14, .12])
+        self.employment = _pick(rng, n, [.38, .05, .47, .10])
+        self.payer = _pick_rows(rng, PAYER_P, self.employment)
+        self.site = _pick(rng, n, SITE_SHARE)
+        # One engagement score drives completion and attendance, so intake risk factors show in outcomes.
+        self.z = (rng.normal(0, .8, n) - .5 * (self.living == HOMELESS) + .3 * (self.living == SOBER)
+                  + .2 * (self.employment == EMPLOYED) - .2 * (self.employment == UNEMPLOYED) - .2 * self.mh
+                  - .2 * np.isin(self.substance, (SUBSTANCES.index("opioids"), SUBSTANCES.index("stimulants"))))
+        days = np.arange(start, through + 1)
+        month = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
+        weight = ((1 + .15 * (days - start) / max(1, through - start)) * np.where(_weekday(days) >= 5, .5, 1)
+                  * np.select([month == 11, month == 0], [.85, 1.12], 1))
+        self.first = rng.choice(days, n, p=weight / weight.sum())
+        year = self.first.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+        # Adults, and still no older than 75 at a readmission in a later year.
+        self.birth_year = year - np.minimum(18 + np.rint(rng.gamma(3, 6.5, n)), 75 - (last_day.year - year))
+        self.holidays = np.array([_day(date(y, m, d)) for y in range(first_day.year - 1, last_day.year + 1)
+                                  for m, d in ((1, 1), (7, 4), (12, 25))])
+
+    def add(self, who, level, site, admit, los, reason, ref):
+        """Record the episodes admitted by `through`; return episode index (-1: none), discharge day, ended."""
+        made = admit <= self.through
+        disch = admit + los
+        ended = made & (disch <= self.through)
+        ep = np.where(made, self.n_eps + np.cumsum(made) - 1, -1)
+        self.eps.append(dict(client=who[made], level=np.full(made.sum(), level, np.int8), site=site[made],
+                             admit=admit[made], disch=np.where(ended, disch, -1)[made],
+                             reason=np.where(ended, reason, -1)[made]))
+        self.n_eps += int(made.sum())
+        self.links.append((ref[made & (ref >= 0)], ep[made & (ref >= 0)]))
+        self.open[who[~ended]] = True
+        self.end[who[ended]], self.last[who[ended]] = disch[ended], reason[ended]
+        self.dead[who[ended & (reason == DIED)]] = True
+        return ep, disch, ended
+
+    def send(self, key, to, who, ep, disch, site, arrive, gap):
+        """Refer discharges to level `to`; those who arrive join stage `key` `gap` days later."""
+        n = len(who)
+        rows = self.n_refs + np.arange(n)
+        self.refs.append((ep, np.full(n, to, np.int8), disch))
+        self.n_refs += n
+        go = self.rng.random(n) < arrive
+        admit = disch + gap
+        if to in OUTPATIENT_ROW:
+            admit = np.where(gap > 0, _weekdays_only(admit), admit)
+        self.queue[key].append((who[go], admit[go], site[go], rows[go]))
+
+    def stage(self, key):
+        """Admit everyone queued for stage `key`, discharge them and queue their next level of care."""
+        rng, level = self.rng, RES if key == TRANSFER else key
+        who, admit, site, ref = (np.concatenate(x) for x in zip(*self.queue.pop(key)))
+        n, p = len(who), REASON_P[key]
+        done = rng.random(n) < np.clip(p[DONE] + .1 * self.z[who] + SITE_COMPLETION[site], .05, .97)
+        others = np.delete(np.arange(len(p)), DONE)
+        reason = np.where(done, DONE, rng.choice(others, n, p=p[others] / p[others].sum())).astype(np.int8)
+        ep, disch, ended = self.add(who, level, site, admit, _los(rng, level, reason), reason, ref)
+        completed, u = ended & (reason == DONE), rng.random(n)
+
+        def send(to, m, arrive, gap, to_site=site, key=None):
+            arrive = arrive[m] if np.ndim(arrive) else arrive
+            self.send(to if key is None else key, to, who[m], ep[m], disch[m], to_site[m], arrive, gap)
+
+        if level == WM:  # mostly on to residential the same or the next day
+            m = completed & (u < .9)
+            send(RES, m, .93, rng.choice([0, 1], m.sum(), p=[.7, .3]))
+            m = completed & (u >= .9) & (u < .95)
+            send(IOP, m, .7, rng.integers(1, 8, m.sum()))
+        elif level == RES:
+            if key == RES:  # a transfer continues the stay at another site the next day
+                m = ended & (reason == XFER)
+                send(RES, m, .96, np.ones(m.sum(), np.int64), (site + rng.integers(1, 3, n)) % 3, TRANSFER)
+            refer = np.select([reason == DONE, reason == AMA, np.isin(reason, (ADMIN, OTHER))], [.93, .3, .35], 0)
+            m = ended & (u < refer)
+            arrive = SITE_STEPDOWN_ARRIVAL[site] * np.where(reason == DONE, 1, .6)
+            g = rng.random(n)
+            gap = np.select([g < .35, g < .75], [0, rng.integers(1, 8, n)], rng.integers(8, 31, n))
+            moved = np.where(rng.random(n) < .92, site, (site + rng.integers(1, 3, n)) % 3)
+            php = rng.random(n) < .18
+            send(PHP, m & php, arrive, gap[m & php], moved)
+            send(IOP, m & ~php, arrive, gap[m & ~php], moved)
+        elif level == PHP:
+            m = completed & (u < .9)
+            send(IOP, m, .85, rng.choice([0, 1, 2, 3], m.sum(), p=[.35, .4, .15, .1]))
+        elif level == IOP:
+            m = completed & (u < .7)
+            send(OP, m, .8, rng.integers(0, 15, m.sum()))
+
+    def course(self, who, entry, start, site):
+        """Run one treatment course for clients `who`, entering at level `entry` on day `start`."""
+        self.open[who] = False
+        self.queue = {key: [] for key in (WM, RES, TRANSFER, PHP, IOP, OP)}
+        none = np.full(len(who), -1)
+        for level in (WM, RES, PHP, IOP, OP):
+            m = entry == level
+            admit = start[m] if level in (WM, RES) else _weekdays_only(start[m])
+            self.queue[level].append((who[m], admit, site[m], none[m]))
+        for key in self.queue.copy():
+            self.stage(key)
+
+    def run(self):
+        """Simulate up to three courses per client: the first, then readmissions to residential care."""
+        rng, n = self.rng, len(self.z)
+        who, start, site = np.arange(n), self.first, self.site
+        self.course(who, _pick_rows(rng, ENTRY_P, self.substance), start, site)
+        for _ in range(2):
+            p = .14 + .1 * np.isin(self.last[who], (AMA, ADMIN)) - .03 * self.z[who]
+            back = ~self.open[who] & ~self.dead[who] & (rng.random(len(who)) < p)
+            who, k = who[back], back.sum()
+            g = rng.random(k)
+            gap = np.select([g < .35, g < .7], [rng.integers(2, 31, k), rng.integers(31, 91, k)],
+                            rng.integers(91, 366, k))
+            site = np.where(rng.random(k) < .85, self.site[who], (self.site[who] + rng.integers(1, 3, k)) % 3)
+            entry = np.where(rng.random(k) < .45, WM, RES)
+            self.course(who, entry, self.end[who] + gap, site)
+
+    def episodes(self, want: int) -> dict[str, np.ndarray] | None:
+        """Window episodes of the first `want` clients with one, by client and admission; None if too few.
+
+        Sets self.clients (the clients kept) and self.rank (episode index -> output row, -1 if dropped)."""
+        rng = self.rng
+        e = {k: np.concatenate([part[k] for part in self.eps]) for k in self.eps[0]}
+        inside = e["admit"] >= self.start
+        self.clients = np.unique(e["client"][inside])[:want]
+        if len(self.clients) < want:
+            return None
+        keep = np.flatnonzero(inside & np.isin(e["client"], self.clients))
+        order = keep[np.lexsort((keep, e["admit"][keep], e["client"][keep]))]
+        self.rank = np.full(self.n_eps, -1, np.int64)
+        self.rank[order] = np.arange(len(order))
+        e = {k: v[order] for k, v in e.items()}
+        n = len(order)
+        e["payer"] = np.where(rng.random(n) < .06, _pick(rng, n, [.5, .28, .07, .05, .1]), self.payer[e["client"]])
+        evening = rng.random(n) < np.where(e["level"] == IOP, .55, .08)
+        e["track"] = np.where(np.isin(e["level"], (PHP, IOP)), np.where(evening, TRACKS.index("evening"),
+                                                                        TRACKS.index("day")), -1).astype(np.int8)
+        return e
+
+    def sessions(self, e: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Scheduled sessions of the php, iop and op episodes, in episode and date order."""
+        rng = self.rng
+        idx = np.flatnonzero(np.isin(e["level"], list(OUTPATIENT_ROW)))
+        level, admit, reason, track = e["level"][idx], e["admit"][idx], e["reason"][idx], e["track"][idx]
+        end = np.where(e["disch"][idx] < 0, self.through, e["disch"][idx])
+        n = len(idx)
+        # A weekly timetable of up to 8 slots per episode: weekday (7 = unused) and kind of slot.
+        wd = np.full((n, 8), 7, np.int64)
+        kind = np.full((n, 8), PROGRAM, np.int8)
+        php, iop, op = level == PHP, level == IOP, level == OP
+        wd[php, :5] = np.arange(5)
+        wd[iop, :4] = IOP_PATTERN[track[iop], (rng.random(n) < .4)[iop].astype(np.int64)]
+        wd[iop, 4], kind[iop, 4] = rng.integers(0, 5, iop.sum()), SLOT_INDIV
+        family = iop & (rng.random(n) < .4)
+        wd[family, 5], kind[family, 5] = rng.integers(0, 5, family.sum()), SLOT_FAMILY
+        first, twice = rng.integers(0, 5, n), op & (rng.random(n) < .45)
+        wd[op, 0], kind[op, :2] = first[op], SLOT_OP
+        wd[twice, 1] = (first[twice] + 2 + rng.integers(0, 2, twice.sum())) % 5
+        wd[:, 7], kind[:, 7] = _weekday(admit), INTAKE
+        order = np.argsort(wd, axis=1, kind="stable")  # slots by weekday, so rows come out in date order
+        wd, kind = np.take_along_axis(wd, order, 1), np.take_along_axis(kind, order, 1)
+        week0 = admit - _weekday(admit)
+        weeks = (end - week0) // 7 + 1
+        row = np.repeat(np.arange(n), weeks)
+        week = (np.arange(len(row)) - np.repeat(np.cumsum(weeks) - weeks, weeks))[:, None]
+        day, k = week0[row, None] + 7 * week + wd[row], kind[row]
+        parity = rng.integers(0, 2, n)[row, None]
+        ok = ((wd[row] < 7) & (day >= admit[row, None]) & (day <= end[row, None])
+              & ((k != SLOT_FAMILY) | ((week + parity) % 2 == 0)) & ((k != INTAKE) | (week == 0)))
+        s = np.broadcast_to(row[:, None], ok.shape)[ok]
+        day, k = day[ok], k[ok]
+        m, lv, u = len(s), level[s], rng.random(len(s))
+        typ = np.select(
+            [(k == PROGRAM) & (lv == PHP), k == PROGRAM, k == SLOT_OP, k == SLOT_FAMILY],
+            [np.select([u < .7, u < .9], [GROUP, EDU], INDIV), np.where(u < .76, GROUP, EDU),
+             np.select([u < .5, u < .95], [GROUP, INDIV], FAMILY), FAMILY], INDIV).astype(np.int8)
+        # Attendance fades over the weeks since admission; leavers stop coming 1-3 weeks before discharge.
+        base = np.clip(.91 + .04 * self.z[e["client"][idx]] + rng.normal(0, .04, n) - .04 * op, .45, .98)
+        slope = np.clip(rng.normal(.24, .06, n), 0, .45)
+        fade = np.where(np.isin(reason, (AMA, ADMIN)), np.maximum(admit, end - rng.integers(7, 22, n)), end + 1)
+        p = (base[s] - slope[s] * np.minimum((day - admit[s]) // 7, 11) / 11
+             + np.select([typ == INDIV, typ == FAMILY], [.03, -.06], 0))
+        p = np.where(k == INTAKE, .97, np.where(day >= fade[s], .04, p))
+        status = np.where(rng.random(m) < p, ATTENDED, np.where(rng.random(m) < .62, NO_SHOW, CLIENT_CANC))
+        status[(rng.random(m) < .025) | np.isin(day, self.holidays)] = PROG_CANC
+        minutes = DURATIONS[ROW_OF_LEVEL[lv], typ, rng.integers(0, 4, m)]
+        return dict(episode=idx[s], day=day, type=typ, status=status.astype(np.int8), minutes=minutes)
+
+
+def _ids(prefix: str, offset: int, n: int, width: int) -> pa.Array:
+    numbers = pa.array(np.arange(offset + 1, offset + n + 1, dtype=np.int64))
+    return pc.binary_join_element_wise(prefix, pc.utf8_lpad(pc.cast(numbers, pa.string()), width, "0"), "")
+
+
+def _text(values, codes: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
+    """Strings for category codes; negative codes and `missing` rows become nulls."""
+    mask = codes < 0 if missing is None else (codes < 0) | missing
+    return pa.array(list(values), pa.string()).take(pa.array(codes, mask=mask))
+
+
+def _dates(days: np.ndarray) -> pa.Array:
+    return pa.array(days.astype(np.int32), pa.date32(), mask=days < 0)
+
+
+def _chunk(rng, n: int, first_client: int, counts: dict[str, int], start: date, through: date,
+           width: int) -> dict[str, pa.Table]:
+    """Simulate n clients and return the four tables, numbering ids after those already written."""
+    # Some simulated clients have care only before the window; simulate spares and keep the first n.
+    e, spare = None, n // 3 + 16
+    while e is None:
+        sim = _Sim(rng, n + spare, start, through)
+        sim.run()
+        e, spare = sim.episodes(n), spare * 2
+    s = sim.sessions(e)
+
+    def gaps(k: int, share: float = .02) -> np.ndarray:  # optional values left empty
+        return rng.random(k) < share
+
+    c, ne, ns = sim.clients, len(e["admit"]), len(s["day"])
+    client_id, episode_id = _ids("C", first_client, n, width), _ids("E", counts["enrollments"], ne, 8)
+    clients = dict(
+        client_id=client_id, birth_year=pa.array(sim.birth_year[c].astype(np.int32), mask=gaps(n)),
+        gender=_text(GENDERS, sim.gender[c], gaps(n)), primary_substance=_text(SUBSTANCES, sim.substance[c], gaps(n)),
+        co_occurring_mh=pa.array(sim.mh[c], mask=gaps(n)), living_situation=_text(LIVING, sim.living[c], gaps(n)),
+        employment=_text(EMPLOYMENT, sim.employment[c], gaps(n)))
+    enrollments = dict(
+        episode_id=episode_id, client_id=client_id.take(pa.array(np.searchsorted(c, e["client"]))),
+        site=_text(SITES, e["site"]), level_of_care=_text(LEVELS, e["level"]), admit_date=_dates(e["admit"]),
+        discharge_date=_dates(e["disch"]), discharge_reason=_text(DISCHARGE_REASONS, e["reason"]),
+        payer=_text(PAYERS, e["payer"], gaps(ne, .01)), track=_text(TRACKS, e["track"], gaps(ne, .01)),
+        asam_level=_text([ASAM[level] for level in LEVELS], e["level"], gaps(ne, .01)))
+    attendance = dict(
+        session_id=_ids("S", counts["attendance"], ns, 10), episode_id=episode_id.take(pa.array(s["episode"])),
+        session_date=_dates(s["day"]), session_type=_text(SESSION_TYPES, s["type"]),
+        status=_text(STATUSES, s["status"]), duration_minutes=pa.array(s["minutes"], mask=gaps(ns, .01)))
+    src, to_level, referred = (np.concatenate(x) for x in zip(*sim.refs))
+    arrived = np.full(len(src), -1, np.int64)
+    for rows, eps in sim.links:
+        arrived[rows] = eps
+    # Referrals from dropped episodes go too; an arrival always follows its (kept) referral.
+    kept = np.flatnonzero(sim.rank[src] >= 0)
+    order = kept[np.argsort(sim.rank[src[kept]], kind="stable")]
+    arrived = np.where(arrived >= 0, sim.rank[arrived], -1)[order]
+    transitions = dict(
+        transition_id=_ids("T", counts["transitions"], len(order), 8),
+        from_episode_id=episode_id.take(pa.array(sim.rank[src[order]])), referral_date=_dates(referred[order]),
+        to_level_of_care=_text(LEVELS, to_level[order]),
+        to_episode_id=episode_id.take(pa.array(arrived, mask=arrived < 0)))
+    columns = {"clients": clients, "enrollments": enrollments, "attendance": attendance, "transitions": transitions}
+    return {name: pa.Table.from_pydict(columns[name], schema=schema) for name, schema in SCHEMAS.items()}
+
+
+def generate(out_dir, clients: int = 5000, seed: int = 42, fmt: str = "parquet",
+             through: datetime.date = date(2025, 10, 31), chunk_clients: int = 50_000,
+             progress=None) -> dict[str, int]:
+    """Write the four tables to out_dir; return row counts by table."""
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
+    if clients < 0 or chunk_clients < 1:
+        raise ValueError("clients must be >= 0 and chunk_clients >= 1")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    month = through.year * 12 + through.month - ADMISSION_MONTHS
+    start = date(month // 12, month % 12 + 1, 1)
+    counts = dict.fromkeys(SCHEMAS, 0)
+    width, chunks = max(7, len(str(clients))), -(-clients // chunk_clients)
+    paths = {name: out / f"{name}.{fmt}" for name in SCHEMAS}
+    # Written beside the targets and swapped in at the end, so no reader sees a half-written file.
+    temps = {name: path.with_name(path.name + ".tmp") for name, path in paths.items()}
+    writers = {name: pq.ParquetWriter(temps[name], schema, compression="zstd") if fmt == "parquet" else
+               pacsv.CSVWriter(temps[name], schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+               for name, schema in SCHEMAS.items()}
+    try:
+        for i in range(chunks):
+            n = min(chunk_clients, clients - i * chunk_clients)
+            tables = _chunk(np.random.default_rng([seed, i]), n, i * chunk_clients, counts, start, through, width)
+            for name, table in tables.items():
+                writers[name].write_table(table)
+                counts[name] += table.num_rows
+            if progress is not None:
+                progress((i + 1) / chunks, f"{i * chunk_clients + n:,} of {clients:,} clients")
+    except BaseException:
+        for name, writer in writers.items():
+            writer.close()
+            temps[name].unlink(missing_ok=True)
+        raise
+    other = "csv" if fmt == "parquet" else "parquet"
+    for name, writer in writers.items():
+        writer.close()
+        os.replace(temps[name], paths[name])
+        # The loader refuses a folder holding both formats of a table.
+        (out / f"{name}.{other}").unlink(missing_ok=True)
+    return counts

@@ -1,0 +1,87 @@
+-- title: Discharge outcomes
+-- description: >
+--   Discharges by recorded discharge reason, level of care and month of discharge, with the share that
+--   completed treatment and the share with a positive outcome (completed, or transferred to further
+--   treatment, as TEDS reports it). "other" here also holds incarcerated and deceased. Every discharged
+--   episode counts, transfers included. start/end bound the discharge date.
+-- definition: |
+--   Population: episodes discharged on or before as_of, in the start..end discharge range, at the selected
+--   sites, of every level of care; grouped by level_of_care and calendar month of discharge_date.
+--   Counts by discharge_reason as recorded, mapped to the TEDS discharge (TEDS-D) reason categories:
+--   completed = 1 treatment completed; left_against_advice = 2 dropped out of treatment; administrative
+--   = 3 terminated by facility; transferred = 4 transferred to another treatment program or facility;
+--   other = 7 other, plus 5 incarcerated and 6 death (reported here in one column).
+--   positive = completed + transferred (the TEDS "completed or transferred to further treatment").
+--   positive_rate = positive / discharges; completion_rate = completed / discharges.
+--   Differences from TEDS: "transferred" is the reason staff recorded, not a check that the client
+--   arrived anywhere (see referral_not_arrived and stepdown_rate for that), and every level of care at
+--   this provider counts, not only publicly funded episodes.
+-- area: overview
+-- params:
+--   as_of: {type: date, default: data_through, label: As of}
+--   start: {type: date, label: Discharged from}
+--   end: {type: date, label: Discharged to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+--   tracks: filter
+-- chart: {kind: bar, x: month, y: positive_rate, color: level_of_care, n: discharges}
+-- suppress:
+--   counts: [discharges, completed, left_against_advice, administrative, transferred, other, positive]
+--   rates:
+--     positive_rate: [positive, discharges]
+--     completion_rate: [completed, discharges]
+
+with
+
+discharged as (
+    select level_of_care, discharge_date, discharge_reason
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+    where
+        discharge_date <= $as_of
+        and ($start is null or discharge_date >= $start)
+        and ($end is null or discharge_date <= $end)
+),
+
+monthly as (
+    select
+        date_trunc('month', discharge_date)::date as month,
+        level_of_care,
+        count(*) as discharges,
+        count(*) filter (where discharge_reason = 'completed') as completed,
+        count(*) filter (where discharge_reason = 'left_against_advice') as left_against_advice,
+        count(*) filter (where discharge_reason = 'administrative') as administrative,
+        count(*) filter (where discharge_reason = 'transferred') as transferred,
+        count(*) filter (where discharge_reason in ('other', 'incarcerated', 'deceased')) as other,
+        count(*) filter (where discharge_reason in ('completed', 'transferred')) as positive
+    from discharged
+    group by 1, 2
+),
+
+final as (
+    select
+        month,
+        level_of_care,
+        discharges,
+        completed,
+        left_against_advice,
+        administrative,
+        transferred,
+        other,
+        positive,
+        positive / discharges as positive_rate,
+        completed / discharges as completion_rate
+    from monthly
+)
+
+select * from final
+order by month, list_position(['withdrawal_management', 'residential', 'php', 'iop', 'op'], level_of_care)

@@ -1,0 +1,68 @@
+-- title: IOP attendance by admission month and week
+-- description: >
+--   Attended sessions as a share of scheduled sessions for each IOP admission month and week since
+--   admission (week 1 = days 0-6), for IOP episodes admitted in the start..end range (by IOP admit date).
+--   Program-cancelled sessions and sessions dated before admission are left out.
+-- definition: |
+--   Population: IOP episodes at the selected sites admitted from start to end (inclusive).
+--   Week: (session_date - admit_date) div 7 + 1 for sessions on or after the admit date; weeks
+--   1..max_weeks. scheduled: sessions with status attended, no_show or client_cancelled; attended:
+--   status attended; attendance_rate = attended / scheduled. Grouped by calendar month of admission.
+--   A month and week with no scheduled session has no row.
+--   Standard: the same definitions as engagement_by_week, split by admission cohort.
+-- area: engagement
+-- params:
+--   max_weeks: {type: int, default: 12, label: Weeks since admission}
+--   start: {type: date, label: Admitted from}
+--   end: {type: date, label: Admitted to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+--   tracks: filter
+-- chart: {kind: heatmap, x: week, y: admit_month, z: attendance_rate, n: scheduled}
+-- suppress:
+--   keys: [week]
+--   counts: [scheduled, attended]
+--   rates:
+--     attendance_rate: [attended, scheduled]
+
+with
+
+iop_episodes as (
+    select episode_id, date_trunc('month', admit_date)::date as admit_month
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+    where
+        level_of_care = 'iop'
+        and ($start is null or admit_date >= $start)
+        and ($end is null or admit_date <= $end)
+),
+
+weeks as (
+    select e.admit_month, w.week, w.scheduled, w.attended
+    from iop_episode_weeks as w
+    inner join iop_episodes as e on w.episode_id = e.episode_id
+    where w.week <= $max_weeks and w.scheduled > 0
+),
+
+final as (
+    select
+        admit_month,
+        week,
+        sum(scheduled)::bigint as scheduled,
+        sum(attended)::bigint as attended,
+        sum(attended) / sum(scheduled) as attendance_rate
+    from weeks
+    group by admit_month, week
+)
+
+select * from final
+order by admit_month, week

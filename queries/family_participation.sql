@@ -1,0 +1,77 @@
+-- title: Family session participation in IOP
+-- description: >
+--   Share of active IOP episodes with an attended family session, per calendar month, for the months
+--   from the month of start to the month of end (whole months, by session date). An episode is active in
+--   a month when it has at least one scheduled session that month.
+-- definition: |
+--   Sessions: attendance rows of IOP episodes at the selected sites (the episode's site), dated on or
+--   after the episode's admit date, status other than program_cancelled, in calendar months from the
+--   month containing start to the month containing end.
+--   Denominator active_episodes: episodes with at least one such session in the month (an episode whose
+--   only sessions that month were program-cancelled is not active).
+--   Numerator with_family_session: of those, episodes with a session of type family and status attended
+--   in the month. family_rate = with_family_session / active_episodes.
+--   Standard: none external; a program process measure of family involvement.
+-- area: engagement
+-- params:
+--   start: {type: date, label: Months from}
+--   end: {type: date, label: Months to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+--   tracks: filter
+-- chart: {kind: line, x: month, y: family_rate, n: active_episodes}
+-- suppress:
+--   counts: [active_episodes, with_family_session]
+--   rates:
+--     family_rate: [with_family_session, active_episodes]
+
+with
+
+iop_episodes as (
+    select episode_id, admit_date
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+    where level_of_care = 'iop'
+),
+
+sessions as (
+    select
+        a.episode_id,
+        date_trunc('month', a.session_date)::date as month,
+        a.session_type = 'family' and a.status = 'attended' as family_attended
+    from attendance as a
+    inner join iop_episodes as e on a.episode_id = e.episode_id
+    where
+        a.status <> 'program_cancelled'
+        and a.session_date >= e.admit_date
+        and ($start is null or a.session_date >= date_trunc('month', $start::date))
+        and ($end is null or date_trunc('month', a.session_date) <= date_trunc('month', $end::date))
+),
+
+episode_months as (
+    select month, episode_id, bool_or(family_attended) as had_family
+    from sessions
+    group by month, episode_id
+),
+
+final as (
+    select
+        month,
+        count(*) as active_episodes,
+        count(*) filter (where had_family) as with_family_session,
+        count(*) filter (where had_family) / count(*) as family_rate
+    from episode_months
+    group by month
+)
+
+select * from final
+order by month

@@ -1,0 +1,104 @@
+-- title: IOP weekly dose
+-- description: >
+--   Share of active IOP client-weeks with at least 3 attended sessions and with at least 9 attended hours,
+--   by track, for IOP episodes admitted in the start..end range (by IOP admit date). Every week from
+--   admission to the week of discharge (or of as_of while enrolled) counts, including weeks with no
+--   sessions.
+-- definition: |
+--   Population: IOP episodes at the selected sites admitted from start to end and on or before as_of.
+--   Active weeks: week 1 (days 0-6 after admission) through the week containing the discharge date, or
+--   the week containing as_of when the episode is open or discharged after as_of; weeks with no session
+--   count as zero. Denominator client_weeks: active episode-weeks.
+--   3+ sessions: at least 3 attended sessions that week. 9+ hours: attended duration_minutes sum to at
+--   least 540; a week with any attended session lacking a duration meets the hours rule if and only if
+--   it meets the 3-session rule. Sessions are taken whole-week from iop_episode_weeks, so a session later
+--   in the discharge (or as_of) week still counts. Track: the episode's track, "unknown" when empty.
+--   Standard: ASAM Criteria level 2.1 (adult IOP) minimum of 9 hours of services a week. Differences:
+--   only scheduled program sessions recorded in attendance count, weeks run from the admit date rather
+--   than the calendar, and partial first/last weeks are not pro-rated.
+-- area: engagement
+-- params:
+--   as_of: {type: date, default: data_through, label: As of}
+--   start: {type: date, label: Admitted from}
+--   end: {type: date, label: Admitted to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+--   tracks: filter
+-- chart: {kind: bar, x: track, y: share_9plus_hours, n: client_weeks}
+-- suppress:
+--   counts: [client_weeks, weeks_3plus_sessions, weeks_9plus_hours]
+--   rates:
+--     share_3plus_sessions: [weeks_3plus_sessions, client_weeks]
+--     share_9plus_hours: [weeks_9plus_hours, client_weeks]
+
+with
+
+iop_episodes as (
+    select
+        episode_id,
+        admit_date,
+        coalesce(track, 'unknown') as track,
+        -- a discharge after as_of had not happened yet as of then
+        case when discharge_date <= $as_of then discharge_date else $as_of end as last_day
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+    where
+        level_of_care = 'iop'
+        and admit_date <= $as_of
+        and ($start is null or admit_date >= $start)
+        and ($end is null or admit_date <= $end)
+),
+
+-- weeks without sessions have no row in iop_episode_weeks, so the active weeks are generated
+active_weeks as (
+    select
+        episode_id,
+        track,
+        unnest(generate_series(1, (last_day - admit_date) // 7 + 1)) as week
+    from iop_episodes
+),
+
+weeks as (
+    select
+        a.track,
+        coalesce(w.attended, 0) as attended,
+        coalesce(w.attended_minutes, 0) as attended_minutes,
+        coalesce(w.attended_no_duration, 0) as attended_no_duration
+    from active_weeks as a
+    left join iop_episode_weeks as w on a.episode_id = w.episode_id and a.week = w.week
+),
+
+classified as (
+    select
+        track,
+        attended >= 3 as three_sessions,
+        case
+            when attended_no_duration > 0 then attended >= 3
+            else attended_minutes >= 540
+        end as nine_hours
+    from weeks
+),
+
+final as (
+    select
+        track,
+        count(*) as client_weeks,
+        count(*) filter (where three_sessions) as weeks_3plus_sessions,
+        count(*) filter (where nine_hours) as weeks_9plus_hours,
+        count(*) filter (where three_sessions) / count(*) as share_3plus_sessions,
+        count(*) filter (where nine_hours) / count(*) as share_9plus_hours
+    from classified
+    group by track
+)
+
+select * from final
+order by track

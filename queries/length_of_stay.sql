@@ -1,0 +1,66 @@
+-- title: Length of stay
+-- description: >
+--   Median and quartiles of length of stay, in days, of discharged episodes by level of care:
+--   discharge date minus admit date, with a same-day stay counted as 1 day. Open episodes are not
+--   counted. start/end bound the discharge date.
+-- definition: |
+--   Population: episodes discharged on or before as_of, in the start..end discharge range, at the
+--   selected sites, any discharge reason; grouped by level_of_care.
+--   Length of stay = greatest(discharge_date - admit_date, 1) days, so a same-day and a next-day
+--   discharge are both 1 day (an episode that was opened was at least one day of care).
+--   median_days, p25_days, p75_days: quantile_cont (linear interpolation between the two nearest
+--   stays, the same as numpy's default and R type 7), so a median of an even count can end in .5.
+--   Because only discharged episodes count, a recent start..end range understates long stays that have
+--   not ended yet.
+-- area: retention
+-- params:
+--   as_of: {type: date, default: data_through, label: As of}
+--   start: {type: date, label: Discharged from}
+--   end: {type: date, label: Discharged to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+--   tracks: filter
+-- chart: {kind: bar, x: level_of_care, y: median_days, n: episodes}
+-- suppress:
+--   counts: [episodes]
+--   stats:
+--     median_days: episodes
+--     p25_days: episodes
+--     p75_days: episodes
+
+with
+
+stays as (
+    select
+        level_of_care,
+        greatest(discharge_date - admit_date, 1) as days
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+    where
+        discharge_date <= $as_of
+        and ($start is null or discharge_date >= $start)
+        and ($end is null or discharge_date <= $end)
+),
+
+final as (
+    select
+        level_of_care,
+        count(*) as episodes,
+        quantile_cont(days, 0.5) as median_days,
+        quantile_cont(days, 0.25) as p25_days,
+        quantile_cont(days, 0.75) as p75_days
+    from stays
+    group by level_of_care
+)
+
+select * from final
+order by list_position(['withdrawal_management', 'residential', 'php', 'iop', 'op'], level_of_care)

@@ -1,0 +1,128 @@
+-- title: Readmission after residential or IOP discharge
+-- description: >
+--   Share of residential and IOP discharges followed by a new residential or withdrawal management
+--   admission, at any site, on day 2-30 and on day 2-90 after discharge. An admission on day 0 or 1 is a
+--   direct transfer, not a readmission: such a discharge is dropped and the chain's last discharge counts.
+--   Deaths are excluded; each window counts only discharges whose window is complete by as_of, so the
+--   30- and 90-day denominators differ. start/end bound the discharge date.
+-- definition: |
+--   Denominator (per window W = 30 or 90): episodes at level residential or iop discharged on or before
+--   as_of, in the start..end discharge range, at the selected sites, less (a) discharge_reason deceased,
+--   (b) direct transfers: the same client has another residential or withdrawal management episode
+--   admitted on the discharge date or the day after, (c) discharge_date + W after as_of.
+--   Numerator: of those, the same client has a residential or withdrawal management episode admitted
+--   discharge_date + 2 to discharge_date + W, both inclusive (any site, any discharge reason).
+--   Rates by level of the discharging episode and calendar month of discharge; a month with no complete
+--   30-day window has no row, and readmission_rate_90 is empty when no 90-day window is complete.
+--   Follows the shape of the 30-day all-cause readmission measures (CMS hospital-wide readmission, HEDIS
+--   PCR) adapted to SUD care: the readmission is to residential or withdrawal management care at this
+--   provider only (no claims), there is no risk adjustment, no planned-readmission exclusion, and IOP
+--   discharges are index stays too. Transfers are chained as in those measures.
+-- area: pathways
+-- params:
+--   as_of: {type: date, default: data_through, label: As of}
+--   start: {type: date, label: Discharged from}
+--   end: {type: date, label: Discharged to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+--   tracks: filter
+-- chart: {kind: line, x: month, y: readmission_rate_30, color: level_of_care, n: discharges_30}
+-- suppress:
+--   counts: [discharges_30, readmitted_30, discharges_90, readmitted_90]
+--   rates:
+--     readmission_rate_30: [readmitted_30, discharges_30]
+--     readmission_rate_90: [readmitted_90, discharges_90]
+
+with
+
+index_population as (
+    select episode_id, client_id, level_of_care, discharge_date
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+    where
+        level_of_care in ('residential', 'iop')
+        and discharge_date <= $as_of
+        and discharge_reason <> 'deceased'
+        and ($start is null or discharge_date >= $start)
+        and ($end is null or discharge_date <= $end)
+),
+
+-- admissions are looked up on the unfiltered table: a readmission at another site still counts
+admissions as (
+    select episode_id, client_id, admit_date
+    from enrollments
+    where level_of_care in ('residential', 'withdrawal_management')
+),
+
+-- days from each discharge to each later residential / withdrawal management admission of the client
+gaps as (
+    select d.episode_id, a.admit_date - d.discharge_date as days
+    from index_population as d
+    inner join admissions as a
+        on d.client_id = a.client_id
+        and a.episode_id <> d.episode_id
+        and a.admit_date between d.discharge_date and d.discharge_date + 90
+),
+
+per_discharge as (
+    select
+        d.episode_id,
+        d.level_of_care,
+        d.discharge_date,
+        coalesce(bool_or(g.days <= 1), false) as is_transfer,
+        coalesce(bool_or(g.days between 2 and 30), false) as readmitted_30,
+        coalesce(bool_or(g.days between 2 and 90), false) as readmitted_90
+    from index_population as d
+    left join gaps as g on d.episode_id = g.episode_id
+    group by d.episode_id, d.level_of_care, d.discharge_date
+),
+
+eligible as (
+    select
+        level_of_care,
+        discharge_date,
+        discharge_date + 30 <= $as_of as complete_30,
+        discharge_date + 90 <= $as_of as complete_90,
+        readmitted_30,
+        readmitted_90
+    from per_discharge
+    where not is_transfer
+),
+
+monthly as (
+    select
+        date_trunc('month', discharge_date)::date as month,
+        level_of_care,
+        count(*) filter (where complete_30) as discharges_30,
+        count(*) filter (where complete_30 and readmitted_30) as readmitted_30,
+        count(*) filter (where complete_90) as discharges_90,
+        count(*) filter (where complete_90 and readmitted_90) as readmitted_90
+    from eligible
+    group by 1, 2
+),
+
+final as (
+    select
+        month,
+        level_of_care,
+        discharges_30,
+        readmitted_30,
+        readmitted_30 / discharges_30 as readmission_rate_30,
+        discharges_90,
+        readmitted_90,
+        readmitted_90 / nullif(discharges_90, 0) as readmission_rate_90
+    from monthly
+    where discharges_30 > 0
+)
+
+select * from final
+order by month, list_position(['residential', 'iop'], level_of_care)

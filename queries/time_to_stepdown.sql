@@ -1,0 +1,136 @@
+-- title: Time from residential discharge to first IOP session
+-- description: >
+--   Cumulative share of residential discharges with a first attended IOP session by each day 0..max_day
+--   after discharge (day 0 = the discharge day), by discharge reason group, estimated Kaplan-Meier style
+--   so that recent discharges count only for the days already observed by as_of. Same population as the
+--   step-down rate: excludes deaths, incarcerations and direct transfers. start/end bound the discharge date.
+-- definition: |
+--   Population: residential episodes discharged on or before as_of, in the start..end discharge range,
+--   at the selected sites, less discharge_reason deceased or incarcerated and direct transfers (another
+--   residential or withdrawal management admission on the discharge day or the next), exactly as in
+--   stepdown_rate but with no complete-window rule. reason_group: completed, left_against_advice, or
+--   other (administrative, transferred, other).
+--   Event: the first attended IOP session (any site) on or after the discharge date, on day
+--   days_to_iop. Follow-up: as_of - discharge_date days; an event after as_of is not yet known, so that
+--   discharge is censored at its follow-up instead.
+--   at_risk(t): discharges with follow-up >= t and no event before day t. stepped_on_day(t): events on
+--   day t. cumulative_share(t) = 1 - product over days s <= t of (1 - stepped_on_day(s) / at_risk(s)),
+--   the Kaplan-Meier cumulative incidence (no competing risks). A day with nobody at risk has no row.
+--   median_days: median (quantile_cont, interpolated) of days_to_iop among the group's discharges with an
+--   observed event on day 0..max_day; stepped_by_max_day is its n. Both are per group, repeated on each
+--   row. It describes those who stepped down, not the whole group (use the day where cumulative_share
+--   passes 0.5 for that).
+-- area: stepdown
+-- params:
+--   max_day: {type: int, default: 60, label: Days after discharge}
+--   as_of: {type: date, default: data_through, label: As of}
+--   start: {type: date, label: Discharged from}
+--   end: {type: date, label: Discharged to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+-- chart: {kind: step, x: day, y: cumulative_share, color: reason_group, n: at_risk}
+-- suppress:
+--   keys: [day]
+--   counts: [at_risk, stepped_on_day, stepped_by_max_day]
+--   stats:
+--     cumulative_share: at_risk
+--     median_days: stepped_by_max_day
+
+with
+
+index_population as (
+    select episode_id
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment
+    )
+    where level_of_care = 'residential'
+),
+
+eligible as (
+    select
+        case
+            when d.discharge_reason in ('completed', 'left_against_advice') then d.discharge_reason
+            else 'other'
+        end as reason_group,
+        $as_of - d.discharge_date as followup_days,
+        d.days_to_iop
+    from residential_discharges as d
+    inner join index_population as p on d.episode_id = p.episode_id
+    where
+        d.discharge_date <= $as_of
+        and not d.is_transfer
+        and d.discharge_reason not in ('deceased', 'incarcerated')
+        and ($start is null or d.discharge_date >= $start)
+        and ($end is null or d.discharge_date <= $end)
+),
+
+-- a step-down dated after as_of was not yet seen on as_of: censored, not an event
+observed as (
+    select
+        reason_group,
+        followup_days,
+        case when days_to_iop <= followup_days then days_to_iop end as event_day
+    from eligible
+),
+
+days as (
+    select range as day
+    from range(0, $max_day + 1)
+),
+
+daily as (
+    select
+        o.reason_group,
+        d.day,
+        count(*) filter (where o.followup_days >= d.day and coalesce(o.event_day >= d.day, true)) as at_risk,
+        count(*) filter (where o.event_day = d.day) as stepped_on_day
+    from observed as o
+    cross join days as d
+    group by o.reason_group, d.day
+),
+
+curve as (
+    select
+        reason_group,
+        day,
+        at_risk,
+        stepped_on_day,
+        1 - product(1 - stepped_on_day / at_risk) over (
+            partition by reason_group order by day rows between unbounded preceding and current row
+        ) as cumulative_share
+    from daily
+    where at_risk > 0
+),
+
+group_medians as (
+    select
+        reason_group,
+        count(*) filter (where event_day <= $max_day) as stepped_by_max_day,
+        quantile_cont(event_day, 0.5) filter (where event_day <= $max_day) as median_days
+    from observed
+    group by reason_group
+),
+
+final as (
+    select
+        c.reason_group,
+        c.day,
+        c.at_risk,
+        c.stepped_on_day,
+        c.cumulative_share,
+        m.stepped_by_max_day,
+        m.median_days
+    from curve as c
+    inner join group_medians as m on c.reason_group = m.reason_group
+)
+
+select * from final
+order by reason_group, day
