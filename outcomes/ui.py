@@ -184,6 +184,8 @@ def section(name: str, params: dict | None = None, title: str | None = None, emp
         fig = charts.figure(query, df)
     if fig is not None:
         st.plotly_chart(fig, width="stretch", key=f"chart-{key or name}")
+    elif query.chart.get("kind") not in (None, "table"):
+        st.info("Every value here is a small cell (1–10) and is hidden; widen the filters or the date range.")
     with st.expander("Table"):
         st.dataframe(format_table(df, mask, query), hide_index=True, width="stretch")
     st.download_button("Download CSV", output.to_csv(df), file_name=f"{name}.csv", mime="text/csv",
