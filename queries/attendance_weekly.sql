@@ -32,6 +32,8 @@
 --   rates:
 --     attendance_rate: [attended, scheduled]
 --     no_show_rate: [no_show, scheduled]
+--   totals:
+--     scheduled: [attended, no_show, ~client_cancelled]
 
 with
 

@@ -58,8 +58,8 @@ active as (
     select w.week_start, p.level_of_care, count(distinct p.client_id) as active_clients
     from weeks as w
     inner join population as p
-        on p.admit_date <= w.week_start + 6
-        and (p.discharge_date is null or p.discharge_date >= w.week_start)
+        on w.week_start + 6 >= p.admit_date
+        and (p.discharge_date is null or w.week_start <= p.discharge_date)
     group by w.week_start, p.level_of_care
 ),
 

@@ -36,6 +36,9 @@
 --   rates:
 --     positive_rate: [positive, discharges]
 --     completion_rate: [completed, discharges]
+--   totals:
+--     discharges: [completed, left_against_advice, administrative, transferred, other]
+--     positive: [completed, transferred]
 
 with
 

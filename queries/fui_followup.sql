@@ -63,7 +63,7 @@ transfers as (
     from discharges as d
     inner join episodes as nxt
         on d.client_id = nxt.client_id
-        and nxt.episode_id <> d.episode_id
+        and d.episode_id <> nxt.episode_id
         and nxt.level_of_care in ('residential', 'withdrawal_management')
         and nxt.admit_date between d.discharge_date and d.discharge_date + 1
 ),
@@ -94,7 +94,7 @@ thirty_one_day_rule as (
         c.discharge_date >= r.last_kept + 31 as kept,
         case when c.discharge_date >= r.last_kept + 31 then c.discharge_date else r.last_kept end as last_kept
     from thirty_one_day_rule as r
-    inner join candidates as c on c.client_id = r.client_id and c.seq = r.seq + 1
+    inner join candidates as c on r.client_id = c.client_id and r.seq + 1 = c.seq
 ),
 
 index_population as (

@@ -46,6 +46,8 @@
 --   rates:
 --     initiation_rate: [initiated, new_episodes]
 --     engagement_rate: [engaged, new_episodes]
+--   totals:
+--     initiated: [engaged, ~initiated_not_engaged]
 
 with
 
@@ -67,7 +69,7 @@ stepdowns as (
     select distinct i.episode_id
     from index_episodes as i
     inner join enrollments as r
-        on r.client_id = i.client_id
+        on i.client_id = r.client_id
         and r.level_of_care = 'residential'
         and r.discharge_date between i.admit_date - 14 and i.admit_date
 ),
@@ -78,8 +80,8 @@ recent_care as (
     select distinct i.episode_id
     from index_episodes as i
     inner join enrollments as o
-        on o.client_id = i.client_id
-        and o.episode_id <> i.episode_id
+        on i.client_id = o.client_id
+        and i.episode_id <> o.episode_id
         and o.level_of_care in ('iop', 'residential')
         and o.admit_date <= i.admit_date - 1
         and (o.discharge_date is null or o.discharge_date >= i.admit_date - 194)

@@ -68,7 +68,7 @@ stepdowns as (
     select distinct i.episode_id
     from iop_episodes as i
     inner join enrollments as r
-        on r.client_id = i.client_id
+        on i.client_id = r.client_id
         and r.level_of_care = 'residential'
         and r.discharge_date between i.admit_date - 14 and i.admit_date
 ),

@@ -38,6 +38,8 @@
 --   rates:
 --     readmission_rate_30: [readmitted_30, discharges_30]
 --     readmission_rate_90: [readmitted_90, discharges_90]
+--   totals:
+--     discharges_30: [discharges_90, ~window_30_not_90]
 
 with
 
@@ -69,7 +71,7 @@ gaps as (
     from index_population as d
     inner join admissions as a
         on d.client_id = a.client_id
-        and a.episode_id <> d.episode_id
+        and d.episode_id <> a.episode_id
         and a.admit_date between d.discharge_date and d.discharge_date + 90
 ),
 

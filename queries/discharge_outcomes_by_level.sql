@@ -1,0 +1,80 @@
+-- title: Discharge outcomes by level of care
+-- description: >
+--   Discharges in the start..end range by level of care and recorded discharge reason, with the share
+--   that completed treatment and the share that left against advice. The same counts as
+--   discharge_outcomes, over the whole range instead of by month. "other" also holds incarcerated and
+--   deceased. start/end bound the discharge date.
+-- definition: |
+--   Population: episodes discharged on or before as_of, in the start..end discharge range, at the selected
+--   sites, of every level of care; grouped by level_of_care.
+--   Counts by discharge_reason as recorded, in the TEDS discharge reason groups: completed (TEDS 1),
+--   left_against_advice (2, dropped out), administrative (3, terminated by facility), transferred (4),
+--   other (7 other, 5 incarcerated, 6 death). completion_rate = completed / discharges;
+--   left_against_advice_rate = left_against_advice / discharges.
+--   Differences from TEDS: every level of care and payer at this provider counts, not only publicly
+--   funded episodes; "transferred" is the reason staff recorded, not a check that the client arrived.
+-- area: retention
+-- params:
+--   as_of: {type: date, default: data_through, label: As of}
+--   start: {type: date, label: Discharged from}
+--   end: {type: date, label: Discharged to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+--   tracks: filter
+-- chart: {kind: bar, x: level_of_care, y: completion_rate, n: discharges}
+-- suppress:
+--   counts: [discharges, completed, left_against_advice, administrative, transferred, other]
+--   rates:
+--     completion_rate: [completed, discharges]
+--     left_against_advice_rate: [left_against_advice, discharges]
+
+with
+
+discharged as (
+    select level_of_care, discharge_reason
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+    where
+        discharge_date <= $as_of
+        and ($start is null or discharge_date >= $start)
+        and ($end is null or discharge_date <= $end)
+),
+
+counted as (
+    select
+        level_of_care,
+        count(*) as discharges,
+        count(*) filter (where discharge_reason = 'completed') as completed,
+        count(*) filter (where discharge_reason = 'left_against_advice') as left_against_advice,
+        count(*) filter (where discharge_reason = 'administrative') as administrative,
+        count(*) filter (where discharge_reason = 'transferred') as transferred,
+        count(*) filter (where discharge_reason in ('other', 'incarcerated', 'deceased')) as other
+    from discharged
+    group by level_of_care
+),
+
+final as (
+    select
+        level_of_care,
+        discharges,
+        completed,
+        left_against_advice,
+        administrative,
+        transferred,
+        other,
+        completed / discharges as completion_rate,
+        left_against_advice / discharges as left_against_advice_rate
+    from counted
+)
+
+select * from final
+order by list_position(['withdrawal_management', 'residential', 'php', 'iop', 'op'], level_of_care)

@@ -1,0 +1,82 @@
+-- title: Days from residential discharge to first IOP session (Overview tile)
+-- description: >
+--   Median days from a residential discharge to the client's first attended IOP session, among discharges
+--   in the start..end range whose client attended IOP within max_day days (day 0 = the discharge day): one
+--   row for the whole range (grain period, the Overview tile) or one per calendar month of discharge. Only
+--   discharges whose max_day window is complete by as_of count, so recent ones do not pull the median down.
+-- definition: |
+--   Population: as stepdown_rate with window_days = max_day: residential episodes discharged in start..end
+--   and on or before as_of at the selected sites, less deaths, incarcerations, direct transfers (another
+--   residential or withdrawal management admission on the discharge day or the next) and discharges with
+--   discharge_date + max_day after as_of. eligible_discharges: that population.
+--   stepped_down: of those, discharges with a first attended IOP session (any site) on day 0..max_day.
+--   median_days: median (quantile_cont, interpolated) of those days; p25_days and p75_days the quartiles.
+--   It describes the clients who did step down, not the whole population (see time_to_stepdown).
+--   Rows: grain period gives one row for the whole start..end range (month empty), what the Overview tile
+--   shows; grain month gives one row per calendar month of discharge, for its trend line.
+-- area: overview
+-- params:
+--   grain: {type: choice, choices: [period, month], default: period, label: Rows}
+--   max_day: {type: int, default: 30, label: Days after discharge}
+--   as_of: {type: date, default: data_through, label: As of}
+--   start: {type: date, label: Discharged from}
+--   end: {type: date, label: Discharged to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+-- chart: {kind: line, x: month, y: median_days, n: stepped_down}
+-- suppress:
+--   counts: [eligible_discharges, stepped_down]
+--   stats:
+--     median_days: stepped_down
+--     p25_days: stepped_down
+--     p75_days: stepped_down
+--   totals:
+--     eligible_discharges: [stepped_down, ~not_stepped_down]
+
+with
+
+index_population as (
+    select episode_id
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment
+    )
+    where level_of_care = 'residential'
+),
+
+eligible as (
+    select
+        case when $grain = 'month' then date_trunc('month', d.discharge_date)::date end as month,
+        case when d.days_to_iop <= $max_day then d.days_to_iop end as days
+    from residential_discharges as d
+    inner join index_population as p on d.episode_id = p.episode_id
+    where
+        d.discharge_date <= $as_of
+        and d.discharge_date + $max_day <= $as_of
+        and not d.is_transfer
+        and d.discharge_reason not in ('deceased', 'incarcerated')
+        and ($start is null or d.discharge_date >= $start)
+        and ($end is null or d.discharge_date <= $end)
+),
+
+final as (
+    select
+        month,
+        count(*) as eligible_discharges,
+        count(days) as stepped_down,
+        quantile_cont(days, 0.5) as median_days,
+        quantile_cont(days, 0.25) as p25_days,
+        quantile_cont(days, 0.75) as p75_days
+    from eligible
+    group by month
+)
+
+select * from final
+order by month

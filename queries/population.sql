@@ -1,0 +1,47 @@
+-- title: Clients in view
+-- description: >
+--   Distinct clients with an episode that matches the global filters and, when From or To is set, was in
+--   care during that range. Pages show no results when it is under 11: the minimum population of a view.
+-- definition: |
+--   Episodes: filtered_episodes for the selected sites and client group (every level of care); with
+--   start, episodes not discharged before start; with end, episodes admitted on or before end.
+--   clients: distinct client_id of those episodes.
+--   Not a measure: it guards every page, so that a narrow filter cannot show results for fewer than
+--   11 people, even where each cell of a result would pass small-cell suppression.
+-- area: other
+-- params:
+--   start: filter
+--   end: filter
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+--   tracks: filter
+-- chart: {kind: table}
+-- suppress:
+--   counts: [clients]
+
+with
+
+episodes as (
+    select client_id
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+    where
+        ($start is null or discharge_date is null or discharge_date >= $start)
+        and ($end is null or admit_date <= $end)
+),
+
+final as (
+    select count(distinct client_id) as clients
+    from episodes
+)
+
+select * from final
