@@ -7,9 +7,14 @@ from outcomes import ui
 st.set_page_config(page_title="Treatment outcomes", page_icon="📈", layout="wide")
 
 pages = [
-    st.Page("pages/stepdown.py", title="Step-down", url_path="stepdown", default=True),
+    st.Page("pages/overview.py", title="Overview", url_path="overview", default=True),
+    st.Page("pages/stepdown.py", title="Step-down", url_path="stepdown"),
     st.Page("pages/engagement.py", title="Engagement", url_path="engagement"),
+    st.Page("pages/retention.py", title="Retention & outcomes", url_path="retention"),
+    st.Page("pages/pathways.py", title="Pathways", url_path="pathways"),
+    st.Page("pages/explore.py", title="Explore", url_path="explore"),
+    st.Page("pages/data.py", title="Data", url_path="data", visibility=ui.visible_to("manage_data")),
 ]
-nav = st.navigation(pages)
+nav = ui.navigation(pages)  # sign-in or "not authorised" instead when login is on
 ui.sidebar_filters()
 nav.run()

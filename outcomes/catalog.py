@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,10 @@ QUERY_DIR = ROOT / "queries"
 BUILD_DIR = QUERY_DIR / "_build"
 
 CHART_KINDS = ("line", "bar", "area", "scatter", "heatmap", "funnel", "sankey", "step", "table")
-HEADER_KEYS = {"title", "description", "params", "chart", "area", "suppress", "definition", "unstable_below"}
+HEADER_KEYS = {"title", "description", "params", "chart", "area", "suppress", "definition", "unstable_below",
+               "site_free"}
+# What a query declaring `site_free: true` may read: nothing that holds episodes (see episode_sources).
+SITE_FREE_SOURCES = {"filter_options", "load_info", "load_files"}
 
 
 class CatalogError(Exception):
@@ -36,6 +40,7 @@ class Query:
     suppress: dict = field(default_factory=dict)
     definition: str = ""
     unstable_below: int = 30
+    site_free: bool = False  # reads no episode data, so it needs no `sites` parameter
 
 
 def named_parameters(sql: str) -> list[str]:
@@ -48,8 +53,14 @@ def named_parameters(sql: str) -> list[str]:
             end = sql.find("\n", i)
             i = n if end < 0 else end + 1
         elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            i = n if end < 0 else end + 2
+            depth, i = 1, i + 2
+            while i < n and depth:  # block comments nest
+                if sql.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif sql.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
         elif ch in "'\"":
             j = i + 1
             while j < n:
@@ -73,9 +84,14 @@ def named_parameters(sql: str) -> list[str]:
                 i += len(m.group(0))
             else:
                 i += 1
+        elif ch in "eE" and sql.startswith("'", i + 1):
+            j = i + 2  # escape string E'...': a backslash or a doubled quote escapes
+            while j < n and (sql[j] != "'" or sql.startswith("''", j)):
+                j += 2 if sql[j] == "\\" or sql[j] == "'" else 1
+            i = j + 1
         elif ch.isalnum() or ch == "_":
             # an identifier such as a$b is one word, not a parameter
-            m = re.match(r"[A-Za-z0-9_$]+", sql[i:])
+            m = re.match(r"[\w$]+", sql[i:])
             i += len(m.group(0))
         else:
             i += 1
@@ -150,12 +166,73 @@ def parse(path: Path) -> Query:
     chart = meta.get("chart") or {}
     if chart and chart.get("kind") not in CHART_KINDS:
         raise CatalogError(f"{path.name}: chart kind must be one of {', '.join(CHART_KINDS)}")
+    site_free = meta.get("site_free", False)
+    if not isinstance(site_free, bool):
+        raise CatalogError(f"{path.name}: site_free must be true or false")
+    _check_site_scope(path, sql, params, site_free)
     suppress = meta.get("suppress") or {}
-    if set(suppress) - {"counts", "rates", "stats", "keys"}:
-        raise CatalogError(f"{path.name}: suppress takes counts, rates, stats and keys")
+    if set(suppress) - {"counts", "rates", "stats", "keys", "totals", "total_rows"}:
+        raise CatalogError(f"{path.name}: suppress takes counts, rates, stats, keys, totals and total_rows")
+    _check_relations(path, suppress)
     return Query(path.stem, path, meta["title"].strip(), " ".join(meta["description"].split()), sql, params,
                  chart, meta.get("area", "other"), suppress, (meta.get("definition") or "").strip(),
-                 int(meta.get("unstable_below", 30)))
+                 int(meta.get("unstable_below", 30)), site_free)
+
+
+@functools.cache
+def episode_sources() -> frozenset[str]:
+    """Tables and table macros holding episode-level data: the contract's tables and what queries/_build makes."""
+    from .contract import TABLES
+
+    names = set(TABLES)
+    for path in BUILD_DIR.glob("*.sql"):
+        text = path.read_text().lower()
+        names |= set(re.findall(r"create\s+(?:or\s+replace\s+)?(?:temp\s+)?(?:table|view)\s+([a-z_][a-z0-9_]*)", text))
+        names |= set(re.findall(r"create\s+(?:or\s+replace\s+)?macro\s+([a-z_][a-z0-9_]*)\s*\([^)]*\)\s*as\s+table", text))
+    return frozenset(names - SITE_FREE_SOURCES)
+
+
+def _words(sql: str) -> set[str]:
+    """Lower-cased identifiers of `sql`, outside comments and string literals."""
+    code = re.sub(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", " ", sql, flags=re.S)
+    return {w.lower().strip('"') for w in re.findall(r'"[^"]+"|[A-Za-z_][A-Za-z0-9_]*', code)}
+
+
+def _check_site_scope(path: Path, sql: str, params: dict, site_free: bool) -> None:
+    """Every query that reads episode data takes the global `sites` filter, so a site scope can apply to it."""
+    reads = sorted(_words(sql) & episode_sources())
+    if site_free and "sites" in params:
+        raise CatalogError(f"{path.name}: declares site_free but takes sites; drop one")
+    if site_free and reads:
+        raise CatalogError(f"{path.name}: declares site_free but reads episode data ({', '.join(reads)})")
+    if reads and "sites" not in params:
+        raise CatalogError(f"{path.name}: reads episode data ({', '.join(reads)}) but does not take `sites: filter`, "
+                           "so a user's site scope could not apply to it")
+    if "sites" in params and params["sites"].type != "list":
+        raise CatalogError(f"{path.name}: sites must be the global filter (`sites: filter`)")
+
+
+def _check_relations(path: Path, suppress: dict) -> None:
+    """`totals: {total: [part, ...]}` sums declared counts (one part may be an unshown `~name`);
+    `total_rows: {key: marker}` names a key column and the value marking its total row."""
+    counts = set(suppress.get("counts") or [])
+    totals = suppress.get("totals") or {}
+    if not isinstance(totals, dict):
+        raise CatalogError(f"{path.name}: suppress totals must map a total count to its list of parts")
+    for total, parts in totals.items():
+        if total not in counts or not isinstance(parts, list) or not parts:
+            raise CatalogError(f"{path.name}: suppress totals {total}: needs a declared count and a list of parts")
+        unshown = [p for p in parts if isinstance(p, str) and p.startswith("~")]
+        wrong = [p for p in parts if p not in counts and p not in unshown]
+        if wrong or len(unshown) > 1 or total in parts or len(set(parts)) < len(parts):
+            raise CatalogError(f"{path.name}: suppress totals {total}: parts must be distinct declared counts, "
+                               f"and at most one unshown ~part ({', '.join(map(str, wrong)) or 'check the list'})")
+    rows = suppress.get("total_rows") or {}
+    if not isinstance(rows, dict) or any(not isinstance(v, (str, int)) or isinstance(v, bool) for v in rows.values()):
+        raise CatalogError(f"{path.name}: suppress total_rows must map a key column to the value of its total row")
+    measures = counts | set(suppress.get("rates") or {}) | set(suppress.get("stats") or {})
+    if set(rows) & measures:
+        raise CatalogError(f"{path.name}: suppress total_rows must name a key column, not a count, rate or stat")
 
 
 def load_catalog(directory: Path = QUERY_DIR) -> dict[str, Query]:

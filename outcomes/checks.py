@@ -33,6 +33,7 @@ def check_result(query: Query, df: pd.DataFrame) -> list[str]:
         if n not in df.columns:
             problems.append(f"{query.path.name}: stat {col} needs an n column of the result, not {n!r}")
     declared = set(spec.get("counts", [])) | set(spec.get("rates") or {}) | set(spec.get("stats") or {}) | set(spec.get("keys", []))
+    declared |= set(spec.get("total_rows") or {})
     problems += [f"{query.path.name}: suppress names {c!r}, which is not in the result" for c in sorted(declared - set(df.columns))]
     return problems
 
@@ -62,6 +63,45 @@ def check_all(con, directory: Path = QUERY_DIR, golden: bool = False, update_gol
             problems.append(f"{query.path.name}: does not run with its defaults: {str(exc).splitlines()[0]}")
             continue
         problems += check_result(query, result.data)
-        if golden or update_golden:
-            problems += check_golden(query, result.data, update_golden)
+        if (golden or update_golden) and (GOLDEN_DIR / f"{query.name}.csv").exists():
+            problems += check_golden(query, result.data, update_golden)  # `con` must be the headline fixture
     return problems
+
+
+# Golden files hold each query's raw output, with its defaults, on the headline fixture (tests/fixtures/headline,
+# loaded as of GOLDEN_AS_OF): a small data set whose every number is worked out by hand in its README.
+GOLDEN_FIXTURE = GOLDEN_DIR.parent / "fixtures" / "headline"
+GOLDEN_AS_OF = "2025-06-30"
+
+
+def golden_db(tmp: Path) -> Path:
+    """Build the headline fixture's database in `tmp` (a fresh folder) and return its path."""
+    import datetime as dt
+
+    from .loader import load
+
+    path = Path(tmp) / "golden.duckdb"
+    load(GOLDEN_FIXTURE, path, dt.date.fromisoformat(GOLDEN_AS_OF))
+    return path
+
+
+def check_goldens(con, directory: Path = QUERY_DIR, update: bool = False) -> tuple[list[str], list[Path]]:
+    """(problems, files rewritten): every query with a tests/golden/NAME.csv, run raw with its defaults on `con`
+    (the headline fixture), compared with that file, or the file rewritten when `update`. A query gets a golden
+    file when one exists, even empty: `touch tests/golden/NAME.csv`, then `python -m outcomes check --update-golden`.
+    """
+    catalog, problems = check_catalog(directory)
+    written = []
+    for query in catalog.values():
+        path = GOLDEN_DIR / f"{query.name}.csv"
+        if not path.exists():
+            continue
+        try:
+            df = runner.run(con, query, raw=True).data
+        except Exception as exc:  # any failure to run is a finding, named by file
+            problems.append(f"{query.path.name}: does not run on the golden fixture: {str(exc).splitlines()[0]}")
+            continue
+        problems += check_golden(query, df, update)
+        if update:
+            written.append(path)
+    return problems, written

@@ -96,7 +96,7 @@ def cmd_query(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .checks import check_all
+    from .checks import check_all, check_goldens, golden_db
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.db) if args.db else None
@@ -104,14 +104,60 @@ def cmd_check(args) -> int:
             path = _demo_db(Path(tmp))
         con = db.connect(path)
         try:
-            problems = check_all(con, args.queries, golden=args.golden, update_golden=args.update_golden)
+            problems = check_all(con, args.queries)
         finally:
             con.close()
+        if args.golden or args.update_golden:  # golden files hold the output on the headline fixture
+            con = db.connect(golden_db(Path(tmp)))
+            try:
+                found, written = check_goldens(con, args.queries, update=args.update_golden)
+            finally:
+                con.close()
+            problems += found
+            for w in written:
+                print(f"rewrote {w.relative_to(QUERY_DIR.parent)}: review the change with git diff")
     for p in problems:
         print(p, file=sys.stderr)
     if problems:
         return 1
     print(f"{len(load_catalog(args.queries))} queries OK")
+    return 0
+
+
+def cmd_sql(args) -> int:
+    from . import adhoc
+
+    text = sys.stdin.read() if args.statement == "-" else args.statement
+    if args.timeout <= 0 or args.max_rows <= 0:
+        raise CliError("--timeout and --max-rows must be positive")
+    adhoc.statement(text)  # refuse before opening anything
+    con = db.connect(args.db)
+    try:
+        result = adhoc.run(con, text, raw=args.raw, timeout=args.timeout, max_rows=args.max_rows)
+    finally:
+        con.close()
+    data = adhoc.screen(result) if args.format == "table" and not args.raw else result.data
+    sys.stdout.write(output.FORMATS[args.format](data).rstrip("\n") + "\n")
+    if result.truncated:
+        print(f"note: truncated to the first {args.max_rows:,} rows (--max-rows)", file=sys.stderr)
+    return 0
+
+
+def cmd_new(args) -> int:
+    from .scaffold import new
+
+    path = new(args.name, args.queries)
+    print(f"wrote {path}: a working example with every header key; edit it, then run `python -m outcomes check`")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    result = bench.run(args.clients, runs=args.runs, seed=args.seed, json_path=args.json, workdir=args.workdir,
+                       reuse=args.reuse, keep=args.keep, progress=lambda m: print(m, file=sys.stderr))
+    print(bench.summary(result))
+    print(f"saved {result['json_path']}")
     return 0
 
 
@@ -161,10 +207,35 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check every query: header, parameters, runs, chart and suppression")
     p.add_argument("--db", type=Path, help="database to run on (default: a small demo database)")
-    p.add_argument("--golden", action="store_true", help="compare with tests/golden/NAME.csv where present")
-    p.add_argument("--update-golden", action="store_true", help="rewrite golden files for review")
+    p.add_argument("--golden", action="store_true",
+                   help="compare with tests/golden/NAME.csv where present (output on the headline fixture)")
+    p.add_argument("--update-golden", action="store_true", help="rewrite the golden files that exist, for review")
     p.add_argument("--queries", type=Path, default=QUERY_DIR, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("sql", help="run one read-only ad-hoc SELECT (suppressed unless --raw)")
+    p.add_argument("statement", help="the SQL, quoted; - reads it from stdin")
+    p.add_argument("--db", type=Path, default=db.DEFAULT_DB)
+    p.add_argument("--format", choices=tuple(output.FORMATS), default="table")
+    p.add_argument("--raw", action="store_true", help="no small-cell suppression (for checking numbers)")
+    p.add_argument("--timeout", type=float, default=runner.DEFAULT_TIMEOUT, help="seconds (default %(default)g)")
+    p.add_argument("--max-rows", type=int, default=runner.DEFAULT_MAX_ROWS, help="rows shown (default %(default)d)")
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("new", help="start a new catalog query from a working template")
+    p.add_argument("name", help="lower_snake_case; writes queries/NAME.sql")
+    p.add_argument("--queries", type=Path, default=QUERY_DIR, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_new)
+
+    p = sub.add_parser("bench", help="benchmark generation, load, every query and page, and a pandas baseline")
+    p.add_argument("--clients", type=int, default=1_000_000)
+    p.add_argument("--runs", type=int, default=7, help="timed runs per query and per page rerun (median)")
+    p.add_argument("--json", type=Path, help="result file (default: benchmarks/results/bench-CLIENTS.json)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--workdir", type=Path, help="folder for the data and database (default: a temporary one)")
+    p.add_argument("--reuse", action="store_true", help="reuse data already generated in --workdir")
+    p.add_argument("--keep", action="store_true", help="keep the data and database")
+    p.set_defaults(func=cmd_bench)
     return ap
 
 

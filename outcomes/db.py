@@ -53,6 +53,38 @@ class DataVersion:
         return cls(str(path), st.st_ino, st.st_mtime_ns)
 
 
+class VersionGone(NoDatabase):
+    """The file of this data version is no longer at its path: a reload replaced it."""
+
+
+def open_version(version: DataVersion, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the very file `version` names, read-only and hardened, or raise VersionGone.
+
+    DuckDB keeps one database instance per path in a process: connecting to a path again while any connection
+    to the old file is open returns the old file's data, even after a reload replaced it. So the file is opened
+    through a private hard link named for its version (removed once open), and the link must be the version's
+    inode. Where the folder refuses links, the path itself is opened after the same check.
+    """
+    path = Path(version.path)
+    alias = path.with_name(f".{path.name}.open-{os.getpid()}-{version.inode}-{version.mtime_ns}")
+    alias.unlink(missing_ok=True)
+    try:
+        os.link(path, alias)
+    except FileNotFoundError:
+        raise VersionGone(f"no database at {path} any more") from None
+    except OSError:  # a read-only folder or a file system without hard links
+        if DataVersion.of(path) != version:
+            raise VersionGone(f"{path} was replaced by a newer load") from None
+        return connect(path, threads)
+    try:
+        st = os.stat(alias)
+        if (st.st_ino, st.st_mtime_ns) != (version.inode, version.mtime_ns):
+            raise VersionGone(f"{path} was replaced by a newer load")
+        return connect(alias, threads)
+    finally:
+        alias.unlink(missing_ok=True)
+
+
 def load_info(con) -> dict:
     """The load record: data-through date, load time, source and per-table rows."""
     cur = con.cursor()

@@ -26,9 +26,10 @@ SUBSTANCES = ("alcohol", "opioids", "stimulants", "cannabis", "other")
 PAYERS = ("medicaid", "commercial", "medicare", "self_pay", "state_funded")
 ASAM = {"withdrawal_management": "3.7-WM", "residential": "3.5", "php": "2.5", "iop": "2.1", "op": "1.0"}
 ADMISSION_MONTHS = 22  # 2024-01 .. 2025-10 for the default data-through date
-# Care is simulated from this many days before the window, and episodes admitted before it dropped, so
-# the first months already hold step-downs and readmissions instead of ramping up from nothing.
-BURN_IN_DAYS = 183
+# Care is simulated from this many days before the window, so the first months already hold step-downs,
+# readmissions and long outpatient stays instead of ramping up from nothing. Episodes that ended before the
+# window are dropped; those still open on its first day are kept, with all their sessions.
+BURN_IN_DAYS = 548
 
 WM, RES, PHP, IOP, OP = (LEVELS.index(x) for x in ("withdrawal_management", "residential", "php", "iop", "op"))
 TRANSFER = "T"  # stage key: the residential stay after a transfer to another site
@@ -55,22 +56,24 @@ SITE_COMPLETION = np.array([0.0, 0.04, -0.04])
 # Eastgate's IOP has a waiting list: fewer residential discharges arrive there.
 SITE_STEPDOWN_ARRIVAL = np.array([0.82, 0.80, 0.58])
 SITE_SHARE = [0.42, 0.33, 0.25]
-# First level of care by primary substance (rows: SUBSTANCES; columns: LEVELS).
-ENTRY_P = np.array([[.42, .22, .06, .22, .08], [.45, .25, .05, .18, .07], [.20, .35, .08, .27, .10],
-                    [.03, .15, .08, .44, .30], [.15, .25, .08, .35, .17]])
+# First level of care by primary substance (rows: SUBSTANCES; columns: LEVELS). Most clients start in
+# outpatient care; withdrawal management and residential are mostly alcohol and opioids.
+ENTRY_P = np.array([[.12, .14, .05, .41, .28], [.16, .18, .05, .38, .23], [.06, .20, .07, .42, .25],
+                    [.01, .04, .04, .46, .45], [.05, .12, .06, .45, .32]])
 PAYER_P = np.array([[.25, .60, .03, .07, .05], [.35, .50, .00, .10, .05],  # rows: EMPLOYMENT
                     [.65, .05, .08, .05, .17], [.50, .15, .20, .05, .10]])
 # Scheduled minutes by session type, for php, iop and op; one of the four is drawn per session.
+# An IOP program day is two sessions (a group, then a group or psychoeducation) of about 90 minutes.
 MINUTES = {"individual": ([50, 55, 60, 60],) * 3, "family": ([60, 75, 90, 90],) * 3,
-           "group": ([300, 300, 300, 240], [180, 180, 180, 150], [90, 90, 90, 60]),
-           "education": ([180, 180, 120, 120], [180, 180, 180, 120], [90, 60, 60, 90])}
+           "group": ([300, 300, 300, 240], [90, 90, 90, 75], [90, 90, 90, 60]),
+           "education": ([180, 180, 120, 120], [90, 90, 90, 60], [90, 60, 60, 90])}
 DURATIONS = np.array([[MINUTES[t][k] for t in SESSION_TYPES] for k in range(3)], np.int32)
 OUTPATIENT_ROW = {PHP: 0, IOP: 1, OP: 2}
 ROW_OF_LEVEL = np.array([OUTPATIENT_ROW.get(level, 0) for level in range(len(LEVELS))])
 # IOP program weekdays (Monday = 0) for three or four days a week; 7 pads an unused slot.
 IOP_DAYS = {"day": ([0, 2, 4, 7], [0, 1, 3, 4]), "evening": ([0, 1, 3, 7], [0, 1, 2, 3])}
 IOP_PATTERN = np.array([IOP_DAYS[t] for t in TRACKS])  # [track, four days a week, slot]
-PROGRAM, SLOT_INDIV, SLOT_FAMILY, SLOT_OP, INTAKE = range(5)
+PROGRAM, SECOND, SLOT_INDIV, SLOT_FAMILY, SLOT_OP, INTAKE = range(6)  # SECOND: an IOP day's second session
 
 # Column order and types come from the contract, so the files always match what the loader reads.
 ARROW_TYPES = {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "DATE": pa.date32(), "BOOLEAN": pa.bool_()}
@@ -108,10 +111,12 @@ def _los(rng: np.random.Generator, level: int, reason: np.ndarray) -> np.ndarray
         WM: lambda: rng.choice([3, 4, 5, 6, 7], n, p=[.1, .25, .3, .2, .15]),
         RES: lambda: np.rint(rng.triangular(14, 28, 45, n)),
         PHP: lambda: rng.integers(14, 29, n),
-        IOP: lambda: rng.integers(42, 113, n),
-        OP: lambda: rng.integers(60, 366, n),
+        IOP: lambda: rng.integers(56, 113, n),  # 8-16 weeks
+        OP: lambda: rng.integers(182, 549, n),  # continuing care, 6-18 months
     }[level]()
-    early = np.maximum(1, np.rint(planned * rng.beta(1.2, 2.2, n)))
+    # Outpatient leavers drift away over weeks (OP ones over months); residential leavers mostly go early.
+    share = rng.beta(*{OP: (2, 1.6), IOP: (1.5, 1.8), PHP: (1.5, 1.8)}.get(level, (1.2, 2.2)), n)
+    early = np.maximum(1, np.rint(planned * share))
     return np.where(reason == DONE, planned, early).astype(np.int64)
 
 
@@ -214,9 +219,9 @@ class _Sim:
         elif level == PHP:
             m = completed & (u < .9)
             send(IOP, m, .85, rng.choice([0, 1, 2, 3], m.sum(), p=[.35, .4, .15, .1]))
-        elif level == IOP:
-            m = completed & (u < .7)
-            send(OP, m, .8, rng.integers(0, 15, m.sum()))
+        elif level == IOP:  # most completers, and some who leave early, continue in OP
+            m = ended & (u < np.where(reason == DONE, .88, np.where(np.isin(reason, (AMA, ADMIN)), .25, 0)))
+            send(OP, m, np.where(reason == DONE, .88, .55), rng.integers(0, 15, m.sum()))
 
     def course(self, who, entry, start, site):
         """Run one treatment course for clients `who`, entering at level `entry` on day `start`."""
@@ -231,19 +236,19 @@ class _Sim:
             self.stage(key)
 
     def run(self):
-        """Simulate up to three courses per client: the first, then readmissions to residential care."""
+        """Simulate up to four courses per client: the first, then returns (about half to residential care)."""
         rng, n = self.rng, len(self.z)
         who, start, site = np.arange(n), self.first, self.site
         self.course(who, _pick_rows(rng, ENTRY_P, self.substance), start, site)
-        for _ in range(2):
-            p = .14 + .1 * np.isin(self.last[who], (AMA, ADMIN)) - .03 * self.z[who]
+        for _ in range(3):
+            p = .36 + .1 * np.isin(self.last[who], (AMA, ADMIN)) - .03 * self.z[who]
             back = ~self.open[who] & ~self.dead[who] & (rng.random(len(who)) < p)
             who, k = who[back], back.sum()
             g = rng.random(k)
             gap = np.select([g < .35, g < .7], [rng.integers(2, 31, k), rng.integers(31, 91, k)],
                             rng.integers(91, 366, k))
             site = np.where(rng.random(k) < .85, self.site[who], (self.site[who] + rng.integers(1, 3, k)) % 3)
-            entry = np.where(rng.random(k) < .45, WM, RES)
+            entry = _pick(rng, k, [.24, .28, 0, .32, .16])  # WM, RES, PHP, IOP, OP
             self.course(who, entry, self.end[who] + gap, site)
 
     def episodes(self, want: int) -> dict[str, np.ndarray] | None:
@@ -252,7 +257,7 @@ class _Sim:
         Sets self.clients (the clients kept) and self.rank (episode index -> output row, -1 if dropped)."""
         rng = self.rng
         e = {k: np.concatenate([part[k] for part in self.eps]) for k in self.eps[0]}
-        inside = e["admit"] >= self.start
+        inside = (e["admit"] >= self.start) | (e["disch"] >= self.start) | (e["disch"] < 0)  # open on day 1
         self.clients = np.unique(e["client"][inside])[:want]
         if len(self.clients) < want:
             return None
@@ -275,25 +280,28 @@ class _Sim:
         level, admit, reason, track = e["level"][idx], e["admit"][idx], e["reason"][idx], e["track"][idx]
         end = np.where(e["disch"][idx] < 0, self.through, e["disch"][idx])
         n = len(idx)
-        # A weekly timetable of up to 8 slots per episode: weekday (7 = unused) and kind of slot.
-        wd = np.full((n, 8), 7, np.int64)
-        kind = np.full((n, 8), PROGRAM, np.int8)
+        # A weekly timetable of up to 12 slots per episode: weekday (7 = unused) and kind of slot. Slots 4-7
+        # hold the second session of the IOP program days in slots 0-3, so each follows its first.
+        wd = np.full((n, 12), 7, np.int32)  # int32 day numbers keep a chunk's week x slot grid small
+        kind = np.full((n, 12), PROGRAM, np.int8)
         php, iop, op = level == PHP, level == IOP, level == OP
         wd[php, :5] = np.arange(5)
         wd[iop, :4] = IOP_PATTERN[track[iop], (rng.random(n) < .4)[iop].astype(np.int64)]
-        wd[iop, 4], kind[iop, 4] = rng.integers(0, 5, iop.sum()), SLOT_INDIV
+        wd[iop, 4:8], kind[:, 4:8] = wd[iop, :4], SECOND
+        wd[iop, 8], kind[iop, 8] = rng.integers(0, 5, iop.sum()), SLOT_INDIV
         family = iop & (rng.random(n) < .4)
-        wd[family, 5], kind[family, 5] = rng.integers(0, 5, family.sum()), SLOT_FAMILY
-        first, twice = rng.integers(0, 5, n), op & (rng.random(n) < .45)
+        wd[family, 9], kind[family, 9] = rng.integers(0, 5, family.sum()), SLOT_FAMILY
+        first, twice = rng.integers(0, 5, n), op & (rng.random(n) < .8)
         wd[op, 0], kind[op, :2] = first[op], SLOT_OP
         wd[twice, 1] = (first[twice] + 2 + rng.integers(0, 2, twice.sum())) % 5
-        wd[:, 7], kind[:, 7] = _weekday(admit), INTAKE
+        wd[:, 11], kind[:, 11] = _weekday(admit), INTAKE
         order = np.argsort(wd, axis=1, kind="stable")  # slots by weekday, so rows come out in date order
         wd, kind = np.take_along_axis(wd, order, 1), np.take_along_axis(kind, order, 1)
-        week0 = admit - _weekday(admit)
+        week0 = (admit - _weekday(admit)).astype(np.int32)
         weeks = (end - week0) // 7 + 1
         row = np.repeat(np.arange(n), weeks)
-        week = (np.arange(len(row)) - np.repeat(np.cumsum(weeks) - weeks, weeks))[:, None]
+        first_row = np.repeat(np.cumsum(weeks) - weeks, weeks).astype(np.int32)
+        week = (np.arange(len(row), dtype=np.int32) - first_row)[:, None]
         day, k = week0[row, None] + 7 * week + wd[row], kind[row]
         parity = rng.integers(0, 2, n)[row, None]
         ok = ((wd[row] < 7) & (day >= admit[row, None]) & (day <= end[row, None])
@@ -302,9 +310,10 @@ class _Sim:
         day, k = day[ok], k[ok]
         m, lv, u = len(s), level[s], rng.random(len(s))
         typ = np.select(
-            [(k == PROGRAM) & (lv == PHP), k == PROGRAM, k == SLOT_OP, k == SLOT_FAMILY],
-            [np.select([u < .7, u < .9], [GROUP, EDU], INDIV), np.where(u < .76, GROUP, EDU),
-             np.select([u < .5, u < .95], [GROUP, INDIV], FAMILY), FAMILY], INDIV).astype(np.int8)
+            [(k == PROGRAM) & (lv == PHP), k == PROGRAM, k == SECOND, k == SLOT_OP, k == SLOT_FAMILY],
+            [np.select([u < .7, u < .9], [GROUP, EDU], INDIV), np.where(u < .85, GROUP, EDU),
+             np.where(u < .4, GROUP, EDU), np.select([u < .5, u < .95], [GROUP, INDIV], FAMILY), FAMILY],
+            INDIV).astype(np.int8)
         # Attendance fades over the weeks since admission; leavers stop coming 1-3 weeks before discharge.
         base = np.clip(.91 + .04 * self.z[e["client"][idx]] + rng.normal(0, .04, n) - .04 * op, .45, .98)
         slope = np.clip(rng.normal(.24, .06, n), 0, .45)
@@ -312,7 +321,10 @@ class _Sim:
         p = (base[s] - slope[s] * np.minimum((day - admit[s]) // 7, 11) / 11
              + np.select([typ == INDIV, typ == FAMILY], [.03, -.06], 0))
         p = np.where(k == INTAKE, .97, np.where(day >= fade[s], .04, p))
-        status = np.where(rng.random(m) < p, ATTENDED, np.where(rng.random(m) < .62, NO_SHOW, CLIENT_CANC))
+        # Who comes to a program day mostly stays for its second session, and who misses it misses both.
+        came, second = rng.random(m), np.flatnonzero(k == SECOND)
+        came[second] = np.where(rng.random(len(second)) < .9, came[second - 1], came[second])
+        status = np.where(came < p, ATTENDED, np.where(rng.random(m) < .62, NO_SHOW, CLIENT_CANC))
         status[(rng.random(m) < .025) | np.isin(day, self.holidays)] = PROG_CANC
         minutes = DURATIONS[ROW_OF_LEVEL[lv], typ, rng.integers(0, 4, m)]
         return dict(episode=idx[s], day=day, type=typ, status=status.astype(np.int8), minutes=minutes)

@@ -18,6 +18,13 @@ from .catalog import BUILD_DIR
 
 MAX_SHOWN = 50  # problems listed in full; the rest are counted by rule
 MAX_LINE_BYTES = 2_000_000
+# DuckDB settings for a load: a memory cap (it spills to disk beyond it) and row order kept as read, so that a
+# staged row's rowid is its record number in the file.
+LOAD_CONFIG = {"memory_limit": "2GB", "preserve_insertion_order": True}
+# Physical order of the published tables; None keeps the file's order. Every catalog query reads attendance
+# through pre-aggregates built at load time, so sorting its 100M rows would cost a minute and buy nothing.
+PUBLISH_ORDER = {"clients": "client_id", "enrollments": "client_id, admit_date", "attendance": None,
+                 "transitions": "referral_date"}
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,12 @@ _REJECT_MESSAGES = {
 
 
 class _Build:
-    """One load in progress: a private database file and the problems found so far."""
+    """One load in progress: a private database file and the problems found so far.
+
+    Each file is staged as table _s_NAME holding its accepted rows in file order, typed as the contract says;
+    the view _v_NAME adds _row, the record number (rowid + 1). Rules read the views; publishing renames a
+    staged table that already has the contract's columns in order, and copies the others.
+    """
 
     def __init__(self, con, files: dict[str, Path]):
         self.con = con
@@ -149,6 +161,9 @@ class _Build:
         self.present: dict[str, list[str]] = {}
         self.ignored: dict[str, list[str]] = {}
         self.rejected_lines: dict[str, list[int]] = {}
+
+    def _view(self, name: str) -> None:
+        self.con.execute(f"create or replace view _v_{name} as select rowid + 1 as _row, * from _s_{name}")
 
     def stage(self, name: str) -> None:
         table, path = contract.TABLES[name], self.files[name]
@@ -179,7 +194,7 @@ class _Build:
         rt = f"rejects_{table.name}"
         try:
             self.con.execute(
-                f"create table _s_{table.name} as select row_number() over () as _row, {select} "
+                f"create table _s_{table.name} as select {select} "
                 f"from read_csv({_sql_str(path)}, header=true, auto_detect=false, delim=',', quote='\"', "
                 f"escape='\"', dateformat='%Y-%m-%d', columns={spec}, max_line_size={MAX_LINE_BYTES}, "
                 f"store_rejects=true, rejects_scan='{rt}_scan', rejects_table='{rt}', rejects_limit=0)"
@@ -187,6 +202,7 @@ class _Build:
         except duckdb.Error as exc:
             self.problems.append(Problem(path.name, None, None, "unreadable", f"could not be read as CSV: {str(exc).splitlines()[0][:200]}"))
             return
+        self._view(table.name)
         rows = self.con.execute(f"select line, column_name, error_type from {rt} order by line").fetchall()
         self.rejected_lines[table.name] = sorted({r[0] for r in rows})
         for line, column, error in rows:
@@ -196,33 +212,49 @@ class _Build:
             self.problems.append(Problem(path.name, int(line), column if column in types else None, error.lower().replace(" ", "-"), msg))
 
     def _stage_parquet(self, table, path, present):
-        cols = []
-        for col in present:
-            typ = table.column(col).type
-            cols.append(f'"{col}"' if typ == "VARCHAR" else f'try_cast("{col}" as {typ}) as "{col}", "{col}" as "_raw_{col}"')
         try:
-            self.con.execute(
-                f"create table _s_{table.name} as select file_row_number + 1 as _row, {', '.join(cols)} "
-                f"from read_parquet({_sql_str(path)}, file_row_number=true)"
-            )
+            stored = dict(self.con.execute(
+                f"select column_name, column_type from (describe select * from read_parquet({_sql_str(path)}))").fetchall())
         except duckdb.Error:
             self.problems.append(Problem(path.name, None, None, "unreadable", "not a readable Parquet file (truncated or corrupt?)"))
             return
+        cols, checked = [], []
         for col in present:
             typ = table.column(col).type
-            if typ != "VARCHAR":
-                self._rule(table.name, col, "type", f"value is not a valid {typ.lower()}", f'"_raw_{col}" is not null and "{col}" is null')
-        drops = [f'"_raw_{c}"' for c in present if table.column(c).type != "VARCHAR"]
-        for d in drops:
-            self.con.execute(f"alter table _s_{table.name} drop column {d}")
+            if stored.get(col) == typ:  # already the contract's type: nothing to convert or check
+                cols.append(f'"{col}"')
+            elif typ == "VARCHAR":
+                cols.append(f'cast("{col}" as VARCHAR) as "{col}"')
+            else:
+                cols.append(f'try_cast("{col}" as {typ}) as "{col}", "{col}" as "_raw_{col}"')
+                checked.append(col)
+        try:
+            self.con.execute(f"create table _s_{table.name} as select {', '.join(cols)} from read_parquet({_sql_str(path)})")
+        except duckdb.Error:
+            self.problems.append(Problem(path.name, None, None, "unreadable", "not a readable Parquet file (truncated or corrupt?)"))
+            return
+        self._view(table.name)
+        for col in checked:
+            typ = table.column(col).type
+            self._rule(table.name, col, "type", f"value is not a valid {typ.lower()}", f'"_raw_{col}" is not null and "{col}" is null')
+        for col in checked:
+            self.con.execute(f'alter table _s_{table.name} drop column "_raw_{col}"')
+        if checked:
+            self._view(table.name)
 
-    def _rule(self, name: str, column: str | None, rule: str, message: str, where: str, params=None) -> None:
+    def _rule(self, name: str, column: str | None, rule: str, message: str, where: str, params=None,
+              total: int | None = None) -> None:
+        """Report the rows of `name` matching `where`: the first MAX_SHOWN, then a count of the rest.
+        `total`, when known, is the number of matching rows (0: nothing to report, no scan)."""
+        if total == 0:
+            return
         rows = self.con.execute(
-            f"select _row from _s_{name} where {where} order by _row limit {MAX_SHOWN}", params or {}
+            f"select _row from _v_{name} where {where} order by _row limit {MAX_SHOWN}", params or {}
         ).fetchall()
         if not rows:
             return
-        total = self.con.execute(f"select count(*) from _s_{name} where {where}", params or {}).fetchone()[0]
+        if total is None:
+            total = self.con.execute(f"select count(*) from _v_{name} where {where}", params or {}).fetchone()[0]
         file = self.files[name].name
         for (row,) in rows:
             self.problems.append(Problem(file, self.line_of(name, row), column, rule, message))
@@ -235,51 +267,72 @@ class _Build:
             return row
         return _line_map(path, self.rejected_lines.get(name, [])).get(row, row + 1)
 
-    def check_rules(self, data_through: dt.date) -> None:
-        staged = set(self.present)
+    def rules(self, data_through: dt.date) -> list[tuple]:
+        """Every rule to check, in report order: (table, column, rule, message, where, params, scan_alone).
+        A rule with scan_alone set joins or windows the table; the others are counted together in one scan."""
+        out = []
+        staged = [name for name in contract.TABLES if name in self.present]
         for name in staged:
             table = contract.TABLES[name]
             present = self.present[name]
             for col in table.required:
-                self._rule(name, col, "required", "required value is empty", f'"{col}" is null')
+                out.append((name, col, "required", "required value is empty", f'"{col}" is null', None, False))
             for col in present:
                 c = table.column(col)
                 if c.allowed:
                     allowed = ", ".join(_sql_str(v) for v in c.allowed)
-                    self._rule(name, col, "allowed-values", f"not one of: {', '.join(c.allowed)}", f'"{col}" is not null and "{col}" not in ({allowed})')
+                    out.append((name, col, "allowed-values", f"not one of: {', '.join(c.allowed)}",
+                                f'"{col}" is not null and "{col}" not in ({allowed})', None, False))
                 if c.type == "VARCHAR":
-                    self._rule(name, col, "nul-byte", "contains a NUL byte", f"contains(\"{col}\", chr(0))")
-            self._rule(
+                    out.append((name, col, "nul-byte", "contains a NUL byte", f"contains(\"{col}\", chr(0))", None, False))
+            out.append((
                 name, table.key, "unique", f"duplicate {table.key} (an earlier row has the same id)",
-                f"_row in (select _row from (select _row, row_number() over (partition by {table.key} order by _row) as k from _s_{name}) where k > 1)",
-            )
+                f"_row in (select _row from (select _row, row_number() over (partition by {table.key} order by _row) as k from _v_{name}) where k > 1)",
+                None, True))
             for col, parent in table.foreign_keys.items():
                 # A parent with rejected lines would make every child of those lines an orphan: noise.
                 if col in present and parent in staged and not self.rejected_lines.get(parent):
                     key = contract.TABLES[parent].key
-                    self._rule(name, col, "foreign-key", f"no such {key} in {self.files[parent].name}",
-                               f'"{col}" is not null and "{col}" not in (select {key} from _s_{parent})')
+                    out.append((name, col, "foreign-key", f"no such {key} in {self.files[parent].name}",
+                                f'"{col}" is not null and "{col}" not in (select {key} from _s_{parent})', None, True))
             for col in contract.DATE_COLUMNS.get(name, ()):
                 if col in present:
-                    self._rule(name, col, "after-data-through", f"date is after the data-through date {data_through}",
-                               f'"{col}" > $through', {"through": data_through})
+                    out.append((name, col, "after-data-through", f"date is after the data-through date {data_through}",
+                                f'"{col}" > $through', {"through": data_through}, False))
         if "clients" in staged and "birth_year" in self.present["clients"]:
-            self._rule("clients", "birth_year", "range", f"birth year must be from 1900 to {data_through.year}",
-                       "birth_year not between 1900 and $y", {"y": data_through.year})
+            out.append(("clients", "birth_year", "range", f"birth year must be from 1900 to {data_through.year}",
+                        "birth_year not between 1900 and $y", {"y": data_through.year}, False))
         if "attendance" in staged and "duration_minutes" in self.present["attendance"]:
-            self._rule("attendance", "duration_minutes", "range", "duration must be from 0 to 1440 minutes",
-                       "duration_minutes not between 0 and 1440")
+            out.append(("attendance", "duration_minutes", "range", "duration must be from 0 to 1440 minutes",
+                        "duration_minutes not between 0 and 1440", None, False))
         if "enrollments" in staged:
             cols = set(self.present["enrollments"])
             if "discharge_date" in cols:
-                self._rule("enrollments", "discharge_date", "discharge-before-admit", "discharge_date is before admit_date",
-                           "discharge_date < admit_date")
+                out.append(("enrollments", "discharge_date", "discharge-before-admit", "discharge_date is before admit_date",
+                            "discharge_date < admit_date", None, False))
             has_date = "discharge_date is not null" if "discharge_date" in cols else "false"
             has_reason = "discharge_reason is not null" if "discharge_reason" in cols else "false"
-            self._rule("enrollments", "discharge_reason", "reason-without-discharge",
-                       "discharge_reason given but discharge_date is empty", f"{has_reason} and not ({has_date})")
-            self._rule("enrollments", "discharge_reason", "discharge-without-reason",
-                       "discharge_date given but discharge_reason is empty", f"{has_date} and not ({has_reason})")
+            out.append(("enrollments", "discharge_reason", "reason-without-discharge",
+                        "discharge_reason given but discharge_date is empty", f"{has_reason} and not ({has_date})", None, False))
+            out.append(("enrollments", "discharge_reason", "discharge-without-reason",
+                        "discharge_date given but discharge_reason is empty", f"{has_date} and not ({has_reason})", None, False))
+        return out
+
+    def check_rules(self, data_through: dt.date) -> None:
+        """Check every rule. The simple rules of a table are counted in one scan of it; only rules that some
+        row breaks are then read again for the rows to report."""
+        rules = self.rules(data_through)
+        totals: dict[int, int] = {}
+        for name in self.present:
+            simple = [(i, r) for i, r in enumerate(rules) if r[0] == name and not r[6]]
+            if not simple:
+                continue
+            params = {k: v for _, r in simple for k, v in (r[5] or {}).items()}
+            counts = ", ".join(f"count(*) filter (where {r[4]})" for _, r in simple)
+            found = self.con.execute(f"select {counts} from _v_{name}", params).fetchone()
+            totals |= {i: n for (i, _), n in zip(simple, found)}
+        for i, (name, column, rule, message, where, params, _) in enumerate(rules):
+            self._rule(name, column, rule, message, where, params, totals.get(i))
 
     def latest_date(self) -> dt.date | None:
         parts = [f"select max(\"{col}\") as d from _s_{name}" for name, cols in contract.DATE_COLUMNS.items()
@@ -288,11 +341,14 @@ class _Build:
 
     def publish_tables(self) -> None:
         for name, table in contract.TABLES.items():
-            present = self.present[name]
+            present, order = self.present[name], PUBLISH_ORDER[name]
+            self.con.execute(f"drop view _v_{name}")
+            if order is None and present == [c.name for c in table.columns]:
+                self.con.execute(f"alter table _s_{name} rename to {name}")  # no copy of the biggest table
+                continue
             cols = [f'"{c.name}"' if c.name in present else f'cast(null as {c.type}) as "{c.name}"' for c in table.columns]
-            order = {"enrollments": "client_id, admit_date", "attendance": "session_date, episode_id",
-                     "transitions": "referral_date", "clients": "client_id"}[name]
-            self.con.execute(f"create table {name} as select {', '.join(cols)} from _s_{name} order by {order}")
+            by = f" order by {order}" if order else ""
+            self.con.execute(f"create table {name} as select {', '.join(cols)} from _s_{name}{by}")
             self.con.execute(f"drop table _s_{name}")
 
 
@@ -372,7 +428,8 @@ def load(source: str | Path, db_path: str | Path, as_of: dt.date | None = None, 
             stale.unlink(missing_ok=True)
     tmp = db_path.parent / f".{db_path.name}.building-{os.getpid()}"
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con = duckdb.connect(str(tmp), config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+                                           **LOAD_CONFIG})
     try:
         build = _Build(con, files)
         for i, name in enumerate(contract.TABLES):

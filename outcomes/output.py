@@ -30,7 +30,11 @@ def neutralise(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv(df: pd.DataFrame) -> str:
-    return neutralise(plain_dates(df)).to_csv(index=False)
+    out = neutralise(plain_dates(df))
+    for col in out.columns:  # a bare CR is not quoted by the csv writer and would start a new row: make it LF
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(lambda v: v.replace("\r\n", "\n").replace("\r", "\n") if isinstance(v, str) else v)
+    return out.to_csv(index=False)
 
 
 def to_json(df: pd.DataFrame) -> str:

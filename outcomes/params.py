@@ -24,6 +24,8 @@ class Param:
             return None
         try:
             if self.type == "date":
+                if isinstance(value, dt.datetime):
+                    return value.date()
                 return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value).strip())
             if self.type == "int":
                 if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
@@ -50,7 +52,7 @@ class Param:
                     raise ValueError
                 return value
             return str(value)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             expected = {"date": "a date YYYY-MM-DD", "int": "a whole number", "float": "a number",
                         "bool": "true or false", "choice": "one of " + ", ".join(map(str, self.choices))}
             raise ValueError(f"parameter {self.name}: {str(value)[:40]!r} is not {expected.get(self.type, self.type)}") from None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from . import access
 from . import suppress as sup
 from .catalog import Query
 
@@ -22,6 +23,10 @@ class QueryTimeout(Exception):
 
 class UnknownParameter(ValueError):
     """A value was given for a parameter the query does not declare."""
+
+
+class ScopeError(PermissionError):
+    """A query that cannot be limited to the user's sites was refused."""
 
 
 @dataclass
@@ -76,11 +81,15 @@ def execute(con, sql: str, values: dict, timeout: float | None = DEFAULT_TIMEOUT
 
 
 def run(con, query: Query, given: dict | None = None, raw: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
-        max_rows: int | None = None, data_through=None) -> Result:
-    """Run a catalog query with its defaults overridden by `given`; suppressed unless `raw`."""
+        max_rows: int | None = None, data_through=None, scope=None) -> Result:
+    """Run a catalog query with its defaults overridden by `given`; suppressed unless `raw`.
+
+    `scope` is the sites the user may see (None: every site): the `sites` parameter is narrowed to it, and a
+    query without `sites` is refused unless its header declares it `site_free`.
+    """
     if data_through is None and any(p.default == "data_through" for p in query.params.values()):
         data_through = data_through_of(con)
-    values = bind(query, given or {}, data_through)
+    values = apply_scope(query, bind(query, given or {}, data_through), scope)
     started = time.monotonic()
     df, truncated = execute(con, query.sql, values, timeout, max_rows)
     seconds = time.monotonic() - started
@@ -90,6 +99,17 @@ def run(con, query: Query, given: dict | None = None, raw: bool = False, timeout
     else:
         df, mask = sup.suppress(df, query.suppress)
     return Result(df, mask, values, truncated, seconds, raw)
+
+
+def apply_scope(query: Query, values: dict, scope) -> dict:
+    """Bound values with `sites` narrowed to `scope` (None: no limit); raises ScopeError when it cannot apply."""
+    if scope is None:
+        return values
+    if "sites" not in query.params:
+        if query.site_free:
+            return values
+        raise ScopeError(f"{query.name} takes no sites parameter, so it cannot be limited to your sites")
+    return values | {"sites": access.limit_sites(values["sites"], tuple(scope))}
 
 
 def data_through_of(con):

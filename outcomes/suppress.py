@@ -41,6 +41,9 @@ def suppress(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     A count from 1 to 10 is hidden. A rate (declared as `rate: [numerator, denominator]`) is hidden when its
     numerator, denominator or denominator - numerator is from 1 to 10. A stat (`stat: n_column`) is hidden when
     its n is from 1 to 10. Hiding uses the raw counts, so a hidden count still hides its rates.
+
+    Then complementary suppression (`complement`) hides more counts until no hidden cell can be worked out
+    from the shown ones through the table's sums, and every rate or stat whose counts are hidden is hidden.
     """
     roles(df, spec)
     out = df.copy()
@@ -54,6 +57,7 @@ def suppress(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     for col, n in (spec.get("stats") or {}).items():
         if col in df:
             mask[col] = _small(df[n])
+    mask = complement(df, mask, spec)
     for col in df.columns:
         if mask[col].any():
             if pd.api.types.is_integer_dtype(out[col]):
@@ -64,6 +68,164 @@ def suppress(df: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
                 out[col] = out[col].astype(object)
             out.loc[mask[col], col] = pd.NA if str(out[col].dtype) == "Int64" else np.nan
     return out, mask
+
+
+REST = "~"  # prefix of a derived count that is not a column: the rest of a rate's denominator
+
+
+def relations(df: pd.DataFrame, spec: dict) -> tuple[list[list[tuple[tuple[int, str], float]]], dict[str, np.ndarray]]:
+    """The sums a reader can use to work hidden cells back out: (equations, values).
+
+    Each equation is a list of (cell, coefficient) adding up to zero; a cell is (row position, column). Declared
+    under `suppress:` in the query header:
+      totals: {total: [part, ...]}   in every row, total = the sum of the parts (e.g. discharges by reason);
+                                     one part may be a count that is not shown, named with a leading "~"
+      total_rows: {key: marker}      the row whose `key` column holds `marker` is, count by count, the sum of
+                                     the other rows that share its remaining keys (a total or margin row)
+    and implied by every rate over two counts: denominator = numerator + rest, where the rest (e.g. referred
+    but not admitted) is not shown but is a count too, named "~denominator-numerator" here.
+    `values` holds every count column and every rest as floats (NaN where missing).
+    """
+    counts = [c for c in spec.get("counts", []) if c in df]
+    values = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype="float64") for c in counts}
+    rows = range(len(df))
+    eqs: list[list[tuple[tuple[int, str], float]]] = []
+    for total, parts in (spec.get("totals") or {}).items():
+        unshown = [p for p in parts if p.startswith(REST)]
+        if total in values and len(unshown) <= 1 and all(p in values for p in parts if p not in unshown):
+            if unshown:  # a part that is not a column, e.g. client-cancelled sessions: total less the others
+                values[unshown[0]] = values[total] - sum(values[p] for p in parts if p not in unshown)
+            eqs += [[((i, total), 1.0)] + [((i, p), -1.0) for p in parts] for i in rows]
+    pairs = []
+    for num, den in (spec.get("rates") or {}).values():
+        if num in values and den in values and (num, den) not in pairs:
+            pairs.append((num, den))
+    for num, den in pairs:
+        rest = f"{REST}{den}-{num}"
+        values[rest] = values[den] - values[num]
+        eqs += [[((i, den), 1.0), ((i, num), -1.0), ((i, rest), -1.0)] for i in rows]
+    for key, marker in (spec.get("total_rows") or {}).items():
+        if key not in df:
+            continue
+        others = [c for c, r in roles(df, spec).items() if r == "key" and c != key]
+        is_total = (df[key].astype(object) == marker).to_numpy()
+        groups = df.groupby(others, dropna=False, sort=False).indices.values() if others else [np.arange(len(df))]
+        for idx in groups:
+            totals = [int(i) for i in idx if is_total[i]]
+            parts = [int(i) for i in idx if not is_total[i]]
+            if len(totals) == 1 and parts:
+                eqs += [[((totals[0], c), 1.0)] + [((p, c), -1.0) for p in parts] for c in counts]
+    eqs = [eq for eq in eqs if all(np.isfinite(values[c][i]) for (i, c), _ in eq)]
+    return eqs, values
+
+
+def _determined(a: np.ndarray) -> np.ndarray:
+    """For each unknown (column of `a`), whether a·x = b fixes its value: the null space of `a` is zero there."""
+    if not a.any():
+        return np.zeros(a.shape[1], dtype=bool)
+    _, s, vt = np.linalg.svd(a)
+    rank = int((s > s.max() * max(a.shape) * 1e-12).sum())
+    null = vt[rank:]
+    if not len(null):
+        return np.ones(a.shape[1], dtype=bool)
+    return (np.abs(null) < 1e-9).all(axis=0)
+
+
+def _protect(eqs, values: dict, hidden: dict, order: dict) -> None:
+    """Hide more cells of one connected set of equations until no hidden cell or small rest is determined."""
+    cells = sorted({cell for eq in eqs for cell, _ in eq}, key=lambda c: (c[0], order.get(c[1], -1), c[1]))
+    virtual = lambda c: c[1].startswith(REST)  # noqa: E731
+    while True:
+        unknown = [c for c in cells if virtual(c) or hidden[c[1]][c[0]]]
+        protect = [c for c in unknown if not virtual(c) or LOW <= values[c[1]][c[0]] <= HIGH]
+        if not protect:
+            return
+        pos = {c: k for k, c in enumerate(unknown)}
+        a = np.zeros((len(eqs), len(unknown)))
+        for r, eq in enumerate(eqs):
+            for cell, coef in eq:
+                if cell in pos:
+                    a[r, pos[cell]] += coef
+        fixed = _determined(a)
+        exposed = [c for c in protect if fixed[pos[c]]]
+        if not exposed:
+            return
+        target = exposed[0]
+
+        def shown(eq):
+            return [(cell, coef) for cell, coef in eq if not virtual(cell) and not hidden[cell[1]][cell[0]]]
+
+        def rank(item):  # parts before totals, non-zero before zero, then smallest
+            (i, col), coef = item
+            v = values[col][i]
+            return (coef > 0, v == 0, v, order[col], i)
+
+        def frees_target(cell) -> bool:
+            col = np.zeros((len(eqs), 1))
+            for r, eq in enumerate(eqs):
+                col[r, 0] = sum(coef for c, coef in eq if c == cell)
+            return not _determined(np.hstack([a, col]))[pos[target]]
+
+        mine = sorted((eq for eq in eqs if any(cell == target for cell, _ in eq)),
+                      key=lambda eq: sum(1 for cell, _ in eq if cell in pos))
+        nearby = sorted({item[0]: item for eq in mine for item in shown(eq)}.values(), key=rank)
+        # the first candidate that alone frees the exposed cell; else the best part of its tightest sum
+        choice = next((item for item in nearby if frees_target(item[0])), None)
+        choice = choice or next((min(shown(eq), key=rank) for eq in mine if shown(eq)), None)
+        if choice is None:
+            anywhere = [item for eq in eqs for item in shown(eq)]
+            if not anywhere:
+                return  # everything in these sums is hidden already
+            choice = min(anywhere, key=rank)
+        (i, col), _ = choice
+        hidden[col][i] = True
+
+
+def complement(df: pd.DataFrame, mask: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Complementary suppression: widen the primary `mask` so that hidden cells stay hidden.
+
+    While a hidden count, or a small (1-10) rest of a rate's denominator, can be solved from the shown counts
+    through the table's sums (see `relations`), hide one more shown count in the sum that gives it away: the
+    smallest non-zero part, a total only when no part is left. Then every rate whose numerator or denominator
+    is hidden, and every stat whose n is hidden, is hidden too, so a rate never gives its counts back.
+    """
+    mask = mask.copy()
+    counts = [c for c in spec.get("counts", []) if c in df]
+    eqs, values = relations(df, spec)
+    if eqs:
+        order = {c: k for k, c in enumerate(counts)}
+        hidden = {c: mask[c].to_numpy(dtype=bool, copy=True) for c in counts}
+        parent: dict = {}
+
+        def find(x):
+            while parent.setdefault(x, x) != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for eq in eqs:
+            first = find(eq[0][0])
+            for cell, _ in eq[1:]:
+                parent[find(cell)] = first
+        groups: dict = {}
+        for eq in eqs:
+            groups.setdefault(find(eq[0][0]), []).append(eq)
+
+        def at_risk(eq):
+            return any(hidden[c][i] if not c.startswith(REST) else LOW <= values[c][i] <= HIGH for (i, c), _ in eq)
+
+        for group in groups.values():
+            if any(at_risk(eq) for eq in group):
+                _protect(group, values, hidden, order)
+        for c in counts:
+            mask[c] = hidden[c]
+    for col, (num, den) in (spec.get("rates") or {}).items():
+        if col in mask and num in mask and den in mask:
+            mask[col] = mask[col] | mask[num] | mask[den]
+    for col, n in (spec.get("stats") or {}).items():
+        if col in mask and n in mask:
+            mask[col] = mask[col] | mask[n]
+    return mask
 
 
 def for_screen(df: pd.DataFrame, mask: pd.DataFrame, spec: dict) -> pd.DataFrame:

@@ -33,6 +33,8 @@
 --   rates:
 --     completion_rate: [completed, discharges]
 --     left_against_advice_rate: [left_against_advice, discharges]
+--   totals:
+--     discharges: [completed, left_against_advice, administrative, transferred, other]
 
 with
 

@@ -15,6 +15,40 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def full_error_details():
+    """.streamlit/config.toml hides error details from viewers; tests need them to say what failed."""
+    from streamlit import config
+
+    config.set_option("client.showErrorDetails", "full")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_log(tmp_path_factory):
+    """Every test, and any server a test starts, writes audit events here rather than to data/audit.jsonl."""
+    path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OUTCOMES_AUDIT_LOG", str(path))
+        yield path
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """The callables behind deferred download buttons, by file id: calling one is what a click does."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    made = {}
+    original = MediaFileManager.add_deferred
+
+    def add_deferred(self, func, *args, **kwargs):
+        file_id = original(self, func, *args, **kwargs)
+        made[file_id] = func
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
+    return made
+
+
 @pytest.fixture(scope="session")
 def build_db(tmp_path_factory):
     """build_db("headline", "2025-06-30") -> read-only connection to that fixture folder, loaded once per session."""
@@ -64,3 +98,55 @@ def demo_db(demo_db_path):
     con = db.connect(demo_db_path)
     yield con
     con.close()
+
+
+@pytest.fixture
+def streamlit_server():
+    """streamlit_server(db_path) -> base URL of `streamlit run app.py` on 127.0.0.1 serving that database.
+
+    Each server started is stopped when the test ends. Waits until /_stcore/health answers "ok"."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import urllib.request
+
+    started = []
+    log = tempfile.TemporaryFile()
+
+    def _start(db_path, **env) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+             str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=dict(os.environ, OUTCOMES_DB=str(db_path), **env), stdout=subprocess.DEVNULL,
+            stderr=log,  # a file, not a pipe: a pipe nobody reads fills up and stalls the server
+        )
+        started.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    return url
+            except OSError:
+                time.sleep(0.3)
+            if proc.poll() is not None:
+                break
+        proc.kill()
+        log.seek(0)
+        pytest.fail("streamlit did not start: " + log.read().decode(errors="replace")[-2000:])
+
+    yield _start
+    for proc in started:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    log.close()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import pandas as pd
 import pytest
 
 from outcomes.contract import DISCHARGE_REASONS, EMPLOYMENT, LEVELS, LIVING, SESSION_TYPES, STATUSES, TRACKS
-from outcomes.demo import generate
+from outcomes.demo import BURN_IN_DAYS, generate
 
 TABLES = ("clients", "enrollments", "attendance", "transitions")
 THROUGH = date(2025, 10, 31)
@@ -152,6 +152,15 @@ def test_admissions_span_at_least_18_months(con):
     assert (last.year - first.year) * 12 + last.month - first.month >= 18
 
 
+def test_first_months_are_not_thin(con):
+    # stays open on the window's first day are kept, so its census is close to the census a year later
+    def active(day: str) -> int:
+        return _one(con, f"select count(*) from enrollments where admit_date <= date '{day}' "
+                         f"and coalesce(discharge_date, date '{day}') >= date '{day}'")
+    assert active("2024-01-01") > 0.7 * active("2025-01-01")
+    assert _one(con, "select count(*) from enrollments where discharge_date < date '2024-01-01'") == 0
+
+
 def test_iop_attendance_falls_over_the_weeks(con):
     share = dict(con.execute(
         "select (session_date - admit_date) // 7 + 1 as week, avg((status = 'attended')::int) "
@@ -225,7 +234,9 @@ def test_another_through_date_moves_the_window(tmp_path):
     con = _connect(tmp_path)
     first, last = con.execute("select min(admit_date), max(greatest(admit_date, discharge_date)) "
                               "from enrollments").fetchone()
-    assert first >= date(2023, 9, 1) and last <= through
+    # the window starts 2023-09-01; a stay admitted before it is there because it was still open on that day
+    assert first >= date(2023, 9, 1) - timedelta(days=BURN_IN_DAYS) and last <= through
+    assert _one(con, "select count(*) from enrollments where discharge_date < date '2023-09-01'") == 0
     assert _one(con, "select max(session_date) from attendance") <= through
     assert _one(con, "select count(*) from transitions t join enrollments n on n.episode_id = t.to_episode_id "
                      "where n.admit_date < t.referral_date") == 0

@@ -1,0 +1,89 @@
+-- title: Step-down from residential to IOP by site
+-- description: >
+--   Share of residential discharges followed by an attended IOP session within window_days (day 0 = the
+--   discharge day), for each site of the residential episode and each calendar month or quarter of
+--   discharge (grain). The same population and rule as stepdown_rate, split by site.
+-- definition: |
+--   Exactly the stepdown_rate definition: residential episodes discharged in start..end and on or before
+--   as_of at the selected sites, less deaths, incarcerations, direct transfers (another residential or
+--   withdrawal management admission on the discharge day or the next) and discharges whose window runs
+--   past as_of. Numerator: an attended IOP session (any site) from the discharge date to discharge date +
+--   window_days, both inclusive. Rate with a Wilson 95% interval.
+--   Rows: one per site (of the residential episode) and period; period is the first day of the calendar
+--   month (grain month) or quarter (grain quarter) of discharge. A site and period with no eligible
+--   discharge has no row.
+-- area: stepdown
+-- params:
+--   grain: {type: choice, choices: [month, quarter], default: quarter, label: Per}
+--   window_days: {type: int, default: 14, label: Window (days)}
+--   as_of: {type: date, default: data_through, label: As of}
+--   start: {type: date, label: Discharged from}
+--   end: {type: date, label: Discharged to}
+--   sites: filter
+--   payers: filter
+--   genders: filter
+--   age_bands: filter
+--   substances: filter
+--   co_occurring: filter
+--   living: filter
+--   employment: filter
+-- chart: {kind: line, x: period, y: stepdown_rate, color: site, n: eligible_discharges}
+-- suppress:
+--   counts: [eligible_discharges, stepped_down]
+--   rates:
+--     stepdown_rate: [stepped_down, eligible_discharges]
+--     ci_low: [stepped_down, eligible_discharges]
+--     ci_high: [stepped_down, eligible_discharges]
+
+with
+
+index_population as (
+    select episode_id, site
+    from filtered_episodes(
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment
+    )
+    where level_of_care = 'residential'
+),
+
+eligible as (
+    select
+        p.site,
+        date_trunc($grain, d.discharge_date)::date as period,
+        coalesce(d.days_to_iop <= $window_days, false) as stepped
+    from residential_discharges as d
+    inner join index_population as p on d.episode_id = p.episode_id
+    where
+        d.discharge_date <= $as_of
+        and d.discharge_date + $window_days <= $as_of
+        and not d.is_transfer
+        and d.discharge_reason not in ('deceased', 'incarcerated')
+        and ($start is null or d.discharge_date >= $start)
+        and ($end is null or d.discharge_date <= $end)
+),
+
+counted as (
+    select
+        site,
+        period,
+        count(*) as eligible_discharges,
+        count(*) filter (where stepped) as stepped_down
+    from eligible
+    group by site, period
+),
+
+final as (
+    select
+        site,
+        period,
+        eligible_discharges,
+        stepped_down,
+        stepped_down / eligible_discharges as stepdown_rate,
+        wilson_low(stepped_down, eligible_discharges) as ci_low,
+        wilson_high(stepped_down, eligible_discharges) as ci_high
+    from counted
+)
+
+select * from final
+order by site, period

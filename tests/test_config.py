@@ -1,0 +1,48 @@
+"""Production settings in .streamlit/config.toml, and the example secrets and roles files."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from outcomes import access, uploads
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config() -> dict:
+    return tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+
+
+def test_production_settings():
+    config = _config()
+    assert config["client"]["showErrorDetails"] == "none"  # viewers get a generic message, no traceback
+    assert config["client"]["toolbarMode"] == "viewer"
+    assert config["client"]["disableDataExport"] is True  # exports go through the audited buttons
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["server"]["maxUploadSize"] == uploads.DEFAULT_LIMIT_MB
+    assert config["browser"]["gatherUsageStats"] is False
+
+
+def test_streamlit_accepts_every_setting():
+    from streamlit import config as st_config
+
+    options = st_config.get_config_options()
+    for section, values in _config().items():
+        for name, value in values.items():
+            assert f"{section}.{name}" in options, f"{section}.{name} is not a Streamlit option"
+    choices = ("full", "stacktrace", "type", "none")
+    assert _config()["client"]["showErrorDetails"] in choices
+
+
+def test_secrets_are_never_committed():
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert ".streamlit/secrets.toml" in ignored and "config/roles.toml" in ignored and "data/audit*.jsonl" in ignored
+    example = tomllib.loads((ROOT / ".streamlit" / "secrets.example.toml").read_text())
+    assert {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"} <= set(example["auth"])
+    assert example["auth"]["cookie_secret"].startswith("replace")
+
+
+def test_example_roles_file_is_valid():
+    grants = access.load_roles(ROOT / "config" / "roles.example.toml")
+    assert {g.role for g in grants.values()} == set(access.ROLES)

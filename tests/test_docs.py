@@ -1,0 +1,59 @@
+"""The documentation keeps up with the code: every command in the README, every header key and type documented."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from outcomes.catalog import CHART_KINDS, HEADER_KEYS
+from outcomes.cli import parser
+from outcomes.params import PARAM_TYPES
+
+ROOT = Path(__file__).resolve().parents[1]
+GUIDE = ROOT / "docs" / "adding-a-query.md"
+
+
+def _subcommands() -> list[str]:
+    actions = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(actions[0].choices)
+
+
+def _command_table() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line for line in section.splitlines() if line.startswith("|"))
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_command_is_in_the_readme_table(command):
+    assert re.search(rf"^\| `python -m outcomes {command}\b", _command_table(), re.M), \
+        f"README.md's command table has no row for `python -m outcomes {command}`"
+
+
+@pytest.mark.parametrize("key", sorted(HEADER_KEYS))
+def test_every_header_key_is_documented(key):
+    assert f"`{key}`" in GUIDE.read_text(), f"docs/adding-a-query.md does not explain the header key `{key}`"
+
+
+@pytest.mark.parametrize("kind", PARAM_TYPES)
+def test_every_parameter_type_is_documented(kind):
+    assert re.search(rf"^\| `{kind}` \|", GUIDE.read_text(), re.M), \
+        f"docs/adding-a-query.md's parameter table has no row for `{kind}`"
+
+
+def test_every_chart_kind_is_documented():
+    text = GUIDE.read_text()
+    assert [k for k in CHART_KINDS if f"`{k}`" not in text] == []
+
+
+def test_guide_is_linked_from_the_readme():
+    assert "(docs/adding-a-query.md)" in (ROOT / "README.md").read_text()
+
+
+def test_guide_links_resolve():
+    text = GUIDE.read_text()
+    for target in re.findall(r"\]\((?!https?://)([^)#]+)", text):
+        assert (GUIDE.parent / target).resolve().exists(), f"broken link {target} in docs/adding-a-query.md"

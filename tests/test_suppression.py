@@ -1,0 +1,594 @@
+"""Small cells stay hidden: an attacker who knows the published table and its declared sums cannot pin any
+hidden cell to one value; exports equal the screen; formulas are neutralised; small populations show nothing.
+
+The attacker is written independently of outcomes.suppress: it reads the published (suppressed) table and the
+query's `suppress:` declaration and solves integer programs (scipy.optimize.milp) for the smallest and largest
+value each hidden cell can take. Every hidden count, and every unshown count that is 1-10 (the rest of a rate's
+denominator, an unshown part of a total), must keep at least two possible values.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+scipy_optimize = pytest.importorskip("scipy.optimize")
+
+from outcomes import output  # noqa: E402
+from outcomes import suppress as sup  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BIG = 100_000  # the attacker's upper bound for a count it cannot see
+
+
+# --- the attacker ----------------------------------------------------------------------------------------
+
+class Attack:
+    """Integer unknowns for one published table; `solve(expr)` gives the feasible (min, max) of a linear expr."""
+
+    def __init__(self, shown: pd.DataFrame, spec: dict):
+        self.shown = shown.reset_index(drop=True)
+        self.spec = spec
+        self.var: dict = {}  # name -> index
+        self.rows: list[tuple[dict, float]] = []  # (coefficients by name, right-hand side): sum c*x = rhs
+        counts = [c for c in spec.get("counts", []) if c in self.shown]
+        for i in range(len(self.shown)):
+            for c in counts:
+                if pd.isna(self.shown.at[i, c]):
+                    self._var((i, c))
+
+    def _var(self, name):
+        return self.var.setdefault(name, len(self.var))
+
+    def cell(self, i: int, col: str) -> tuple[dict, float]:
+        """A count cell as (coefficients, constant): a variable if hidden, else its shown value."""
+        v = self.shown.at[i, col]
+        return ({(i, col): 1.0}, 0.0) if pd.isna(v) else ({}, float(v))
+
+    def equal(self, terms: list[tuple[float, tuple[dict, float]]]) -> None:
+        """sum(sign * term) == 0, each term from `cell` or a fresh variable."""
+        coefs: dict = {}
+        const = 0.0
+        for sign, (c, k) in terms:
+            for name, a in c.items():
+                self._var(name)
+                coefs[name] = coefs.get(name, 0.0) + sign * a
+            const += sign * k
+        if coefs:
+            self.rows.append((coefs, -const))
+        else:
+            assert abs(const) < 1e-6, "the published table contradicts its own declared sums"
+
+    def learn(self, total_rows: bool = True) -> "Attack":
+        """Everything the declaration and the shown cells tell: sums, total rows, rates and their rests."""
+        spec, df = self.spec, self.shown
+        for i in range(len(df)):
+            for total, parts in (spec.get("totals") or {}).items():
+                terms = [(1.0, self.cell(i, total))]
+                for p in parts:
+                    terms.append((-1.0, ({(i, p): 1.0}, 0.0) if p.startswith("~") else self.cell(i, p)))
+                self.equal(terms)
+            for rate, (num, den) in (spec.get("rates") or {}).items():
+                self.equal([(1.0, self.cell(i, den)), (-1.0, self.cell(i, num)),
+                            (-1.0, ({(i, f"~{den}-{num}"): 1.0}, 0.0))])
+                r = df.at[i, rate]
+                n, d = self.cell(i, num), self.cell(i, den)
+                if pd.isna(r):
+                    continue
+                if not rate.startswith("ci_"):  # a shown share: num = r * den
+                    self.equal([(1.0, n), (-float(r), d)])
+                elif n[0] and not d[0]:  # a shown Wilson bound and denominator: try every numerator
+                    fits = [x for x in range(int(d[1]) + 1) if abs(wilson(x, d[1], rate) - r) < 1e-9]
+                    if len(fits) == 1:
+                        self.equal([(1.0, n), (-1.0, ({}, float(fits[0])))])
+        for key, marker in ((spec.get("total_rows") or {}).items() if total_rows else []):
+            measures = set(spec.get("counts", [])) | set(spec.get("rates") or {}) | set(spec.get("stats") or {})
+            others = [c for c in df.columns if c != key and c not in measures]
+            for _, idx in df.groupby(others, dropna=False).groups.items() if others else [(None, df.index)]:
+                tot = [i for i in idx if df.at[i, key] == marker]
+                parts = [i for i in idx if df.at[i, key] != marker]
+                for c in spec.get("counts", []):
+                    self.equal([(1.0, self.cell(tot[0], c))] + [(-1.0, self.cell(p, c)) for p in parts])
+        return self
+
+    def solve(self, expr: dict) -> tuple[float, float]:
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        n = len(self.var)
+        a = np.zeros((len(self.rows), n))
+        b = np.zeros(len(self.rows))
+        for r, (coefs, rhs) in enumerate(self.rows):
+            for name, c in coefs.items():
+                a[r, self.var[name]] += c
+            b[r] = rhs
+        cons = [LinearConstraint(a, b, b)] if len(self.rows) else []
+        c = np.zeros(n)
+        for name, k in expr.items():
+            c[self.var[name]] = k
+        out = []
+        for sign in (1, -1):
+            res = milp(sign * c, constraints=cons, integrality=np.ones(n), bounds=Bounds(0, BIG))
+            assert res.success, f"attacker's program is infeasible: {res.message}"
+            out.append(sign * res.fun)
+        return out[0], out[1]
+
+    def pinned(self, truth: pd.DataFrame) -> list[tuple]:
+        """(cell, value) for every protected unknown that the attacker can solve exactly."""
+        found = []
+        for name in list(self.var):
+            i, col = name
+            if col.startswith("~"):
+                value = self._unshown(truth, i, col)
+                if not 1 <= value <= 10:
+                    continue  # a large rest is no secret
+            else:
+                value = float(truth.at[i, col])
+            lo, hi = self.solve({name: 1.0})
+            assert lo - 1e-6 <= value <= hi + 1e-6, f"attacker's model excludes the truth at {name}"
+            if hi - lo < 0.5:
+                found.append((name, value))
+        return found
+
+    def _unshown(self, truth, i, col):
+        for total, parts in (self.spec.get("totals") or {}).items():
+            if col in parts:
+                return truth.at[i, total] - sum(truth.at[i, p] for p in parts if p != col)
+        den, num = col[1:].split("-", 1)
+        return truth.at[i, den] - truth.at[i, num]
+
+
+def wilson(x, n, which: str = "ci_low") -> float:
+    """Wilson score 95% bound, as the database's wilson_low / wilson_high macros compute it."""
+    if n <= 0:
+        return float("nan")
+    z, p = 1.959963984540054, x / n
+    mid, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float((mid - half if which == "ci_low" else mid + half) / (1 + z * z / n))
+
+
+def attack(truth: pd.DataFrame, spec: dict, total_rows: bool = True) -> list[tuple]:
+    shown, _ = sup.suppress(truth, spec)
+    return Attack(shown, spec).learn(total_rows).pinned(truth.reset_index(drop=True))
+
+
+def primary_only(truth: pd.DataFrame, spec: dict, monkeypatch) -> list[tuple]:
+    with monkeypatch.context() as m:
+        m.setattr(sup, "complement", lambda df, mask, spec: mask)
+        return attack(truth, spec)
+
+
+# --- tables ------------------------------------------------------------------------------------------------
+
+DISCHARGE_SPEC = {
+    "counts": ["discharges", "completed", "left_against_advice", "administrative", "transferred", "other", "positive"],
+    "rates": {"positive_rate": ["positive", "discharges"], "completion_rate": ["completed", "discharges"]},
+    "totals": {"discharges": ["completed", "left_against_advice", "administrative", "transferred", "other"],
+               "positive": ["completed", "transferred"]},
+}
+PARTS = DISCHARGE_SPEC["totals"]["discharges"]
+
+
+def discharge_table(rng: np.random.Generator, rows: int = 6) -> pd.DataFrame:
+    """Discharges by reason, many of them small, with the totals and rates of discharge_outcomes."""
+    parts = {p: rng.choice([0, 1, 2, 3, 5, 8, 10, 11, 12, 15, 20, 40], size=rows) for p in PARTS}
+    df = pd.DataFrame({"month": [f"2025-{m:02d}" for m in range(1, rows + 1)], "level_of_care": "residential", **parts})
+    df.insert(2, "discharges", df[PARTS].sum(axis=1))
+    df["positive"] = df.completed + df.transferred
+    df = df[df.discharges > 0].reset_index(drop=True)
+    df["positive_rate"] = df.positive / df.discharges
+    df["completion_rate"] = df.completed / df.discharges
+    return df
+
+
+def test_a_hidden_reason_is_recovered_without_complementary_suppression(monkeypatch):
+    """One small part and its total shown: the attacker subtracts. This is what the rest of the file guards."""
+    truth = pd.DataFrame({"month": ["2025-03"], "level_of_care": ["iop"], "discharges": [60], "completed": [25],
+                          "left_against_advice": [20], "administrative": [12], "transferred": [0], "other": [3]})
+    truth["positive"] = truth.completed + truth.transferred
+    truth["positive_rate"] = truth.positive / truth.discharges
+    truth["completion_rate"] = truth.completed / truth.discharges
+    assert ((0, "other"), 3.0) in primary_only(truth, DISCHARGE_SPEC, monkeypatch)
+    assert attack(truth, DISCHARGE_SPEC) == []
+    shown, mask = sup.suppress(truth, DISCHARGE_SPEC)
+    assert mask.loc[0, "other"] and mask.iloc[0][PARTS].sum() >= 2, "a second part must be hidden with it"
+    assert shown.loc[0, "transferred"] == 0 or mask.loc[0, "transferred"]
+
+
+def test_two_relations_together_do_not_give_a_cell_away(monkeypatch):
+    """completed is small; hiding only another part of discharges leaves completed = positive - transferred."""
+    truth = pd.DataFrame({"month": ["2025-02"], "level_of_care": ["residential"], "discharges": [60], "completed": [5],
+                          "left_against_advice": [30], "administrative": [12], "transferred": [13], "other": [0]})
+    truth["positive"] = truth.completed + truth.transferred
+    truth["positive_rate"] = truth.positive / truth.discharges
+    truth["completion_rate"] = truth.completed / truth.discharges
+    assert primary_only(truth, DISCHARGE_SPEC, monkeypatch)
+    assert attack(truth, DISCHARGE_SPEC) == []
+    _, mask = sup.suppress(truth, DISCHARGE_SPEC)
+    assert mask.loc[0, "completion_rate"], "a rate follows its hidden count"
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_discharge_tables_leak_nothing(seed):
+    truth = discharge_table(np.random.default_rng(seed))
+    assert attack(truth, DISCHARGE_SPEC) == []
+
+
+RATE_SPEC = {
+    "counts": ["eligible_discharges", "stepped_down"],
+    "rates": {"stepdown_rate": ["stepped_down", "eligible_discharges"],
+              "ci_low": ["stepped_down", "eligible_discharges"], "ci_high": ["stepped_down", "eligible_discharges"]},
+}
+
+
+def rate_table(pairs) -> pd.DataFrame:
+    df = pd.DataFrame(pairs, columns=["eligible_discharges", "stepped_down"])
+    df.insert(0, "month", [f"2025-{m:02d}" for m in range(1, len(df) + 1)])
+    df["stepdown_rate"] = df.stepped_down / df.eligible_discharges
+    df["ci_low"] = [wilson(x, n, "ci_low") for x, n in zip(df.stepped_down, df.eligible_discharges)]
+    df["ci_high"] = [wilson(x, n, "ci_high") for x, n in zip(df.stepped_down, df.eligible_discharges)]
+    return df
+
+
+def test_rates_follow_their_counts(monkeypatch):
+    """eligible 40 shown, stepped 5 hidden: a shown rate would give 0.125 * 40 = 5 back."""
+    truth = rate_table([(40, 5)])
+    with monkeypatch.context() as m:  # a rate left shown beside its hidden numerator is an exact leak
+        m.setattr(sup, "complement", lambda df, mask, spec: mask.assign(stepdown_rate=False))
+        assert ((0, "stepped_down"), 5.0) in attack(truth, RATE_SPEC)
+    shown, mask = sup.suppress(truth, RATE_SPEC)
+    assert mask.loc[0, ["stepped_down", "stepdown_rate", "ci_low", "ci_high"]].all()
+    assert shown.loc[0, "eligible_discharges"] == 40
+    assert attack(truth, RATE_SPEC) == []
+
+
+def test_a_small_rest_hides_the_numerator(monkeypatch):
+    """eligible 25, stepped 20: the 5 who did not step down are a small cell too; showing both counts gives them."""
+    truth = rate_table([(25, 20), (300, 150), (18, 0), (12, 12), (11, 1), (0, 0)])
+    assert ((0, "~eligible_discharges-stepped_down"), 5.0) in primary_only(truth, RATE_SPEC, monkeypatch)
+    assert attack(truth, RATE_SPEC) == []
+    shown, mask = sup.suppress(truth, RATE_SPEC)
+    assert shown.loc[0, "eligible_discharges"] == 25 and mask.loc[0, "stepped_down"]
+    assert not mask.loc[1].any(), "a row with nothing small is left alone"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_rate_tables_leak_nothing(seed):
+    rng = np.random.default_rng(100 + seed)
+    den = rng.integers(0, 60, size=8)
+    num = (den * rng.random(8)).astype(int)
+    assert attack(rate_table(list(zip(den, num))), RATE_SPEC) == []
+
+
+TOTAL_ROW_SPEC = {
+    "counts": ["referred", "admitted"],
+    "rates": {"admitted_rate": ["admitted", "referred"]},
+    "total_rows": {"site": "All sites"},
+}
+
+
+def total_row_table(rows) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["site", "referred", "admitted"])
+    total = pd.DataFrame([["All sites", df.referred.sum(), df.admitted.sum()]], columns=df.columns)
+    df = pd.concat([df, total], ignore_index=True)
+    df["admitted_rate"] = df.admitted / df.referred
+    return df
+
+
+def test_a_total_row_does_not_give_a_site_away(monkeypatch):
+    truth = total_row_table([("Northside", 40, 30), ("Southside", 7, 5), ("Eastside", 50, 44)])
+    pinned = primary_only(truth, TOTAL_ROW_SPEC, monkeypatch)
+    assert ((1, "referred"), 7.0) in pinned and ((1, "admitted"), 5.0) in pinned
+    assert attack(truth, TOTAL_ROW_SPEC) == []
+    assert attack(truth, TOTAL_ROW_SPEC, total_rows=True) == []
+
+
+def test_a_total_row_must_be_declared_to_be_protected(monkeypatch):
+    """Sanity of the attacker: with the relation undeclared, suppression cannot know, and the attack succeeds."""
+    truth = total_row_table([("Northside", 40, 30), ("Southside", 7, 5), ("Eastside", 50, 44)])
+    spec = {k: v for k, v in TOTAL_ROW_SPEC.items() if k != "total_rows"}
+    shown, _ = sup.suppress(truth, spec)
+    pinned = Attack(shown, TOTAL_ROW_SPEC).learn().pinned(truth)
+    assert ((1, "referred"), 7.0) in pinned
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_total_row_tables_leak_nothing(seed):
+    rng = np.random.default_rng(200 + seed)
+    rows = []
+    for k in range(int(rng.integers(2, 6))):
+        referred = int(rng.choice([0, 3, 8, 12, 20, 35, 60]))
+        rows.append((f"site {k}", referred, int(referred * rng.random())))
+    assert attack(total_row_table(rows), TOTAL_ROW_SPEC) == []
+
+
+MARGINS_SPEC = {
+    "counts": ["residential", "iop", "op", "total"],
+    "totals": {"total": ["residential", "iop", "op"]},
+    "total_rows": {"payer": "All payers"},
+}
+
+
+def margins_table(grid, payers) -> pd.DataFrame:
+    """Admissions by payer (rows) and level of care (columns), with a row margin and a column margin."""
+    df = pd.DataFrame(grid, columns=["residential", "iop", "op"])
+    df.insert(0, "payer", payers)
+    df = pd.concat([df, pd.DataFrame([["All payers", *df[["residential", "iop", "op"]].sum()]], columns=df.columns)],
+                   ignore_index=True)
+    df["total"] = df[["residential", "iop", "op"]].sum(axis=1)
+    return df
+
+
+def test_a_two_way_table_with_margins(monkeypatch):
+    truth = margins_table([[20, 30, 25], [15, 4, 40], [33, 21, 18]], ["medicaid", "commercial", "self_pay"])
+    assert ((1, "iop"), 4.0) in primary_only(truth, MARGINS_SPEC, monkeypatch)
+    assert attack(truth, MARGINS_SPEC) == []
+    _, mask = sup.suppress(truth, MARGINS_SPEC)
+    assert mask.values.sum() >= 4, "a lone cell in a two-way table needs a rectangle of four"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_two_way_tables_leak_nothing(seed):
+    rng = np.random.default_rng(300 + seed)
+    payers = [f"payer {k}" for k in range(int(rng.integers(2, 5)))]
+    grid = rng.choice([0, 2, 5, 9, 11, 14, 25, 60], size=(len(payers), 3))
+    assert attack(margins_table(grid, payers), MARGINS_SPEC) == []
+
+
+def test_unshown_part_of_a_total():
+    """scheduled = attended + no_show + client_cancelled, where client_cancelled (3) is not a column."""
+    spec = {"counts": ["scheduled", "attended", "no_show"],
+            "rates": {"attendance_rate": ["attended", "scheduled"], "no_show_rate": ["no_show", "scheduled"]},
+            "totals": {"scheduled": ["attended", "no_show", "~client_cancelled"]}}
+    truth = pd.DataFrame({"week_start": ["2025-03-03", "2025-03-10"], "scheduled": [80, 90], "attended": [60, 60],
+                          "no_show": [17, 30]})
+    truth["attendance_rate"] = truth.attended / truth.scheduled
+    truth["no_show_rate"] = truth.no_show / truth.scheduled
+    assert attack(truth, spec) == []
+    _, mask = sup.suppress(truth, spec)
+    assert mask.loc[0, ["attended", "no_show"]].any() and not mask.loc[1].any()
+
+
+def test_complement_is_idempotent_and_only_widens():
+    truth = discharge_table(np.random.default_rng(7), rows=12)
+    shown, mask = sup.suppress(truth, DISCHARGE_SPEC)
+    primary = truth[PARTS + ["discharges", "positive"]].apply(lambda s: s.between(1, 10))
+    assert (mask[primary.columns] | ~primary).all().all(), "every primary cell stays hidden"
+    again = sup.complement(truth, mask, DISCHARGE_SPEC)
+    assert again.equals(mask)
+
+
+# --- catalog queries on the demo database ----------------------------------------------------------------
+
+def test_catalog_declarations_cover_the_sums_in_discharge_outcomes(catalog):
+    spec = catalog["discharge_outcomes"].suppress
+    assert set(spec["totals"]["discharges"]) == set(PARTS)
+    assert spec["totals"]["positive"] == ["completed", "transferred"]
+
+
+def test_catalog_queries_leak_nothing_on_demo_data(demo_db, catalog):
+    """Every catalog query with declared sums or rates, attacked on its published demo-data output."""
+    from outcomes import runner
+
+    attacked = 0
+    for name, query in sorted(catalog.items()):
+        spec = query.suppress
+        if not (spec.get("totals") or spec.get("rates") or spec.get("total_rows")):
+            continue
+        raw = runner.run(demo_db, query, raw=True).data
+        shown = runner.run(demo_db, query).data
+        counts = [c for c in spec.get("counts", []) if c in raw]
+        keep = raw[counts].notna().all(axis=1)  # rows with an empty count carry no sums
+        raw, shown = raw[keep].reset_index(drop=True), shown[keep].reset_index(drop=True)
+        # attack row by row (no catalog query declares total rows): each row is its own system
+        for i in range(min(len(raw), 60)):
+            one = Attack(shown.iloc[[i]], spec).learn()
+            if one.var:
+                assert one.pinned(raw.iloc[[i]].reset_index(drop=True)) == [], f"{name} row {i}"
+                attacked += 1
+    assert attacked > 20
+
+
+def test_catalog_rejects_bad_relations(tmp_path):
+    from outcomes.catalog import CatalogError, parse
+
+    base = ("-- title: t\n-- description: d\n-- suppress:\n--   counts: [a, b, c]\n{extra}"
+            "select 1 as a, 1 as b, 2 as c\n")
+    good = tmp_path / "good.sql"
+    good.write_text(base.format(extra="--   totals: {c: [a, b]}\n--   total_rows: {site: All}\n"))
+    assert parse(good).suppress["totals"] == {"c": ["a", "b"]}
+    for extra in ("--   totals: {c: [a, zz]}\n", "--   totals: {zz: [a, b]}\n", "--   totals: {c: a}\n",
+                  "--   totals: {c: [a, ~x, ~y]}\n", "--   totals: {c: [c, a]}\n", "--   total_rows: {a: All}\n",
+                  "--   total_rows: [site]\n", "--   sums: {c: [a, b]}\n"):
+        bad = tmp_path / "bad.sql"
+        bad.write_text(base.format(extra=extra))
+        with pytest.raises(CatalogError, match="bad.sql"):
+            parse(bad)
+
+
+# --- exports equal the screen, and formulas are neutralised ------------------------------------------------
+
+EXPORT_PAGE = "pages/engagement.py"
+
+
+def test_exported_csv_is_the_data_on_screen(demo_db_path, monkeypatch):
+    """Each CSV a page offers is made from exactly the suppressed frame its table shows (and its chart draws),
+    and the cells hidden on screen are the cells empty in the file."""
+    import streamlit as st
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.testing.v1 import AppTest
+
+    from outcomes import ui
+
+    monkeypatch.setenv("OUTCOMES_DB", str(demo_db_path))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    tabled, handed, files = [], [], []
+    real_table, real_run, real_add = ui.format_table, ui.run, MediaFileManager.add_deferred
+
+    def spy_table(df, mask, query):
+        tabled.append((query.name, df.copy(), mask.copy()))
+        return real_table(df, mask, query)
+
+    def spy_run(name, params=None):
+        df, mask = real_run(name, params)
+        handed.append((name, df.copy()))
+        return df, mask
+
+    def spy_add(self, data_callable, *args, **kwargs):
+        files.append((kwargs.get("file_name"), data_callable))
+        return real_add(self, data_callable, *args, **kwargs)
+
+    monkeypatch.setattr(ui, "format_table", spy_table)
+    monkeypatch.setattr(ui, "run", spy_run)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy_add)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    for seen in (tabled, handed, files):  # the default page ran first; keep only the page under test
+        seen.clear()
+    at.switch_page(EXPORT_PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    csvs = []
+    for name, make in files:
+        if name and name.endswith(".csv"):
+            payload = make()  # what the browser receives when the button is clicked
+            csvs.append(payload.decode() if isinstance(payload, bytes) else payload)
+    assert tabled and len(csvs) == len(tabled), "every table on the page has its CSV"
+    assert any(mask.to_numpy().any() for _, _, mask in tabled), "some cells are hidden, so the test means something"
+    for (name, df, mask), payload, shown in zip(tabled, csvs, at.dataframe):
+        assert payload == output.to_csv(df), f"{name}: the CSV is not the frame on screen"
+        source = next(d for n, d in handed if n == name)
+        assert list(df.columns) == list(source.columns), f"{name}: the table is not the query's suppressed frame"
+        exported = pd.read_csv(io.StringIO(payload), keep_default_na=True)
+        table = shown.value
+        assert len(exported) == len(table) == len(df)
+        for col in df.columns:
+            hidden_on_screen = table[col].astype(str).isin(["<11", "suppressed"]).to_numpy()
+            assert not (hidden_on_screen & exported[col].notna().to_numpy()).any(), f"{name}.{col}: hidden cell exported"
+            assert (mask[col].to_numpy() <= exported[col].isna().to_numpy()).all(), f"{name}.{col}"
+
+
+HOSTILE = ["=HYPERLINK(\"http://x.invalid\",\"click\")", "+1+2", "-2+3", "@SUM(A1)", "\tlead", "\rcr", "plain",
+           "Northside"]
+
+
+def hostile_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "site": HOSTILE,
+        "count": [-5, -1, 0, 1, 12, 13, -40, 7],
+        "rate": [-0.25, 0.5, -1.5, 0.0, 1.0, 0.3, -0.01, 0.9],
+        "month": pd.to_datetime(["2025-01-01"] * 8),
+    })
+
+
+def test_csv_neutralises_formulas_and_keeps_numbers():
+    text = output.to_csv(hostile_frame())
+    back = pd.read_csv(io.StringIO(text), keep_default_na=False)
+    expected = ["'" + v for v in HOSTILE[:6]] + HOSTILE[6:]
+    assert back["site"].tolist() == [v.replace("\r", "\n") for v in expected]  # a bare CR would split the row
+    assert len(back) == len(HOSTILE)
+    assert back["count"].tolist() == [-5, -1, 0, 1, 12, 13, -40, 7]
+    assert back["rate"].tolist()[0] == -0.25 and back["month"][0] == "2025-01-01"
+    for line in text.splitlines()[1:]:
+        assert not line.startswith(("=", "+", "@")), line
+
+
+def test_excel_neutralises_formulas_and_keeps_numbers():
+    book = openpyxl.load_workbook(io.BytesIO(output.to_excel(hostile_frame())))
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    site = [r[header.index("site")] for r in rows]
+    count = [r[header.index("count")] for r in rows]
+    assert site[0] == "'=HYPERLINK(\"http://x.invalid\",\"click\")" and site[7] == "Northside"
+    assert all(isinstance(v, str) and not v.startswith(("=", "+", "-", "@")) for v in site)
+    assert count == [-5, -1, 0, 1, 12, 13, -40, 7] and all(isinstance(v, int) for v in count)
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            assert cell.data_type != "f", f"{cell.coordinate} is a formula"
+    assert isinstance(rows[0][header.index("rate")], float) and rows[0][header.index("rate")] == -0.25
+
+
+def test_neutralise_leaves_numeric_and_missing_values_alone():
+    df = pd.DataFrame({"n": pd.array([-3, None, 4], dtype="Int64"), "x": [-1.5, np.nan, 2.0],
+                       "s": ["-3", None, "ok"]})
+    out = output.neutralise(df)
+    assert out["n"].equals(df["n"]) and out["x"].equals(df["x"])
+    assert out["s"][0] == "'-3" and pd.isna(out["s"][1]) and out["s"][2] == "ok"
+
+
+# --- the minimum population ----------------------------------------------------------------------------
+
+@pytest.fixture
+def headline_app(build_db, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    con = build_db("headline", "2025-06-30")
+    path = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()[0]
+    monkeypatch.setenv("OUTCOMES_DB", path)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+    def make(**query):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        for k, v in query.items():
+            at.query_params[k] = v
+        return at
+
+    yield make
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _texts(at) -> str:
+    return " ".join(str(e.value) for e in list(at.info) + list(at.warning) + list(at.markdown) + list(at.caption))
+
+
+def test_a_tiny_group_shows_too_few_clients(headline_app):
+    at = headline_app(sites="Southside")  # 9 clients
+    at.run()
+    at.switch_page("pages/stepdown.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Too few clients to show" in _texts(at)
+    assert not at.get("plotly_chart") and not at.get("download_button") and not at.dataframe
+
+
+def test_the_whole_fixture_is_enough_clients(headline_app):
+    at = headline_app()
+    at.run()
+    at.switch_page("pages/stepdown.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Too few clients to show" not in _texts(at)
+    assert at.get("download_button")
+
+
+def test_population_query_counts_distinct_clients(build_db, run_query):
+    con = build_db("headline", "2025-06-30")
+    assert run_query(con, "population")["clients"].tolist() == [20]
+    assert run_query(con, "population", raw=False, sites=["Southside"])["clients"].isna().all()  # 9: hidden
+    assert run_query(con, "population", sites=["Northside"])["clients"].tolist() == [13]
+    assert list(itertools.islice(run_query(con, "population", end="2000-01-01")["clients"], 1)) == [0]
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: a Kaplan-Meier curve's steps give its daily event counts back "
+                   "(events = at_risk x (1 - S(t) / S(t-1))); iop_retention, kpi_iop_retention and time_to_stepdown "
+                   "need coarser steps or a curve-level rule before their small event counts are really hidden")
+def test_survival_curves_do_not_give_their_event_counts_back(demo_db, catalog):
+    from outcomes import runner
+
+    query = catalog["iop_retention"]
+    raw = runner.run(demo_db, query, raw=True).data
+    shown = runner.run(demo_db, query).data
+    recovered = 0
+    for i in range(1, len(shown)):
+        same = shown.at[i, "curve"] == shown.at[i - 1, "curve"]
+        if same and pd.isna(shown.at[i, "dropouts"]) and shown.loc[[i - 1, i], ["at_risk", "retained"]].notna().all().all():
+            guess = shown.at[i, "at_risk"] * (1 - shown.at[i, "retained"] / shown.at[i - 1, "retained"])
+            recovered += round(guess) == raw.at[i, "dropouts"]
+    assert recovered == 0, f"{recovered} hidden daily dropout counts recovered from the curve"
