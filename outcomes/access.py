@@ -145,7 +145,8 @@ def resolve(claims: Mapping, grants: Mapping[str, Grant]) -> User:
     if not claims.get("is_logged_in"):
         return ANONYMOUS
     email = str(claims.get("email") or "").strip().lower() or None
-    grant = grants.get(email) if email and claims.get("email_verified", True) is not False else None
+    verified = str(claims.get("email_verified", True)).strip().lower() not in ("false", "0")
+    grant = grants.get(email) if email and verified else None
     if grant is None:
         return User(email=email, role=None, sites=(), signed_in=True)
     return User(email=email, role=grant.role, sites=grant.sites, signed_in=True)

@@ -317,8 +317,8 @@ def _fit_rate_axis(fig: go.Figure, benchmark=None) -> None:
             top = max(top, float(y.max()))
     if benchmark:
         top = max(top, benchmark.value if hasattr(benchmark, "value") else benchmark[0])
-    if top > 0:
-        fig.update_yaxes(range=[0, min(1.0, top * 1.12) if top <= 1 else top * 1.12])
+    # at least 0 to 10%, so an all-zero series still reads as a rate axis
+    fig.update_yaxes(range=[0, max(min(1.0, top * 1.12) if top <= 1 else top * 1.12, 0.1)])
 
 
 def unstable_count(df: pd.DataFrame, n: str | None, threshold: int = UNSTABLE_BELOW) -> int:
@@ -339,8 +339,9 @@ def p_chart_grid(df: pd.DataFrame, group: str, x: str, events: str, n: str, rate
         return None
     cols = min(columns, len(names))
     rows = -(-len(names) // cols)
-    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, subplot_titles=[str(v) for v in names],
-                        horizontal_spacing=0.04, vertical_spacing=0.14)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[str(v) for v in names],
+                        horizontal_spacing=0.05, vertical_spacing=0.14)
+    span = pd.to_datetime(df[x])
     drawn = False
     for i, name in enumerate(names):
         r, c = i // cols + 1, i % cols + 1
@@ -350,16 +351,20 @@ def p_chart_grid(df: pd.DataFrame, group: str, x: str, events: str, n: str, rate
             yd = fig.layout[f"yaxis{i + 1 if i else ''}"].domain
             fig.add_annotation(text="all values hidden<br>(counts of 1–10)", showarrow=False, xref="paper",
                                yref="paper", x=(xd[0] + xd[1]) / 2, y=(yd[0] + yd[1]) / 2, font=dict(color="#777"))
+            # an empty trace so the panel still draws its axes
+            fig.add_scatter(x=[span.min(), span.max()], y=[None, None], mode="markers", showlegend=False,
+                            hoverinfo="skip", row=r, col=c)
             continue
         data, limits = framed
         _add_p_chart(fig, data, x, limits, threshold, row=r, col=c, legend=not drawn)
         drawn = True
     if not drawn:
         return None
-    xs = pd.to_datetime(df[x])
     pad = pd.Timedelta(days=20)
-    fig.update_xaxes(range=[xs.min() - pad, xs.max() + pad], showline=True, linecolor="#999", tickformat="%b %y")
-    fig.update_yaxes(tickformat=".0%", range=[0, 1], showline=True, linecolor="#999")
+    fig.update_xaxes(range=[span.min() - pad, span.max() + pad], showline=True, linecolor="#999", tickformat="%b %y",
+                     nticks=5)
+    fig.update_yaxes(tickformat=".0%", range=[0, 1], showline=True, linecolor="#999", gridcolor="#eee",
+                     dtick=0.25)
     fig.update_layout(template=TEMPLATE, height=row_height * rows + 80, hovermode="closest",
                       legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0, title=None))
     return fig
@@ -387,6 +392,21 @@ def rate_lines(df: pd.DataFrame, x: str, y: str, n: str | None = None, color: st
             hovertemplate=(f"{'' if name is None else pretty(name) + '<br>'}{_x_hover(g[x])}: {value}"
                            + ("<br>n = %{customdata:,.0f}" if n else "") + "<extra></extra>"),
         )
+    # where a value is hidden, an x on the axis in the group's colour (one grey key in the legend)
+    for i, (name, g) in enumerate(groups):
+        hidden = g[g[y].isna()]
+        if hidden.empty:
+            continue
+        colour = (colours or {}).get(name) or (PALETTE[i % len(PALETTE)] if color else PALETTE[0])
+        label_of = "" if name is None else pretty(name) + ", "
+        fig.add_scatter(x=hidden[x], y=np.zeros(len(hidden)), name="hidden (1–10)", mode="markers",
+                        legendgroup="hidden", showlegend=False, cliponaxis=False,
+                        hovertemplate=f"{label_of}{_x_hover(hidden[x])}: hidden (a count of 1–10)<extra></extra>",
+                        marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color=colour), color=colour,
+                                    opacity=0.6))
+    if df[y].isna().any():
+        fig.add_scatter(x=[None], y=[None], name="hidden (1–10)", mode="markers", legendgroup="hidden",
+                        marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#888"), color="#888"))
     add_benchmark(fig, benchmark)
     _finish(fig, title, height, percent, y_label)
     if percent:
@@ -432,7 +452,8 @@ def curves(df: pd.DataFrame, x: str, y: str, n: str, color: str | None = None, t
         fig.add_vline(x=m, line=dict(color="#ccc", dash="dot", width=1))
     _finish(fig, title, height, True, y_label)
     top = int(_num(df[x]).max())
-    ticks = sorted({0, *marks, *range(0, top + 1, 30 if top > 60 else 7)})
+    step = 30 if top > 60 else 7
+    ticks = sorted({0, *marks} | {t for t in range(0, top + 1, step) if all(abs(t - m) > step / 3 for m in marks)})
     fig.update_xaxes(title_text=x_label, tickvals=ticks)
     return fig
 
@@ -476,7 +497,7 @@ def rate_bars(df: pd.DataFrame, x: str, ys: dict[str, str], n: str | None = None
     if df.empty or df[list(ys)].notna().sum().sum() == 0:
         return None
     fig = go.Figure()
-    xs = [(x_labels or {}).get(v, v) for v in df[x]]
+    xs = [(x_labels or {}).get(v, pretty(v)) for v in df[x]]
     nn = _num(df[n], errors="coerce") if n else pd.Series(np.nan, index=df.index)
     unstable = (nn < threshold).to_numpy()
     for i, (col, name) in enumerate(ys.items()):
@@ -502,12 +523,12 @@ def median_bars(df: pd.DataFrame, x: str, y: str, low: str, high: str, n: str, t
         return None
     med, lo, hi = (_num(df[c], errors="coerce") for c in (y, low, high))
     nn = _num(df[n], errors="coerce")
-    xs = [(x_labels or {}).get(v, v) for v in df[x]]
+    xs = [f"{(x_labels or {}).get(v, pretty(v))}<br><b>{'hidden' if pd.isna(m) else f'{m:,.0f}'}</b>"
+          for v, m in zip(df[x], med)]
     fig = go.Figure(go.Bar(
         x=xs, y=med, marker=dict(color=[level_colour(v) for v in df[x]]), width=0.6,
         error_y=dict(type="data", symmetric=False, array=(hi - med).to_numpy(dtype=float),
                      arrayminus=(med - lo).to_numpy(dtype=float), color="#555", thickness=1.2),
-        text=["" if pd.isna(v) else f"{v:,.0f}" for v in med], textposition="outside", cliponaxis=False,
         customdata=np.column_stack([lo.to_numpy(dtype=float), hi.to_numpy(dtype=float), nn.to_numpy(dtype=float)]),
         hovertemplate=f"%{{x}}<br>median %{{y:,.1f}} {unit} (quartiles %{{customdata[0]:,.1f}}–%{{customdata[1]:,.1f}})"
                       "<br>n = %{customdata[2]:,.0f}<extra></extra>",

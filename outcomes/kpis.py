@@ -121,8 +121,8 @@ class Kpi:
 KPIS = [
     Kpi("stepdown", "14-day step-down", "kpi_stepdown", "stepdown_rate", "eligible_discharges", "discharges",
         "rate", "up", {"window_days": 14},
-        note="Residential discharges in the period with an attended IOP session on day 0–14 (discharges whose "
-             "14 days run past the data-through date wait for the next period)."),
+        note="Residential discharges in the period with an attended IOP session on day 0–14. Discharges in the "
+             "last 14 days before the data-through date are left out until their 14 days have passed."),
     Kpi("days_to_iop", "Days to first IOP", "kpi_days_to_iop", "median_days", "stepped_down",
         "step-downs", "days", "down", {"max_day": 30},
         note="Median days from residential discharge to the first attended IOP session, among discharges that "

@@ -82,8 +82,9 @@ def test_resolve_and_permissions():
     assert all(admin.can(a) for a in access.ACTIONS) and admin.scope is None
     for nobody in (access.resolve(STRANGER, grants), access.resolve(SIGNED_OUT, grants), access.ANONYMOUS):
         assert not nobody.authorised and nobody.scope == () and not any(nobody.can(a) for a in access.ACTIONS)
-    unverified = access.resolve(DIRECTOR | {"email_verified": False}, grants)
-    assert not unverified.authorised
+    for flag in (False, "false", 0):
+        assert not access.resolve(DIRECTOR | {"email_verified": flag}, grants).authorised
+    assert access.resolve({"is_logged_in": True, "email": " Director@Example.org "}, grants).role == "director"
     assert access.LOCAL_USER.local and all(access.LOCAL_USER.can(a) for a in access.ACTIONS)
     with pytest.raises(ValueError):
         admin.can("fly")

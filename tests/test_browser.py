@@ -67,11 +67,17 @@ def _url_paths() -> list[str]:
     return re.findall(r'url_path="([^"]+)"', (ROOT / "app.py").read_text())
 
 
+def _address(path: str) -> str:
+    """Where a page lives: the default page (default=True) is served at the root, not at its url_path."""
+    default = re.findall(r'url_path="([^"]+)"[^)]*default=True', (ROOT / "app.py").read_text())
+    return "" if path in default else path
+
+
 @pytest.mark.parametrize("path", _url_paths())
 def test_page_in_browser(server, browser, path):
     page = browser.new_page(viewport={"width": 1366, "height": 768})
     try:
-        page.goto(f"{server}/{path}")
+        page.goto(f"{server}/{_address(path)}")
         page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=60_000)
         page.wait_for_load_state("networkidle")
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
