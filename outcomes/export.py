@@ -40,15 +40,37 @@ def start() -> None:
         _started = True
 
 
+def stop() -> None:
+    global _started
+    if _started:
+        import kaleido
+
+        try:
+            kaleido.stop_sync_server(silence_warnings=True)
+        finally:
+            _started = False
+
+
 def png(fig: go.Figure, width: int = CHART_SIZE[0], height: int = CHART_SIZE[1]) -> bytes:
-    """One figure as PNG bytes, at a fixed size and with a white background."""
+    """One figure as PNG bytes, at a fixed size and with a white background.
+
+    One kaleido browser serves the whole process, one image at a time; if it fails (a browser that died or
+    garbled a message), it is restarted once and the image drawn again.
+    """
     copy = go.Figure(fig)
     copy.update_layout(width=width, height=height, paper_bgcolor="white")
     with _lock:
-        start()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # kaleido notes that per-call options are ignored by its server
-            return copy.to_image(format="png", width=width, height=height)
+        for attempt in (1, 2):
+            try:
+                start()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # kaleido notes that per-call options are ignored by its server
+                    return copy.to_image(format="png", width=width, height=height)
+            except Exception:
+                if attempt == 2:
+                    raise
+                stop()
+    raise AssertionError("unreachable")
 
 
 def _font(size: int, bold: bool = False):

@@ -906,9 +906,16 @@ def pdf_export() -> None:
         st.divider()
         st.caption("This page as a PDF: every chart, with the filters printed on each page.")
         if st.button("Prepare PDF", key="pdf-prepare", disabled=not items, icon=":material/picture_as_pdf:"):
-            with st.spinner("Drawing the charts…"):
-                data = export.pdf(report["title"], items, filters_text(), info(run_version())["data_through"])
-            st.session_state["_pdf"] = (stamp, data)
+            try:
+                with st.spinner("Drawing the charts…"):
+                    data = export.pdf(report["title"], items, filters_text(), info(run_version())["data_through"])
+            except Exception:  # the drawing browser failed; the page itself is fine
+                import logging
+
+                logging.getLogger(__name__).exception("PDF export failed")
+                st.warning("The PDF could not be drawn just now. Please try again.")
+            else:
+                st.session_state["_pdf"] = (stamp, data)
         ready = st.session_state.get("_pdf")
         if ready and ready[0] == stamp:
             pdf_bytes = ready[1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -24,8 +25,19 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
-TIMEOUT_MS = 60_000
-LIMIT_S = float(os.environ.get("CONCURRENCY_LIMIT_S", 100))  # per test, so the file stays under 2 minutes
+
+
+def _limit() -> float:
+    """Seconds each test may take: 100 on an idle machine (the file takes well under 2 minutes there), stretched
+    up to 3x when other work already keeps every core busy; CONCURRENCY_LIMIT_S overrides."""
+    if "CONCURRENCY_LIMIT_S" in os.environ:
+        return float(os.environ["CONCURRENCY_LIMIT_S"])
+    busy = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return 100 * min(3.0, max(1.0, busy / 2))
+
+
+TIMEOUT_MS = int(_limit() * 1000)  # any single wait (page load, chart drawn)
+
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian chromium (apt-get install -y chromium)")
 
@@ -81,13 +93,19 @@ def has_charts(path: str) -> bool:
     return not path.startswith(("explore", "data"))
 
 
+try:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # the module is skipped without chromium anyway
+    PlaywrightTimeout = TimeoutError
+
+
 async def with_browser(work):
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            return await asyncio.wait_for(work(browser), timeout=LIMIT_S)
+            return await asyncio.wait_for(work(browser), timeout=_limit())
         finally:
             await browser.close()
 
@@ -126,7 +144,7 @@ def test_many_concurrent_sessions(demo_db_path, streamlit_server):
     async def work(browser):
         return await asyncio.gather(*(one(browser, t) for t in targets))
 
-    results = asyncio.run(with_browser(work))  # fails after LIMIT_S
+    results = asyncio.run(with_browser(work))  # fails after _limit() seconds
     assert not [(t, e) for t, _, _, e in results if e], "error elements on a page"
     assert {v for _, v, _, _ in results} == {"Data through 31 Oct 2025"}, [(t, v) for t, v, _, _ in results]
     shown = {t: f for t, _, f, _ in results}
@@ -180,18 +198,23 @@ def test_reload_during_use_shows_one_version_per_page(demo_db_path, second_datas
                 done.set()
 
         async def keep_using(page, target, k):
-            rounds = 0
-            while not done.is_set() or rounds < 1:
-                if (rounds + k) % 2:
+            for rounds in itertools.count(k):
+                published = done.is_set()  # this round starts after the new version is in place
+                if rounds % 2:
                     await page.keyboard.press("r")  # rerun in the same session
-                    await asyncio.sleep(0.3)
+                    await asyncio.sleep(0.5)
                 else:
                     await page.reload(timeout=TIMEOUT_MS)  # a new session
+                if published:  # give the run this started time to begin; the assertions below judge what it shows
+                    try:
+                        await page.wait_for_function(f"() => ({VERSION})() === {json.dumps(NEW)}",
+                                                     timeout=min(TIMEOUT_MS, 60_000))
+                    except PlaywrightTimeout:
+                        pass
                 await settle(page, has_charts(target.split("?")[0]))
-                await record(page, target, "during")
-                rounds += 1 if done.is_set() else 0
-                if not done.is_set():
-                    await asyncio.sleep(0.05)
+                await record(page, target, "published" if published else "during")
+                if published:
+                    return
 
         loader = asyncio.get_running_loop().run_in_executor(None, publish)
         await asyncio.gather(loader, *(keep_using(p, t, k) for k, (p, t) in enumerate(zip(pages, targets))))
@@ -205,7 +228,7 @@ def test_reload_during_use_shows_one_version_per_page(demo_db_path, second_datas
         for page in fresh:
             await page.context.close()
 
-    asyncio.run(with_browser(work))  # fails after LIMIT_S
+    asyncio.run(with_browser(work))  # fails after _limit() seconds
     assert not problems, problems
 
     old = {t: f for t, phase, v, f in seen if phase == "before"}
@@ -215,8 +238,8 @@ def test_reload_during_use_shows_one_version_per_page(demo_db_path, second_datas
     for target in targets:
         assert old[target] != new[target], f"{target}: the two versions should look different"
         assert json.loads(old[target])["charts"] or json.loads(old[target])["metrics"], f"{target} shows nothing"
-    mixed = [(t, v) for t, phase, v, f in seen if phase == "during"
+    mixed = [(t, v) for t, phase, v, f in seen if phase in ("during", "published")
              and not ((v == OLD and f == old[t]) or (v == NEW and f == new[t]))]
     assert not mixed, f"pages mixing data versions (caption vs numbers): {mixed}"
-    during = [v for _, phase, v, _ in seen if phase == "during"]
-    assert len(during) >= len(targets) and NEW in during
+    published = [(t, v) for t, phase, v, _ in seen if phase == "published"]
+    assert len(published) == len(targets) and {v for _, v in published} == {NEW}, published

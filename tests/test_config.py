@@ -31,15 +31,16 @@ def test_streamlit_accepts_every_setting():
     for section, values in _config().items():
         for name, value in values.items():
             assert f"{section}.{name}" in options, f"{section}.{name} is not a Streamlit option"
-    choices = ("full", "stacktrace", "type", "none")
-    assert _config()["client"]["showErrorDetails"] in choices
+    accepted = {o.value for o in st_config.ShowErrorDetailsConfigOptions}  # full, stacktrace, type, none
+    assert _config()["client"]["showErrorDetails"] in accepted
 
 
 def test_secrets_are_never_committed():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert ".streamlit/secrets.toml" in ignored and "config/roles.toml" in ignored and "data/audit*.jsonl" in ignored
     example = tomllib.loads((ROOT / ".streamlit" / "secrets.example.toml").read_text())
-    assert {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"} <= set(example["auth"])
+    needed = {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"}
+    assert needed <= set(example["auth"])
     assert example["auth"]["cookie_secret"].startswith("replace")
 
 
