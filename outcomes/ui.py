@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import streamlit as st
 
@@ -98,7 +99,9 @@ def run(name: str, params: dict | None = None) -> tuple[pd.DataFrame, pd.DataFra
 def _run_pinned(name: str, params: dict | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         return _run(name, _key(given_params(name, params)), run_version(), current_user().scope)
-    except db.VersionGone:  # a reload replaced the pinned file mid-run: start over on the new one
+    except (db.VersionGone, duckdb.ConnectionException):
+        # A reload replaced the pinned file mid-run (or two reloads closed its cached connection): start over on
+        # the version now published.
         st.session_state.pop("_data_version", None)
         st.rerun()
 
