@@ -119,7 +119,7 @@ class Kpi:
 
 
 KPIS = [
-    Kpi("stepdown", "14-day step-down", "kpi_stepdown", "stepdown_rate", "eligible_discharges", "discharges",
+    Kpi("stepdown", "14-day step-down", "stepdown_rate", "stepdown_rate", "eligible_discharges", "discharges",
         "rate", "up", {"window_days": 14},
         note="Residential discharges in the period with an attended IOP session on day 0–14. Discharges in the "
              "last 14 days before the data-through date are left out until their 14 days have passed."),
@@ -134,7 +134,7 @@ KPIS = [
         "rate", "up", {"day": 90}, lag_days=90,
         note="Kaplan–Meier share of IOP episodes not dropped out by day 90, for IOP admissions 90 days before the "
              "period, so that each has had its 90 days."),
-    Kpi("fui7", "7-day follow-up", "kpi_fui_followup", "followup_rate", "eligible_discharges", "discharges",
+    Kpi("fui7", "7-day follow-up", "fui_followup", "followup_rate", "eligible_discharges", "discharges",
         "rate", "up", {"window_days": 7},
         note="FUI-aligned: residential and withdrawal management discharges with an attended PHP, IOP or OP "
              "session on day 1–7."),

@@ -19,13 +19,15 @@
 --   on or before as_of. Numerator: of those, the client has an attended session (status attended) in
 --   an episode at level php, iop or op, at any site, dated discharge_date + 1 to discharge_date +
 --   window_days, both inclusive. Withdrawal management and residential sessions never count.
---   Rate with a Wilson 95% interval, by calendar month of discharge. HEDIS reports 7 and 30 days.
+--   Rate with a Wilson 95% interval, one row per calendar month of discharge (grain month, the default)
+--   or one row for the whole start..end range (grain period, month empty). HEDIS reports 7 and 30 days.
 --   Differences from HEDIS: no claims (only this provider's own services count as follow-up), no
 --   pharmacotherapy (MOUD dispensing or administration) events, a residential readmission is not
 --   follow-up (HEDIS counts some residential and inpatient visits), and the age (13+) and continuous
 --   enrollment criteria are not applied.
 -- area: pathways
 -- params:
+--   grain: {type: choice, choices: [month, period], default: month, label: Rows}
 --   window_days: {type: int, default: 30, label: Follow-up window (days; 7 and 30 are standard)}
 --   as_of: {type: date, default: data_through, label: As of}
 --   start: {type: date, label: Discharged from}
@@ -137,9 +139,9 @@ followed as (
         and f.session_date between x.discharge_date + 1 and x.discharge_date + $window_days
 ),
 
-monthly as (
+counted as (
     select
-        date_trunc('month', x.discharge_date)::date as month,
+        case when $grain = 'month' then date_trunc('month', x.discharge_date)::date end as month,
         count(*) as eligible_discharges,
         count(f.episode_id) as followed_up
     from eligible as x
@@ -155,7 +157,7 @@ final as (
         followed_up / eligible_discharges as followup_rate,
         wilson_low(followed_up, eligible_discharges) as ci_low,
         wilson_high(followed_up, eligible_discharges) as ci_high
-    from monthly
+    from counted
 )
 
 select * from final

@@ -11,9 +11,11 @@
 --   or the day after, (c) incomplete windows: discharge_date + window_days after as_of.
 --   Numerator: of those, the client has an attended session (status attended) in an IOP episode, at any
 --   site, dated from the discharge date to discharge date + window_days, both inclusive.
---   Rate = numerator / denominator with a Wilson 95% interval; grouped by calendar month of discharge.
+--   Rate = numerator / denominator with a Wilson 95% interval; one row per calendar month of discharge
+--   (grain month, the default) or one row for the whole start..end range (grain period, month empty).
 -- area: stepdown
 -- params:
+--   grain: {type: choice, choices: [month, period], default: month, label: Rows}
 --   window_days: {type: int, default: 14, label: Window (days)}
 --   as_of: {type: date, default: data_through, label: As of}
 --   start: {type: date, label: Discharged from}
@@ -48,7 +50,7 @@ index_population as (
 
 eligible as (
     select
-        d.discharge_date,
+        case when $grain = 'month' then date_trunc('month', d.discharge_date)::date end as month,
         coalesce(d.days_to_iop <= $window_days, false) as stepped
     from residential_discharges as d
     inner join index_population as p on d.episode_id = p.episode_id
@@ -61,13 +63,13 @@ eligible as (
         and ($end is null or d.discharge_date <= $end)
 ),
 
-monthly as (
+counted as (
     select
-        date_trunc('month', discharge_date)::date as month,
+        month,
         count(*) as eligible_discharges,
         count(*) filter (where stepped) as stepped_down
     from eligible
-    group by 1
+    group by month
 ),
 
 final as (
@@ -78,7 +80,7 @@ final as (
         stepped_down / eligible_discharges as stepdown_rate,
         wilson_low(stepped_down, eligible_discharges) as ci_low,
         wilson_high(stepped_down, eligible_discharges) as ci_high
-    from monthly
+    from counted
 )
 
 select * from final

@@ -416,11 +416,11 @@ def one(con, catalog, name, **params) -> dict:
 
 def test_kpi_queries_by_hand(director_con, catalog):
     c = director_con
-    assert one(c, catalog, "kpi_stepdown", **CURRENT) | {"ci_low": 0, "ci_high": 0} == \
+    assert one(c, catalog, "stepdown_rate", grain="period", **CURRENT) | {"ci_low": 0, "ci_high": 0} == \
         {"month": None, "eligible_discharges": 39, "stepped_down": 16, "stepdown_rate": 16 / 39, "ci_low": 0, "ci_high": 0}
-    assert one(c, catalog, "kpi_stepdown", **PREVIOUS)["stepped_down"] == 21
-    assert one(c, catalog, "kpi_stepdown", window_days=7, **PREVIOUS)["stepped_down"] == 0
-    assert one(c, catalog, "kpi_stepdown", sites="Northside", **CURRENT)["eligible_discharges"] == 24
+    assert one(c, catalog, "stepdown_rate", grain="period", **PREVIOUS)["stepped_down"] == 21
+    assert one(c, catalog, "stepdown_rate", grain="period", window_days=7, **PREVIOUS)["stepped_down"] == 0
+    assert one(c, catalog, "stepdown_rate", grain="period", sites="Northside", **CURRENT)["eligible_discharges"] == 24
     d = one(c, catalog, "kpi_days_to_iop", **CURRENT)
     assert (d["eligible_discharges"], d["stepped_down"], d["median_days"]) == (39, 16, 3.0)
     assert one(c, catalog, "kpi_days_to_iop", **PREVIOUS)["median_days"] == 10.0
@@ -434,11 +434,11 @@ def test_kpi_queries_by_hand(director_con, catalog):
     r = one(c, catalog, "kpi_iop_retention", start="2025-01-01", end="2025-04-01", sites="Northside")
     assert (r["admissions"], r["at_risk"], r["retained"]) == (24, 18, pytest.approx(21 / 24))
     assert runner.run(c, catalog["kpi_iop_retention"], {"start": "2024-10-03", "end": "2024-12-31"}, raw=True).data.empty
-    f = one(c, catalog, "kpi_fui_followup", **CURRENT)
+    f = one(c, catalog, "fui_followup", grain="period", window_days=7, **CURRENT)
     assert (f["eligible_discharges"], f["followed_up"]) == (39, 16)
-    assert one(c, catalog, "kpi_fui_followup", **PREVIOUS)["followed_up"] == 0
-    assert one(c, catalog, "kpi_fui_followup", window_days=30, **PREVIOUS)["followed_up"] == 21
-    monthly = runner.run(c, catalog["kpi_stepdown"], {"grain": "month"}, raw=True).data
+    assert one(c, catalog, "fui_followup", grain="period", window_days=7, **PREVIOUS)["followed_up"] == 0
+    assert one(c, catalog, "fui_followup", grain="period", window_days=30, **PREVIOUS)["followed_up"] == 21
+    monthly = runner.run(c, catalog["stepdown_rate"], {}, raw=True).data
     assert [(str(m)[:7], e, s) for m, e, s in monthly[["month", "eligible_discharges", "stepped_down"]].itertuples(
         index=False)] == [("2025-01", 37, 21), ("2025-04", 39, 16)]
 
@@ -460,11 +460,11 @@ def test_kpi_queries_agree_with_the_catalog_on_demo_data(demo_db, catalog):
     for start, end in (("2025-01-01", "2025-03-31"), ("2024-06-15", "2025-06-14")):
         span = {"start": start, "end": end}
         monthly = runner.run(con, catalog["stepdown_rate"], span, raw=True).data
-        total = one(con, catalog, "kpi_stepdown", **span)
+        total = one(con, catalog, "stepdown_rate", grain="period", **span)
         assert (total["eligible_discharges"], total["stepped_down"]) == \
             (monthly["eligible_discharges"].sum(), monthly["stepped_down"].sum())
         monthly = runner.run(con, catalog["fui_followup"], span | {"window_days": 7}, raw=True).data
-        total = one(con, catalog, "kpi_fui_followup", **span)
+        total = one(con, catalog, "fui_followup", grain="period", window_days=7, **span)
         assert (total["eligible_discharges"], total["followed_up"]) == \
             (monthly["eligible_discharges"].sum(), monthly["followed_up"].sum())
         weekly = runner.run(con, catalog["attendance_weekly"], span, raw=True).data
