@@ -114,15 +114,22 @@ out = {"read_seconds": read}
 """
 
 
-def _timed(fn, runs: int) -> tuple[float, object]:
-    """Median seconds of `runs` calls after one warm-up call, and the last result."""
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(fn, runs: int) -> tuple[float, float, object]:
+    """Median wall seconds and median CPU seconds (all threads) of `runs` calls after a warm-up call, and the
+    last result. CPU time shows the work done when other processes share the cores."""
     result = fn()
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         result = fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times), result
+        cpu.append(_cpu() - c)
+    return statistics.median(times), statistics.median(cpu), result
 
 
 def typical_filters(con, query) -> dict:
@@ -153,8 +160,9 @@ def bench_queries(db_path: Path, runs: int) -> list[dict]:
             row = {"name": name}
             for label, given in (("default", {}), ("filtered", typical_filters(con, query))):
                 try:
-                    seconds, result = _timed(lambda: runner.run(con, query, given), runs)
+                    seconds, cpu, result = _timed(lambda: runner.run(con, query, given), runs)
                     row[f"{label}_ms"] = round(seconds * 1000, 1)
+                    row[f"{label}_cpu_ms"] = round(cpu * 1000, 1)
                     row[f"{label}_rows"] = len(result.data)
                 except Exception as exc:  # a failing query is a finding, not a crash
                     row[f"{label}_error"] = str(exc).splitlines()[0][:200]
@@ -220,7 +228,7 @@ def bench_pages(db_path: Path, runs: int, timeout: float = 300) -> list[dict]:
     return out
 
 
-def bench_pandas(data_dir: Path, db_path: Path, runs: int, query_ms: dict, work: Path) -> dict:
+def bench_pandas(data_dir: Path, db_path: Path, runs: int, query_ms: dict, work: Path, clients: int) -> dict:
     """The pandas measures in a child process, with default and typical parameters; ratios and equality."""
     import pickle
 
@@ -241,9 +249,11 @@ def bench_pandas(data_dir: Path, db_path: Path, runs: int, query_ms: dict, work:
         con.close()
     cases_file, results_file = work / "pandas-cases.pkl", work / "pandas-results.pkl"
     cases_file.write_bytes(pickle.dumps(cases))
-    info, rss = _child(_PANDAS, str(data_dir), str(cases_file), str(results_file), str(max(1, min(runs, 3))))
+    # pandas takes a minute a case at 1M clients: one timed run each there, up to three at small scale
+    pandas_runs = 1 if clients >= 500_000 else max(1, min(runs, 3))
+    info, rss = _child(_PANDAS, str(data_dir), str(cases_file), str(results_file), str(pandas_runs))
     results = pickle.loads(results_file.read_bytes())
-    out = {"read_seconds": round(info["read_seconds"], 2), "peak_rss_mb": rss, "measures": []}
+    out = {"read_seconds": round(info["read_seconds"], 2), "peak_rss_mb": rss, "runs": pandas_runs, "measures": []}
     for (name, _params, times, df), label in zip(results, ["default", "filtered"] * len(bp.MEASURES)):
         equal, detail = bp.same_rows(df, duck[(name, label)])
         pandas_ms = statistics.median(times) * 1000
@@ -292,7 +302,7 @@ def run(clients: int = 1_000_000, runs: int = 7, seed: int = 42, json_path: Path
         result["serving_peak_rss_mb"] = _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         progress("pandas baseline ...")
         query_ms = {(q["name"], label): q.get(f"{label}_ms") for q in result["queries"] for label in ("default", "filtered")}
-        result["pandas"] = bench_pandas(data_dir, db_path, runs, query_ms, work)
+        result["pandas"] = bench_pandas(data_dir, db_path, runs, query_ms, work, clients)
         result["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         result["targets"] = targets(result)
     finally:
@@ -344,11 +354,12 @@ def summary(result: dict) -> str:
         "  " + ", ".join(f"{k} {v:.1f} s" for k, v in result["load"]["phases"].items()),
         f"serving peak {result['serving_peak_rss_mb']:,.0f} MB (queries and pages in one process)",
         "",
-        f"{'query':<28}{'default ms':>12}{'filtered ms':>13}",
+        f"{'query (median warm)':<28}{'default ms':>12}{'filtered ms':>13}{'cpu ms':>16}",
     ]
     for q in result["queries"]:
         cells = [f"{q[k]:>.1f}" if k in q else "error" for k in ("default_ms", "filtered_ms")]
-        lines.append(f"{q['name']:<28}{cells[0]:>12}{cells[1]:>13}")
+        cpu = "/".join(f"{q[k]:.0f}" if k in q else "-" for k in ("default_cpu_ms", "filtered_cpu_ms"))
+        lines.append(f"{q['name']:<28}{cells[0]:>12}{cells[1]:>13}{cpu:>16}")
     lines += ["", f"{'page':<28}{'first ms':>10}{'filter change ms':>18}{'cached ms':>11}"]
     for p in result["pages"]:
         change = f"{p['filter_change_ms']:.1f}" if "filter_change_ms" in p else "-"

@@ -242,6 +242,58 @@ def section(name: str, params: dict | None = None, title: str | None = None, emp
     return df
 
 
+# Figures and display tables already built, by everything they are built from (process-wide, least recently
+# used dropped first): a rerun that shows the same rows the same way reuses them. Building the Plotly figures
+# is most of a page's time once its queries are cached.
+_BUILT: dict = {}
+_BUILT_MAX = 256
+_KEYABLE = (int, float, str, bool, type(None), dt.date)
+
+
+def _built(key, make):
+    """make(), or what it returned for the same key before; key None: make() every time."""
+    if key is None:
+        return make()
+    value = _BUILT.pop(key) if key in _BUILT else make()
+    _BUILT[key] = value
+    while len(_BUILT) > _BUILT_MAX:
+        _BUILT.pop(next(iter(_BUILT)))
+    return value
+
+
+def _rows_key(df: pd.DataFrame) -> tuple:
+    return tuple(df.columns), tuple(map(str, df.dtypes)), int(pd.util.hash_pandas_object(df).sum())
+
+
+def _chart_key(chart) -> tuple | None:
+    """What a page's chart function draws besides its rows: its code, the values it closes over and the simple
+    globals it names. None (draw it every time) when something else could change what it draws."""
+    code = getattr(chart, "__code__", None)
+    if code is None or "session_state" in code.co_names or any(hasattr(c, "co_code") for c in code.co_consts):
+        return None
+    values = [c.cell_contents for c in chart.__closure__ or ()]
+    names = [(n, chart.__globals__[n]) for n in code.co_names if n in chart.__globals__]
+    names = [(n, v) for n, v in names if not (callable(v) or type(v).__name__ == "module")]
+    try:
+        key = (code, tuple(values), tuple(names))
+        hash(key)
+    except TypeError:
+        return None
+    return key if all(_keyable(v) for v in values + [v for _, v in names]) else None
+
+
+def _keyable(value) -> bool:
+    """A value that stands for what it holds: simple, or a tuple or frozen dataclass of such values."""
+    import dataclasses
+
+    if isinstance(value, (tuple, frozenset)):
+        return all(_keyable(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return value.__dataclass_params__.frozen and all(
+            _keyable(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return isinstance(value, _KEYABLE)
+
+
 def format_table(df: pd.DataFrame, mask: pd.DataFrame, query: Query) -> pd.DataFrame:
     """Display strings: percentages, thousands separators, "<11" for hidden counts."""
     shown = output.plain_dates(df)
@@ -778,7 +830,9 @@ def _table_and_csv(df: pd.DataFrame, mask: pd.DataFrame, query: Query, name: str
                    key: str) -> None:
     with st.container(horizontal=True, vertical_alignment="top"):
         with st.expander("Table", width="stretch"):
-            st.dataframe(format_table(df, mask, query), hide_index=True, width="stretch")
+            table = _built(("table", query.path, repr(query.suppress), _rows_key(df), _rows_key(mask)),
+                           lambda: format_table(df, mask, query))
+            st.dataframe(table, hide_index=True, width="stretch")
         download("CSV", lambda: output.to_csv(df), f"{key}.csv", "text/csv", key=f"csv-{key}",
                  query=name, params=given_params(name, params), rows=len(df))
 
@@ -825,7 +879,8 @@ def panel(name: str, params: dict | None = None, *, title: str | None = None, em
     note = _n_note(query, df, mask, n, n_at)
     if note:
         st.caption(note)
-    fig = chart(df) if chart else charts.figure(query, df)
+    how = _chart_key(chart) if chart else ("declared", query.path, repr(query.chart))
+    fig = _built(how and ("chart", how, _rows_key(df)), lambda: chart(df) if chart else charts.figure(query, df))
     if fig is None:
         st.info(ALL_HIDDEN)
     else:

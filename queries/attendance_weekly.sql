@@ -37,29 +37,130 @@
 
 with
 
-iop_episodes as (
-    select episode_id, admit_date, coalesce(track, 'unknown') as track
-    from filtered_episodes(
+-- Sessions of weeks wholly inside start..end are counted in iop_calendar_weeks (one row per IOP episode and
+-- week, sessions on or after admission by type, with the episode's attributes); the days start or end cut
+-- out of a week are counted from iop_sessions (every IOP session, in date order, day = days since admission).
+whole_weeks as (
+    select
+        week_start,
+        coalesce(track, 'unknown') as track,
+        sum(individual_scheduled) as individual_scheduled,
+        sum(individual_attended) as individual_attended,
+        sum(individual_no_show) as individual_no_show,
+        sum(group_scheduled) as group_scheduled,
+        sum(group_attended) as group_attended,
+        sum(group_no_show) as group_no_show,
+        sum(education_scheduled) as education_scheduled,
+        sum(education_attended) as education_attended,
+        sum(education_no_show) as education_no_show,
+        sum(family_scheduled) as family_scheduled,
+        sum(family_attended) as family_attended,
+        sum(family_no_show) as family_no_show
+    from filtered_rows(
+        iop_calendar_weeks,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment, tracks := $tracks
     )
-    where level_of_care = 'iop'
+    where
+        ($start is null or week_start >= $start)
+        and ($end is null or week_start + 6 <= $end)
+    group by week_start, track
+),
+
+whole_week_types as (
+    select
+        week_start,
+        track,
+        'individual' as session_type,
+        individual_scheduled as scheduled,
+        individual_attended as attended,
+        individual_no_show as no_show
+    from whole_weeks
+    union all
+    select week_start, track, 'group' as session_type, group_scheduled, group_attended, group_no_show
+    from whole_weeks
+    union all
+    select
+        week_start,
+        track,
+        'education' as session_type,
+        education_scheduled,
+        education_attended,
+        education_no_show
+    from whole_weeks
+    union all
+    select week_start, track, 'family' as session_type, family_scheduled, family_attended, family_no_show
+    from whole_weeks
+),
+
+selected_episodes as (
+    select episode_key, coalesce(track, 'unknown') as track
+    from filtered_rows(
+        iop_episodes,
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+),
+
+-- from start to the end of its week (or to end), when start is not a Monday
+head_days as (
+    select s.session_date, e.track, s.session_type, s.status
+    from iop_sessions as s
+    inner join selected_episodes as e on s.episode_key = e.episode_key
+    where
+        $start is not null
+        and date_trunc('week', $start::date) < $start
+        and s.session_date >= $start
+        and s.session_date
+        <= least(date_trunc('week', $start::date)::date + 6, coalesce($end::date, date '9999-12-31'))
+        and s.day >= 0
+        and s.status <> 'program_cancelled'
+),
+
+-- from the start of end's week (or from start) to end, when end is not a Sunday and its week is not
+-- start's cut week
+tail_days as (
+    select s.session_date, e.track, s.session_type, s.status
+    from iop_sessions as s
+    inner join selected_episodes as e on s.episode_key = e.episode_key
+    where
+        $end is not null
+        and date_trunc('week', $end::date)::date + 6 > $end
+        and not coalesce(
+            date_trunc('week', $start::date) < $start
+            and date_trunc('week', $start::date) = date_trunc('week', $end::date), false
+        )
+        and s.session_date
+        >= greatest(date_trunc('week', $end::date), coalesce($start::date, date '0001-01-01'))
+        and s.session_date <= $end
+        and s.day >= 0
+        and s.status <> 'program_cancelled'
+),
+
+cut_days as (
+    select * from head_days
+    union all
+    select * from tail_days
+),
+
+cut_week_types as (
+    select
+        date_trunc('week', session_date)::date as week_start,
+        track,
+        session_type::varchar as session_type,
+        count(*) as scheduled,
+        count(*) filter (where status = 'attended') as attended,
+        count(*) filter (where status = 'no_show') as no_show
+    from cut_days
+    group by all
 ),
 
 sessions as (
-    select
-        date_trunc('week', a.session_date)::date as week_start,
-        e.track,
-        a.session_type,
-        a.status
-    from attendance as a
-    inner join iop_episodes as e on a.episode_id = e.episode_id
-    where
-        a.status <> 'program_cancelled'
-        and a.session_date >= e.admit_date
-        and ($start is null or a.session_date >= $start)
-        and ($end is null or a.session_date <= $end)
+    select * from whole_week_types
+    union all
+    select * from cut_week_types
 ),
 
 final as (
@@ -68,13 +169,14 @@ final as (
         track,
         session_type,
         track || ', ' || session_type as series,
-        count(*) as scheduled,
-        count(*) filter (where status = 'attended') as attended,
-        count(*) filter (where status = 'no_show') as no_show,
-        count(*) filter (where status = 'attended') / count(*) as attendance_rate,
-        count(*) filter (where status = 'no_show') / count(*) as no_show_rate
+        sum(scheduled)::bigint as scheduled,
+        sum(attended)::bigint as attended,
+        sum(no_show)::bigint as no_show,
+        sum(attended) / sum(scheduled) as attendance_rate,
+        sum(no_show) / sum(scheduled) as no_show_rate
     from sessions
     group by week_start, track, session_type
+    having sum(scheduled) > 0
 )
 
 select * from final

@@ -32,7 +32,7 @@
 with
 
 population as (
-    select client_id, level_of_care, admit_date, discharge_date
+    select episode_id, client_key, level_of_care, admit_date, discharge_date
     from filtered_episodes(
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
@@ -54,13 +54,94 @@ levels as (
     from population
 ),
 
-active as (
-    select w.week_start, p.level_of_care, count(distinct p.client_id) as active_clients
+-- An episode is active in the weeks from the week of its admission to the week of its discharge (or the
+-- last week shown); spans are those weeks among the weeks shown, for the episodes active in any of them.
+spans as materialized (
+    select
+        episode_id,
+        client_key,
+        level_of_care,
+        greatest(
+            date_trunc('week', admit_date)::date, date_trunc('week', coalesce($start, $as_of - 182))::date
+        ) as first_week,
+        least(
+            coalesce(date_trunc('week', discharge_date)::date, date '9999-12-31'),
+            date_trunc('week', least(coalesce($end, $as_of), $as_of))::date
+        ) as last_week
+    from population
+    where
+        -- active in a week shown: admitted by the end of the last week, not discharged before the first
+        admit_date <= date_trunc('week', least(coalesce($end, $as_of), $as_of))::date + 6
+        and (
+            discharge_date is null
+            or discharge_date >= date_trunc('week', coalesce($start, $as_of - 182))::date
+        )
+        and date_trunc('week', coalesce($start, $as_of - 182))
+        <= date_trunc('week', least(coalesce($end, $as_of), $as_of))
+),
+
+-- the spans active in a week: those started by then less those ended before it (spans begin and end on
+-- Mondays, so a running total of starts and ends needs a row per change, not per week and episode)
+changes as (
+    select level_of_care, first_week as week_start, count(*) as change
+    from spans
+    group by all
+    union all
+    select level_of_care, last_week + 7 as week_start, -count(*) as change
+    from spans
+    group by all
+),
+
+active_spans as (
+    select w.week_start, c.level_of_care, sum(c.change) as spans
     from weeks as w
-    inner join population as p
-        on w.week_start + 6 >= p.admit_date
-        and (p.discharge_date is null or w.week_start <= p.discharge_date)
-    group by w.week_start, p.level_of_care
+    inner join changes as c on w.week_start >= c.week_start
+    group by w.week_start, c.level_of_care
+),
+
+-- a client with more than one active episode at a level in a week counts once: the extra episodes
+-- (same_level_overlaps: the episodes that share a week with another of the client's at the level)
+overlapping as (
+    select *
+    from spans
+    where episode_id in (select episode_id from same_level_overlaps)
+),
+
+repeated as (
+    select client_key, level_of_care
+    from overlapping
+    group by all
+    having count(*) > 1
+),
+
+repeat_weeks as (
+    select
+        s.client_key,
+        s.level_of_care,
+        unnest(generate_series(s.first_week, s.last_week, interval 7 day))::date as week_start
+    from overlapping as s
+    semi join repeated as r on s.client_key = r.client_key and s.level_of_care = r.level_of_care
+),
+
+client_weeks as (
+    select week_start, level_of_care, client_key, count(*) as episodes
+    from repeat_weeks
+    group by all
+),
+
+extra_spans as (
+    select week_start, level_of_care, sum(episodes - 1) as extra
+    from client_weeks
+    group by all
+),
+
+active as (
+    select
+        a.week_start,
+        a.level_of_care,
+        (a.spans - coalesce(e.extra, 0))::bigint as active_clients
+    from active_spans as a
+    left join extra_spans as e on a.week_start = e.week_start and a.level_of_care = e.level_of_care
 ),
 
 final as (

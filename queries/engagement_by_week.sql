@@ -33,24 +33,20 @@
 
 with
 
-iop_episodes as (
-    select episode_id
-    from filtered_episodes(
+-- iop_weeks: iop_episode_weeks with each IOP episode's admission date and filter attributes
+weeks as (
+    select week, scheduled, attended
+    from filtered_rows(
+        iop_weeks,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment, tracks := $tracks
     )
     where
-        level_of_care = 'iop'
+        week <= $max_weeks
+        and scheduled > 0
         and ($start is null or admit_date >= $start)
         and ($end is null or admit_date <= $end)
-),
-
-weeks as (
-    select w.week, w.scheduled, w.attended
-    from iop_episode_weeks as w
-    inner join iop_episodes as e on w.episode_id = e.episode_id
-    where w.week <= $max_weeks and w.scheduled > 0
 ),
 
 final as (

@@ -33,34 +33,20 @@
 
 with
 
-iop_episodes as (
-    select episode_id, admit_date
-    from filtered_episodes(
+-- iop_months: one row per IOP episode and month with sessions on or after admission (scheduled: those not
+-- cancelled by the program; had_family: one was an attended family session), with the episode's attributes
+episode_months as (
+    select month, had_family
+    from filtered_rows(
+        iop_months,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment, tracks := $tracks
     )
-    where level_of_care = 'iop'
-),
-
-sessions as (
-    select
-        a.episode_id,
-        date_trunc('month', a.session_date)::date as month,
-        a.session_type = 'family' and a.status = 'attended' as family_attended
-    from attendance as a
-    inner join iop_episodes as e on a.episode_id = e.episode_id
     where
-        a.status <> 'program_cancelled'
-        and a.session_date >= e.admit_date
-        and ($start is null or a.session_date >= date_trunc('month', $start::date))
-        and ($end is null or date_trunc('month', a.session_date) <= date_trunc('month', $end::date))
-),
-
-episode_months as (
-    select month, episode_id, bool_or(family_attended) as had_family
-    from sessions
-    group by month, episode_id
+        scheduled > 0
+        and ($start is null or month >= date_trunc('month', $start::date))
+        and ($end is null or month <= date_trunc('month', $end::date))
 ),
 
 final as (

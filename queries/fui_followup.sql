@@ -48,104 +48,33 @@
 --     ci_low: [followed_up, eligible_discharges]
 --     ci_high: [followed_up, eligible_discharges]
 
-with recursive
+with
 
--- unfiltered on purpose: the transfer and 31-day rules look at all of a client's stays
-discharges as (
-    select episode_id, client_id, discharge_date, discharge_reason
-    from episodes
-    where
-        level_of_care in ('residential', 'withdrawal_management')
-        and discharge_date is not null
-        and discharge_date <= $as_of
-),
-
-transfers as (
-    select distinct d.episode_id
-    from discharges as d
-    inner join episodes as nxt
-        on d.client_id = nxt.client_id
-        and d.episode_id <> nxt.episode_id
-        and nxt.level_of_care in ('residential', 'withdrawal_management')
-        and nxt.admit_date between d.discharge_date and d.discharge_date + 1
-),
-
-candidates as (
-    select
-        d.episode_id,
-        d.client_id,
-        d.discharge_date,
-        row_number() over (partition by d.client_id order by d.discharge_date, d.episode_id) as seq
-    from discharges as d
-    left join transfers as t on d.episode_id = t.episode_id
-    where t.episode_id is null and d.discharge_reason <> 'deceased'
-),
-
--- the 31-day rule compares with the last KEPT discharge, not the previous one, so it is a walk
--- through each client's discharges carrying that date along
-thirty_one_day_rule as (
-    select episode_id, client_id, seq, discharge_date, true as kept, discharge_date as last_kept
-    from candidates
-    where seq = 1
-    union all
-    select
-        c.episode_id,
-        c.client_id,
-        c.seq,
-        c.discharge_date,
-        c.discharge_date >= r.last_kept + 31 as kept,
-        case when c.discharge_date >= r.last_kept + 31 then c.discharge_date else r.last_kept end as last_kept
-    from thirty_one_day_rule as r
-    inner join candidates as c on r.client_id = c.client_id and r.seq + 1 = c.seq
-),
-
-index_population as (
-    select episode_id
-    from filtered_episodes(
+-- followup_discharges: residential and withdrawal management discharges less direct transfers and deaths,
+-- with kept (the 31-day rule, over all of the client's discharges) and days_to_followup (to the client's
+-- first attended PHP, IOP or OP session after the discharge day)
+eligible as (
+    select discharge_date, days_to_followup
+    from filtered_rows(
+        followup_discharges,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment
     )
-    where level_of_care in ('residential', 'withdrawal_management')
-),
-
-eligible as (
-    select r.episode_id, r.client_id, r.discharge_date
-    from thirty_one_day_rule as r
-    inner join index_population as p on r.episode_id = p.episode_id
     where
-        r.kept
-        and r.discharge_date + $window_days <= $as_of
-        and ($start is null or r.discharge_date >= $start)
-        and ($end is null or r.discharge_date <= $end)
-),
-
--- no pre-aggregate holds PHP and OP sessions, so attendance is read here, for eligible clients only
-followup_sessions as (
-    select distinct e.client_id, a.session_date
-    from attendance as a
-    inner join enrollments as e on a.episode_id = e.episode_id
-    where
-        a.status = 'attended'
-        and e.level_of_care in ('php', 'iop', 'op')
-        and e.client_id in (select client_id from eligible)
-),
-
-followed as (
-    select distinct x.episode_id
-    from eligible as x
-    inner join followup_sessions as f
-        on x.client_id = f.client_id
-        and f.session_date between x.discharge_date + 1 and x.discharge_date + $window_days
+        kept
+        and discharge_date <= $as_of
+        and discharge_date + $window_days <= $as_of
+        and ($start is null or discharge_date >= $start)
+        and ($end is null or discharge_date <= $end)
 ),
 
 counted as (
     select
-        case when $grain = 'month' then date_trunc('month', x.discharge_date)::date end as month,
+        case when $grain = 'month' then date_trunc('month', discharge_date)::date end as month,
         count(*) as eligible_discharges,
-        count(f.episode_id) as followed_up
-    from eligible as x
-    left join followed as f on x.episode_id = f.episode_id
+        count(*) filter (where days_to_followup <= $window_days) as followed_up
+    from eligible
     group by 1
 ),
 

@@ -39,42 +39,45 @@
 
 with
 
-iop_episodes as (
+-- each episode's active weeks: 1 to the week of its last day (a discharge after as_of had not happened yet)
+population as (
     select
-        episode_id,
-        admit_date,
         coalesce(track, 'unknown') as track,
-        -- a discharge after as_of had not happened yet as of then
-        case when discharge_date <= $as_of then discharge_date else $as_of end as last_day
-    from filtered_episodes(
+        (case when discharge_date <= $as_of then discharge_date else $as_of end - admit_date)
+        // 7
+        + 1 as active_weeks
+    from filtered_rows(
+        iop_episodes,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment, tracks := $tracks
     )
     where
-        level_of_care = 'iop'
-        and admit_date <= $as_of
+        admit_date <= $as_of
         and ($start is null or admit_date >= $start)
         and ($end is null or admit_date <= $end)
 ),
 
--- weeks without sessions have no row in iop_episode_weeks, so the active weeks are generated
-active_weeks as (
-    select
-        episode_id,
-        track,
-        unnest(generate_series(1, (last_day - admit_date) // 7 + 1)) as week
-    from iop_episodes
-),
-
+-- the active weeks with sessions (iop_weeks: iop_episode_weeks with the episode's dates and attributes);
+-- an active week without sessions is a client week with neither 3 sessions nor 9 hours
 weeks as (
     select
-        a.track,
-        coalesce(w.attended, 0) as attended,
-        coalesce(w.attended_minutes, 0) as attended_minutes,
-        coalesce(w.attended_no_duration, 0) as attended_no_duration
-    from active_weeks as a
-    left join iop_episode_weeks as w on a.episode_id = w.episode_id and a.week = w.week
+        coalesce(track, 'unknown') as track,
+        attended,
+        attended_minutes,
+        attended_no_duration
+    from filtered_rows(
+        iop_weeks,
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+    where
+        admit_date <= $as_of
+        and ($start is null or admit_date >= $start)
+        and ($end is null or admit_date <= $end)
+        and week
+        <= (case when discharge_date <= $as_of then discharge_date else $as_of end - admit_date) // 7 + 1
 ),
 
 classified as (
@@ -88,16 +91,31 @@ classified as (
     from weeks
 ),
 
-final as (
+client_weeks as (
+    select track, sum(active_weeks)::bigint as client_weeks
+    from population
+    group by track
+),
+
+qualifying as (
     select
         track,
-        count(*) as client_weeks,
         count(*) filter (where three_sessions) as weeks_3plus_sessions,
-        count(*) filter (where nine_hours) as weeks_9plus_hours,
-        count(*) filter (where three_sessions) / count(*) as share_3plus_sessions,
-        count(*) filter (where nine_hours) / count(*) as share_9plus_hours
+        count(*) filter (where nine_hours) as weeks_9plus_hours
     from classified
     group by track
+),
+
+final as (
+    select
+        c.track,
+        c.client_weeks,
+        coalesce(q.weeks_3plus_sessions, 0) as weeks_3plus_sessions,
+        coalesce(q.weeks_9plus_hours, 0) as weeks_9plus_hours,
+        coalesce(q.weeks_3plus_sessions, 0) / c.client_weeks as share_3plus_sessions,
+        coalesce(q.weeks_9plus_hours, 0) / c.client_weeks as share_9plus_hours
+    from client_weeks as c
+    left join qualifying as q on c.track = q.track
 )
 
 select * from final

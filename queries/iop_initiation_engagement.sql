@@ -51,89 +51,38 @@
 
 with
 
-index_episodes as (
-    select episode_id, client_id, admit_date
-    from filtered_episodes(
+-- iop_episodes: one row per IOP episode with its attributes, is_stepdown (a residential discharge from 14
+-- days before admission to the admission day), has_recent_care (another IOP or residential episode open in
+-- the 194 days before admission; overlap rather than "admitted or discharged in the lookback": a stay
+-- spanning the whole lookback is also recent care), initiation_date (first attended day up to admission + 13)
+-- and engaged (two or more other attended days from initiation + 1 to initiation + 34)
+stratified as (
+    select
+        admit_date,
+        case when is_stepdown then 'stepdown' else 'new' end as stratum,
+        initiation_date,
+        engaged
+    from filtered_rows(
+        iop_episodes,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment, tracks := $tracks
     )
     where
-        level_of_care = 'iop'
-        and admit_date + 47 <= $as_of
+        admit_date + 47 <= $as_of
         and ($start is null or admit_date >= $start)
         and ($end is null or admit_date <= $end)
-),
-
-stepdowns as (
-    select distinct i.episode_id
-    from index_episodes as i
-    inner join enrollments as r
-        on i.client_id = r.client_id
-        and r.level_of_care = 'residential'
-        and r.discharge_date between i.admit_date - 14 and i.admit_date
-),
-
--- overlap rather than "admitted or discharged in the lookback": a stay spanning the whole
--- lookback is also recent care
-recent_care as (
-    select distinct i.episode_id
-    from index_episodes as i
-    inner join enrollments as o
-        on i.client_id = o.client_id
-        and i.episode_id <> o.episode_id
-        and o.level_of_care in ('iop', 'residential')
-        and o.admit_date <= i.admit_date - 1
-        and (o.discharge_date is null or o.discharge_date >= i.admit_date - 194)
-),
-
-stratified as (
-    select
-        i.episode_id,
-        i.admit_date,
-        case when s.episode_id is not null then 'stepdown' else 'new' end as stratum
-    from index_episodes as i
-    left join stepdowns as s on i.episode_id = s.episode_id
-    left join recent_care as c on i.episode_id = c.episode_id
-    where s.episode_id is not null or c.episode_id is null
-),
-
-attended_days as (
-    select distinct a.episode_id, a.session_date
-    from attendance as a
-    inner join stratified as s on a.episode_id = s.episode_id
-    where a.status = 'attended' and a.session_date >= s.admit_date
-),
-
-initiations as (
-    select s.episode_id, min(d.session_date) as initiation_date
-    from stratified as s
-    inner join attended_days as d
-        on s.episode_id = d.episode_id
-        and d.session_date <= s.admit_date + 13
-    group by s.episode_id
-),
-
-engagements as (
-    select i.episode_id
-    from initiations as i
-    inner join attended_days as d
-        on i.episode_id = d.episode_id
-        and d.session_date between i.initiation_date + 1 and i.initiation_date + 34
-    group by i.episode_id
-    having count(*) >= 2
+        and (is_stepdown or not has_recent_care)
 ),
 
 monthly as (
     select
-        s.stratum,
-        date_trunc('month', s.admit_date)::date as month,
+        stratum,
+        date_trunc('month', admit_date)::date as month,
         count(*) as new_episodes,
-        count(i.episode_id) as initiated,
-        count(e.episode_id) as engaged
-    from stratified as s
-    left join initiations as i on s.episode_id = i.episode_id
-    left join engagements as e on s.episode_id = e.episode_id
+        count(initiation_date) as initiated,
+        count(*) filter (where engaged) as engaged
+    from stratified
     group by 1, 2
 ),
 

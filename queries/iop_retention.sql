@@ -42,45 +42,26 @@
 
 with
 
-iop_episodes as (
+-- iop_episodes: each IOP episode with its attributes and is_stepdown (the client had a residential discharge
+-- from 14 days before admission to the admission day)
+routed as (
     select
-        episode_id,
-        client_id,
-        admit_date,
+        case when is_stepdown then 'stepdown' else 'direct' end as entry_route,
         coalesce(track, 'unknown') as track,
         case when discharge_date <= $as_of then discharge_date else $as_of end - admit_date as duration,
         coalesce(
             discharge_date <= $as_of and discharge_reason not in ('completed', 'transferred'), false
         ) as dropped
-    from filtered_episodes(
+    from filtered_rows(
+        iop_episodes,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment, tracks := $tracks
     )
     where
-        level_of_care = 'iop'
-        and admit_date <= $as_of
+        admit_date <= $as_of
         and ($start is null or admit_date >= $start)
         and ($end is null or admit_date <= $end)
-),
-
-stepdowns as (
-    select distinct i.episode_id
-    from iop_episodes as i
-    inner join enrollments as r
-        on i.client_id = r.client_id
-        and r.level_of_care = 'residential'
-        and r.discharge_date between i.admit_date - 14 and i.admit_date
-),
-
-routed as (
-    select
-        case when s.episode_id is not null then 'stepdown' else 'direct' end as entry_route,
-        i.track,
-        i.duration,
-        i.dropped
-    from iop_episodes as i
-    left join stepdowns as s on i.episode_id = s.episode_id
 ),
 
 groups as (

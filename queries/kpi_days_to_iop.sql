@@ -41,29 +41,24 @@
 
 with
 
-index_population as (
-    select episode_id
-    from filtered_episodes(
+eligible as (
+    select
+        case when $grain = 'month' then date_trunc('month', discharge_date)::date end as month,
+        case when days_to_iop <= $max_day then days_to_iop end as days
+    -- residential_stepdowns: residential_discharges with each discharge's filter attributes
+    from filtered_rows(
+        residential_stepdowns,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment
     )
-    where level_of_care = 'residential'
-),
-
-eligible as (
-    select
-        case when $grain = 'month' then date_trunc('month', d.discharge_date)::date end as month,
-        case when d.days_to_iop <= $max_day then d.days_to_iop end as days
-    from residential_discharges as d
-    inner join index_population as p on d.episode_id = p.episode_id
     where
-        d.discharge_date <= $as_of
-        and d.discharge_date + $max_day <= $as_of
-        and not d.is_transfer
-        and d.discharge_reason not in ('deceased', 'incarcerated')
-        and ($start is null or d.discharge_date >= $start)
-        and ($end is null or d.discharge_date <= $end)
+        discharge_date <= $as_of
+        and discharge_date + $max_day <= $as_of
+        and not is_transfer
+        and discharge_reason not in ('deceased', 'incarcerated')
+        and ($start is null or discharge_date >= $start)
+        and ($end is null or discharge_date <= $end)
 ),
 
 final as (

@@ -35,37 +35,97 @@
 
 with
 
-iop_episodes as (
-    select episode_id, admit_date
-    from filtered_episodes(
+-- Sessions of months wholly inside start..end are counted in iop_months (one row per IOP episode and month,
+-- sessions on or after admission, with the episode's attributes); the days start or end cut out of a month
+-- are counted from iop_sessions (every IOP session, in date order, day = days since admission).
+whole_months as (
+    select month, scheduled, attended, no_show
+    from filtered_rows(
+        iop_months,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment, tracks := $tracks
     )
-    where level_of_care = 'iop'
+    where
+        scheduled > 0
+        and ($start is null or month >= $start)
+        and ($end is null or last_day(month) <= $end)
 ),
 
-sessions as (
-    select
-        case when $grain = 'month' then date_trunc('month', a.session_date)::date end as month,
-        a.status
-    from attendance as a
-    inner join iop_episodes as e on a.episode_id = e.episode_id
+selected_episodes as (
+    select episode_key
+    from filtered_rows(
+        iop_episodes,
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+),
+
+-- from start to the end of its month (or to end), when start is not the first of a month
+head_days as (
+    select s.session_date, s.status
+    from iop_sessions as s
+    inner join selected_episodes as e on s.episode_key = e.episode_key
     where
-        a.status <> 'program_cancelled'
-        and a.session_date >= e.admit_date
-        and ($start is null or a.session_date >= $start)
-        and ($end is null or a.session_date <= $end)
+        $start is not null
+        and date_trunc('month', $start::date) < $start
+        and s.session_date >= $start
+        and s.session_date <= least(last_day($start::date), coalesce($end::date, date '9999-12-31'))
+        and s.day >= 0
+        and s.status <> 'program_cancelled'
+),
+
+-- from the start of end's month (or from start) to end, when end is not the last of a month and its month
+-- is not start's cut month
+tail_days as (
+    select s.session_date, s.status
+    from iop_sessions as s
+    inner join selected_episodes as e on s.episode_key = e.episode_key
+    where
+        $end is not null
+        and last_day($end::date) > $end
+        and not coalesce(
+            date_trunc('month', $start::date) < $start
+            and date_trunc('month', $start::date) = date_trunc('month', $end::date), false
+        )
+        and s.session_date
+        >= greatest(date_trunc('month', $end::date), coalesce($start::date, date '0001-01-01'))
+        and s.session_date <= $end
+        and s.day >= 0
+        and s.status <> 'program_cancelled'
+),
+
+cut_days as (
+    select * from head_days
+    union all
+    select * from tail_days
+),
+
+cut_months as (
+    select
+        date_trunc('month', session_date)::date as month,
+        count(*) as scheduled,
+        count(*) filter (where status = 'attended') as attended,
+        count(*) filter (where status = 'no_show') as no_show
+    from cut_days
+    group by 1
+),
+
+all_months as (
+    select * from whole_months
+    union all
+    select * from cut_months
 ),
 
 counted as (
     select
-        month,
-        count(*) as scheduled,
-        count(*) filter (where status = 'attended') as attended,
-        count(*) filter (where status = 'no_show') as no_show
-    from sessions
-    group by month
+        case when $grain = 'month' then month end as month,
+        sum(scheduled)::bigint as scheduled,
+        sum(attended)::bigint as attended,
+        sum(no_show)::bigint as no_show
+    from all_months
+    group by 1
 ),
 
 final as (

@@ -75,15 +75,22 @@ event_days as (
     group by month, duration
 ),
 
--- one Kaplan-Meier factor per day with a dropout; month is empty for grain period, hence "not distinct"
+durations as (
+    select month, duration, count(*) as episodes
+    from iop_episodes
+    group by month, duration
+),
+
+-- one Kaplan-Meier factor per day with a dropout, its at-risk count summed over the durations from that day
+-- on; month is empty for grain period, hence "not distinct"
 factors as (
     select
         e.month,
-        1 - e.dropouts / count(*) as factor
+        1 - e.dropouts / sum(d.episodes) as factor
     from event_days as e
-    inner join iop_episodes as i
-        on e.month is not distinct from i.month
-        and e.day <= i.duration
+    inner join durations as d
+        on e.month is not distinct from d.month
+        and e.day <= d.duration
     group by e.month, e.day, e.dropouts
 ),
 

@@ -41,7 +41,10 @@ known as (
         admit_date,
         case when discharge_date <= $as_of then discharge_date end as discharge_date
     from enrollments
-    where admit_date <= $as_of
+    where
+        admit_date <= $as_of
+        -- as of the data-through date or later, the paths are precomputed in path_steps (below)
+        and $as_of < (select data_through from load_info)
 ),
 
 ordered as (
@@ -100,6 +103,26 @@ links as (
         and cur.path_no = nxt.path_no
         and nxt.step = cur.step + 1
     where nxt.step <= 5
+
+    union all
+
+    -- path_steps: these steps on all the data, each with the level of the next step and the attributes and
+    -- admission date (path_start) of the path's first step
+    select
+        step || '. ' || level_of_care as source,
+        (step + 1) || '. ' || next_level as target
+    from filtered_rows(
+        path_steps,
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment
+    )
+    where
+        $as_of >= (select data_through from load_info)
+        and next_level is not null
+        and step + 1 <= 5
+        and ($start is null or path_start >= $start)
+        and ($end is null or path_start <= $end)
 ),
 
 final as (

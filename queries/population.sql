@@ -28,7 +28,7 @@
 with
 
 episodes as (
-    select client_id
+    select client_key
     from filtered_episodes(
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
@@ -39,8 +39,10 @@ episodes as (
         and ($end is null or admit_date <= $end)
 ),
 
+-- client_key numbers the clients 1..n: the bits set in a bitstring of n bits count them, without a hash of
+-- every client id
 final as (
-    select count(distinct client_id) as clients
+    select coalesce(bit_count(bitstring_agg(client_key)), 0) as clients
     from episodes
 )
 

@@ -43,49 +43,30 @@
 
 with
 
-index_population as (
-    select episode_id, client_id, level_of_care, discharge_date
-    from filtered_episodes(
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+-- discharge_readmissions: residential and IOP discharges with is_transfer (a residential or withdrawal
+-- management admission of the client 0-1 days after, at any site) and days_to_readmission (to the first such
+-- admission 2-90 days after)
+per_discharge as (
+    select
+        level_of_care,
+        discharge_date,
+        is_transfer,
+        coalesce(days_to_readmission <= 30, false) as readmitted_30,
+        days_to_readmission is not null as readmitted_90
+    from filtered_rows(
+        discharge_readmissions,
+        sites := $sites,
+        payers := $payers,
+        genders := $genders,
+        age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment, tracks := $tracks
     )
     where
-        level_of_care in ('residential', 'iop')
-        and discharge_date <= $as_of
+        discharge_date <= $as_of
         and discharge_reason <> 'deceased'
         and ($start is null or discharge_date >= $start)
         and ($end is null or discharge_date <= $end)
-),
-
--- admissions are looked up on the unfiltered table: a readmission at another site still counts
-admissions as (
-    select episode_id, client_id, admit_date
-    from enrollments
-    where level_of_care in ('residential', 'withdrawal_management')
-),
-
--- days from each discharge to each later residential / withdrawal management admission of the client
-gaps as (
-    select d.episode_id, a.admit_date - d.discharge_date as days
-    from index_population as d
-    inner join admissions as a
-        on d.client_id = a.client_id
-        and d.episode_id <> a.episode_id
-        and a.admit_date between d.discharge_date and d.discharge_date + 90
-),
-
-per_discharge as (
-    select
-        d.episode_id,
-        d.level_of_care,
-        d.discharge_date,
-        coalesce(bool_or(g.days <= 1), false) as is_transfer,
-        coalesce(bool_or(g.days between 2 and 30), false) as readmitted_30,
-        coalesce(bool_or(g.days between 2 and 90), false) as readmitted_90
-    from index_population as d
-    left join gaps as g on d.episode_id = g.episode_id
-    group by d.episode_id, d.level_of_care, d.discharge_date
 ),
 
 eligible as (

@@ -41,68 +41,39 @@
 
 with
 
-referring_episodes as (
-    select episode_id, site
-    from filtered_episodes(
+-- referrals: each referral with the referring episode's attributes, the arriving episode's level
+-- (arrived_level) and admission date (arrived_date), and days_to_attended: from the referral date to the
+-- arriving episode's first attended session on or after it
+referred as (
+    select site, to_level_of_care, referral_date, arrived_level, arrived_date, days_to_attended
+    from filtered_rows(
+        referrals,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment, tracks := $tracks
     )
-),
-
-referrals as (
-    select t.transition_id, t.referral_date, t.to_level_of_care, t.to_episode_id, r.site
-    from transitions as t
-    inner join referring_episodes as r on t.from_episode_id = r.episode_id
     where
-        t.referral_date + 14 <= $as_of
-        and ($start is null or t.referral_date >= $start)
-        and ($end is null or t.referral_date <= $end)
-),
-
-admitted as (
-    select r.transition_id
-    from referrals as r
-    inner join enrollments as e on r.to_episode_id = e.episode_id
-    where e.admit_date <= $as_of
-),
-
-attended_sessions as (
-    select distinct r.transition_id
-    from referrals as r
-    inner join attendance as a on r.to_episode_id = a.episode_id
-    where
-        a.status = 'attended'
-        and a.session_date between r.referral_date and r.referral_date + 14
+        referral_date + 14 <= $as_of
+        and ($start is null or referral_date >= $start)
+        and ($end is null or referral_date <= $end)
 ),
 
 -- 24-hour levels keep no session records: being admitted is the first day of care
-arrived_24_hour as (
-    select r.transition_id
-    from referrals as r
-    inner join enrollments as e on r.to_episode_id = e.episode_id
-    where
-        e.level_of_care in ('residential', 'withdrawal_management')
-        and e.admit_date between r.referral_date and r.referral_date + 14
-),
-
-attended as (
-    select transition_id from attended_sessions
-    union
-    select transition_id from arrived_24_hour
-),
-
 counted as (
     select
-        r.site,
-        r.to_level_of_care,
+        site,
+        to_level_of_care,
         count(*) as referred,
-        count(ad.transition_id) as admitted,
-        count(att.transition_id) as attended_14d
-    from referrals as r
-    left join admitted as ad on r.transition_id = ad.transition_id
-    left join attended as att on r.transition_id = att.transition_id
-    group by r.site, r.to_level_of_care
+        count(*) filter (where arrived_date <= $as_of) as admitted,
+        count(*) filter (
+            where days_to_attended <= 14
+            or (
+                arrived_level in ('residential', 'withdrawal_management')
+                and arrived_date between referral_date and referral_date + 14
+            )
+        ) as attended_14d
+    from referred
+    group by site, to_level_of_care
 ),
 
 final as (

@@ -33,40 +33,24 @@
 
 with
 
-referring_episodes as (
-    select episode_id, site
-    from filtered_episodes(
+-- referrals: each referral with the referring episode's attributes and the arriving episode's admission
+-- date (arrived_date; empty when to_episode_id is)
+monthly as (
+    select
+        date_trunc('month', referral_date)::date as month,
+        site,
+        count(*) as referred,
+        count(*) - count(*) filter (where arrived_date <= $as_of) as not_arrived
+    from filtered_rows(
+        referrals,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment, tracks := $tracks
     )
-),
-
-referrals as (
-    select t.transition_id, t.referral_date, t.to_episode_id, r.site
-    from transitions as t
-    inner join referring_episodes as r on t.from_episode_id = r.episode_id
     where
-        t.referral_date <= $as_of
-        and ($start is null or t.referral_date >= $start)
-        and ($end is null or t.referral_date <= $end)
-),
-
-arrived as (
-    select r.transition_id
-    from referrals as r
-    inner join enrollments as e on r.to_episode_id = e.episode_id
-    where e.admit_date <= $as_of
-),
-
-monthly as (
-    select
-        date_trunc('month', r.referral_date)::date as month,
-        r.site,
-        count(*) as referred,
-        count(*) - count(a.transition_id) as not_arrived
-    from referrals as r
-    left join arrived as a on r.transition_id = a.transition_id
+        referral_date <= $as_of
+        and ($start is null or referral_date >= $start)
+        and ($end is null or referral_date <= $end)
     group by 1, 2
 ),
 

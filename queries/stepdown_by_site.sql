@@ -37,30 +37,25 @@
 
 with
 
-index_population as (
-    select episode_id, site
-    from filtered_episodes(
+eligible as (
+    select
+        site,
+        date_trunc($grain, discharge_date)::date as period,
+        coalesce(days_to_iop <= $window_days, false) as stepped
+    -- residential_stepdowns: residential_discharges with each discharge's filter attributes
+    from filtered_rows(
+        residential_stepdowns,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment
     )
-    where level_of_care = 'residential'
-),
-
-eligible as (
-    select
-        p.site,
-        date_trunc($grain, d.discharge_date)::date as period,
-        coalesce(d.days_to_iop <= $window_days, false) as stepped
-    from residential_discharges as d
-    inner join index_population as p on d.episode_id = p.episode_id
     where
-        d.discharge_date <= $as_of
-        and d.discharge_date + $window_days <= $as_of
-        and not d.is_transfer
-        and d.discharge_reason not in ('deceased', 'incarcerated')
-        and ($start is null or d.discharge_date >= $start)
-        and ($end is null or d.discharge_date <= $end)
+        discharge_date <= $as_of
+        and discharge_date + $window_days <= $as_of
+        and not is_transfer
+        and discharge_reason not in ('deceased', 'incarcerated')
+        and ($start is null or discharge_date >= $start)
+        and ($end is null or discharge_date <= $end)
 ),
 
 counted as (

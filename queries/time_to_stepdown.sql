@@ -44,32 +44,27 @@
 
 with
 
-index_population as (
-    select episode_id
-    from filtered_episodes(
+eligible as (
+    select
+        case
+            when discharge_reason in ('completed', 'left_against_advice') then discharge_reason
+            else 'other'
+        end as reason_group,
+        $as_of - discharge_date as followup_days,
+        days_to_iop
+    -- residential_stepdowns: residential_discharges with each discharge's filter attributes
+    from filtered_rows(
+        residential_stepdowns,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment
     )
-    where level_of_care = 'residential'
-),
-
-eligible as (
-    select
-        case
-            when d.discharge_reason in ('completed', 'left_against_advice') then d.discharge_reason
-            else 'other'
-        end as reason_group,
-        $as_of - d.discharge_date as followup_days,
-        d.days_to_iop
-    from residential_discharges as d
-    inner join index_population as p on d.episode_id = p.episode_id
     where
-        d.discharge_date <= $as_of
-        and not d.is_transfer
-        and d.discharge_reason not in ('deceased', 'incarcerated')
-        and ($start is null or d.discharge_date >= $start)
-        and ($end is null or d.discharge_date <= $end)
+        discharge_date <= $as_of
+        and not is_transfer
+        and discharge_reason not in ('deceased', 'incarcerated')
+        and ($start is null or discharge_date >= $start)
+        and ($end is null or discharge_date <= $end)
 ),
 
 -- a step-down dated after as_of was not yet seen on as_of: censored, not an event
@@ -86,15 +81,35 @@ days as (
     from range(0, $max_day + 1)
 ),
 
+-- a discharge is at risk on the days up to its exit: its step-down day, else its last day of follow-up
+-- (event_day is never after followup_days); counted from histograms, not discharge by day
+exits as (
+    select
+        reason_group,
+        least(coalesce(event_day, followup_days), $max_day + 1) as exit_day,
+        count(*) as leaving
+    from observed
+    group by all
+),
+
+events as (
+    select reason_group, event_day as day, count(*) as stepped
+    from observed
+    where event_day <= $max_day
+    group by all
+),
+
 daily as (
     select
-        o.reason_group,
+        g.reason_group,
         d.day,
-        count(*) filter (where o.followup_days >= d.day and coalesce(o.event_day >= d.day, true)) as at_risk,
-        count(*) filter (where o.event_day = d.day) as stepped_on_day
-    from observed as o
+        coalesce(sum(x.leaving), 0)::bigint as at_risk,
+        coalesce(any_value(e.stepped), 0) as stepped_on_day
+    from (select distinct reason_group from observed) as g
     cross join days as d
-    group by o.reason_group, d.day
+    left join exits as x on g.reason_group = x.reason_group and d.day <= x.exit_day
+    left join events as e on g.reason_group = e.reason_group and d.day = e.day
+    group by g.reason_group, d.day
 ),
 
 curve as (

@@ -2,6 +2,12 @@
 create table episodes as
 with
 
+-- client_key numbers clients 1..n, so a query can count distinct clients fast (bitstring_agg)
+clients_keyed as (
+    select *, row_number() over (order by client_id) as client_key
+    from clients
+),
+
 final as (
     select
         e.episode_id,
@@ -28,9 +34,10 @@ final as (
             when year(e.admit_date) - c.birth_year <= 54 then '45-54'
             when year(e.admit_date) - c.birth_year <= 64 then '55-64'
             else '65+'
-        end as age_band
+        end as age_band,
+        c.client_key
     from enrollments as e
-    inner join clients as c on e.client_id = c.client_id
+    inner join clients_keyed as c on e.client_id = c.client_id
 )
 
 select * from final

@@ -23,10 +23,10 @@ transfers as (
 ),
 
 iop_attended_days as (
-    select distinct e.client_id, a.session_date
-    from attendance as a
-    inner join enrollments as e on a.episode_id = e.episode_id
-    where e.level_of_care = 'iop' and a.status = 'attended'
+    select distinct k.client_id, s.session_date
+    from iop_sessions as s
+    inner join iop_episode_keys as k on s.episode_key = k.episode_key
+    where s.status = 'attended'
 ),
 
 first_iop as (
