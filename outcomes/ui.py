@@ -6,6 +6,7 @@ import datetime as dt
 import fcntl
 import logging
 import os
+import threading
 from pathlib import Path
 
 import duckdb
@@ -244,20 +245,30 @@ def section(name: str, params: dict | None = None, title: str | None = None, emp
 
 # Figures and display tables already built, by everything they are built from (process-wide, least recently
 # used dropped first): a rerun that shows the same rows the same way reuses them. Building the Plotly figures
-# is most of a page's time once its queries are cached.
-_BUILT: dict = {}
+# is most of a page's time once its queries are cached. Held as a cache resource, so clearing Streamlit's
+# caches clears it too.
 _BUILT_MAX = 256
 _KEYABLE = (int, float, str, bool, type(None), dt.date)
+
+
+@st.cache_resource(show_spinner=False)
+def _built_store() -> tuple[dict, threading.Lock]:
+    return {}, threading.Lock()  # sessions run in threads of their own
 
 
 def _built(key, make):
     """make(), or what it returned for the same key before; key None: make() every time."""
     if key is None:
         return make()
-    value = _BUILT.pop(key) if key in _BUILT else make()
-    _BUILT[key] = value
-    while len(_BUILT) > _BUILT_MAX:
-        _BUILT.pop(next(iter(_BUILT)))
+    store, lock = _built_store()
+    with lock:
+        value = store.pop(key, None)
+    if value is None:
+        value = make()
+    with lock:
+        store[key] = value
+        while len(store) > _BUILT_MAX:
+            store.pop(next(iter(store)))
     return value
 
 
