@@ -24,10 +24,12 @@ Z = 1.959963984540054
 
 
 def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
-    """The base tables from `folder`/NAME.parquet, with dates as datetime64."""
+    """The base tables from `folder`/NAME.parquet, with dates as datetime64; the sessions' episode id and
+    status as categoricals (100M sessions as text would take tens of gigabytes)."""
     folder = Path(folder)
     return {name: pd.read_parquet(folder / f"{name}.parquet", columns=cols,
-                                  to_pandas_kwargs={"date_as_object": False})
+                                  to_pandas_kwargs={"date_as_object": False},
+                                  read_dictionary=["episode_id", "status"] if name == "attendance" else None)
             for name, cols in COLUMNS.items()}
 
 
@@ -85,10 +87,15 @@ def stepdown_rate(t: dict[str, pd.DataFrame], as_of: dt.date, window_days: int =
 
     # days from discharge to the client's first attended IOP session on or after the discharge date
     att = t["attendance"]
-    iop_ids = enr.loc[enr["level_of_care"] == "iop", ["episode_id", "client_id"]]
-    attended = att.loc[att["status"] == "attended", ["episode_id", "session_date"]].merge(iop_ids, on="episode_id")
-    iop_days = attended[["client_id", "session_date"]].drop_duplicates()
-    later = discharges[["episode_id", "client_id", "discharge_date"]].merge(iop_days, on="client_id")
+    client_of = enr.loc[enr["level_of_care"] == "iop"].set_index("episode_id")["client_id"]
+    attended = att[(att["status"] == "attended") & att["episode_id"].isin(client_of.index)]
+    clients = pd.CategoricalDtype(enr["client_id"].unique())
+    iop_days = pd.DataFrame({
+        "client_id": attended["episode_id"].map(client_of).astype(clients),
+        "session_date": attended["session_date"],
+    }).drop_duplicates()
+    later = (discharges[["episode_id", "client_id", "discharge_date"]].astype({"client_id": clients})
+             .merge(iop_days, on="client_id"))
     later = later[later["session_date"] >= later["discharge_date"]]
     days_to_iop = (later["session_date"] - later["discharge_date"]).dt.days.groupby(later["episode_id"]).min()
 
@@ -130,16 +137,18 @@ def engagement_by_week(t: dict[str, pd.DataFrame], max_weeks: int = 12, start=No
         keep &= iop["admit_date"] <= end
     iop = iop.loc[keep, ["episode_id", "admit_date"]]
 
-    s = t["attendance"].merge(iop, on="episode_id")
-    s = s[s["session_date"] >= s["admit_date"]]
+    att = t["attendance"]
+    s = att[att["episode_id"].isin(iop["episode_id"])]
+    admit = pd.to_datetime(s["episode_id"].map(iop.set_index("episode_id")["admit_date"]).astype("datetime64[ms]"))
     s = pd.DataFrame({
         "episode_id": s["episode_id"],
-        "week": (s["session_date"] - s["admit_date"]).dt.days // 7 + 1,
+        "week": (s["session_date"] - admit).dt.days // 7 + 1,
         "scheduled": s["status"] != "program_cancelled",
         "attended": s["status"] == "attended",
     })
-    s = s[s["week"] <= max_weeks]
-    weeks = s.groupby(["episode_id", "week"]).agg(scheduled=("scheduled", "sum"), attended=("attended", "sum"))
+    s = s[(s["week"] >= 1) & (s["week"] <= max_weeks)]  # week 1 and on: sessions on or after admission
+    weeks = (s.groupby(["episode_id", "week"], observed=True)
+             .agg(scheduled=("scheduled", "sum"), attended=("attended", "sum")))
     weeks = weeks[weeks["scheduled"] > 0].reset_index()
     out = (weeks.groupby("week")
            .agg(scheduled_sessions=("scheduled", "sum"), attended_sessions=("attended", "sum"),
