@@ -284,6 +284,8 @@ def _chart_key(chart) -> tuple | None:
         return None
     values = [c.cell_contents for c in chart.__closure__ or ()]
     names = [(n, chart.__globals__[n]) for n in code.co_names if n in chart.__globals__]
+    if any(callable(v) and getattr(v, "__module__", None) == chart.__module__ for _, v in names):
+        return None  # a helper of the page itself may read anything
     names = [(n, v) for n, v in names if not (callable(v) or type(v).__name__ == "module")]
     try:
         key = (code, tuple(values), tuple(names))

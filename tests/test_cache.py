@@ -52,3 +52,18 @@ def test_reload_replaces_cached_results(tmp_path, monkeypatch, page):
     st.cache_data.clear()
     st.cache_resource.clear()
     assert shown(render(page)) == after, "and they are the new data's numbers, as a fresh server shows them"
+
+
+def test_a_figure_is_reused_only_when_everything_it_draws_from_is_the_same():
+    from outcomes import ui
+
+    def chart_for(window):
+        return lambda df: ("chart", window, df)
+
+    assert ui._chart_key(chart_for(7)) == ui._chart_key(chart_for(7))
+    assert ui._chart_key(chart_for(7)) != ui._chart_key(chart_for(30))
+    settings = {"window": 7}
+    assert ui._chart_key(lambda df: settings["window"]) is None, "a value that may change in place"
+    assert ui._chart_key(lambda df: chart_for(7)(df)) is None, "a helper of the page that may read anything"
+    assert ui._chart_key(lambda df: [x for x in df]) is None, "code inside the code"
+    assert ui._chart_key(print) is None
