@@ -68,9 +68,10 @@ def _day(value) -> pd.Timestamp | None:
 
 
 def stepdown_rate(t: dict[str, pd.DataFrame], as_of: dt.date, window_days: int = 14, start=None, end=None,
-                  grain: str = "month", **filters) -> pd.DataFrame:
-    """Residential discharges by month (grain month) or in all (grain period, month empty), and how many
-    reached an attended IOP session within the window."""
+                  grain: str = "month", period_starts=None, **filters) -> pd.DataFrame:
+    """Residential discharges by month (grain month), in all (grain period, month empty) or by period (grain
+    periods: month is the latest of period_starts on or before the discharge), and how many reached an attended
+    IOP session within the window."""
     enr = t["enrollments"]
     window = pd.Timedelta(days=window_days)
     as_of, start, end = _day(as_of), _day(start), _day(end)
@@ -109,10 +110,19 @@ def stepdown_rate(t: dict[str, pd.DataFrame], as_of: dt.date, window_days: int =
         keep &= d["discharge_date"] >= start
     if end is not None:
         keep &= d["discharge_date"] <= end
+    starts = np.sort(pd.to_datetime(list(period_starts or [])).to_numpy(dtype="datetime64[ns]"))
+    if grain == "periods":
+        keep &= d["discharge_date"] >= starts[0] if len(starts) else False
     d = d[keep]
     stepped = d["episode_id"].map(days_to_iop).le(window_days)
 
-    month = d["discharge_date"].dt.to_period("M").dt.start_time if grain == "month" else pd.Series(pd.NaT, d.index)
+    if grain == "month":
+        month = d["discharge_date"].dt.to_period("M").dt.start_time
+    elif grain == "periods":
+        at = np.searchsorted(starts, d["discharge_date"].to_numpy(dtype="datetime64[ns]"), side="right") - 1
+        month = pd.Series(starts[at] if len(starts) else [], index=d.index, dtype="datetime64[ns]")
+    else:
+        month = pd.Series(pd.NaT, d.index)
     out = (pd.DataFrame({"month": month, "stepped": stepped})
            .groupby("month", dropna=False)
            .agg(eligible_discharges=("stepped", "size"), stepped_down=("stepped", "sum"))

@@ -171,9 +171,10 @@ def parse(path: Path) -> Query:
         raise CatalogError(f"{path.name}: site_free must be true or false")
     _check_site_scope(path, sql, params, site_free)
     suppress = meta.get("suppress") or {}
-    if set(suppress) - {"counts", "rates", "stats", "keys", "totals", "total_rows"}:
-        raise CatalogError(f"{path.name}: suppress takes counts, rates, stats, keys, totals and total_rows")
+    if set(suppress) - {"counts", "rates", "stats", "keys", "totals", "total_rows", "curve"}:
+        raise CatalogError(f"{path.name}: suppress takes counts, rates, stats, keys, totals, total_rows and curve")
     _check_relations(path, suppress)
+    _check_curve(path, suppress)
     return Query(path.stem, path, meta["title"].strip(), " ".join(meta["description"].split()), sql, params,
                  chart, meta.get("area", "other"), suppress, (meta.get("definition") or "").strip(),
                  int(meta.get("unstable_below", 30)), site_free)
@@ -233,6 +234,20 @@ def _check_relations(path: Path, suppress: dict) -> None:
     measures = counts | set(suppress.get("rates") or {}) | set(suppress.get("stats") or {})
     if set(rows) & measures:
         raise CatalogError(f"{path.name}: suppress total_rows must name a key column, not a count, rate or stat")
+
+
+def _check_curve(path: Path, suppress: dict) -> None:
+    """`curve: {by, x, at_risk, events, estimate[, total]}`: at_risk, events and total are declared counts."""
+    curve = suppress.get("curve")
+    if curve is None:
+        return
+    needed = {"by", "x", "at_risk", "events", "estimate"}
+    if not isinstance(curve, dict) or needed - set(curve) or set(curve) - needed - {"total"}:
+        raise CatalogError(f"{path.name}: suppress curve takes by, x, at_risk, events, estimate and optionally total")
+    counts = set(suppress.get("counts") or [])
+    if not isinstance(curve["by"], list) or {curve["at_risk"], curve["events"], curve.get("total", curve["events"])} - counts:
+        raise CatalogError(f"{path.name}: suppress curve: by must be a list, and at_risk, events and total "
+                           "declared counts")
 
 
 def load_catalog(directory: Path = QUERY_DIR) -> dict[str, Query]:

@@ -29,6 +29,19 @@ pio.templates["outcomes"] = go.layout.Template(
     )
 )
 TEMPLATE = "simple_white+outcomes"
+_THEME = pio.templates[TEMPLATE]  # the two merged once: merging and checking them took most of a figure's build
+
+
+def _themed(fig: go.Figure) -> go.Figure:
+    """`fig` with the TEMPLATE theme: what update_layout(template=TEMPLATE) gives, from the template merged and
+    checked once (as plotly itself sets its default template on every new figure)."""
+    layout = fig.layout
+    validate, layout._validate = layout._validate, False
+    try:
+        layout.template = _THEME  # stored as a copy of its properties
+    finally:
+        layout._validate = validate
+    return fig
 
 
 def label(column: str) -> str:
@@ -136,7 +149,7 @@ def sankey(df: pd.DataFrame, source: str, target: str, value: str, title: str | 
         fig.add_annotation(x=i / max(len(steps) - 1, 1), y=1.06, xref="paper", yref="paper", showarrow=False,
                            text=f"<b>Step {k}</b>", font=dict(size=12, color="#555"),
                            xanchor="left" if i == 0 else "right" if i == len(steps) - 1 else "center")
-    fig.update_layout(template=TEMPLATE, title=title, height=480, margin=dict(t=50))
+    _themed(fig).update_layout(title=title, height=480, margin=dict(t=50))
     return fig
 
 
@@ -151,26 +164,26 @@ def p_chart(df: pd.DataFrame, x: str, limits: pd.DataFrame, title: str | None = 
     fig = go.Figure()
     _add_p_chart(fig, df, x, limits, threshold)
     add_benchmark(fig, benchmark)
-    fig.update_layout(template=TEMPLATE, title=title, yaxis=dict(tickformat=".0%", rangemode="tozero"),
-                      hovermode="closest")
+    _themed(fig).update_layout(title=title, yaxis=dict(tickformat=".0%", rangemode="tozero"),
+                               hovermode="closest")
     _fit_rate_axis(fig, benchmark)
     return fig
 
 
 def _add_p_chart(fig: go.Figure, df: pd.DataFrame, x: str, limits: pd.DataFrame, threshold: int,
                  row: int | None = None, col: int | None = None, legend: bool = True) -> None:
-    at = dict(row=row, col=col) if row else {}
+    traces = []  # added in one go at the end: one check of each trace instead of two
     xs = df[x].reset_index(drop=True)
     limits = limits.reset_index(drop=True)
     n = pd.to_numeric(df["n"], errors="coerce").astype("float64").reset_index(drop=True)
     for side, show in (("ucl", legend), ("lcl", False)):
         # a dash at each point as well as the stepped line, so a month between two hidden ones has limits too
-        fig.add_scatter(x=xs, y=limits[side], name="3-sigma limits", mode="lines+markers", legendgroup="limits",
-                        showlegend=show, hoverinfo="skip", connectgaps=False,
-                        marker=dict(symbol="line-ew", size=14, line=dict(width=1.5, color="#999"), color="#999"),
-                        line=dict(color="#999", dash="dot", shape="hvh", width=1), **at)
-    fig.add_scatter(x=xs, y=limits["center"].ffill().bfill(), name="centre line", mode="lines", legendgroup="centre",
-                    showlegend=legend, hoverinfo="skip", line=dict(color="#555", width=1.5), **at)
+        traces.append(dict(x=xs, y=limits[side], name="3-sigma limits", mode="lines+markers", legendgroup="limits",
+                           showlegend=show, hoverinfo="skip", connectgaps=False,
+                           marker=dict(symbol="line-ew", size=14, line=dict(width=1.5, color="#999"), color="#999"),
+                           line=dict(color="#999", dash="dot", shape="hvh", width=1)))
+    traces.append(dict(x=xs, y=limits["center"].ffill().bfill(), name="centre line", mode="lines",
+                       legendgroup="centre", showlegend=legend, hoverinfo="skip", line=dict(color="#555", width=1.5)))
     if {"ci_low", "ci_high"} <= set(df.columns):
         low, high = df["ci_low"].reset_index(drop=True), df["ci_high"].reset_index(drop=True)
     else:
@@ -180,24 +193,29 @@ def _add_p_chart(fig: go.Figure, df: pd.DataFrame, x: str, limits: pd.DataFrame,
     custom = np.column_stack([pd.to_numeric(pd.Series(low), errors="coerce").to_numpy(dtype=float),
                               pd.to_numeric(pd.Series(high), errors="coerce").to_numpy(dtype=float),
                               n.to_numpy(dtype=float)])
-    fig.add_scatter(x=xs, y=limits["p"], name="rate", mode="lines+markers", legendgroup="rate", showlegend=legend,
-                    connectgaps=False, line=dict(color=PALETTE[0], width=2),
-                    marker=dict(size=8, color=PALETTE[0], symbol=marker_symbols(n, threshold),
-                                line=dict(width=2, color=PALETTE[0])),
-                    customdata=custom,
-                    hovertemplate=_x_hover(xs) + ": %{y:.1%}<br>95% CI %{customdata[0]:.1%}–%{customdata[1]:.1%}"
-                                  "<br>n = %{customdata[2]:,.0f}<extra></extra>", **at)
+    traces.append(dict(x=xs, y=limits["p"], name="rate", mode="lines+markers", legendgroup="rate",
+                       showlegend=legend, connectgaps=False, line=dict(color=PALETTE[0], width=2),
+                       marker=dict(size=8, color=PALETTE[0], symbol=marker_symbols(n, threshold),
+                                   line=dict(width=2, color=PALETTE[0])),
+                       customdata=custom,
+                       hovertemplate=_x_hover(xs) + ": %{y:.1%}<br>95% CI %{customdata[0]:.1%}–%{customdata[1]:.1%}"
+                                     "<br>n = %{customdata[2]:,.0f}<extra></extra>"))
     hidden = limits["p"].isna().to_numpy()
     if hidden.any():
-        fig.add_scatter(x=xs[hidden], y=np.zeros(int(hidden.sum())), name="hidden (1–10)", mode="markers",
-                        legendgroup="hidden", showlegend=legend, cliponaxis=False,
-                        marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#aaa"), color="#aaa"),
-                        hovertemplate=_x_hover(xs) + ": hidden (a count of 1–10)<extra></extra>", **at)
+        traces.append(dict(x=xs[hidden], y=np.zeros(int(hidden.sum())), name="hidden (1–10)", mode="markers",
+                           legendgroup="hidden", showlegend=legend, cliponaxis=False,
+                           marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#aaa"), color="#aaa"),
+                           hovertemplate=_x_hover(xs) + ": hidden (a count of 1–10)<extra></extra>"))
     out = limits["outside"].fillna(False).astype(bool).to_numpy()
     if out.any():
-        fig.add_scatter(x=xs[out], y=limits["p"][out], name="outside limits", mode="markers", legendgroup="outside",
-                        showlegend=legend, hoverinfo="skip",
-                        marker=dict(color=PALETTE[5], size=13, symbol="diamond-open", line=dict(width=2)), **at)
+        traces.append(dict(x=xs[out], y=limits["p"][out], name="outside limits", mode="markers",
+                           legendgroup="outside", showlegend=legend, hoverinfo="skip",
+                           marker=dict(color=PALETTE[5], size=13, symbol="diamond-open", line=dict(width=2))))
+    traces = [dict(type="scatter", **t) for t in traces]
+    if row:
+        fig.add_traces(traces, rows=[row] * len(traces), cols=[col] * len(traces))
+    else:
+        fig.add_traces(traces)
 
 
 def _p_chart_frame(df: pd.DataFrame, x: str, events: str, n: str, rate: str | None):
@@ -289,8 +307,8 @@ def _x_hover(xs) -> str:
 
 def _finish(fig: go.Figure, title: str | None = None, height: int = 360, percent: bool = True,
             y_title: str | None = None) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, title=dict(text=title) if title else None, height=height,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None))
+    _themed(fig).update_layout(title=dict(text=title) if title else None, height=height,
+                               legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None))
     if percent:
         fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     if y_title:
@@ -365,8 +383,8 @@ def p_chart_grid(df: pd.DataFrame, group: str, x: str, events: str, n: str, rate
                      nticks=5)
     fig.update_yaxes(tickformat=".0%", range=[0, 1], showline=True, linecolor="#999", gridcolor="#eee",
                      dtick=0.25)
-    fig.update_layout(template=TEMPLATE, height=row_height * rows + 80, hovermode="closest",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0, title=None))
+    _themed(fig).update_layout(height=row_height * rows + 80, hovermode="closest",
+                               legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0, title=None))
     return fig
 
 
@@ -380,18 +398,19 @@ def rate_lines(df: pd.DataFrame, x: str, y: str, n: str | None = None, color: st
     fig = go.Figure()
     groups = [(None, df)] if color is None else list(df.groupby(color, sort=False, dropna=False))
     value = "%{y:.1%}" if percent else "%{y:,.1f}"
+    traces = []  # added in one go: one check of each trace instead of two
     for i, (name, g) in enumerate(groups):
         g = g.sort_values(x)
         colour = (colours or {}).get(name) or (PALETTE[i % len(PALETTE)] if color else PALETTE[0])
         nn = g[n] if n else pd.Series(np.nan, index=g.index)
-        fig.add_scatter(
-            x=g[x], y=g[y], name=label(y) if name is None else pretty(name), mode="lines+markers",
+        traces.append(dict(
+            type="scatter", x=g[x], y=g[y], name=label(y) if name is None else pretty(name), mode="lines+markers",
             line=dict(color=colour, shape=shape, width=2),
             marker=dict(size=8, color=colour, symbol=marker_symbols(nn, threshold), line=dict(width=2, color=colour)),
             customdata=_num(nn, errors="coerce").to_numpy(dtype=float),
             hovertemplate=(f"{'' if name is None else pretty(name) + '<br>'}{_x_hover(g[x])}: {value}"
                            + ("<br>n = %{customdata:,.0f}" if n else "") + "<extra></extra>"),
-        )
+        ))
     # where a value is hidden, an x on the axis in the group's colour (one grey key in the legend)
     for i, (name, g) in enumerate(groups):
         hidden = g[g[y].isna()]
@@ -399,14 +418,16 @@ def rate_lines(df: pd.DataFrame, x: str, y: str, n: str | None = None, color: st
             continue
         colour = (colours or {}).get(name) or (PALETTE[i % len(PALETTE)] if color else PALETTE[0])
         label_of = "" if name is None else pretty(name) + ", "
-        fig.add_scatter(x=hidden[x], y=np.zeros(len(hidden)), name="hidden (1–10)", mode="markers",
-                        legendgroup="hidden", showlegend=False, cliponaxis=False,
-                        hovertemplate=f"{label_of}{_x_hover(hidden[x])}: hidden (a count of 1–10)<extra></extra>",
-                        marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color=colour), color=colour,
-                                    opacity=0.6))
+        traces.append(dict(type="scatter", x=hidden[x], y=np.zeros(len(hidden)), name="hidden (1–10)",
+                           mode="markers", legendgroup="hidden", showlegend=False, cliponaxis=False,
+                           hovertemplate=f"{label_of}{_x_hover(hidden[x])}: hidden (a count of 1–10)<extra></extra>",
+                           marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color=colour), color=colour,
+                                       opacity=0.6)))
     if df[y].isna().any():
-        fig.add_scatter(x=[None], y=[None], name="hidden (1–10)", mode="markers", legendgroup="hidden",
-                        marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#888"), color="#888"))
+        traces.append(dict(type="scatter", x=[None], y=[None], name="hidden (1–10)", mode="markers",
+                           legendgroup="hidden",
+                           marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#888"), color="#888")))
+    fig.add_traces(traces)
     add_benchmark(fig, benchmark)
     _finish(fig, title, height, percent, y_label)
     if percent:
@@ -414,31 +435,41 @@ def rate_lines(df: pd.DataFrame, x: str, y: str, n: str | None = None, color: st
     return fig
 
 
+CURVE_NOTE = ("Days are merged into one step until it holds no event or 11 or more, so that a small daily count "
+              "cannot be read from the curve; markers sit on the days shown.")
+
+
 def curves(df: pd.DataFrame, x: str, y: str, n: str, color: str | None = None, threshold: int = UNSTABLE_BELOW,
            marks: tuple = (), title: str | None = None, y_label: str | None = None, x_label: str = "Days",
            height: int = 380, hover_word: str = "") -> go.Figure | None:
-    """Step curves (Kaplan-Meier style) by group: solid while n >= threshold, dotted after; values at `marks`."""
+    """Step curves (Kaplan-Meier style) by group: solid while n >= threshold, dotted after; values at `marks`.
+
+    Days whose value is hidden are left out, so the curve steps straight from one shown day to the next.
+    """
     if df.empty or df[y].notna().sum() == 0:
         return None
     fig = go.Figure()
     groups = [(label(y), df)] if color is None else list(df.groupby(color, sort=False, dropna=False))
     for i, (name, g) in enumerate(groups):
-        g = g.sort_values(x).reset_index(drop=True)
+        # a hidden day is skipped: the step from the last shown day runs on to the next shown one
+        g = g[g[y].notna()].sort_values(x).reset_index(drop=True)
         colour = PALETTE[i % len(PALETTE)]
         name = pretty(name)
         nn = _num(g[n], errors="coerce")
-        low = nn.lt(threshold) & nn.notna() | g[y].isna()
+        low = nn.lt(threshold) & nn.notna()
         cut = int(low.to_numpy().argmax()) if low.any() else len(g)
         custom = nn.to_numpy(dtype=float)
         hover = f"{name}<br>{x_label} %{{x}}: %{{y:.1%}}{hover_word}<br>n = %{{customdata:,.0f}}<extra></extra>"
         solid, dotted = g.iloc[:cut], g.iloc[max(cut - 1, 0):]
         if cut > 0:
-            fig.add_scatter(x=solid[x], y=solid[y], name=str(name), mode="lines", legendgroup=str(name),
+            fig.add_scatter(x=solid[x], y=solid[y], name=str(name), mode="lines" if len(g) > 1 else "markers",
+                            legendgroup=str(name), marker=dict(color=colour),
                             line=dict(color=colour, shape="hv", width=2.5), customdata=custom[:cut],
                             hovertemplate=hover)
         if cut < len(g):
             fig.add_scatter(x=dotted[x], y=dotted[y], name=str(name) if cut == 0 else f"{name} (n < {threshold})",
-                            mode="lines", legendgroup=str(name), showlegend=cut == 0,
+                            mode="lines" if len(g) > 1 else "markers", marker=dict(color=colour, symbol="circle-open"),
+                            legendgroup=str(name), showlegend=cut == 0,
                             line=dict(color=colour, shape="hv", width=1.5, dash="dot"),
                             customdata=custom[max(cut - 1, 0):], hovertemplate=hover)
         at = g[g[x].isin(marks) & g[y].notna()]
@@ -544,10 +575,11 @@ def rate_heatmap(df: pd.DataFrame, x: str, y: str, z: str, n: str, threshold: in
     """Rates on a grid (e.g. admission month by week): hidden cells blank, unstable ones in brackets."""
     if df.empty or df[z].notna().sum() == 0:
         return None
-    values = df.pivot_table(index=y, columns=x, values=z, aggfunc="first", dropna=False)
-    counts = df.pivot_table(index=y, columns=x, values=n, aggfunc="first", dropna=False).reindex_like(values)
+    cells = df.groupby([y, x])  # one grid of rows y by columns x, both in order, for the values, n and presence
+    values = cells[z].first().unstack()
+    counts = cells[n].first().astype("float64").unstack().reindex_like(values)
     rows = [_tick(i) for i in values.index]
-    present = df.assign(_row=1).pivot_table(index=y, columns=x, values="_row", aggfunc="first").reindex_like(values)
+    present = cells.size().unstack().reindex_like(values)
     text = [[("hidden" if pd.notna(r) else "") if pd.isna(v) else (f"({v:.0%})" if pd.notna(c) and c < threshold
                                                                    else f"{v:.0%}")
              for v, c, r in zip(vr, cr, rr)]
@@ -559,8 +591,8 @@ def rate_heatmap(df: pd.DataFrame, x: str, y: str, z: str, n: str, threshold: in
         colorbar=dict(tickformat=".0%", thickness=12), customdata=counts.to_numpy(dtype=float),
         hovertemplate=f"{y_label or label(y)} %{{y}}, {x_label or label(x)} %{{x}}: %{{z:.1%}}"
                       "<br>n = %{customdata:,.0f}<extra></extra>", hoverongaps=False, xgap=1, ygap=1))
-    fig.update_layout(template=TEMPLATE, title=dict(text=title) if title else None,
-                      height=height or max(260, 26 * len(rows) + 110))
+    _themed(fig).update_layout(title=dict(text=title) if title else None,
+                               height=height or max(260, 26 * len(rows) + 110))
     fig.update_xaxes(title_text=x_label or label(x), showgrid=False, type="category")
     fig.update_yaxes(title_text=None, autorange="reversed", showgrid=False, type="category")
     return fig
@@ -578,6 +610,8 @@ def facet_rates(df: pd.DataFrame, x: str, measures: dict[str, str], facet: str, 
     fig = make_subplots(rows=len(measures), cols=len(facets), shared_xaxes=True, shared_yaxes=True,
                         column_titles=[pretty(f) for f in facets], row_titles=list(measures.values()),
                         horizontal_spacing=0.035, vertical_spacing=0.08)
+    parts = {key: part.sort_values(x) for key, part in df.groupby([facet, color], sort=False)}
+    traces, rows, cols = [], [], []  # added in one go: one check of each trace instead of two
     for r, (col, name) in enumerate(measures.items(), start=1):
         for c, f in enumerate(facets, start=1):
             if df.loc[df[facet] == f, col].notna().sum() == 0:
@@ -586,24 +620,27 @@ def facet_rates(df: pd.DataFrame, x: str, measures: dict[str, str], facet: str, 
                 fig.add_annotation(text="all hidden<br>(1–10)", showarrow=False, xref="paper", yref="paper",
                                    x=(xd[0] + xd[1]) / 2, y=(yd[0] + yd[1]) / 2, font=dict(color="#777", size=11))
             for i, g in enumerate(groups):
-                part = df[(df[facet] == f) & (df[color] == g)].sort_values(x)
-                if part.empty:
+                part = parts.get((f, g))
+                if part is None:
                     continue
                 colour = PALETTE[i % len(PALETTE)]
-                fig.add_scatter(x=part[x], y=part[col], name=pretty(g), legendgroup=str(g),
-                                showlegend=(r == 1 and c == 1), mode="lines+markers", row=r, col=c,
-                                line=dict(color=colour, width=1.5),
-                                marker=dict(size=5, color=colour, symbol=marker_symbols(part[n], threshold),
-                                            line=dict(width=1.5, color=colour)),
-                                customdata=_num(part[n], errors="coerce").to_numpy(dtype=float),
-                                hovertemplate=f"{g}, {f}<br>%{{x|%d %b %Y}}: {name} %{{y:.1%}}"
-                                              "<br>n = %{customdata:,.0f}<extra></extra>")
-    fig.update_layout(template=TEMPLATE, height=height, hovermode="closest",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0, title=None))
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+                traces.append(dict(type="scatter", x=part[x], y=part[col], name=pretty(g), legendgroup=str(g),
+                                   showlegend=(r == 1 and c == 1), mode="lines+markers",
+                                   line=dict(color=colour, width=1.5),
+                                   marker=dict(size=5, color=colour, symbol=marker_symbols(part[n], threshold),
+                                               line=dict(width=1.5, color=colour)),
+                                   customdata=_num(part[n], errors="coerce").to_numpy(dtype=float),
+                                   hovertemplate=f"{g}, {f}<br>%{{x|%d %b %Y}}: {name} %{{y:.1%}}"
+                                                 "<br>n = %{customdata:,.0f}<extra></extra>"))
+                rows.append(r)
+                cols.append(c)
+    if traces:
+        fig.add_traces(traces, rows=rows, cols=cols)
+    _themed(fig).update_layout(height=height, hovermode="closest",
+                               legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0, title=None))
     xs = pd.to_datetime(df[x])
     fig.update_xaxes(tickformat="%b", nticks=3, range=[xs.min() - pd.Timedelta(days=4), xs.max() + pd.Timedelta(days=4)])
-    fig.update_yaxes(range=[0, 1])
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero", range=[0, 1])
     return fig
 
 
@@ -614,6 +651,6 @@ def table_figure(df: pd.DataFrame, title: str | None = None) -> go.Figure:
                     font=dict(size=14)),
         cells=dict(values=[df[c].astype(str).tolist() for c in df.columns], align="left", height=30,
                    font=dict(size=14))))
-    fig.update_layout(template=TEMPLATE, title=dict(text=title) if title else None,
-                      height=90 + 32 * (len(df) + 1))
+    _themed(fig).update_layout(title=dict(text=title) if title else None,
+                               height=90 + 32 * (len(df) + 1))
     return fig

@@ -30,10 +30,12 @@ def check_result(query: Query, df: pd.DataFrame) -> list[str]:
         if not (isinstance(pair, list) and len(pair) == 2 and all(c in df.columns for c in pair)):
             problems.append(f"{query.path.name}: rate {col} needs [numerator, denominator] columns of the result")
     for col, n in (spec.get("stats") or {}).items():
-        if n not in df.columns:
-            problems.append(f"{query.path.name}: stat {col} needs an n column of the result, not {n!r}")
+        if any(c not in df.columns for c in (n if isinstance(n, list) else [n])):
+            problems.append(f"{query.path.name}: stat {col} needs n columns of the result, not {n!r}")
     declared = set(spec.get("counts", [])) | set(spec.get("rates") or {}) | set(spec.get("stats") or {}) | set(spec.get("keys", []))
     declared |= set(spec.get("total_rows") or {})
+    curve = spec.get("curve") or {}
+    declared |= set(curve.get("by") or []) | {curve[k] for k in ("x", "estimate") if k in curve}
     problems += [f"{query.path.name}: suppress names {c!r}, which is not in the result" for c in sorted(declared - set(df.columns))]
     return problems
 

@@ -1,8 +1,9 @@
 """Overview tiles: the reporting period, the one before it, and each tile's numbers from the KPI queries.
 
-Every number on a tile is a value of a catalog query's (suppressed) output: `queries/kpi_*.sql` run with
-grain=period once for each period (the one shown, the one before, and earlier ones for the line under the
-number), and `queries/census.sql` for the active census. This module decides which dates each query gets and formats
+Every number on a tile is a value of a catalog query's (suppressed) output: `queries/kpi_*.sql` (and
+stepdown_rate, fui_followup) run once with grain=periods for all the periods (the one shown, the one before, and
+earlier ones for the line under the number; one row per period, each equal to a grain=period run for that period
+alone), and `queries/census.sql` for the active census. This module decides which dates each query gets and formats
 what comes back; it never adds up rows, so a hidden cell can never flow into a tile.
 """
 
@@ -117,6 +118,20 @@ class Kpi:
         shown = self.range_for(period)
         return self.params | {"grain": grain, "start": shown.start, "end": shown.end}
 
+    def periods_params(self, periods: list[Period]) -> dict:
+        """The query's parameters for one run over consecutive `periods` (oldest first): grain=periods, one row
+        per period, each equal to the grain=period row for that period alone."""
+        ranges = [self.range_for(p) for p in periods]
+        return self.params | {"grain": "periods", "period_starts": [r.start for r in ranges],
+                              "start": ranges[0].start, "end": ranges[-1].end}
+
+    def by_period(self, df: pd.DataFrame, periods: list[Period]) -> list[pd.DataFrame]:
+        """A grain=periods result split into one result per period, as a grain=period run of each would give
+        (no row when the period has none)."""
+        starts = pd.to_datetime(df["month"]).dt.date.to_numpy()
+        blank = pd.Series(pd.NaT, index=df.index, dtype=df["month"].dtype)  # grain=period leaves month empty
+        return [df.assign(month=blank)[starts == self.range_for(p).start].reset_index(drop=True) for p in periods]
+
 
 KPIS = [
     Kpi("stepdown", "14-day step-down", "stepdown_rate", "stepdown_rate", "eligible_discharges", "discharges",
@@ -204,7 +219,7 @@ def only_row(df: pd.DataFrame | None) -> pd.Series | None:
 def _n_note(n, unit: str, unstable_below: int) -> str:
     n = _number(n)
     if n is None:
-        return f"fewer than 11 {unit}: hidden"
+        return "hidden: a count of 1–10 is behind it"
     if n == 0:
         return f"no {unit}"
     return f"n = {n:,.0f} {unit}" + (" · unstable (n < 30)" if n < unstable_below else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-PARAM_TYPES = ("date", "int", "float", "text", "list", "choice", "bool")
+PARAM_TYPES = ("date", "int", "float", "text", "list", "choice", "bool", "dates")
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,11 @@ class Param:
             return None
         try:
             if self.type == "date":
-                if isinstance(value, dt.datetime):
-                    return value.date()
-                return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value).strip())
+                return _date(value)
+            if self.type == "dates":  # e.g. the first days of several periods
+                items = value.split(",") if isinstance(value, str) else list(value)
+                days = [_date(v) for v in items if not (isinstance(v, str) and not v.strip())]
+                return days or None
             if self.type == "int":
                 if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                     raise ValueError
@@ -53,6 +55,13 @@ class Param:
                 return value
             return str(value)
         except (ValueError, TypeError, OverflowError):
-            expected = {"date": "a date YYYY-MM-DD", "int": "a whole number", "float": "a number",
-                        "bool": "true or false", "choice": "one of " + ", ".join(map(str, self.choices))}
+            expected = {"date": "a date YYYY-MM-DD", "dates": "dates YYYY-MM-DD, comma-separated",
+                        "int": "a whole number", "float": "a number", "bool": "true or false",
+                        "choice": "one of " + ", ".join(map(str, self.choices))}
             raise ValueError(f"parameter {self.name}: {str(value)[:40]!r} is not {expected.get(self.type, self.type)}") from None
+
+
+def _date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value).strip())

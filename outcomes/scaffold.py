@@ -26,7 +26,7 @@ HEADER = """\
 --   Standard: TODO the published measure this follows (or "ours"), and how it differs.
 -- area: other  # Explore groups queries by area: stepdown, engagement, retention, pathways, overview, other
 -- params:
---   # One entry per $name in the SQL, and no other. Types: date, int, float, text, list, choice, bool.
+--   # One entry per $name in the SQL, and no other. Types: date, int, float, text, list, choice, bool, dates.
 --   # No default means null, which by convention means "no limit".
 --   as_of: {{type: date, default: data_through, label: As of}}  # data_through: the load's date
 --   start: {{type: date, label: Discharged from}}
@@ -41,6 +41,7 @@ HEADER = """\
 --   levels: {{type: list, options: level_of_care, label: Levels of care}}  # options: a filter_options name
 --   include_transfers: {{type: bool, default: true, label: Count transfers}}
 --   payer_contains: {{type: text, label: Payer contains}}
+--   skip_days: {{type: dates, label: Discharge days left out}}  # a list of dates
 --   sites: filter  # a global sidebar filter: pass it on to filtered_episodes(...)
 -- chart: {{kind: bar, x: month, y: reason_rate, n: discharges}}
 -- suppress:
@@ -70,6 +71,7 @@ population as (
         and ($levels is null or list_contains($levels, level_of_care))
         and (coalesce($include_transfers, true) or discharge_reason != 'transferred')
         and ($payer_contains is null or contains(lower(payer), lower($payer_contains)))
+        and ($skip_days is null or not list_contains($skip_days, discharge_date))
 ),
 
 monthly as (

@@ -97,6 +97,63 @@ def run(name: str, params: dict | None = None) -> tuple[pd.DataFrame, pd.DataFra
     return _run_pinned(name, params)
 
 
+_DONE_MAX = 1024  # as many as _run keeps
+
+
+@st.cache_resource(show_spinner=False)
+def _done_runs() -> tuple[dict, threading.Lock]:
+    return {}, threading.Lock()  # the _run arguments run so far, oldest first
+
+
+def started(name: str, params: dict | None = None):
+    """run(name, params) started on a thread of its own; returns a function that waits for it and gives its
+    result (through run(), like every result a page shows). DuckDB runs a query without holding the GIL, so
+    queries started together overlap each other and the drawing of the page. The thread only calls the cached
+    `_run`, with every argument worked out here."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import add_script_run_ctx
+
+    if name != POPULATION:
+        require_population()
+    args = (name, _key(given_params(name, params)), run_version(), current_user().scope)
+    done, lock = _done_runs()
+    with lock:
+        known = args in done
+    if known:  # cached already (most likely): a thread would only slow the page down
+        return lambda: run(name, params)
+    failed: list = []
+
+    def work() -> None:
+        try:
+            _run(*args)
+        except BaseException as exc:  # raised again on the script's own thread, by result()
+            failed.append(exc)
+        else:
+            with lock:
+                done[args] = None
+                while len(done) > _DONE_MAX:
+                    done.pop(next(iter(done)))
+
+    thread = add_script_run_ctx(threading.Thread(target=work, daemon=True))
+    thread.start()
+
+    def result() -> tuple[pd.DataFrame, pd.DataFrame]:
+        thread.join()
+        try:
+            if failed:
+                raise failed[0]
+        except (db.VersionGone, duckdb.ConnectionException):
+            st.session_state.pop("_data_version", None)  # as in _run_pinned: start over on the published version
+            st.rerun()
+        return run(name, params)  # now from the cache
+
+    return result
+
+
+def run_many(calls: list[tuple[str, dict | None]]) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """run() for several catalog queries at once (see started)."""
+    return [result() for result in [started(name, params) for name, params in calls]]
+
+
 def _run_pinned(name: str, params: dict | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         return _run(name, _key(given_params(name, params)), run_version(), current_user().scope)
@@ -115,12 +172,17 @@ def clients_in_view() -> int | None:
 
 
 def require_population() -> None:
-    """The minimum population: no results at all for a view of fewer than MIN_CLIENTS clients."""
+    """The minimum population: no results at all for a view of fewer than MIN_CLIENTS clients. A view that
+    passed (the same data version, population filters and site scope) is not counted again."""
+    view = (run_version(), _key(given_params(POPULATION)), current_user().scope)
+    if st.session_state.get("_population_ok") == view:
+        return
     n = clients_in_view()
     if n is None or n < MIN_CLIENTS:
         st.info(f"Too few clients to show: these filters select fewer than {MIN_CLIENTS} clients. "
                 "Widen the filters to see results.")
         st.stop()
+    st.session_state["_population_ok"] = view
 
 
 def given_params(name: str, params: dict | None = None) -> dict:
@@ -272,8 +334,9 @@ def _built(key, make):
     return value
 
 
-def _rows_key(df: pd.DataFrame) -> tuple:
-    return tuple(df.columns), tuple(map(str, df.dtypes)), int(pd.util.hash_pandas_object(df).sum())
+def _run_key(name: str, params: dict | None) -> tuple:
+    """What decides a catalog query's rows in this run: the arguments of its cached `_run`."""
+    return name, _key(given_params(name, params)), run_version(), current_user().scope
 
 
 def _chart_key(chart) -> tuple | None:
@@ -310,17 +373,22 @@ def _keyable(value) -> bool:
 def format_table(df: pd.DataFrame, mask: pd.DataFrame, query: Query) -> pd.DataFrame:
     """Display strings: percentages, thousands separators, "<11" for hidden counts."""
     shown = output.plain_dates(df)
-    out = pd.DataFrame(index=df.index)
+    columns = {}
     for col in df.columns:
         s = shown[col]
+        text = None
         if charts.is_rate(col) and pd.api.types.is_numeric_dtype(df[col]):
-            out[col] = s.map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+            text = "{:.1%}".format
         elif pd.api.types.is_integer_dtype(df[col]) or str(df[col].dtype) == "Int64":
-            out[col] = s.map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+            text = lambda v: f"{int(v):,}"  # noqa: E731
         elif pd.api.types.is_float_dtype(df[col]):
-            out[col] = s.map(lambda v: "" if pd.isna(v) else f"{v:,.1f}")
-        else:
-            out[col] = s.astype(object).where(s.notna(), "")
+            text = "{:,.1f}".format
+        if text is None:
+            columns[col] = s.astype(object).where(s.notna(), "")
+        else:  # column by column in plain Python: a table is small, and pandas' per-call overhead is not
+            columns[col] = pd.Series(["" if gone else text(v) for v, gone in zip(s.tolist(), s.isna().tolist())],
+                                     index=df.index, dtype=object)
+    out = pd.DataFrame(columns, index=df.index)
     return sup.for_screen(out, mask, query.suppress).fillna("")
 
 
@@ -639,6 +707,9 @@ def explore_params(query: Query) -> dict:
                 shown = st.selectbox(p.label, ["any", "yes", "no"], index={True: 1, False: 2}.get(default, 0),
                                      key=key, bind="query-params")
                 v = {"yes": True, "no": False}.get(shown)
+            elif p.type == "dates":
+                v = st.text_input(p.label, value=", ".join(d.isoformat() for d in default or []), key=key,
+                                  bind="query-params", placeholder="YYYY-MM-DD, YYYY-MM-DD, ...")
             elif p.type == "list":
                 options = opts.get(p.options, []) if p.options else list(default or [])
                 v = st.multiselect(p.label, options, default=[d for d in default or [] if d in options], key=key,
@@ -773,11 +844,14 @@ def report_page(title: str) -> None:
     require_population()
 
 
-def _report(title: str, fig, note: str = "") -> None:
+def _report(title: str, fig, note: str = "", built: tuple | None = None) -> None:
+    """Add a chart to the page PDF. `built` is the key the figure was built under (see _built), which stands for
+    the figure in the PDF's stamp; without it the figure's JSON does."""
     from . import export
 
-    st.session_state.setdefault("_report", {"title": "", "charts": []})["charts"].append(
-        export.Chart(title, fig, note))
+    report = st.session_state.setdefault("_report", {"title": "", "charts": []})
+    report["charts"].append(export.Chart(title, fig, note))
+    report.setdefault("stamps", []).append(title + (repr(built) if built else fig.to_json()))
 
 
 def _lead(text: str) -> str:
@@ -840,11 +914,10 @@ def _rows(df: pd.DataFrame, mask: pd.DataFrame, where: dict | None) -> tuple[pd.
 
 
 def _table_and_csv(df: pd.DataFrame, mask: pd.DataFrame, query: Query, name: str, params: dict | None,
-                   key: str) -> None:
+                   key: str, rows: tuple) -> None:
     with st.container(horizontal=True, vertical_alignment="top"):
         with st.expander("Table", width="stretch"):
-            table = _built(("table", query.path, repr(query.suppress), _rows_key(df), _rows_key(mask)),
-                           lambda: format_table(df, mask, query))
+            table = _built(("table", query.path, repr(query.suppress), rows), lambda: format_table(df, mask, query))
             st.dataframe(table, hide_index=True, width="stretch")
         download("CSV", lambda: output.to_csv(df), f"{key}.csv", "text/csv", key=f"csv-{key}",
                  query=name, params=given_params(name, params), rows=len(df))
@@ -870,13 +943,17 @@ def _recent(params: dict, months: int | None, weeks: int | None) -> tuple[dict, 
 def panel(name: str, params: dict | None = None, *, title: str | None = None, empty: str | None = None,
           chart=None, where: dict | None = None, key: str | None = None, footnote: str | None = None,
           n: str | None = None, n_at: dict | None = None, recent_months: int | None = None,
-          recent_weeks: int | None = None) -> pd.DataFrame | None:
+          recent_weeks: int | None = None) -> None:
     """One chart on a director page: title, definition, n and unstable note, the chart, a table and its CSV.
 
     `chart` draws the (suppressed) rows, e.g. `lambda df: charts.rate_lines(df, ...)`; default: the chart the
     query header declares. `where` keeps rows whose columns hold the given values; `n_at` picks the rows whose
     n is the population (e.g. day 0 of a curve). Without sidebar dates, `recent_months`/`recent_weeks` limit
     the range. The chart, its notes and the footnote also go into the page PDF.
+
+    The title is drawn at once and the query started on a thread of its own; the rest is drawn in its place
+    once the page's queries are all started, by pdf_export() (which every director page ends with), so that
+    the queries of a page run together.
     """
     query = catalog()[name]
     key = key or name
@@ -884,25 +961,46 @@ def panel(name: str, params: dict | None = None, *, title: str | None = None, em
     params, since = _recent(dict(params or {}), recent_months, recent_weeks)
     if since:
         st.caption(since)
-    df, mask = run(name, params)
-    df, mask = _rows(df, mask, where)
+    holder = st.container()
+    result = started(name, params)
+
+    def draw() -> None:
+        with holder:
+            _panel_body(query, name, params, result, since, title=title, empty=empty, chart=chart, where=where,
+                        key=key, footnote=footnote, n=n, n_at=n_at)
+
+    st.session_state.setdefault("_report", {"title": "", "charts": []}).setdefault("pending", []).append(draw)
+
+
+def _panel_body(query: Query, name: str, params: dict, result, since: str, *, title, empty, chart, where, key,
+                footnote, n, n_at) -> None:
+    df, mask = _rows(*result(), where)
     if df.empty:
         st.info(empty or "No data match these filters.")
-        return None
-    note = _n_note(query, df, mask, n, n_at)
+        return
+    rows = (_run_key(name, params), repr(where))  # the same run and the same `where` give the same rows
+    note = _built(("note", query.path, repr(query.chart), repr(query.suppress), query.unstable_below, n, repr(n_at),
+                   rows), lambda: _n_note(query, df, mask, n, n_at))
     if note:
         st.caption(note)
     how = _chart_key(chart) if chart else ("declared", query.path, repr(query.chart))
-    fig = _built(how and ("chart", how, _rows_key(df)), lambda: chart(df) if chart else charts.figure(query, df))
+    built = how and ("chart", how, rows)
+    fig = _built(built, lambda: chart(df) if chart else charts.figure(query, df))
     if fig is None:
         st.info(ALL_HIDDEN)
     else:
         st.plotly_chart(fig, width="stretch", key=f"chart-{key}", config={"displaylogo": False})
-        _report(title or query.title, fig, "\n".join(x for x in (since, note, footnote) if x))
+        _report(title or query.title, fig, "\n".join(x for x in (since, note, footnote) if x), built)
     if footnote:
         st.caption(footnote)
-    _table_and_csv(df, mask, query, name, params, key)
-    return df
+    _table_and_csv(df, mask, query, name, params, key, rows)
+
+
+def draw_panels() -> None:
+    """Draw the panels started on this page so far, in page order (each waits for its query)."""
+    pending = (st.session_state.get("_report") or {}).get("pending") or []
+    while pending:
+        pending.pop(0)()
 
 
 def benchmark_toggle(label: str, key: str) -> bool:
@@ -929,17 +1027,18 @@ def overview_tiles() -> None:
                 st.markdown(f"**{kpi.label}.** {kpi.note} `queries/{kpi.query}.sql`")
             st.markdown("**Active clients.** Distinct clients with an episode at the level in the week holding the "
                         "period's last day. `queries/census.sql`")
+    # every KPI over all the periods in one run each (grain=periods), and both censuses, at once
+    *results, (now, _), (then, _) = run_many(
+        [(kpi.query, kpi.periods_params(periods)) for kpi in kpis.KPIS]
+        + [("census", kpis.census_params(period)), ("census", kpis.census_params(before, weeks=1))])
     tiles = []
-    for col, kpi in zip(st.columns(len(kpis.KPIS)), kpis.KPIS):
-        results = [run(kpi.query, kpi.query_params(p))[0] for p in periods]
-        tile = kpis.tile(kpi, results, periods, catalog()[kpi.query].unstable_below)
+    for col, kpi, (df, _) in zip(st.columns(len(kpis.KPIS)), kpis.KPIS, results):
+        tile = kpis.tile(kpi, kpi.by_period(df, periods), periods, catalog()[kpi.query].unstable_below)
         _metric(col, tile)
         tiles.append(tile)
     st.subheader("Active clients by level of care")
     st.caption(f"Clients in care in the week of {period.end:%-d %b %Y}, against the week of {before.end:%-d %b %Y}; "
                f"lines: the {kpis.CENSUS_WEEKS} weeks up to it.")
-    now, _ = run("census", kpis.census_params(period))
-    then, _ = run("census", kpis.census_params(before, weeks=1))
     census = kpis.census_tiles(now, then, period, before)
     if not census:
         st.info("No episodes match these filters.")
@@ -964,15 +1063,17 @@ def _metric(col, tile) -> None:
 
 
 def pdf_export() -> None:
-    """In the sidebar: make this page's charts into a PDF on request (with the filters on every page)."""
+    """In the sidebar: make this page's charts into a PDF on request (with the filters on every page). Draws the
+    page's panels first."""
     import hashlib
 
     from . import export
 
+    draw_panels()
     report = st.session_state.get("_report") or {}
     items = report.get("charts") or []
     stamp = hashlib.sha1("|".join([report.get("title", ""), filters_text(), str(run_version())]
-                                  + [c.title + c.figure.to_json() for c in items]).encode()).hexdigest()
+                                  + report.get("stamps", [])).encode()).hexdigest()
     with st.sidebar:
         st.divider()
         st.caption("This page as a PDF: every chart, with the filters printed on each page.")

@@ -6,7 +6,7 @@ from outcomes import benchmarks, charts, ui
 
 ui.report_page("Retention and outcomes")
 ui.panel("iop_retention", {"max_day": 120}, title="Retention in IOP by entry route and track (Kaplan–Meier)",
-         empty="No IOP admissions match these filters.", n_at={"day": 0},
+         empty="No IOP admissions match these filters.", n_at={"day": 0}, footnote=charts.CURVE_NOTE,
          chart=lambda df: charts.curves(df, "day", "retained", "at_risk", color="curve", marks=(30, 60, 90),
                                         y_label="Not dropped out", x_label="Days since admission"))
 show = ui.benchmark_toggle("Show the TEDS IOP completion benchmark", key="teds_benchmark")

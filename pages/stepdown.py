@@ -17,7 +17,7 @@ ui.panel("stepdown_by_site", {"window_days": window, "grain": grain}, title=f"{w
          chart=lambda df: charts.p_chart_grid(df, "site", "period", "stepped_down", "eligible_discharges",
                                               rate="stepdown_rate"))
 ui.panel("time_to_stepdown", {"max_day": 30}, title="Days from discharge to first IOP session, by discharge reason",
-         empty="No residential discharges match these filters.", n_at={"day": 0},
+         empty="No residential discharges match these filters.", n_at={"day": 0}, footnote=charts.CURVE_NOTE,
          chart=lambda df: charts.curves(df, "day", "cumulative_share", "at_risk", color="reason_group",
                                         marks=(7, 14, 30), y_label="Reached IOP", x_label="Days after discharge",
                                         hover_word=" reached IOP"))

@@ -19,15 +19,20 @@
 --   on or before as_of. Numerator: of those, the client has an attended session (status attended) in
 --   an episode at level php, iop or op, at any site, dated discharge_date + 1 to discharge_date +
 --   window_days, both inclusive. Withdrawal management and residential sessions never count.
---   Rate with a Wilson 95% interval, one row per calendar month of discharge (grain month, the default)
---   or one row for the whole start..end range (grain period, month empty). HEDIS reports 7 and 30 days.
+--   Rate with a Wilson 95% interval, one row per calendar month of discharge (grain month, the default),
+--   one row for the whole start..end range (grain period, month empty), or one row per period (grain
+--   periods: period_starts holds the first day of each period, a discharge falls in the period with the
+--   latest start on or before its date, discharges before the earliest start are left out, and month holds
+--   the period's first day; each row equals the grain period row for that period). HEDIS reports 7 and 30
+--   days.
 --   Differences from HEDIS: no claims (only this provider's own services count as follow-up), no
 --   pharmacotherapy (MOUD dispensing or administration) events, a residential readmission is not
 --   follow-up (HEDIS counts some residential and inpatient visits), and the age (13+) and continuous
 --   enrollment criteria are not applied.
 -- area: pathways
 -- params:
---   grain: {type: choice, choices: [month, period], default: month, label: Rows}
+--   grain: {type: choice, choices: [month, period, periods], default: month, label: Rows}
+--   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 30, label: Follow-up window (days; 7 and 30 are standard)}
 --   as_of: {type: date, default: data_through, label: As of}
 --   start: {type: date, label: Discharged from}
@@ -67,11 +72,15 @@ eligible as (
         and discharge_date + $window_days <= $as_of
         and ($start is null or discharge_date >= $start)
         and ($end is null or discharge_date <= $end)
+        and ($grain <> 'periods' or discharge_date >= list_min($period_starts))
 ),
 
 counted as (
     select
-        case when $grain = 'month' then date_trunc('month', discharge_date)::date end as month,
+        case
+            when $grain = 'month' then date_trunc('month', discharge_date)::date
+            when $grain = 'periods' then list_max(list_filter($period_starts, lambda p: p <= discharge_date))
+        end as month,
         count(*) as eligible_discharges,
         count(*) filter (where days_to_followup <= $window_days) as followed_up
     from eligible

@@ -39,6 +39,7 @@
 --   counts: [at_risk, dropouts]
 --   stats:
 --     retained: at_risk
+--   curve: {by: [entry_route, track], x: day, at_risk: at_risk, events: dropouts, estimate: retained}
 
 with
 

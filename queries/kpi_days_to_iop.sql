@@ -13,10 +13,14 @@
 --   median_days: median (quantile_cont, interpolated) of those days; p25_days and p75_days the quartiles.
 --   It describes the clients who did step down, not the whole population (see time_to_stepdown).
 --   Rows: grain period gives one row for the whole start..end range (month empty), what the Overview tile
---   shows; grain month gives one row per calendar month of discharge, for its trend line.
+--   shows; grain month gives one row per calendar month of discharge; grain periods gives one row per period
+--   for the tile's trend line: period_starts holds the first day of each period, a discharge falls in the
+--   period with the latest start on or before its date, discharges before the earliest start are left out,
+--   and month holds the period's first day. Each period's row equals the grain period row for its dates.
 -- area: overview
 -- params:
---   grain: {type: choice, choices: [period, month], default: period, label: Rows}
+--   grain: {type: choice, choices: [period, month, periods], default: period, label: Rows}
+--   period_starts: {type: dates, label: Period starts (grain periods)}
 --   max_day: {type: int, default: 30, label: Days after discharge}
 --   as_of: {type: date, default: data_through, label: As of}
 --   start: {type: date, label: Discharged from}
@@ -43,7 +47,10 @@ with
 
 eligible as (
     select
-        case when $grain = 'month' then date_trunc('month', discharge_date)::date end as month,
+        case
+            when $grain = 'month' then date_trunc('month', discharge_date)::date
+            when $grain = 'periods' then list_max(list_filter($period_starts, lambda p: p <= discharge_date))
+        end as month,
         case when days_to_iop <= $max_day then days_to_iop end as days
     -- residential_stepdowns: residential_discharges with each discharge's filter attributes
     from filtered_rows(
@@ -59,6 +66,7 @@ eligible as (
         and discharge_reason not in ('deceased', 'incarcerated')
         and ($start is null or discharge_date >= $start)
         and ($end is null or discharge_date <= $end)
+        and ($grain <> 'periods' or discharge_date >= list_min($period_starts))
 ),
 
 final as (

@@ -9,11 +9,15 @@
 --   program_cancelled. scheduled: those sessions (attended, no_show, client_cancelled). attended: status
 --   attended. no_show: status no_show. attendance_rate = attended / scheduled.
 --   Rows: grain period gives one row for the whole start..end range (month empty), what the Overview tile
---   shows; grain month gives one row per calendar month of session date, for its trend line.
+--   shows; grain month gives one row per calendar month of session date; grain periods gives one row per
+--   period for the tile's trend line: period_starts holds the first day of each period, a session falls in
+--   the period with the latest start on or before its date, sessions before the earliest start are left out,
+--   and month holds the period's first day. Each period's row equals the grain period row for its dates.
 --   Standard: the same session definitions as engagement_by_week and attendance_weekly.
 -- area: overview
 -- params:
---   grain: {type: choice, choices: [period, month], default: period, label: Rows}
+--   grain: {type: choice, choices: [period, month, periods], default: period, label: Rows}
+--   period_starts: {type: dates, label: Period starts (grain periods)}
 --   start: {type: date, label: Sessions from}
 --   end: {type: date, label: Sessions to}
 --   sites: filter
@@ -35,9 +39,33 @@
 
 with
 
--- Sessions of months wholly inside start..end are counted in iop_months (one row per IOP episode and month,
--- sessions on or after admission, with the episode's attributes); the days start or end cut out of a month
--- are counted from iop_sessions (every IOP session, in date order, day = days since admission).
+-- Sessions of months wholly inside start..end (and, for grain periods, inside one period) are counted in
+-- iop_months (one row per IOP episode and month, sessions on or after admission, with the episode's
+-- attributes); the days of a month that start, end or a period start cuts are counted from iop_sessions
+-- (every IOP session, in date order, day = days since admission), by day.
+
+-- grain periods: the months that a period start other than the 1st cuts, less those that head_days and
+-- tail_days count (start's month when start cuts it, end's month when end cuts it)
+period_starts as (
+    select unnest($period_starts::date[]) as period_start
+    where $grain = 'periods'
+),
+
+period_cuts as (
+    select distinct date_trunc('month', period_start)::date as month
+    from period_starts
+    where
+        day(period_start) <> 1
+        and not coalesce(
+            day($start::date) <> 1
+            and date_trunc('month', period_start) = date_trunc('month', $start::date), false
+        )
+        and not coalesce(
+            last_day($end::date) > $end
+            and date_trunc('month', period_start) = date_trunc('month', $end::date), false
+        )
+),
+
 whole_months as (
     select month, scheduled, attended, no_show
     from filtered_rows(
@@ -50,6 +78,8 @@ whole_months as (
         scheduled > 0
         and ($start is null or month >= $start)
         and ($end is null or last_day(month) <= $end)
+        and ($grain <> 'periods' or month >= list_min($period_starts))
+        and month not in (select month from period_cuts)
 ),
 
 selected_episodes as (
@@ -96,15 +126,76 @@ tail_days as (
         and s.status <> 'program_cancelled'
 ),
 
+-- grain periods: the days of the months in period_cuts inside the range, with their calendar week and period
+cut_calendar as (
+    select unnest(generate_series(month, last_day(month), interval 1 day))::date as day
+    from period_cuts
+),
+
+period_calendar as (
+    select
+        day,
+        date_trunc('week', day)::date as week_start,
+        list_max(list_filter($period_starts, lambda p: p <= day)) as period_start
+    from cut_calendar
+    where
+        day >= list_min($period_starts)
+        and ($start is null or day >= $start)
+        and ($end is null or day <= $end)
+),
+
+-- the calendar weeks wholly inside one of those months and one period are counted from iop_calendar_weeks
+-- (one row per IOP episode and week, sessions on or after admission, with the episode's attributes)
+whole_weeks as (
+    select week_start
+    from period_calendar
+    group by week_start
+    having count(*) = 7 and count(distinct period_start) = 1
+),
+
+period_weeks as (
+    select
+        week_start as day,
+        individual_scheduled + group_scheduled + education_scheduled + family_scheduled as scheduled,
+        individual_attended + group_attended + education_attended + family_attended as attended,
+        individual_no_show + group_no_show + education_no_show + family_no_show as no_show
+    from filtered_rows(
+        iop_calendar_weeks,
+        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
+        substances := $substances, co_occurring := $co_occurring, living := $living,
+        employments := $employment, tracks := $tracks
+    )
+    where week_start in (select week_start from whole_weeks)
+),
+
+-- and their other days from iop_sessions
+other_days as (
+    select day
+    from period_calendar
+    where week_start not in (select week_start from whole_weeks)
+),
+
+period_days as (
+    select s.session_date, s.status
+    from iop_sessions as s
+    inner join other_days as d on s.session_date = d.day
+    inner join selected_episodes as e on s.episode_key = e.episode_key
+    where
+        s.day >= 0
+        and s.status <> 'program_cancelled'
+),
+
 cut_days as (
     select * from head_days
     union all
     select * from tail_days
+    union all
+    select * from period_days
 ),
 
-cut_months as (
+counted_days as (
     select
-        date_trunc('month', session_date)::date as month,
+        session_date as day,
         count(*) as scheduled,
         count(*) filter (where status = 'attended') as attended,
         count(*) filter (where status = 'no_show') as no_show
@@ -112,19 +203,25 @@ cut_months as (
     group by 1
 ),
 
-all_months as (
-    select * from whole_months
+-- each whole month, week and cut day, by the first day of its month or of its period
+all_rows as (
+    select month as day, scheduled, attended, no_show from whole_months
     union all
-    select * from cut_months
+    select * from period_weeks
+    union all
+    select * from counted_days
 ),
 
 counted as (
     select
-        case when $grain = 'month' then month end as month,
+        case
+            when $grain = 'month' then date_trunc('month', day)::date
+            when $grain = 'periods' then list_max(list_filter($period_starts, lambda p: p <= day))
+        end as month,
         sum(scheduled)::bigint as scheduled,
         sum(attended)::bigint as attended,
         sum(no_show)::bigint as no_show
-    from all_months
+    from all_rows
     group by 1
 ),
 

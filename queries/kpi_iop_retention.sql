@@ -14,10 +14,15 @@
 --   routes and tracks together. admissions: the population; at_risk: episodes with duration >= `day`;
 --   dropouts: dropouts on days 0..day. retained is empty when nobody is at risk on `day`.
 --   Rows: grain period gives one row for the whole start..end range (month empty), what the Overview tile
---   shows; grain month gives one row per calendar month of admission, for its trend line.
+--   shows; grain month gives one row per calendar month of admission; grain periods gives one row per period
+--   for the tile's trend line: period_starts holds the first day of each period, an episode falls in the
+--   period with the latest start on or before its admit date, episodes admitted before the earliest start
+--   are left out, and month holds the period's first day. Each period's row equals the grain period row for
+--   its dates.
 -- area: overview
 -- params:
---   grain: {type: choice, choices: [period, month], default: period, label: Rows}
+--   grain: {type: choice, choices: [period, month, periods], default: period, label: Rows}
+--   period_starts: {type: dates, label: Period starts (grain periods)}
 --   day: {type: int, default: 90, label: Days since admission}
 --   as_of: {type: date, default: data_through, label: As of}
 --   start: {type: date, label: Admitted from}
@@ -34,14 +39,19 @@
 -- chart: {kind: line, x: month, y: retained, n: at_risk}
 -- suppress:
 --   counts: [admissions, at_risk, dropouts]
+--   totals:
+--     admissions: [at_risk, ~left_before_day]
 --   stats:
---     retained: at_risk
+--     retained: [at_risk, dropouts]
 
 with
 
 iop_episodes as (
     select
-        case when $grain = 'month' then date_trunc('month', admit_date)::date end as month,
+        case
+            when $grain = 'month' then date_trunc('month', admit_date)::date
+            when $grain = 'periods' then list_max(list_filter($period_starts, lambda p: p <= admit_date))
+        end as month,
         case when discharge_date <= $as_of then discharge_date else $as_of end - admit_date as duration,
         coalesce(
             discharge_date <= $as_of and discharge_reason not in ('completed', 'transferred'), false
@@ -56,6 +66,7 @@ iop_episodes as (
         and admit_date <= $as_of
         and ($start is null or admit_date >= $start)
         and ($end is null or admit_date <= $end)
+        and ($grain <> 'periods' or admit_date >= list_min($period_starts))
 ),
 
 cohorts as (

@@ -12,10 +12,15 @@
 --   Numerator: of those, the client has an attended session (status attended) in an IOP episode, at any
 --   site, dated from the discharge date to discharge date + window_days, both inclusive.
 --   Rate = numerator / denominator with a Wilson 95% interval; one row per calendar month of discharge
---   (grain month, the default) or one row for the whole start..end range (grain period, month empty).
+--   (grain month, the default), one row for the whole start..end range (grain period, month empty), or one
+--   row per period (grain periods: period_starts holds the first day of each period, a discharge falls in the
+--   period with the latest start on or before its date, the last period runs to end, discharges before the
+--   earliest start are left out, and month holds the period's first day). Each period's row equals the
+--   grain period row for that period's dates.
 -- area: stepdown
 -- params:
---   grain: {type: choice, choices: [month, period], default: month, label: Rows}
+--   grain: {type: choice, choices: [month, period, periods], default: month, label: Rows}
+--   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 14, label: Window (days)}
 --   as_of: {type: date, default: data_through, label: As of}
 --   start: {type: date, label: Discharged from}
@@ -38,29 +43,29 @@
 
 with
 
-index_population as (
-    select episode_id
-    from filtered_episodes(
+-- residential_stepdowns: residential_discharges (transfers flagged, days to the first attended IOP session)
+-- with each discharge's filter attributes
+eligible as (
+    select
+        case
+            when $grain = 'month' then date_trunc('month', discharge_date)::date
+            when $grain = 'periods' then list_max(list_filter($period_starts, lambda p: p <= discharge_date))
+        end as month,
+        coalesce(days_to_iop <= $window_days, false) as stepped
+    from filtered_rows(
+        residential_stepdowns,
         sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
         substances := $substances, co_occurring := $co_occurring, living := $living,
         employments := $employment
     )
-    where level_of_care = 'residential'
-),
-
-eligible as (
-    select
-        case when $grain = 'month' then date_trunc('month', d.discharge_date)::date end as month,
-        coalesce(d.days_to_iop <= $window_days, false) as stepped
-    from residential_discharges as d
-    inner join index_population as p on d.episode_id = p.episode_id
     where
-        d.discharge_date <= $as_of
-        and d.discharge_date + $window_days <= $as_of
-        and not d.is_transfer
-        and d.discharge_reason not in ('deceased', 'incarcerated')
-        and ($start is null or d.discharge_date >= $start)
-        and ($end is null or d.discharge_date <= $end)
+        discharge_date <= $as_of
+        and discharge_date + $window_days <= $as_of
+        and not is_transfer
+        and discharge_reason not in ('deceased', 'incarcerated')
+        and ($start is null or discharge_date >= $start)
+        and ($end is null or discharge_date <= $end)
+        and ($grain <> 'periods' or discharge_date >= list_min($period_starts))
 ),
 
 counted as (

@@ -41,6 +41,13 @@
 --   stats:
 --     cumulative_share: at_risk
 --     median_days: stepped_by_max_day
+--   curve:
+--     by: [reason_group]
+--     x: day
+--     at_risk: at_risk
+--     events: stepped_on_day
+--     estimate: cumulative_share
+--     total: stepped_by_max_day
 
 with
 

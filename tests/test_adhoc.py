@@ -317,7 +317,7 @@ def test_explore_query_from_the_url(explore):
     assert at.get("plotly_chart"), "the query's chart"
     table = at.dataframe[0].value
     assert list(table.columns) == ["month", "eligible_discharges", "stepped_down", "stepdown_rate", "ci_low", "ci_high"]
-    assert at.code and "filtered_episodes" in at.code[0].value
+    assert at.code and "filtered_rows(" in at.code[0].value
     assert [b.proto.label for b in at.get("download_button")][:3] == ["Download CSV", "Download Excel", "Download Parquet"]
     keys = {w.key for w in list(at.number_input) + list(at.date_input)}
     assert {"stepdown_rate.window_days", "stepdown_rate.as_of"} <= keys

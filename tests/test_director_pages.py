@@ -150,7 +150,7 @@ OVERVIEW_ALL = {
     "14-day step-down": ("41.0%", "-15.7 pp"),  # 16/39 against 21/37
     "Days to first IOP": ("3 days", "-7.0 days"),  # median 3 against 10
     "IOP attendance": ("81.2%", "+8.2 pp"),  # 52/64 against 57/78
-    "90-day retention": ("84.8%", ""),  # 28/33; nobody admitted 3 Oct - 31 Dec 2024
+    "90-day retention": ("—", ""),  # 28/33, but 5 dropouts (8 gone before day 90) would show: hidden
     "7-day follow-up": ("41.0%", "+41.0 pp"),  # 16/39 against 0/37
     "Residential": ("0", "-39"),
     "IOP": ("41", "+16"),
@@ -159,7 +159,7 @@ OVERVIEW_NORTHSIDE = {
     "14-day step-down": ("50.0%", "+2.0 pp"),  # 12/24 against 12/25
     "Days to first IOP": ("3 days", "-7.0 days"),
     "IOP attendance": ("75.0%", "-5.0 pp"),  # 36/48 against 48/60
-    "90-day retention": ("87.5%", ""),  # 21/24
+    "90-day retention": ("—", ""),  # 21/24: 3 dropouts, hidden
     "7-day follow-up": ("50.0%", "+50.0 pp"),  # 12/24 against 0/25
     "Residential": ("0", "-24"),
     "IOP": ("30", "+12"),
@@ -242,8 +242,8 @@ def test_curves_funnel_and_retention_values(open_page):
     curve = next(f for f in figures(at) if any(t.get("name") == "Completed" for t in f["data"]))
     completed = trace(curve, "Completed")
     days, share = _array(completed["x"]).astype(int), _array(completed["y"]).astype(float)
-    # Northside completed discharges: N (24, 12 reach IOP on day 3) and P (25, 12 on day 10)
-    assert share[list(days).index(2)] == 0.0 and share[list(days).index(3)] == pytest.approx(12 / 49)
+    # Northside completed discharges: N (24, 12 reach IOP on day 3) and P (25, 12 on day 10); shown to 3 decimals
+    assert share[list(days).index(2)] == 0.0 and share[list(days).index(3)] == round(12 / 49, 3) == 0.245
     funnel = next(f for f in figures(at) if f["data"][0]["type"] == "funnel")
     assert [float(v) for v in _array(funnel["data"][0]["x"])] == [24.0, 12.0, 12.0]
 
@@ -257,10 +257,11 @@ def test_curves_funnel_and_retention_values(open_page):
                 assert t["line"]["dash"] == "dot"  # 12 or 24 episodes: unstable from day 0
         return out
 
-    # direct (R, 12) never drop out; step-down, day track (P01-P12 and N01-N12, 24): 3 drop out on day 20
+    # direct (R, 12) never drop out; step-down, day track (P01-P12 and N01-N12, 24): 3 drop out on day 20 and
+    # nobody after, so the curve is shown to day 19 and stops: a step at day 20 would tell the 3
     assert set(curve_of("Direct, day").values()) == {1.0}
     ys = curve_of("Step-down, day")
-    assert ys[19] == 1.0 and ys[20] == pytest.approx(21 / 24)
+    assert ys[19] == 1.0 and max(ys) == 19
 
 
 def test_benchmarks_sit_only_on_their_own_charts_and_switch_off(open_page, demo_db_path):
@@ -322,7 +323,8 @@ def test_hidden_cells_reach_no_chart_table_or_download(open_page, director_con, 
         out, mask = sup.suppress(raw, catalog[name].suppress)
         values = [c for c, role in sup.roles(raw, catalog[name].suppress).items() if role != "key"]
         hidden |= {round(float(v), 9) for v in raw[values].where(mask[values]).pipe(_cells)}
-        shown |= {round(v, 9) for v in _cells(out[values])}
+        # a shown cell's exact value is no secret even where the screen rounds it (a curve's shown days)
+        shown |= {round(v, 9) for v in _cells(out[values]) + _cells(raw[values].where(~mask[values]))}
     secret = hidden - shown - {0.0}
     assert secret, "the fixture should hide something for Southside"
     if page in ("pages/overview.py", "pages/stepdown.py"):

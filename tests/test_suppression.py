@@ -16,11 +16,11 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-scipy_optimize = pytest.importorskip("scipy.optimize")
-
-from outcomes import output  # noqa: E402
-from outcomes import suppress as sup  # noqa: E402
+from outcomes import output
+from outcomes import suppress as sup
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG = 100_000  # the attacker's upper bound for a count it cannot see
@@ -575,19 +575,216 @@ def test_population_query_counts_distinct_clients(build_db, run_query):
     assert run_query(con, "population", end="2000-01-01")["clients"].tolist() == [0]
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a Kaplan-Meier curve's steps give its daily event counts back "
-                   "(events = at_risk x (1 - S(t) / S(t-1))); iop_retention, kpi_iop_retention and time_to_stepdown "
-                   "need coarser steps or a curve-level rule before their small event counts are really hidden")
-def test_survival_curves_do_not_give_their_event_counts_back(demo_db, catalog):
+# --- survival curves --------------------------------------------------------------------------------------
+
+CURVES = {  # query: (group columns, at_risk, events, estimate, per-group event total or None)
+    "iop_retention": (["entry_route", "track"], "at_risk", "dropouts", "retained", None),
+    "time_to_stepdown": (["reason_group"], "at_risk", "stepped_on_day", "cumulative_share", "stepped_by_max_day"),
+}
+CURVE_CASES = [(q, p) for q in CURVES for p in ({}, {"sites": "Northside"}, {"sites": "Eastgate", "max_day": 60})]
+
+
+def test_published_points_of_a_hand_made_curve():
+    """at_risk 40 38 35 30 18 15 12 11 9, events 0 2 3 12 1 2 0 0 0. Day 0 is shown (nothing left yet). Days 1-3:
+    events since day 0 are 2, 5, 17 but exits 2, 5, 10, so not yet; day 4: 18 events, 22 exits: shown. Days 5-7
+    add 2, 4, 4 events: too few; day 8 has 9 at risk. Only day 0's own events are known."""
+    shown, own = sup.published_points(np.array([40, 38, 35, 30, 18, 15, 12, 11, 9]), np.array([0, 2, 3, 12, 1, 2, 0, 0, 0]))
+    assert np.flatnonzero(shown).tolist() == [0, 4]
+    assert np.flatnonzero(own).tolist() == [0]
+
+
+def test_a_known_days_censorings_must_not_be_small():
+    """at_risk 50 35 20, events 12 0 0: day 0 shows 12 dropouts; showing day 1 (35 at risk, 15 gone) would tell
+    that 3 were censored on day 0, so day 1 is skipped; day 2 (30 gone, none of it a known day's count) is shown."""
+    shown, own = sup.published_points(np.array([50, 35, 20]), np.array([12, 0, 0]))
+    assert shown.tolist() == [True, False, True] and own.tolist() == [True, False, False]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.tuples(st.integers(0, 14), st.integers(0, 14)), min_size=1, max_size=40), st.integers(11, 400))
+def test_published_points_keep_every_step_safe(days, everyone):
+    """For any curve: between consecutive shown days the events and the exits are 0 or 11+, every shown day has
+    11+ at risk, and where a day's own events are shown the day before is shown and its censorings are safe."""
+    at_risk, events, n = [], [], everyone
+    for d, c in days:
+        if n <= 0:
+            break
+        d = min(d, n)
+        at_risk.append(n)
+        events.append(d)
+        n -= d + min(c, n - d)
+    at_risk, events = np.array(at_risk), np.array(events)
+    shown, own = sup.published_points(at_risk, events)
+    safe = lambda v: v == 0 or v >= 11  # noqa: E731
+    last, last_n = -1, at_risk[0]
+    for b in np.flatnonzero(shown):
+        assert at_risk[b] >= 11 and safe(events[last + 1:b + 1].sum()) and safe(last_n - at_risk[b])
+        if own[b] and last >= 0 and own[last]:
+            assert safe(at_risk[last] - at_risk[b] - events[last])
+        last, last_n = b, at_risk[b]
+    assert not (own & ~shown).any()
+    assert all(shown[b - 1] for b in np.flatnonzero(own) if b > 0)
+
+
+def _curve_truth(at_risk, events, total=None) -> pd.DataFrame:
+    df = pd.DataFrame({"g": "a", "day": range(len(at_risk)), "at_risk": at_risk, "events": events})
+    df["estimate"] = np.cumprod(1 - df["events"] / df["at_risk"])
+    if total is not None:
+        df["total"] = total
+    return df
+
+
+CURVE_SPEC = {"keys": ["day"], "counts": ["at_risk", "events"], "stats": {"estimate": "at_risk"},
+              "curve": {"by": ["g"], "x": "day", "at_risk": "at_risk", "events": "events", "estimate": "estimate"}}
+
+
+def test_a_curve_is_shown_only_at_its_published_days_and_rounded():
+    truth = _curve_truth([40, 38, 35, 30, 18, 15, 12, 11, 9], [0, 2, 3, 12, 1, 2, 0, 0, 0])
+    shown, mask = sup.suppress(truth, CURVE_SPEC)
+    assert shown["estimate"].notna().tolist() == [True, False, False, False, True, False, False, False, False]
+    assert shown["at_risk"].notna().tolist() == [True, False, False, False, True, False, False, False, False]
+    assert shown["events"].notna().tolist() == [True] + [False] * 8
+    # (1 - 2/38) (1 - 3/35) (1 - 12/30) (1 - 1/18) = 36/38 * 32/35 * 18/30 * 17/18 = 0.49083 -> 0.491
+    assert shown.at[4, "estimate"] == 0.491 and truth.at[4, "estimate"] == pytest.approx(0.49083, abs=1e-5)
+    assert mask.equals(shown.isna())
+
+
+def test_a_curve_total_that_gives_the_tail_back_is_hidden():
+    spec = CURVE_SPEC | {"counts": ["at_risk", "events", "total"],
+                         "curve": CURVE_SPEC["curve"] | {"total": "total"}}
+    # day 1 (14 events, 14 censored on day 0) is shown; day 2's 3 events are not, and total 17 would tell them
+    hidden = sup.suppress(_curve_truth([40, 26, 11], [0, 14, 3], total=17), spec)[0]
+    assert hidden["total"].isna().all() and hidden["events"].notna().tolist() == [True, True, False]
+    shown = sup.suppress(_curve_truth([40, 26, 11], [0, 14, 0], total=14), spec)[0]
+    assert (shown["total"] == 14).all()
+
+
+class CurveAttack:
+    """Integer program over one curve's daily events d_t and censorings c_t (t = 0..L), from what is published:
+    every shown at_risk (n_t = n_0 - sum of exits before t), every shown daily count, the event total, and (a
+    stronger attacker than the rounded curve allows) the exact events between consecutive shown curve values."""
+
+    def __init__(self, shown: pd.DataFrame, at_risk: str, events: str, estimate: str, total: str | None):
+        self.size = len(shown)
+        self.rows: list[tuple[np.ndarray, float]] = []
+        self.ok = pd.notna(shown[at_risk].iloc[0])
+        if not self.ok:
+            return
+        n0 = float(shown[at_risk].iloc[0])
+        for t in range(1, self.size):
+            if pd.notna(shown[at_risk].iloc[t]):
+                self.equal({**{("d", s): 1 for s in range(t)}, **{("c", s): 1 for s in range(t)}},
+                           n0 - float(shown[at_risk].iloc[t]))
+        for t in range(self.size):
+            if pd.notna(shown[events].iloc[t]):
+                self.equal({("d", t): 1}, float(shown[events].iloc[t]))
+        self.published = [t for t in range(self.size) if pd.notna(shown[estimate].iloc[t])]
+        if total and pd.notna(shown[total].iloc[0]):
+            self.equal({("d", s): 1 for s in range(self.size)}, float(shown[total].iloc[0]))
+        self.everyone = n0
+
+    def equal(self, coefs: dict, rhs: float) -> None:
+        a = np.zeros(2 * self.size)
+        for (kind, t), c in coefs.items():
+            a[t if kind == "d" else self.size + t] = c
+        self.rows.append((a, rhs))
+
+    def learn_steps(self, raw_events: np.ndarray) -> None:
+        last = -1
+        for b in self.published:
+            self.equal({("d", s): 1 for s in range(last + 1, b + 1)}, float(raw_events[last + 1:b + 1].sum()))
+            last = b
+
+    def bounds(self, kind: str, t: int) -> tuple[float, float]:
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        m = 2 * self.size
+        cons = [LinearConstraint(np.array([a for a, _ in self.rows]), [b for _, b in self.rows], [b for _, b in self.rows])]
+        cons.append(LinearConstraint(np.ones((1, m)), 0, self.everyone))  # nobody exits twice
+        c = np.zeros(m)
+        c[t if kind == "d" else self.size + t] = 1
+        out = []
+        for sign in (1, -1):
+            res = milp(sign * c, constraints=cons, integrality=np.ones(m), bounds=Bounds(0, self.everyone))
+            assert res.success, res.message
+            out.append(sign * res.fun)
+        return out[0], out[1]
+
+
+def attack_curves(con, query, params: dict, limit: int = 80) -> tuple[list, int]:
+    """(cells pinned, cells attacked): the step formula (events = at_risk x (1 - S(t) / S(t-1))) on consecutive
+    shown days, then an integer program over everything published, for each hidden daily event count and each
+    day's censorings of 1-10."""
     from outcomes import runner
 
-    query = catalog["iop_retention"]
-    raw = runner.run(demo_db, query, raw=True).data
-    shown = runner.run(demo_db, query).data
-    recovered = 0
-    for i in range(1, len(shown)):
-        same = shown.at[i, "curve"] == shown.at[i - 1, "curve"]
-        if same and pd.isna(shown.at[i, "dropouts"]) and shown.loc[[i - 1, i], ["at_risk", "retained"]].notna().all().all():
-            guess = shown.at[i, "at_risk"] * (1 - shown.at[i, "retained"] / shown.at[i - 1, "retained"])
-            recovered += round(guess) == raw.at[i, "dropouts"]
-    assert recovered == 0, f"{recovered} hidden daily dropout counts recovered from the curve"
+    by, at_risk, events, estimate, total = CURVES[query.name]
+    raw = runner.run(con, query, params, raw=True).data
+    shown = runner.run(con, query, params).data
+    pinned, attacked = [], 0
+    for key, idx in raw.groupby(by if len(by) > 1 else by[0], sort=False).groups.items():
+        r, s = raw.loc[idx].sort_values("day"), shown.loc[idx].sort_values("day")
+        d = r[events].to_numpy(dtype=int)
+        for i in range(1, len(s)):
+            if pd.isna(s[events].iloc[i]) and s[[at_risk, estimate]].iloc[[i - 1, i]].notna().all().all():
+                before, now = s[estimate].iloc[i - 1], s[estimate].iloc[i]
+                if query.name == "time_to_stepdown":
+                    before, now = 1 - before, 1 - now
+                if 1 <= d[i] <= 10 and round(s[at_risk].iloc[i] * (1 - now / before)) == d[i]:
+                    pinned.append((key, i, "step formula", d[i]))
+        attacker = CurveAttack(s, at_risk, events, estimate, total)
+        if not attacker.ok:
+            continue
+        n = r[at_risk].to_numpy(dtype=int)
+        c = np.append(n[:-1] - n[1:] - d[:-1], 0)
+        attacker.learn_steps(d)
+        for t in range(len(r)):
+            for kind, value, hidden in (("d", d[t], pd.isna(s[events].iloc[t])), ("c", c[t], t < len(r) - 1)):
+                if hidden and 1 <= value <= 10 and attacked < limit:
+                    lo, hi = attacker.bounds(kind, t)
+                    assert lo - 1e-6 <= value <= hi + 1e-6, "the attacker's model excludes the truth"
+                    attacked += 1
+                    if hi - lo < 0.5:
+                        pinned.append((key, t, kind, value))
+    return pinned, attacked
+
+
+@pytest.mark.parametrize("name,params", CURVE_CASES)
+def test_survival_curves_do_not_give_their_daily_counts_back(demo_db, catalog, name, params):
+    pinned, attacked = attack_curves(demo_db, catalog[name], params)
+    assert attacked > 10
+    assert pinned == []
+
+
+@pytest.mark.parametrize("name", CURVES)
+def test_without_the_curve_rule_daily_counts_come_back(demo_db, catalog, name, monkeypatch):
+    """The attacker is real: with only primary suppression it recovers hidden daily counts of the same curves."""
+    monkeypatch.setattr(sup, "curve_mask", lambda df, mask, curve: mask)
+    pinned, _ = attack_curves(demo_db, catalog[name], {"sites": "Northside"}, limit=40)
+    assert len(pinned) >= 5
+
+
+def test_the_retention_tile_hides_a_value_that_gives_small_dropouts_back():
+    """kpi_iop_retention: with 5 dropouts in 200 admissions the retained share would tell the 5."""
+    spec = {"counts": ["admissions", "at_risk", "dropouts"], "stats": {"retained": ["at_risk", "dropouts"]}}
+    truth = pd.DataFrame({"admissions": [200, 200, 200], "at_risk": [150, 150, 150], "dropouts": [5, 0, 40],
+                          "retained": [0.975, 1.0, 0.8]})
+    shown, _ = sup.suppress(truth, spec)
+    assert shown["retained"].isna().tolist() == [True, False, False]
+
+
+def test_catalog_rejects_a_bad_curve(tmp_path):
+    from outcomes.catalog import CatalogError, parse
+
+    base = ("-- title: t\n-- description: d\n-- suppress:\n--   counts: [n, d]\n--   stats: {{s: n}}\n{extra}"
+            "select 'a' as g, 0 as day, 20 as n, 0 as d, 1.0 as s\n")
+    good = tmp_path / "good.sql"
+    good.write_text(base.format(extra="--   curve: {by: [g], x: day, at_risk: n, events: d, estimate: s}\n"))
+    assert parse(good).suppress["curve"]["events"] == "d"
+    for extra in ("--   curve: {by: [g], x: day, at_risk: n, events: d}\n",
+                  "--   curve: {by: g, x: day, at_risk: n, events: d, estimate: s}\n",
+                  "--   curve: {by: [g], x: day, at_risk: s, events: d, estimate: s}\n",
+                  "--   curve: {by: [g], x: day, at_risk: n, events: d, estimate: s, total: zz}\n"):
+        bad = tmp_path / "bad.sql"
+        bad.write_text(base.format(extra=extra))
+        with pytest.raises(CatalogError, match="bad.sql"):
+            parse(bad)
