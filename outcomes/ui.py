@@ -913,12 +913,19 @@ def _rows(df: pd.DataFrame, mask: pd.DataFrame, where: dict | None) -> tuple[pd.
     return df[keep].reset_index(drop=True), mask[keep].reset_index(drop=True)
 
 
+def table_expander(key: str):
+    """The "Table" expander under a chart. Its content runs only while it is open (opening it reruns the page),
+    so a closed table costs a rerun nothing; session state `table-KEY` holds whether it is open."""
+    return st.expander("Table", width="stretch", key=f"table-{key}", on_change="rerun")
+
+
 def _table_and_csv(df: pd.DataFrame, mask: pd.DataFrame, query: Query, name: str, params: dict | None,
                    key: str, rows: tuple) -> None:
     with st.container(horizontal=True, vertical_alignment="top"):
-        with st.expander("Table", width="stretch"):
-            table = _built(("table", query.path, repr(query.suppress), rows), lambda: format_table(df, mask, query))
-            st.dataframe(table, hide_index=True, width="stretch")
+        with (box := table_expander(key)):
+            if box.open:
+                table = _built(("table", query.path, repr(query.suppress), rows), lambda: format_table(df, mask, query))
+                st.dataframe(table, hide_index=True, width="stretch")
         download("CSV", lambda: output.to_csv(df), f"{key}.csv", "text/csv", key=f"csv-{key}",
                  query=name, params=given_params(name, params), rows=len(df))
 
@@ -1046,11 +1053,15 @@ def overview_tiles() -> None:
         for col, tile in zip(st.columns(max(len(census), 5)), census):
             _metric(col, tile)
     summary = kpis.summary_rows(tiles + census)
-    _report(f"Key measures, {period.label()} against {before.label()}", charts.table_figure(summary),
-            "Each value is the output of its catalog query for these dates and filters; counts of 1–10 are hidden.")
+    built = ("summary", summary.to_csv())  # ten short rows: cheaper to key on than to draw again
+    _report(f"Key measures, {period.label()} against {before.label()}",
+            _built(built, lambda: charts.table_figure(summary)),
+            "Each value is the output of its catalog query for these dates and filters; counts of 1–10 are hidden.",
+            built)
     with st.container(horizontal=True, vertical_alignment="top"):
-        with st.expander("Table", width="stretch"):
-            st.dataframe(summary, hide_index=True, width="stretch")
+        with (box := table_expander("overview")):
+            if box.open:
+                st.dataframe(summary, hide_index=True, width="stretch")
         download("CSV", lambda: output.to_csv(summary), "overview.csv", "text/csv", key="csv-overview",
                  query="overview", params={"start": period.start, "end": period.end}, rows=len(summary))
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_tools import open_tables
 from outcomes import access, audit, runner
 from outcomes.catalog import CatalogError, load_catalog, parse
 
@@ -207,7 +208,8 @@ def start(demo_db_path, tmp_path, monkeypatch, log):
 
 def shown(at: AppTest, downloads: dict) -> dict:
     """Everything a page puts in front of the user that carries data: charts, tables, metrics and downloads
-    (on the explore page, its catalog tab: the ad-hoc tab differs by role by design)."""
+    (on the explore page, its catalog tab: the ad-hoc tab differs by role by design). Tables are opened first."""
+    open_tables(at)
     if at.tabs:
         at = at.tabs[0]
     files = []

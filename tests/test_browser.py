@@ -101,3 +101,18 @@ def test_shared_url_reproduces_filters(server, browser):
         assert page.locator('[data-testid="stMultiSelect"]').first.get_by_text("Northside").count() >= 1
     finally:
         page.close()
+
+
+def test_a_table_is_drawn_when_opened(server, browser):
+    """A closed "Table" holds no grid; opening it reruns the page and draws the table."""
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    try:
+        page.goto(f"{server}/stepdown")
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        page.wait_for_load_state("networkidle")
+        first = page.locator('[data-testid="stExpander"]').filter(has_text="Table").first
+        assert first.locator('[data-testid="stDataFrame"]').count() == 0
+        first.locator("summary").click()
+        first.locator('[data-testid="stDataFrame"]').wait_for(timeout=60_000)
+    finally:
+        page.close()

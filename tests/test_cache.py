@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_tools import open_tables
 from outcomes.demo import generate
 from outcomes.loader import load
 
@@ -22,7 +23,8 @@ def render(page: str) -> AppTest:
 
 
 def shown(at: AppTest) -> list[str]:
-    """What the page shows: its tables and chart data."""
+    """What the page shows: its tables (opened) and chart data."""
+    open_tables(at)
     return [d.value.to_csv() for d in at.dataframe] + [c.proto.spec for c in at.get("plotly_chart")]
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_tools import open_tables
 from outcomes import db, export, kpis, runner
 from outcomes import suppress as sup
 from outcomes.loader import load
@@ -316,7 +317,8 @@ def test_hidden_cells_reach_no_chart_table_or_download(open_page, director_con, 
         return real(con, query, given, **kw)
 
     monkeypatch.setattr(runner, "run", recording)
-    at = open_page(page, **view)
+    at = open_tables(open_page(page, **view))
+    assert at.dataframe, "the page's tables are open"
     hidden, shown = set(), set()
     for name, given in ran:
         raw = real(director_con, catalog[name], given, raw=True).data
