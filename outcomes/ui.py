@@ -97,54 +97,33 @@ def run(name: str, params: dict | None = None) -> tuple[pd.DataFrame, pd.DataFra
     return _run_pinned(name, params)
 
 
-_DONE_MAX = 1024  # as many as _run keeps
-
-
-@st.cache_resource(show_spinner=False)
-def _done_runs() -> tuple[dict, threading.Lock]:
-    return {}, threading.Lock()  # the _run arguments run so far, oldest first
-
-
 def started(name: str, params: dict | None = None):
     """run(name, params) started on a thread of its own; returns a function that waits for it and gives its
-    result (through run(), like every result a page shows). DuckDB runs a query without holding the GIL, so
-    queries started together overlap each other and the drawing of the page. The thread only calls the cached
-    `_run`, with every argument worked out here."""
+    result. DuckDB runs a query without holding the GIL, so queries started together overlap each other and the
+    drawing of the page. The thread only calls the cached `_run`, with every argument worked out here."""
     from streamlit.runtime.scriptrunner_utils.script_run_context import add_script_run_ctx
 
     if name != POPULATION:
         require_population()
     args = (name, _key(given_params(name, params)), run_version(), current_user().scope)
-    done, lock = _done_runs()
-    with lock:
-        known = args in done
-    if known:  # cached already (most likely): a thread would only slow the page down
-        return lambda: run(name, params)
-    failed: list = []
+    out: list = []
 
     def work() -> None:
         try:
-            _run(*args)
+            out.append(_run(*args))
         except BaseException as exc:  # raised again on the script's own thread, by result()
-            failed.append(exc)
-        else:
-            with lock:
-                done[args] = None
-                while len(done) > _DONE_MAX:
-                    done.pop(next(iter(done)))
+            out.append(exc)
 
     thread = add_script_run_ctx(threading.Thread(target=work, daemon=True))
     thread.start()
 
     def result() -> tuple[pd.DataFrame, pd.DataFrame]:
         thread.join()
-        try:
-            if failed:
-                raise failed[0]
-        except (db.VersionGone, duckdb.ConnectionException):
-            st.session_state.pop("_data_version", None)  # as in _run_pinned: start over on the published version
-            st.rerun()
-        return run(name, params)  # now from the cache
+        if isinstance(out[0], (db.VersionGone, duckdb.ConnectionException)):
+            _start_over()
+        if isinstance(out[0], BaseException):
+            raise out[0]
+        return out[0]
 
     return result
 
@@ -158,10 +137,14 @@ def _run_pinned(name: str, params: dict | None) -> tuple[pd.DataFrame, pd.DataFr
     try:
         return _run(name, _key(given_params(name, params)), run_version(), current_user().scope)
     except (db.VersionGone, duckdb.ConnectionException):
-        # A reload replaced the pinned file mid-run (or two reloads closed its cached connection): start over on
-        # the version now published.
-        st.session_state.pop("_data_version", None)
-        st.rerun()
+        _start_over()
+
+
+def _start_over() -> None:
+    # A reload replaced the pinned file mid-run (or two reloads closed its cached connection): start over on the
+    # version now published.
+    st.session_state.pop("_data_version", None)
+    st.rerun()
 
 
 def clients_in_view() -> int | None:
