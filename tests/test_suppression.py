@@ -429,14 +429,14 @@ def test_exported_csv_is_the_data_on_screen(demo_db_path, monkeypatch):
     st.cache_data.clear()
     st.cache_resource.clear()
     tabled, handed, files = [], [], []
-    real_table, real_run, real_add = ui.format_table, ui.run, MediaFileManager.add_deferred
+    real_table, real_run, real_add = ui.format_table, ui._run, MediaFileManager.add_deferred
 
     def spy_table(df, mask, query):
         tabled.append((query.name, df.copy(), mask.copy()))
         return real_table(df, mask, query)
 
-    def spy_run(name, params=None):
-        df, mask = real_run(name, params)
+    def spy_run(name, *args):  # every catalog result a page receives comes through the cached _run
+        df, mask = real_run(name, *args)
         handed.append((name, df.copy()))
         return df, mask
 
@@ -445,7 +445,7 @@ def test_exported_csv_is_the_data_on_screen(demo_db_path, monkeypatch):
         return real_add(self, data_callable, *args, **kwargs)
 
     monkeypatch.setattr(ui, "format_table", spy_table)
-    monkeypatch.setattr(ui, "run", spy_run)
+    monkeypatch.setattr(ui, "_run", spy_run)
     monkeypatch.setattr(MediaFileManager, "add_deferred", spy_add)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
