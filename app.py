@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from outcomes import ui
+from outcomes.web import auth, gate, sidebar
 
 st.set_page_config(page_title="Treatment outcomes", page_icon="📈", layout="wide")
 
@@ -13,8 +13,8 @@ pages = [
     st.Page("pages/retention.py", title="Retention & outcomes", url_path="retention"),
     st.Page("pages/pathways.py", title="Pathways", url_path="pathways"),
     st.Page("pages/explore.py", title="Explore", url_path="explore"),
-    st.Page("pages/data.py", title="Data", url_path="data", visibility=ui.visible_to("manage_data")),
+    st.Page("pages/data.py", title="Data", url_path="data", visibility=auth.visible_to("manage_data")),
 ]
-nav = ui.navigation(pages)  # sign-in or "not authorised" instead when login is on
-ui.sidebar_filters()
+nav = gate.navigation(pages)  # sign-in or "not authorised" instead when login is on
+sidebar.sidebar_filters()
 nav.run()

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import duckdb
 
-from . import db, output, runner, suppress
-from .catalog import QUERY_DIR, CatalogError, load_catalog
+from outcomes.catalog import runner
+from outcomes.catalog.query import CatalogError, load_catalog
+from outcomes.ingest import db
+from outcomes.paths import QUERY_DIR
+from outcomes.present import files as output
+from outcomes.privacy import suppress
 
 
 class CliError(Exception):
@@ -36,7 +40,7 @@ def _params(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_load(args) -> int:
-    from .loader import LoadError, load
+    from outcomes.ingest.loader import LoadError, load
 
     try:
         result = load(args.source, args.db, args.as_of, progress=None if args.quiet else _progress)
@@ -59,13 +63,13 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def cmd_demo(args) -> int:
-    from .demo import generate
+    from outcomes.ingest.demo import generate
 
     counts = generate(args.out, clients=args.clients, seed=args.seed, fmt=args.format,
                       progress=None if args.quiet else _progress)
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     if args.load:
-        from .loader import load
+        from outcomes.ingest.loader import load
 
         result = load(args.out, args.db)
         print(f"loaded {args.db}; data through {result.data_through}")
@@ -96,7 +100,7 @@ def cmd_query(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .checks import check_all, check_goldens, golden_db
+    from outcomes.catalog.checks import check_all, check_goldens, golden_db
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.db) if args.db else None
@@ -125,7 +129,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_sql(args) -> int:
-    from . import adhoc
+    from outcomes.catalog import adhoc
 
     text = sys.stdin.read() if args.statement == "-" else args.statement
     if args.timeout <= 0 or args.max_rows <= 0:
@@ -144,7 +148,7 @@ def cmd_sql(args) -> int:
 
 
 def cmd_new(args) -> int:
-    from .scaffold import new
+    from outcomes.catalog.scaffold import new
 
     path = new(args.name, args.queries)
     print(f"wrote {path}: a working example with every header key; edit it, then run `python -m outcomes check`")
@@ -152,7 +156,7 @@ def cmd_new(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from . import bench
+    from outcomes.bench import harness as bench
 
     result = bench.run(args.clients, runs=args.runs, seed=args.seed, json_path=args.json, workdir=args.workdir,
                        reuse=args.reuse, keep=args.keep, progress=lambda m: print(m, file=sys.stderr))
@@ -162,8 +166,8 @@ def cmd_bench(args) -> int:
 
 
 def _demo_db(tmp: Path) -> Path:
-    from .demo import generate
-    from .loader import load
+    from outcomes.ingest.demo import generate
+    from outcomes.ingest.loader import load
 
     generate(tmp / "demo", clients=800, seed=7)
     load(tmp / "demo", tmp / "demo.duckdb")

@@ -2,17 +2,17 @@
 
 import streamlit as st
 
-from outcomes import ui
+from outcomes.web import adhoc, auth, explore, page
 
-ui.page("Explore")
-adhoc = ui.current_user().can("adhoc_sql")  # analysts and admins with every site; others never see the tab
-catalog_tab, *sql_tab = st.tabs(["Catalog", "Ad-hoc SQL"] if adhoc else ["Catalog"])
+page.page("Explore")
+can_query = auth.current_user().can("adhoc_sql")  # analysts and admins with every site; others never see the tab
+catalog_tab, *sql_tab = st.tabs(["Catalog", "Ad-hoc SQL"] if can_query else ["Catalog"])
 with catalog_tab:
-    query = ui.explore_pick()
+    query = explore.explore_pick()
     if query is None:
-        ui.catalog_overview()
+        explore.catalog_overview()
     else:
-        ui.explore_query(query, ui.explore_params(query))
+        explore.explore_query(query, explore.explore_params(query))
 for tab in sql_tab:
     with tab:
-        ui.adhoc_panel()
+        adhoc.adhoc_panel()

@@ -1,7 +1,7 @@
 """The Monday view: this period's key measures against the period before, with their trends."""
 
-from outcomes import ui
+from outcomes.web import overview, panels, pdf
 
-ui.report_page("Overview")
-ui.overview_tiles()
-ui.pdf_export()
+panels.report_page("Overview")
+overview.overview_tiles()
+pdf.pdf_export()

@@ -1,9 +1,10 @@
 """How do clients move between levels of care?"""
 
-from outcomes import charts, ui
+from outcomes.present import charts
+from outcomes.web import panels, pdf
 
-ui.report_page("Care pathways")
-ui.panel("pathways", title="Moves between levels of care along each client's path",
+panels.report_page("Care pathways")
+panels.panel("pathways", title="Moves between levels of care along each client's path",
          empty="No care paths match these filters.",
          chart=lambda df: charts.sankey(df, "source", "target", "transitions"))
-ui.pdf_export()
+pdf.pdf_export()

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from outcomes import db, runner
-from outcomes.catalog import load_catalog
-from outcomes.loader import load
+from outcomes.catalog import runner
+from outcomes.catalog.query import load_catalog
+from outcomes.ingest import db
+from outcomes.ingest.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -85,7 +86,7 @@ def run_query(catalog):
 @pytest.fixture(scope="session")
 def demo_db_path(tmp_path_factory) -> Path:
     """A small demo database (1,500 clients) built by the real generator and loader; shared by the suite."""
-    from outcomes.demo import generate
+    from outcomes.ingest.demo import generate
 
     tmp = tmp_path_factory.mktemp("demo")
     generate(tmp / "files", clients=1500, seed=7)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from apptest_tools import open_tables
 from streamlit.testing.v1 import AppTest
 
-from apptest_tools import open_tables
-from outcomes import access, audit, runner
-from outcomes.catalog import CatalogError, load_catalog, parse
+from outcomes.catalog import runner
+from outcomes.catalog.query import CatalogError, load_catalog, parse
+from outcomes.privacy import access, audit
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))

@@ -1,4 +1,4 @@
-"""Ad-hoc SQL (outcomes.adhoc, `python -m outcomes sql`) and the Explore page that offers it."""
+"""Ad-hoc SQL (outcomes.catalog.adhoc, `python -m outcomes sql`) and the Explore page that offers it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from outcomes import adhoc, output, runner, scaffold
-from outcomes.catalog import CatalogError, parse
+from outcomes.catalog import adhoc, runner, scaffold
+from outcomes.catalog.query import CatalogError, parse
+from outcomes.present import files as output
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNAWAY = "select count(*) from range(10000000000) a, range(1000) b"
@@ -331,12 +332,14 @@ def test_explore_query_from_the_url(explore):
 
 
 def test_explore_widget_per_parameter_type(explore, tmp_path, monkeypatch):
-    from outcomes import catalog, ui
+    from outcomes.catalog import query as catalog
+    from outcomes.paths import QUERY_DIR
+    from outcomes.web import database
 
-    for path in catalog.QUERY_DIR.glob("*.sql"):  # the real catalog, plus the scaffold's every-type example
+    for path in QUERY_DIR.glob("*.sql"):  # the real catalog, plus the scaffold's every-type example
         shutil.copy(path, tmp_path)
     scaffold.new("discharges_by_month", tmp_path)
-    monkeypatch.setattr(ui, "load_catalog", lambda: catalog.load_catalog(tmp_path))
+    monkeypatch.setattr(database, "load_catalog", lambda: catalog.load_catalog(tmp_path))
     at = explore(q="discharges_by_month")
     _ok(at)
     key = "discharges_by_month.{}".format

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from outcomes import audit, runner
+from outcomes.catalog import runner
+from outcomes.privacy import audit
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = {"time", "event", "user", "page", "query", "params", "rows"}

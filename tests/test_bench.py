@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from outcomes import bench
-from outcomes.catalog import load_catalog
+from outcomes.bench import harness as bench
+from outcomes.catalog.query import load_catalog
 
 
 @pytest.fixture(scope="module")

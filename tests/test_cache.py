@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from apptest_tools import open_tables
 from streamlit.testing.v1 import AppTest
 
-from apptest_tools import open_tables
-from outcomes.demo import generate
-from outcomes.loader import load
+from outcomes.ingest.demo import generate
+from outcomes.ingest.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,15 +57,15 @@ def test_reload_replaces_cached_results(tmp_path, monkeypatch, page):
 
 
 def test_a_figure_is_reused_only_when_everything_it_draws_from_is_the_same():
-    from outcomes import ui
+    from outcomes.web.reuse import chart_key
 
     def chart_for(window):
         return lambda df: ("chart", window, df)
 
-    assert ui._chart_key(chart_for(7)) == ui._chart_key(chart_for(7))
-    assert ui._chart_key(chart_for(7)) != ui._chart_key(chart_for(30))
+    assert chart_key(chart_for(7)) == chart_key(chart_for(7))
+    assert chart_key(chart_for(7)) != chart_key(chart_for(30))
     settings = {"window": 7}
-    assert ui._chart_key(lambda df: settings["window"]) is None, "a value that may change in place"
-    assert ui._chart_key(lambda df: chart_for(7)(df)) is None, "a helper of the page that may read anything"
-    assert ui._chart_key(lambda df: [x for x in df]) is None, "code inside the code"
-    assert ui._chart_key(print) is None
+    assert chart_key(lambda df: settings["window"]) is None, "a value that may change in place"
+    assert chart_key(lambda df: chart_for(7)(df)) is None, "a helper of the page that may read anything"
+    assert chart_key(lambda df: [x for x in df]) is None, "code inside the code"
+    assert chart_key(print) is None

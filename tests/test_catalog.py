@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from outcomes import checks, runner, scaffold
-from outcomes.catalog import QUERY_DIR, load_catalog, named_parameters, parse, split_header
-from outcomes.suppress import HIGH, LOW
+from outcomes.catalog import checks, runner, scaffold
+from outcomes.catalog.query import load_catalog, named_parameters, parse, split_header
+from outcomes.paths import QUERY_DIR
+from outcomes.privacy.suppress import HIGH, LOW
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted(QUERY_DIR.glob("*.sql"))
@@ -169,8 +170,8 @@ def test_scaffold_style(scaffolded):
 
 def test_scaffold_shows_every_header_key_and_param_type(scaffolded):
     header, _ = split_header(scaffolded.read_text())
-    from outcomes.catalog import HEADER_KEYS
-    from outcomes.params import PARAM_TYPES
+    from outcomes.catalog.params import PARAM_TYPES
+    from outcomes.catalog.query import HEADER_KEYS
 
     keys = {k for k in HEADER_KEYS if re.search(rf"^{k}:", header, re.M)}
     # keys another feature owns and the example does not need

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from outcomes.loader import load
+from outcomes.ingest.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -161,7 +161,7 @@ OLD, NEW = "Data through 31 Oct 2025", "Data through 31 Aug 2025"
 @pytest.fixture(scope="module")
 def second_dataset(tmp_path_factory) -> Path:
     """Other synthetic extracts, through 31 Aug 2025, with a different seed: every number differs."""
-    from outcomes.demo import generate
+    from outcomes.ingest.demo import generate
 
     folder = tmp_path_factory.mktemp("reload") / "files"
     generate(folder, clients=1500, seed=11, through=dt.date(2025, 8, 31))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from outcomes import access, uploads
+from outcomes.ingest import uploads
+from outcomes.privacy import access
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from outcomes import audit, db, uploads
-from outcomes.loader import Problem
+from outcomes.ingest import db, uploads
+from outcomes.ingest.loader import Problem
+from outcomes.privacy import audit
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = ROOT / "tests" / "fixtures" / "headline"

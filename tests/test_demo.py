@@ -8,8 +8,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from outcomes.contract import DISCHARGE_REASONS, EMPLOYMENT, LEVELS, LIVING, SESSION_TYPES, STATUSES, TRACKS
-from outcomes.demo import BURN_IN_DAYS, generate
+from outcomes.ingest.contract import DISCHARGE_REASONS, EMPLOYMENT, LEVELS, LIVING, SESSION_TYPES, STATUSES, TRACKS
+from outcomes.ingest.demo import BURN_IN_DAYS, generate
 
 TABLES = ("clients", "enrollments", "attendance", "transitions")
 THROUGH = date(2025, 10, 31)

@@ -18,13 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from apptest_tools import open_tables
 from streamlit.testing.v1 import AppTest
 
-from apptest_tools import open_tables
-from outcomes import db, export, kpis, runner
-from outcomes import suppress as sup
-from outcomes.loader import load
-from outcomes.stats import kaplan_meier
+from outcomes.catalog import runner
+from outcomes.ingest import db
+from outcomes.ingest.loader import load
+from outcomes.measures import kpis
+from outcomes.measures.stats import kaplan_meier
+from outcomes.present import pdf as export
+from outcomes.privacy import suppress as sup
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "director"

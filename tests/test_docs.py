@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from outcomes.catalog import CHART_KINDS, HEADER_KEYS
+from outcomes.catalog.params import PARAM_TYPES
+from outcomes.catalog.query import CHART_KINDS, HEADER_KEYS
 from outcomes.cli import parser
-from outcomes.params import PARAM_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "adding-a-query.md"

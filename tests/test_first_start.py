@@ -4,7 +4,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from outcomes import db, ui
+from outcomes.ingest import db
+from outcomes.web import database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,7 +16,7 @@ def test_first_start_builds_demo_database(tmp_path, monkeypatch):
     target = tmp_path / "data" / "outcomes.duckdb"
     monkeypatch.delenv("OUTCOMES_DB", raising=False)
     monkeypatch.setattr(db, "DEFAULT_DB", target)
-    monkeypatch.setattr(ui, "DEMO_CLIENTS", 300)
+    monkeypatch.setattr(database, "DEMO_CLIENTS", 300)
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)

@@ -20,10 +20,11 @@ import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from outcomes import contract, runner
-from outcomes.catalog import load_catalog, named_parameters
-from outcomes.loader import LoadError, load
-from outcomes.params import PARAM_TYPES, Param
+from outcomes.catalog import runner
+from outcomes.catalog.params import PARAM_TYPES, Param
+from outcomes.catalog.query import load_catalog, named_parameters
+from outcomes.ingest import contract
+from outcomes.ingest.loader import LoadError, load
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = ROOT / "tests" / "fixtures" / "headline"

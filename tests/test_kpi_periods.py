@@ -8,9 +8,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from outcomes import kpis, runner
-from outcomes.catalog import CatalogError, parse
-from outcomes.params import Param
+from outcomes.catalog import runner
+from outcomes.catalog.params import Param
+from outcomes.catalog.query import CatalogError, parse
+from outcomes.measures import kpis
 
 # (sidebar From, To): the default period (whole months), periods of days cut mid-month and mid-week, a short
 # period, and one longer than the data (periods before the data are empty)

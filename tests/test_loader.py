@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from outcomes.loader import LoadError, load
+from outcomes.ingest.loader import LoadError, load
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = ROOT / "tests" / "fixtures" / "headline"

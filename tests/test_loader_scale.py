@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from outcomes import contract
-from outcomes.loader import LoadError, load
+from outcomes.ingest import contract
+from outcomes.ingest.loader import LoadError, load
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = ROOT / "tests" / "fixtures" / "headline"

@@ -581,7 +581,7 @@ def test_length_of_stay(con, run_query, case):
 
 def test_suppression_hides_small_cells(con, catalog):
     """Cells from 1 to 10 (and stats whose n is 1-10) are hidden in the suppressed output."""
-    from outcomes import runner
+    from outcomes.catalog import runner
 
     result = runner.run(con, catalog["time_to_stepdown"], {"sites": "Eastside", "max_day": "3"})
     assert result.mask["at_risk"].all() and result.mask["cumulative_share"].all()

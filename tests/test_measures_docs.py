@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from outcomes.catalog import load_catalog
+from outcomes.catalog.query import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "measures"

@@ -6,7 +6,7 @@ with a comment naming the fixture clients behind each number. A small independen
 re-computation at the bottom of this module derives the same tables from the CSV files,
 so each number is checked twice; for the wider cases (all weeks, the full daily retention
 grid) the query is compared with that re-computation directly, and the retention curve is
-also compared with outcomes.stats.kaplan_meier.
+also compared with outcomes.measures.stats.kaplan_meier.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from outcomes.stats import kaplan_meier, survival_at
+from outcomes.measures.stats import kaplan_meier, survival_at
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = "measures_iop"

@@ -41,7 +41,7 @@ def test_page_renders(app, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_a_page_with_panels_ends_by_drawing_them(page):
-    """ui.panel only starts its query; ui.pdf_export() draws the page's panels, so it must be the last call."""
+    """panels.panel only starts its query; pdf.pdf_export() draws the page's panels, so it must be the last call."""
     lines = [line for line in (ROOT / page).read_text().splitlines() if line.strip()]
-    if any("ui.panel(" in line for line in lines):
-        assert lines[-1].strip() == "ui.pdf_export()", f"{page} must end with ui.pdf_export()"
+    if any("panels.panel(" in line for line in lines):
+        assert lines[-1].strip() == "pdf.pdf_export()", f"{page} must end with pdf.pdf_export()"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from outcomes.catalog import named_parameters
+from outcomes.catalog.query import named_parameters
 
 CASES = [
     # (id, sql, expected names in order of first use)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from outcomes.stats import kaplan_meier, median_survival, p_chart, survival_at, wilson
+from outcomes.measures.stats import kaplan_meier, median_survival, p_chart, survival_at, wilson
 
 # ---------------------------------------------------------------- Wilson
 

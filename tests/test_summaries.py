@@ -16,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from outcomes import db, runner
-from outcomes.loader import load
+from outcomes.catalog import runner
+from outcomes.ingest import db
+from outcomes.ingest.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = ROOT / "tests" / "fixtures" / "headline"

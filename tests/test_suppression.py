@@ -1,7 +1,7 @@
 """Small cells stay hidden: an attacker who knows the published table and its declared sums cannot pin any
 hidden cell to one value; exports equal the screen; formulas are neutralised; small populations show nothing.
 
-The attacker is written independently of outcomes.suppress: it reads the published (suppressed) table and the
+The attacker is written independently of outcomes.privacy.suppress: it reads the published (suppressed) table and the
 query's `suppress:` declaration and solves integer programs (scipy.optimize.milp) for the smallest and largest
 value each hidden cell can take. Every hidden count, and every unshown count that is 1-10 (the rest of a rate's
 denominator, an unshown part of a total), must keep at least two possible values.
@@ -16,12 +16,12 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from apptest_tools import open_tables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apptest_tools import open_tables
-from outcomes import output
-from outcomes import suppress as sup
+from outcomes.present import files as output
+from outcomes.privacy import suppress as sup
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG = 100_000  # the attacker's upper bound for a count it cannot see
@@ -373,7 +373,7 @@ def test_catalog_declarations_cover_the_sums_in_discharge_outcomes(catalog):
 
 def test_catalog_queries_leak_nothing_on_demo_data(demo_db, catalog):
     """Every catalog query with declared sums or rates, attacked on its published demo-data output."""
-    from outcomes import runner
+    from outcomes.catalog import runner
 
     attacked = 0
     for name, query in sorted(catalog.items()):
@@ -395,7 +395,7 @@ def test_catalog_queries_leak_nothing_on_demo_data(demo_db, catalog):
 
 
 def test_catalog_rejects_bad_relations(tmp_path):
-    from outcomes.catalog import CatalogError, parse
+    from outcomes.catalog.query import CatalogError, parse
 
     base = ("-- title: t\n-- description: d\n-- suppress:\n--   counts: [a, b, c]\n{extra}"
             "select 1 as a, 1 as b, 2 as c\n")
@@ -423,19 +423,19 @@ def test_exported_csv_is_the_data_on_screen(demo_db_path, monkeypatch):
     from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.testing.v1 import AppTest
 
-    from outcomes import ui
+    from outcomes.web import panels, queries
 
     monkeypatch.setenv("OUTCOMES_DB", str(demo_db_path))
     st.cache_data.clear()
     st.cache_resource.clear()
     tabled, handed, files = [], [], []
-    real_table, real_run, real_add = ui.format_table, ui._run, MediaFileManager.add_deferred
+    real_table, real_run, real_add = panels.format_table, queries.cached_run, MediaFileManager.add_deferred
 
     def spy_table(df, mask, query):
         tabled.append((query.name, df.copy(), mask.copy()))
         return real_table(df, mask, query)
 
-    def spy_run(name, *args):  # every catalog result a page receives comes through the cached _run
+    def spy_run(name, *args):  # every catalog result a page receives comes through the cached run
         df, mask = real_run(name, *args)
         handed.append((name, df.copy()))
         return df, mask
@@ -444,8 +444,8 @@ def test_exported_csv_is_the_data_on_screen(demo_db_path, monkeypatch):
         files.append((kwargs.get("file_name"), data_callable))
         return real_add(self, data_callable, *args, **kwargs)
 
-    monkeypatch.setattr(ui, "format_table", spy_table)
-    monkeypatch.setattr(ui, "_run", spy_run)
+    monkeypatch.setattr(panels, "format_table", spy_table)
+    monkeypatch.setattr(queries, "cached_run", spy_run)
     monkeypatch.setattr(MediaFileManager, "add_deferred", spy_add)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
@@ -720,7 +720,7 @@ def attack_curves(con, query, params: dict, limit: int = 80) -> tuple[list, int]
     """(cells pinned, cells attacked): the step formula (events = at_risk x (1 - S(t) / S(t-1))) on consecutive
     shown days, then an integer program over everything published, for each hidden daily event count and each
     day's censorings of 1-10."""
-    from outcomes import runner
+    from outcomes.catalog import runner
 
     by, at_risk, events, estimate, total = CURVES[query.name]
     raw = runner.run(con, query, params, raw=True).data
@@ -778,7 +778,7 @@ def test_the_retention_tile_hides_a_value_that_gives_small_dropouts_back():
 
 
 def test_catalog_rejects_a_bad_curve(tmp_path):
-    from outcomes.catalog import CatalogError, parse
+    from outcomes.catalog.query import CatalogError, parse
 
     base = ("-- title: t\n-- description: d\n-- suppress:\n--   counts: [n, d]\n--   stats: {{s: n}}\n{extra}"
             "select 'a' as g, 0 as day, 20 as n, 0 as d, 1.0 as s\n")

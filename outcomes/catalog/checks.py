@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import runner
-from .catalog import QUERY_DIR, Query, check_catalog
-from .suppress import UnclassifiedColumn, roles
+from outcomes.catalog import runner
+from outcomes.catalog.query import Query, check_catalog
+from outcomes.paths import QUERY_DIR, ROOT
+from outcomes.privacy.suppress import UnclassifiedColumn, roles
 
-GOLDEN_DIR = Path(__file__).resolve().parents[1] / "tests" / "golden"
+GOLDEN_DIR = ROOT / "tests" / "golden"
 
 
 def check_result(query: Query, df: pd.DataFrame) -> list[str]:
@@ -42,7 +43,7 @@ def check_result(query: Query, df: pd.DataFrame) -> list[str]:
 
 def check_golden(query: Query, df: pd.DataFrame, update: bool = False) -> list[str]:
     """Compare with tests/golden/NAME.csv when it exists (or rewrite it when `update`)."""
-    from .output import to_csv
+    from outcomes.present.files import to_csv
 
     path = GOLDEN_DIR / f"{query.name}.csv"
     text = to_csv(df)
@@ -80,7 +81,7 @@ def golden_db(tmp: Path) -> Path:
     """Build the headline fixture's database in `tmp` (a fresh folder) and return its path."""
     import datetime as dt
 
-    from .loader import load
+    from outcomes.ingest.loader import load
 
     path = Path(tmp) / "golden.duckdb"
     load(GOLDEN_FIXTURE, path, dt.date.fromisoformat(GOLDEN_AS_OF))

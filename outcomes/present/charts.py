@@ -8,7 +8,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from .catalog import Query
+from outcomes.catalog.query import Query
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -187,7 +187,7 @@ def _add_p_chart(fig: go.Figure, df: pd.DataFrame, x: str, limits: pd.DataFrame,
     if {"ci_low", "ci_high"} <= set(df.columns):
         low, high = df["ci_low"].reset_index(drop=True), df["ci_high"].reset_index(drop=True)
     else:
-        from .stats import wilson
+        from outcomes.measures.stats import wilson
 
         low, high = wilson((limits["p"] * n).round().fillna(0), n.fillna(0))
     custom = np.column_stack([pd.to_numeric(pd.Series(low), errors="coerce").to_numpy(dtype=float),
@@ -225,8 +225,8 @@ def _p_chart_frame(df: pd.DataFrame, x: str, events: str, n: str, rate: str | No
     A rate can be hidden while both its counts are shown (their difference is small); it is not recomputed.
     Returns (frame, limits), or None when no row is shown.
     """
-    from .stats import p_chart as limits_of
-    from .stats import wilson
+    from outcomes.measures.stats import p_chart as limits_of
+    from outcomes.measures.stats import wilson
 
     data = df.sort_values(x).reset_index(drop=True)
     count = pd.to_numeric(data[n], errors="coerce").astype("float64")

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO
 
-from . import contract
-from .loader import Problem
+from outcomes.ingest import contract
+from outcomes.ingest.loader import Problem
 
 SUFFIXES = (".csv", ".parquet")
 DEFAULT_LIMIT_MB = 200  # server.maxUploadSize in .streamlit/config.toml

@@ -61,6 +61,11 @@ class Param:
             raise ValueError(f"parameter {self.name}: {str(value)[:40]!r} is not {expected.get(self.type, self.type)}") from None
 
 
+def frozen(values: dict) -> tuple:
+    """A hashable form of parameter values (lists become tuples), the same for the same values in any order."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items()))
+
+
 def _date(value) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()

@@ -9,12 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from . import filters
-from .params import PARAM_TYPES, Param
-
-ROOT = Path(__file__).resolve().parents[1]
-QUERY_DIR = ROOT / "queries"
-BUILD_DIR = QUERY_DIR / "_build"
+from outcomes.catalog import filters
+from outcomes.catalog.params import PARAM_TYPES, Param
+from outcomes.paths import BUILD_DIR, QUERY_DIR
 
 CHART_KINDS = ("line", "bar", "area", "scatter", "heatmap", "funnel", "sankey", "step", "table")
 HEADER_KEYS = {"title", "description", "params", "chart", "area", "suppress", "definition", "unstable_below",
@@ -41,6 +38,11 @@ class Query:
     definition: str = ""
     unstable_below: int = 30
     site_free: bool = False  # reads no episode data, so it needs no `sites` parameter
+
+    @property
+    def lead(self) -> str:
+        """The first sentence of the description (not fooled by "day 0. to" or "(1. to 5.)")."""
+        return re.split(r"(?<=[a-z0-9)%])\.\s+(?=[A-Z])", self.description, maxsplit=1)[0].rstrip(".") + "."
 
 
 def named_parameters(sql: str) -> list[str]:
@@ -183,7 +185,7 @@ def parse(path: Path) -> Query:
 @functools.cache
 def episode_sources() -> frozenset[str]:
     """Tables and table macros holding episode-level data: the contract's tables and what queries/_build makes."""
-    from .contract import TABLES
+    from outcomes.ingest.contract import TABLES
 
     names = set(TABLES)
     for path in BUILD_DIR.glob("*.sql"):

@@ -18,7 +18,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from outcomes.contract import DISCHARGE_REASONS, EMPLOYMENT, LEVELS, LIVING, SESSION_TYPES, STATUSES, TABLES, TRACKS
+from outcomes.ingest.contract import (
+    DISCHARGE_REASONS,
+    EMPLOYMENT,
+    LEVELS,
+    LIVING,
+    SESSION_TYPES,
+    STATUSES,
+    TABLES,
+    TRACKS,
+)
 
 SITES = ("Northside", "Riverside", "Eastgate")
 GENDERS = ("female", "male", "nonbinary")

@@ -16,8 +16,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from . import runner
-from . import suppress as sup
+from outcomes.catalog import runner
+from outcomes.privacy import suppress as sup
 
 DEFAULT_TIMEOUT = runner.DEFAULT_TIMEOUT
 DEFAULT_MAX_ROWS = runner.DEFAULT_MAX_ROWS
@@ -209,7 +209,7 @@ def suppress_unknown(df: pd.DataFrame, kinds: dict[str, str] | None = None) -> t
 
 def run(con, sql: str, raw: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
         max_rows: int | None = DEFAULT_MAX_ROWS) -> AdhocResult:
-    """Run one read-only statement on a fresh cursor of `con` (use outcomes.db.connect, read-only and hardened).
+    """Run one read-only statement on a fresh cursor of `con` (use outcomes.ingest.db.connect, read-only and hardened).
 
     Raises Refused (not a single read-only statement; nothing ran), QueryFailed (DuckDB's error in one line) or
     runner.QueryTimeout (stopped at the time limit).
@@ -235,7 +235,7 @@ def run(con, sql: str, raw: bool = False, timeout: float | None = DEFAULT_TIMEOU
 
 def screen(result: AdhocResult) -> pd.DataFrame:
     """Text version for the terminal: hidden counts read "<11", other hidden cells "suppressed"."""
-    from .output import plain_dates
+    from outcomes.present.files import plain_dates
 
     return sup.for_screen(plain_dates(result.data), result.mask, {"counts": result.counts})
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import ROOT
+from outcomes.paths import ROOT
 
 DEFAULT_ROLES = ROOT / "config" / "roles.toml"
 ROLES_ENV = "OUTCOMES_ROLES"

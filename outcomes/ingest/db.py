@@ -8,9 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from .catalog import ROOT
-
-DEFAULT_DB = ROOT / "data" / "outcomes.duckdb"
+from outcomes.paths import DEFAULT_DB
 
 HARDENED = {
     "enable_external_access": False,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from . import contract
-from .catalog import BUILD_DIR
+from outcomes.ingest import contract
+from outcomes.paths import BUILD_DIR
 
 MAX_SHOWN = 50  # problems listed in full; the rest are counted by rule
 MAX_LINE_BYTES = 2_000_000

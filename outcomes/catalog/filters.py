@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .params import Param
+from outcomes.catalog.params import Param
 
 GLOBAL: dict[str, Param] = {
     p.name: p

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from . import access
-from . import suppress as sup
-from .catalog import Query
+from outcomes.catalog.query import Query
+from outcomes.privacy import access
+from outcomes.privacy import suppress as sup
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_ROWS = 10_000

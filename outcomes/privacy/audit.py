@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import ROOT
+from outcomes.paths import ROOT
 
 DEFAULT_LOG = ROOT / "data" / "audit.jsonl"
 LOG_ENV = "OUTCOMES_AUDIT_LOG"

@@ -22,7 +22,7 @@ import time
 from itertools import combinations
 from pathlib import Path
 
-from .catalog import ROOT
+from outcomes.paths import ROOT
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 PAGES_DIR = ROOT / "pages"
@@ -81,14 +81,14 @@ def _child(code: str, *args: str) -> tuple[dict, float]:
 
 
 _GENERATE = """
-from outcomes.demo import generate
+from outcomes.ingest.demo import generate
 t = time.perf_counter()
 rows = generate(sys.argv[1], clients=int(sys.argv[2]), seed=int(sys.argv[3]))
 out = {"seconds": time.perf_counter() - t, "rows": rows}
 """
 
 _LOAD = """
-from outcomes.loader import load
+from outcomes.ingest.loader import load
 t, phases = time.perf_counter(), []
 r = load(sys.argv[1], sys.argv[2], progress=lambda f, m: phases.append((m, time.perf_counter() - t)))
 out = {"seconds": r.seconds, "rows": r.rows, "data_through": str(r.data_through), "phases": phases}
@@ -96,7 +96,7 @@ out = {"seconds": r.seconds, "rows": r.rows, "data_through": str(r.data_through)
 
 _PANDAS = """
 import pickle
-from outcomes import baseline_pandas as bp
+from outcomes.bench import pandas_baseline as bp
 cases = pickle.loads(open(sys.argv[2], "rb").read())
 t = time.perf_counter()
 tables = bp.read_tables(sys.argv[1])
@@ -134,7 +134,7 @@ def _timed(fn, runs: int) -> tuple[float, float, object]:
 
 def typical_filters(con, query) -> dict:
     """One site and a six-month range (the six whole months before the data-through month), where declared."""
-    from . import runner
+    from outcomes.catalog import runner
 
     cur = con.cursor()
     try:
@@ -150,8 +150,9 @@ def typical_filters(con, query) -> dict:
 
 def bench_queries(db_path: Path, runs: int) -> list[dict]:
     """Median warm latency of every catalog query through the runner, with defaults and with typical filters."""
-    from . import db, runner
-    from .catalog import load_catalog
+    from outcomes.catalog import runner
+    from outcomes.catalog.query import load_catalog
+    from outcomes.ingest import db
 
     con = db.connect(db_path)
     out = []
@@ -180,7 +181,7 @@ def bench_pages(db_path: Path, runs: int, timeout: float = 300) -> list[dict]:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from . import db
+    from outcomes.ingest import db
 
     os.environ["OUTCOMES_DB"] = str(db_path)
     con = db.connect(db_path)
@@ -232,9 +233,10 @@ def bench_pandas(data_dir: Path, db_path: Path, runs: int, query_ms: dict, work:
     """The pandas measures in a child process, with default and typical parameters; ratios and equality."""
     import pickle
 
-    from . import baseline_pandas as bp
-    from . import db, runner
-    from .catalog import load_catalog
+    from outcomes.bench import pandas_baseline as bp
+    from outcomes.catalog import runner
+    from outcomes.catalog.query import load_catalog
+    from outcomes.ingest import db
 
     catalog = load_catalog()
     con = db.connect(db_path)

@@ -1,0 +1,1 @@
+"""The benchmark at scale and its plain-pandas baseline."""

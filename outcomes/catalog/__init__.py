@@ -1,0 +1,1 @@
+"""The query catalog: query files and their headers, parameters, the runner, ad-hoc SQL, scaffolds and checks."""

@@ -1,0 +1,1 @@
+"""Getting data in: the data contract, the validated loader, uploads, the demo generator and the database files."""

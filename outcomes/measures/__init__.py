@@ -1,0 +1,1 @@
+"""The statistics behind the measures, the Overview KPIs and published reference rates."""
