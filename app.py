@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from outcomes.web import auth, gate, sidebar
+from outcomes.web import context, gate, sidebar
 
 st.set_page_config(page_title="Treatment outcomes", page_icon="📈", layout="wide")
 
+run = context.begin()  # who is signed in and which database this run shows, read once
 pages = [
     st.Page("pages/overview.py", title="Overview", url_path="overview", default=True),
     st.Page("pages/stepdown.py", title="Step-down", url_path="stepdown"),
@@ -13,8 +14,9 @@ pages = [
     st.Page("pages/retention.py", title="Retention & outcomes", url_path="retention"),
     st.Page("pages/pathways.py", title="Pathways", url_path="pathways"),
     st.Page("pages/explore.py", title="Explore", url_path="explore"),
-    st.Page("pages/data.py", title="Data", url_path="data", visibility=auth.visible_to("manage_data")),
+    st.Page("pages/data.py", title="Data", url_path="data",
+            visibility="visible" if run.user.can("manage_data") else "hidden"),
 ]
 nav = gate.navigation(pages)  # sign-in or "not authorised" instead when login is on
-sidebar.sidebar_filters()
+sidebar.draw()
 nav.run()

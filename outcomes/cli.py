@@ -111,15 +111,14 @@ def cmd_check(args) -> int:
             problems = check_all(con, args.queries)
         finally:
             con.close()
-        if args.golden or args.update_golden:  # golden files hold the output on the headline fixture
-            con = db.connect(golden_db(Path(tmp)))
-            try:
-                found, written = check_goldens(con, args.queries, update=args.update_golden)
-            finally:
-                con.close()
-            problems += found
-            for w in written:
-                print(f"rewrote {w.relative_to(QUERY_DIR.parent)}: review the change with git diff")
+        con = db.connect(golden_db(Path(tmp)))  # golden files: each query's output on the headline fixture
+        try:
+            found, written = check_goldens(con, args.queries, update=args.update_golden)
+        finally:
+            con.close()
+        problems += found
+        for w in written:
+            print(f"wrote {w}: review it with git diff")
     for p in problems:
         print(p, file=sys.stderr)
     if problems:
@@ -211,9 +210,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check every query: header, parameters, runs, chart and suppression")
     p.add_argument("--db", type=Path, help="database to run on (default: a small demo database)")
-    p.add_argument("--golden", action="store_true",
-                   help="compare with tests/golden/NAME.csv where present (output on the headline fixture)")
-    p.add_argument("--update-golden", action="store_true", help="rewrite the golden files that exist, for review")
+    p.add_argument("--update-golden", action="store_true",
+                   help="write tests/golden/NAME.csv for every query (the output on the headline fixture), for review")
     p.add_argument("--queries", type=Path, default=QUERY_DIR, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_check)
 

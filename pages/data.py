@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from outcomes.web import database, gate, page, uploads
+from outcomes.web import context, database, gate, page, uploads
 
 page.page("Data")
 gate.require("manage_data")
-facts = database.info(database.data_version())
+facts = database.info(context.current().version)
 st.caption(f"Serving data through **{facts['data_through']:%d %b %Y}**, loaded {facts['loaded_at']:%d %b %Y %H:%M} "
            f"from `{facts['source']}`. The files must follow the data contract (`docs/data-contract.md`).")
 files = st.file_uploader("Extracts: clients, enrollments, attendance and transitions (.csv or .parquet)",

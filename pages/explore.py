@@ -2,17 +2,17 @@
 
 import streamlit as st
 
-from outcomes.web import adhoc, auth, explore, page
+from outcomes.web import adhoc, context, explore, page
 
 page.page("Explore")
-can_query = auth.current_user().can("adhoc_sql")  # analysts and admins with every site; others never see the tab
+can_query = context.current().user.can("adhoc_sql")  # analysts and admins with every site; others never see it
 catalog_tab, *sql_tab = st.tabs(["Catalog", "Ad-hoc SQL"] if can_query else ["Catalog"])
 with catalog_tab:
-    query = explore.explore_pick()
+    query = explore.pick()
     if query is None:
-        explore.catalog_overview()
+        explore.index()
     else:
-        explore.explore_query(query, explore.explore_params(query))
+        explore.show(query, explore.params(query))
 for tab in sql_tab:
     with tab:
         adhoc.adhoc_panel()

@@ -1,7 +1,6 @@
 """The Monday view: this period's key measures against the period before, with their trends."""
 
-from outcomes.web import overview, panels, pdf
+from outcomes.web.report import report_page
 
-panels.report_page("Overview")
-overview.overview_tiles()
-pdf.pdf_export()
+with report_page("overview", "Overview") as page:
+    page.tiles()

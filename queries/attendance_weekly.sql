@@ -13,20 +13,19 @@
 --   track and type for charting.
 --   Standard: same session definitions as engagement_by_week, by calendar week instead of week since
 --   admission.
--- area: engagement
--- params:
---   start: {type: date, label: Sessions from}
---   end: {type: date, label: Sessions to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: line, x: week_start, y: attendance_rate, color: series, n: scheduled}
+-- page: engagement
+-- order: 30
+-- panel:
+--   title: Weekly attendance and no-shows by track and session type
+--   empty: No IOP sessions match these filters.
+--   recent_weeks: 26
+-- chart:
+--   kind: facets
+--   x: week_start
+--   measures: {attendance_rate: Attended, no_show_rate: No-show}
+--   facet: session_type
+--   color: track
+--   n: scheduled
 -- suppress:
 --   counts: [scheduled, attended, no_show]
 --   rates:
@@ -56,12 +55,7 @@ whole_weeks as (
         sum(family_scheduled) as family_scheduled,
         sum(family_attended) as family_attended,
         sum(family_no_show) as family_no_show
-    from filtered_rows(
-        iop_calendar_weeks,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_calendar_weeks, $filters, tracks := $tracks)
     where
         ($start is null or week_start >= $start)
         and ($end is null or week_start + 6 <= $end)
@@ -96,12 +90,7 @@ whole_week_types as (
 
 selected_episodes as (
     select episode_key, coalesce(track, 'unknown') as track
-    from filtered_rows(
-        iop_episodes,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_episodes, $filters, tracks := $tracks)
 ),
 
 -- from start to the end of its week (or to end), when start is not a Monday

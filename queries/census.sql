@@ -15,17 +15,14 @@
 -- area: overview
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Weeks from}
---   end: {type: date, label: Weeks to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
--- chart: {kind: line, x: week_start, y: active_clients, color: level_of_care}
+-- chart:
+--   kind: rate_lines
+--   x: week_start
+--   y: active_clients
+--   color: level_of_care
+--   percent: false
+--   colours: levels
+--   y_label: Active clients
 -- suppress:
 --   counts: [active_clients]
 
@@ -33,11 +30,7 @@ with
 
 population as (
     select episode_id, client_key, level_of_care, admit_date, discharge_date
-    from filtered_episodes(
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment
-    )
+    from filtered(episodes, $filters)
     where admit_date <= $as_of
 ),
 

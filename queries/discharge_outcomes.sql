@@ -16,21 +16,21 @@
 --   Differences from TEDS: "transferred" is the reason staff recorded, not a check that the client
 --   arrived anywhere (see referral_not_arrived and stepdown_rate for that), and every level of care at
 --   this provider counts, not only publicly funded episodes.
--- area: overview
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Discharged from}
---   end: {type: date, label: Discharged to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: bar, x: month, y: positive_rate, color: level_of_care, n: discharges}
+-- page: retention
+-- order: 20
+-- panel:
+--   title: IOP completion by month of discharge
+--   empty: No IOP discharges match these filters.
+--   rows: {level_of_care: iop}
+-- chart:
+--   kind: p_chart
+--   x: month
+--   events: completed
+--   n: discharges
+--   rate: completion_rate
+--   benchmark: teds_iop_completion
 -- suppress:
 --   counts: [discharges, completed, left_against_advice, administrative, transferred, other, positive]
 --   rates:
@@ -44,11 +44,7 @@ with
 
 discharged as (
     select level_of_care, discharge_date, discharge_reason
-    from filtered_episodes(
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(episodes, $filters, tracks := $tracks)
     where
         discharge_date <= $as_of
         and ($start is null or discharge_date >= $start)

@@ -13,21 +13,20 @@
 --   left_against_advice_rate = left_against_advice / discharges.
 --   Differences from TEDS: every level of care and payer at this provider counts, not only publicly
 --   funded episodes; "transferred" is the reason staff recorded, not a check that the client arrived.
--- area: retention
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Discharged from}
---   end: {type: date, label: Discharged to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: bar, x: level_of_care, y: completion_rate, n: discharges}
+-- page: retention
+-- order: 30
+-- panel:
+--   title: Completed or left against advice
+--   empty: No discharges match these filters.
+-- chart:
+--   kind: rate_bars
+--   x: level_of_care
+--   ys: {completion_rate: Completed, left_against_advice_rate: Left against advice}
+--   n: discharges
+--   x_labels: levels
+--   height: 320
 -- suppress:
 --   counts: [discharges, completed, left_against_advice, administrative, transferred, other]
 --   rates:
@@ -40,11 +39,7 @@ with
 
 discharged as (
     select level_of_care, discharge_reason
-    from filtered_episodes(
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(episodes, $filters, tracks := $tracks)
     where
         discharge_date <= $as_of
         and ($start is null or discharge_date >= $start)

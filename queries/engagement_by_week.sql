@@ -10,21 +10,20 @@
 --   attended_sessions: status attended. active_episodes: episodes with at least one scheduled session
 --   that week. attendance_rate = attended_sessions / scheduled_sessions. A week with no scheduled
 --   session has no row.
--- area: engagement
 -- params:
 --   max_weeks: {type: int, default: 12, label: Weeks since admission}
---   start: {type: date, label: Admitted from}
---   end: {type: date, label: Admitted to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: line, x: week, y: attendance_rate, n: scheduled_sessions}
+-- page: engagement
+-- order: 20
+-- panel:
+--   title: Attendance by week since admission
+--   empty: No IOP episodes match these filters.
+-- chart:
+--   kind: rate_lines
+--   x: week
+--   y: attendance_rate
+--   n: scheduled_sessions
+--   y_label: Attended
+--   height: 300
 -- suppress:
 --   keys: [week]
 --   counts: [scheduled_sessions, attended_sessions, active_episodes]
@@ -36,12 +35,7 @@ with
 -- iop_weeks: iop_episode_weeks with each IOP episode's admission date and filter attributes
 weeks as (
     select week, scheduled, attended
-    from filtered_rows(
-        iop_weeks,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_weeks, $filters, tracks := $tracks)
     where
         week <= $max_weeks
         and scheduled > 0

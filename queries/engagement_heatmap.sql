@@ -10,21 +10,22 @@
 --   status attended; attendance_rate = attended / scheduled. Grouped by calendar month of admission.
 --   A month and week with no scheduled session has no row.
 --   Standard: the same definitions as engagement_by_week, split by admission cohort.
--- area: engagement
 -- params:
 --   max_weeks: {type: int, default: 12, label: Weeks since admission}
---   start: {type: date, label: Admitted from}
---   end: {type: date, label: Admitted to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: heatmap, x: week, y: admit_month, z: attendance_rate, n: scheduled}
+-- page: engagement
+-- order: 10
+-- panel:
+--   title: Attendance by admission month and week since admission
+--   empty: No IOP admissions match these filters.
+--   recent_months: 12
+-- chart:
+--   kind: rate_heatmap
+--   x: week
+--   y: admit_month
+--   z: attendance_rate
+--   n: scheduled
+--   x_label: Week since admission
+--   y_label: Admitted
 -- suppress:
 --   keys: [week]
 --   counts: [scheduled, attended]
@@ -36,12 +37,7 @@ with
 -- iop_weeks: iop_episode_weeks with each IOP episode's admission date and filter attributes
 weeks as (
     select date_trunc('month', admit_date)::date as admit_month, week, scheduled, attended
-    from filtered_rows(
-        iop_weeks,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_weeks, $filters, tracks := $tracks)
     where
         week <= $max_weeks
         and scheduled > 0

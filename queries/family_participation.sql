@@ -12,20 +12,18 @@
 --   Numerator with_family_session: of those, episodes with a session of type family and status attended
 --   in the month. family_rate = with_family_session / active_episodes.
 --   Standard: none external; a program process measure of family involvement.
--- area: engagement
--- params:
---   start: {type: date, label: Months from}
---   end: {type: date, label: Months to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: line, x: month, y: family_rate, n: active_episodes}
+-- page: engagement
+-- order: 50
+-- panel:
+--   title: Family sessions by month
+--   empty: No IOP sessions match these filters.
+-- chart:
+--   kind: rate_lines
+--   x: month
+--   y: family_rate
+--   n: active_episodes
+--   y_label: With a family session
+--   height: 320
 -- suppress:
 --   counts: [active_episodes, with_family_session]
 --   rates:
@@ -37,12 +35,7 @@ with
 -- cancelled by the program; had_family: one was an attended family session), with the episode's attributes
 episode_months as (
     select month, had_family
-    from filtered_rows(
-        iop_months,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_months, $filters, tracks := $tracks)
     where
         scheduled > 0
         and ($start is null or month >= date_trunc('month', $start::date))

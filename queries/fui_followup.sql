@@ -29,23 +29,23 @@
 --   pharmacotherapy (MOUD dispensing or administration) events, a residential readmission is not
 --   follow-up (HEDIS counts some residential and inpatient visits), and the age (13+) and continuous
 --   enrollment criteria are not applied.
--- area: pathways
 -- params:
 --   grain: {type: choice, choices: [month, period, periods], default: month, label: Rows}
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 30, label: Follow-up window (days; 7 and 30 are standard)}
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Discharged from}
---   end: {type: date, label: Discharged to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
--- chart: {kind: line, x: month, y: followup_rate, n: eligible_discharges}
+-- page: stepdown
+-- order: 60
+-- panel:
+--   title: "{window_days}-day follow-up after residential or withdrawal management (FUI-aligned)"
+--   empty: No residential or withdrawal management discharges match these filters.
+-- chart:
+--   kind: p_chart
+--   x: month
+--   events: followed_up
+--   n: eligible_discharges
+--   rate: followup_rate
+--   benchmark: "va_followup_{window_days}"
 -- suppress:
 --   counts: [eligible_discharges, followed_up]
 --   rates:
@@ -60,12 +60,7 @@ with
 -- first attended PHP, IOP or OP session after the discharge day)
 eligible as (
     select discharge_date, days_to_followup
-    from filtered_rows(
-        followup_discharges,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment
-    )
+    from filtered(followup_discharges, $filters)
     where
         kept
         and discharge_date <= $as_of

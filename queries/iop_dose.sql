@@ -16,21 +16,19 @@
 --   Standard: ASAM Criteria level 2.1 (adult IOP) minimum of 9 hours of services a week. Differences:
 --   only scheduled program sessions recorded in attendance count, weeks run from the admit date rather
 --   than the calendar, and partial first/last weeks are not pro-rated.
--- area: engagement
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Admitted from}
---   end: {type: date, label: Admitted to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: bar, x: track, y: share_9plus_hours, n: client_weeks}
+-- page: engagement
+-- order: 40
+-- panel:
+--   title: Weekly dose by track
+--   empty: No IOP episodes match these filters.
+-- chart:
+--   kind: rate_bars
+--   x: track
+--   ys: {share_3plus_sessions: 3+ sessions, share_9plus_hours: 9+ hours}
+--   n: client_weeks
+--   height: 320
 -- suppress:
 --   counts: [client_weeks, weeks_3plus_sessions, weeks_9plus_hours]
 --   rates:
@@ -46,12 +44,7 @@ population as (
         (case when discharge_date <= $as_of then discharge_date else $as_of end - admit_date)
         // 7
         + 1 as active_weeks
-    from filtered_rows(
-        iop_episodes,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_episodes, $filters, tracks := $tracks)
     where
         admit_date <= $as_of
         and ($start is null or admit_date >= $start)
@@ -66,12 +59,7 @@ weeks as (
         attended,
         attended_minutes,
         attended_no_duration
-    from filtered_rows(
-        iop_weeks,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_weeks, $filters, tracks := $tracks)
     where
         admit_date <= $as_of
         and ($start is null or admit_date >= $start)

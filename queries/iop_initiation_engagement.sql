@@ -29,18 +29,7 @@
 -- area: engagement
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Admitted from}
---   end: {type: date, label: Admitted to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: line, x: month, y: engagement_rate, color: stratum, n: new_episodes}
+-- chart: {kind: rate_lines, x: month, y: engagement_rate, color: stratum, n: new_episodes}
 -- suppress:
 --   counts: [new_episodes, initiated, engaged]
 --   rates:
@@ -62,12 +51,7 @@ stratified as (
         case when is_stepdown then 'stepdown' else 'new' end as stratum,
         initiation_date,
         engaged
-    from filtered_rows(
-        iop_episodes,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_episodes, $filters, tracks := $tracks)
     where
         admit_date + 47 <= $as_of
         and ($start is null or admit_date >= $start)

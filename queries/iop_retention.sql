@@ -18,22 +18,24 @@
 --   count before censorings at t). One row per day; curve is "entry_route, track" for charting.
 --   Standard: Kaplan-Meier product-limit estimator of retention in treatment. Differences: retention is
 --   episode-based (a readmission is a new episode), days are whole calendar days.
--- area: retention
 -- params:
 --   max_day: {type: int, default: 120, label: Days since admission}
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Admitted from}
---   end: {type: date, label: Admitted to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: step, x: day, y: retained, color: curve, n: at_risk}
+-- page: retention
+-- order: 10
+-- panel:
+--   title: Retention in IOP by entry route and track (Kaplan–Meier)
+--   empty: No IOP admissions match these filters.
+--   n_at: {day: 0}
+-- chart:
+--   kind: curves
+--   x: day
+--   y: retained
+--   n: at_risk
+--   color: curve
+--   marks: [30, 60, 90]
+--   y_label: Not dropped out
+--   x_label: Days since admission
 -- suppress:
 --   keys: [day]
 --   counts: [at_risk, dropouts]
@@ -53,12 +55,7 @@ routed as (
         coalesce(
             discharge_date <= $as_of and discharge_reason not in ('completed', 'transferred'), false
         ) as dropped
-    from filtered_rows(
-        iop_episodes,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_episodes, $filters, tracks := $tracks)
     where
         admit_date <= $as_of
         and ($start is null or admit_date >= $start)

@@ -23,17 +23,7 @@
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   max_day: {type: int, default: 30, label: Days after discharge}
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Discharged from}
---   end: {type: date, label: Discharged to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
--- chart: {kind: line, x: month, y: median_days, n: stepped_down}
+-- chart: {kind: rate_lines, x: month, y: median_days, n: stepped_down, percent: false, y_label: Median days}
 -- suppress:
 --   counts: [eligible_discharges, stepped_down]
 --   stats:
@@ -53,12 +43,7 @@ eligible as (
         end as month,
         case when days_to_iop <= $max_day then days_to_iop end as days
     -- residential_stepdowns: residential_discharges with each discharge's filter attributes
-    from filtered_rows(
-        residential_stepdowns,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment
-    )
+    from filtered(residential_stepdowns, $filters)
     where
         discharge_date <= $as_of
         and discharge_date + $max_day <= $as_of

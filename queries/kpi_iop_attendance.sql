@@ -18,18 +18,7 @@
 -- params:
 --   grain: {type: choice, choices: [period, month, periods], default: period, label: Rows}
 --   period_starts: {type: dates, label: Period starts (grain periods)}
---   start: {type: date, label: Sessions from}
---   end: {type: date, label: Sessions to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: line, x: month, y: attendance_rate, n: scheduled}
+-- chart: {kind: rate_lines, x: month, y: attendance_rate, n: scheduled}
 -- suppress:
 --   counts: [scheduled, attended, no_show]
 --   rates:
@@ -68,12 +57,7 @@ period_cuts as (
 
 whole_months as (
     select month, scheduled, attended, no_show
-    from filtered_rows(
-        iop_months,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_months, $filters, tracks := $tracks)
     where
         scheduled > 0
         and ($start is null or month >= $start)
@@ -84,12 +68,7 @@ whole_months as (
 
 selected_episodes as (
     select episode_key
-    from filtered_rows(
-        iop_episodes,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_episodes, $filters, tracks := $tracks)
 ),
 
 -- from start to the end of its month (or to end), when start is not the first of a month
@@ -159,12 +138,7 @@ period_weeks as (
         individual_scheduled + group_scheduled + education_scheduled + family_scheduled as scheduled,
         individual_attended + group_attended + education_attended + family_attended as attended,
         individual_no_show + group_no_show + education_no_show + family_no_show as no_show
-    from filtered_rows(
-        iop_calendar_weeks,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(iop_calendar_weeks, $filters, tracks := $tracks)
     where week_start in (select week_start from whole_weeks)
 ),
 

@@ -25,18 +25,7 @@
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   day: {type: int, default: 90, label: Days since admission}
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Admitted from}
---   end: {type: date, label: Admitted to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: line, x: month, y: retained, n: at_risk}
+-- chart: {kind: rate_lines, x: month, y: retained, n: at_risk}
 -- suppress:
 --   counts: [admissions, at_risk, dropouts]
 --   totals:
@@ -56,11 +45,7 @@ iop_episodes as (
         coalesce(
             discharge_date <= $as_of and discharge_reason not in ('completed', 'transferred'), false
         ) as dropped
-    from filtered_episodes(
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(episodes, $filters, tracks := $tracks)
     where
         level_of_care = 'iop'
         and admit_date <= $as_of

@@ -12,21 +12,22 @@
 --   stays, the same as numpy's default and R type 7), so a median of an even count can end in .5.
 --   Because only discharged episodes count, a recent start..end range understates long stays that have
 --   not ended yet.
--- area: retention
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Discharged from}
---   end: {type: date, label: Discharged to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: bar, x: level_of_care, y: median_days, n: episodes}
+-- page: retention
+-- order: 40
+-- panel:
+--   title: Length of stay (median, quartiles)
+--   empty: No discharges match these filters.
+-- chart:
+--   kind: median_bars
+--   x: level_of_care
+--   y: median_days
+--   low: p25_days
+--   high: p75_days
+--   n: episodes
+--   x_labels: levels
+--   height: 320
 -- suppress:
 --   counts: [episodes]
 --   stats:
@@ -40,11 +41,7 @@ stays as (
     select
         level_of_care,
         greatest(discharge_date - admit_date, 1) as days
-    from filtered_episodes(
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(episodes, $filters, tracks := $tracks)
     where
         discharge_date <= $as_of
         and ($start is null or discharge_date >= $start)

@@ -14,20 +14,15 @@
 --   transitions: consecutive pairs (step k, step k + 1) within those paths, for target steps up to 5;
 --   later steps are left out. source/target read "k. level_of_care". Paths of one episode add nothing.
 --   Standard: none external; pathways are built from episode dates, not from referrals (transitions).
--- area: pathways
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Paths starting from}
---   end: {type: date, label: Paths starting to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
--- chart: {kind: sankey, source: source, target: target, value: transitions, n: transitions}
+-- page: pathways
+-- order: 10
+-- panel:
+--   title: Moves between levels of care along each client's path
+--   empty: No care paths match these filters.
+--   n: transitions
+-- chart: {kind: sankey, source: source, target: target, value: transitions}
 -- suppress:
 --   counts: [transitions]
 
@@ -78,14 +73,15 @@ steps as (
     from paths
 ),
 
+in_view as (
+    select episode_id
+    from filtered(episodes, $filters)
+),
+
 index_paths as (
     select s.client_id, s.path_no
     from steps as s
-    inner join filtered_episodes(
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment
-    ) as f on s.episode_id = f.episode_id
+    inner join in_view as f on s.episode_id = f.episode_id
     where
         s.step = 1
         and ($start is null or s.admit_date >= $start)
@@ -111,12 +107,7 @@ links as (
     select
         step || '. ' || level_of_care as source,
         (step + 1) || '. ' || next_level as target
-    from filtered_rows(
-        path_steps,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment
-    )
+    from filtered(path_steps, $filters)
     where
         $as_of >= (select data_through from load_info)
         and next_level is not null

@@ -9,18 +9,6 @@
 --   Not a measure: it guards every page, so that a narrow filter cannot show results for fewer than
 --   11 people, even where each cell of a result would pass small-cell suppression.
 -- area: other
--- params:
---   start: filter
---   end: filter
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
 -- chart: {kind: table}
 -- suppress:
 --   counts: [clients]
@@ -29,11 +17,7 @@ with
 
 episodes as (
     select client_key
-    from filtered_episodes(
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(episodes, $filters, tracks := $tracks)
     where
         ($start is null or discharge_date is null or discharge_date >= $start)
         and ($end is null or admit_date <= $end)

@@ -18,21 +18,23 @@
 --   PCR) adapted to SUD care: the readmission is to residential or withdrawal management care at this
 --   provider only (no claims), there is no risk adjustment, no planned-readmission exclusion, and IOP
 --   discharges are index stays too. Transfers are chained as in those measures.
--- area: pathways
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Discharged from}
---   end: {type: date, label: Discharged to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: line, x: month, y: readmission_rate_30, color: level_of_care, n: discharges_30}
+-- page: retention
+-- order: 50
+-- panel:
+--   title: "Readmission within {window} days of a residential or IOP discharge"
+--   empty: No residential or IOP discharges match these filters.
+--   n: "discharges_{window}"
+--   vars: {window: 30}
+-- chart:
+--   kind: rate_lines
+--   x: month
+--   y: "readmission_rate_{window}"
+--   n: "discharges_{window}"
+--   color: level_of_care
+--   y_label: Readmitted
+--   colours: levels
 -- suppress:
 --   counts: [discharges_30, readmitted_30, discharges_90, readmitted_90]
 --   rates:
@@ -53,15 +55,7 @@ per_discharge as (
         is_transfer,
         coalesce(days_to_readmission <= 30, false) as readmitted_30,
         days_to_readmission is not null as readmitted_90
-    from filtered_rows(
-        discharge_readmissions,
-        sites := $sites,
-        payers := $payers,
-        genders := $genders,
-        age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(discharge_readmissions, $filters, tracks := $tracks)
     where
         discharge_date <= $as_of
         and discharge_reason <> 'deceased'

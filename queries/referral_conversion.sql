@@ -18,21 +18,19 @@
 --   the two rates are steps of one funnel).
 --   No external standard; the 14-day window follows the engagement timing used in HEDIS IET
 --   (initiation within 14 days), counted here from the referral, not from a diagnosis.
--- area: pathways
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Referred from}
---   end: {type: date, label: Referred to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: bar, x: to_level_of_care, y: attended_rate, color: site, n: referred}
+-- page: stepdown
+-- order: 40
+-- panel:
+--   title: IOP referral funnel
+--   empty: No IOP referrals match these filters.
+--   rows: {to_level_of_care: iop}
+-- chart:
+--   kind: funnel
+--   stages: {referred: Referred, admitted: Admitted, attended_14d: Attended ≤14 days}
+--   group: site
+--   rates: {admitted: admitted_rate, attended_14d: attended_rate}
 -- suppress:
 --   counts: [referred, admitted, attended_14d]
 --   rates:
@@ -46,12 +44,7 @@ with
 -- arriving episode's first attended session on or after it
 referred as (
     select site, to_level_of_care, referral_date, arrived_level, arrived_date, days_to_attended
-    from filtered_rows(
-        referrals,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(referrals, $filters, tracks := $tracks)
     where
         referral_date + 14 <= $as_of
         and ($start is null or referral_date >= $start)

@@ -11,21 +11,22 @@
 --   that date). not_arrived_rate = not_arrived / referred.
 --   No external standard. Recent months read high until their clients have had time to arrive; compare
 --   months of the same age or set as_of a few weeks back.
--- area: pathways
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Referred from}
---   end: {type: date, label: Referred to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
---   tracks: filter
--- chart: {kind: bar, x: month, y: not_arrived_rate, color: site, n: referred}
+-- page: stepdown
+-- order: 50
+-- panel:
+--   title: Referred, not arrived
+--   empty: No referrals match these filters.
+--   recent_months: 12
+-- chart:
+--   kind: rate_heatmap
+--   x: month
+--   y: site
+--   z: not_arrived_rate
+--   n: referred
+--   x_label: Month of referral
+--   height: 300
 -- suppress:
 --   counts: [referred, not_arrived]
 --   rates:
@@ -41,12 +42,7 @@ monthly as (
         site,
         count(*) as referred,
         count(*) - count(*) filter (where arrived_date <= $as_of) as not_arrived
-    from filtered_rows(
-        referrals,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment, tracks := $tracks
-    )
+    from filtered(referrals, $filters, tracks := $tracks)
     where
         referral_date <= $as_of
         and ($start is null or referral_date >= $start)

@@ -12,22 +12,22 @@
 --   Rows: one per site (of the residential episode) and period; period is the first day of the calendar
 --   month (grain month) or quarter (grain quarter) of discharge. A site and period with no eligible
 --   discharge has no row.
--- area: stepdown
 -- params:
 --   grain: {type: choice, choices: [month, quarter], default: quarter, label: Per}
 --   window_days: {type: int, default: 14, label: Window (days)}
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Discharged from}
---   end: {type: date, label: Discharged to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
--- chart: {kind: line, x: period, y: stepdown_rate, color: site, n: eligible_discharges}
+-- page: stepdown
+-- order: 20
+-- panel:
+--   title: "{window_days}-day step-down rate by site"
+--   empty: No residential discharges match these filters.
+-- chart:
+--   kind: p_chart_grid
+--   group: site
+--   x: period
+--   events: stepped_down
+--   n: eligible_discharges
+--   rate: stepdown_rate
 -- suppress:
 --   counts: [eligible_discharges, stepped_down]
 --   rates:
@@ -43,12 +43,7 @@ eligible as (
         date_trunc($grain, discharge_date)::date as period,
         coalesce(days_to_iop <= $window_days, false) as stepped
     -- residential_stepdowns: residential_discharges with each discharge's filter attributes
-    from filtered_rows(
-        residential_stepdowns,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment
-    )
+    from filtered(residential_stepdowns, $filters)
     where
         discharge_date <= $as_of
         and discharge_date + $window_days <= $as_of

@@ -17,23 +17,17 @@
 --   period with the latest start on or before its date, the last period runs to end, discharges before the
 --   earliest start are left out, and month holds the period's first day). Each period's row equals the
 --   grain period row for that period's dates.
--- area: stepdown
 -- params:
 --   grain: {type: choice, choices: [month, period, periods], default: month, label: Rows}
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 14, label: Window (days)}
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Discharged from}
---   end: {type: date, label: Discharged to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
--- chart: {kind: line, x: month, y: stepdown_rate, n: eligible_discharges}
+-- page: stepdown
+-- order: 10
+-- panel:
+--   title: "{window_days}-day step-down rate by discharge month"
+--   empty: No residential discharges match these filters.
+-- chart: {kind: p_chart, x: month, events: stepped_down, n: eligible_discharges, rate: stepdown_rate}
 -- suppress:
 --   counts: [eligible_discharges, stepped_down]
 --   rates:
@@ -52,12 +46,7 @@ eligible as (
             when $grain = 'periods' then list_max(list_filter($period_starts, lambda p: p <= discharge_date))
         end as month,
         coalesce(days_to_iop <= $window_days, false) as stepped
-    from filtered_rows(
-        residential_stepdowns,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment
-    )
+    from filtered(residential_stepdowns, $filters)
     where
         discharge_date <= $as_of
         and discharge_date + $window_days <= $as_of

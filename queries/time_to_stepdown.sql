@@ -20,21 +20,25 @@
 --   observed event on day 0..max_day; stepped_by_max_day is its n. Both are per group, repeated on each
 --   row. It describes those who stepped down, not the whole group (use the day where cumulative_share
 --   passes 0.5 for that).
--- area: stepdown
 -- params:
 --   max_day: {type: int, default: 60, label: Days after discharge}
 --   as_of: {type: date, default: data_through, label: As of}
---   start: {type: date, label: Discharged from}
---   end: {type: date, label: Discharged to}
---   sites: filter
---   payers: filter
---   genders: filter
---   age_bands: filter
---   substances: filter
---   co_occurring: filter
---   living: filter
---   employment: filter
--- chart: {kind: step, x: day, y: cumulative_share, color: reason_group, n: at_risk}
+-- page: stepdown
+-- order: 30
+-- panel:
+--   title: Days from discharge to first IOP session, by discharge reason
+--   empty: No residential discharges match these filters.
+--   n_at: {day: 0}
+-- chart:
+--   kind: curves
+--   x: day
+--   y: cumulative_share
+--   n: at_risk
+--   color: reason_group
+--   marks: [7, 14, 30]
+--   y_label: Reached IOP
+--   x_label: Days after discharge
+--   hover_word: " reached IOP"
 -- suppress:
 --   keys: [day]
 --   counts: [at_risk, stepped_on_day, stepped_by_max_day]
@@ -60,12 +64,7 @@ eligible as (
         $as_of - discharge_date as followup_days,
         days_to_iop
     -- residential_stepdowns: residential_discharges with each discharge's filter attributes
-    from filtered_rows(
-        residential_stepdowns,
-        sites := $sites, payers := $payers, genders := $genders, age_bands := $age_bands,
-        substances := $substances, co_occurring := $co_occurring, living := $living,
-        employments := $employment
-    )
+    from filtered(residential_stepdowns, $filters)
     where
         discharge_date <= $as_of
         and not is_transfer

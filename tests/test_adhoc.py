@@ -318,7 +318,7 @@ def test_explore_query_from_the_url(explore):
     assert at.get("plotly_chart"), "the query's chart"
     table = at.dataframe[0].value
     assert list(table.columns) == ["month", "eligible_discharges", "stepped_down", "stepdown_rate", "ci_low", "ci_high"]
-    assert at.code and "filtered_rows(" in at.code[0].value
+    assert at.code and "filtered(" in at.code[0].value
     assert [b.proto.label for b in at.get("download_button")][:3] == ["Download CSV", "Download Excel", "Download Parquet"]
     keys = {w.key for w in list(at.number_input) + list(at.date_input)}
     assert {"stepdown_rate.window_days", "stepdown_rate.as_of"} <= keys
@@ -332,14 +332,13 @@ def test_explore_query_from_the_url(explore):
 
 
 def test_explore_widget_per_parameter_type(explore, tmp_path, monkeypatch):
-    from outcomes.catalog import query as catalog
     from outcomes.paths import QUERY_DIR
     from outcomes.web import database
 
     for path in QUERY_DIR.glob("*.sql"):  # the real catalog, plus the scaffold's every-type example
         shutil.copy(path, tmp_path)
     scaffold.new("discharges_by_month", tmp_path)
-    monkeypatch.setattr(database, "load_catalog", lambda: catalog.load_catalog(tmp_path))
+    monkeypatch.setattr(database, "QUERY_DIR", tmp_path)
     at = explore(q="discharges_by_month")
     _ok(at)
     key = "discharges_by_month.{}".format

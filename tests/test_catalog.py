@@ -127,8 +127,6 @@ def test_output_is_suppressed(demo_db, headline, path):
 @pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_golden(headline, path):
     query = parse(path)
-    if not (checks.GOLDEN_DIR / f"{query.name}.csv").exists():
-        pytest.skip("no golden file")
     df = runner.run(headline, query, raw=True).data
     assert not checks.check_golden(query, df), "if the change is intended: python -m outcomes check --update-golden"
 
@@ -153,14 +151,46 @@ def scaffolded(tmp_path) -> Path:
     return scaffold.new("discharges_by_month", tmp_path)
 
 
-def test_scaffold_passes_checks(scaffolded, demo_db, headline):
+def finished(name: str, text: str | None = None) -> str:
+    """The scaffold as an analyst leaves it: the example kept, every TODO written out."""
+    return re.sub(r"TODO ?", "", text or scaffold.template(name))
+
+
+@pytest.fixture
+def project(tmp_path):
+    """add(name, text) puts a query into a fresh project's queries/ with its reference page; returns queries/."""
+    queries, docs = tmp_path / "queries", tmp_path / "docs" / "measures"
+    queries.mkdir()
+    docs.mkdir(parents=True)
+    (docs / "README.md").write_text("# Measures\n")
+
+    def add(name: str, text: str | None = None) -> Path:
+        (queries / f"{name}.sql").write_text(text if text is not None else finished(name))
+        (docs / f"{name}.md").write_text(f"# {name}\n\nNumerator and denominator as in the header.\n")
+        with open(docs / "README.md", "a") as index:
+            index.write(f"- [{name}]({name}.md)\n")
+        return queries
+
+    return add
+
+
+def test_scaffold_runs_and_check_says_what_is_left(scaffolded, demo_db, headline):
+    """An untouched scaffold runs, draws and suppresses; `check` fails it for what a draft lacks, nothing else."""
     directory = scaffolded.parent
-    assert checks.check_all(demo_db, directory) == []
-    assert checks.check_all(headline, directory) == []
+    for con in (demo_db, headline):
+        problems = checks.check_all(con, directory)
+        assert len(problems) == 2, problems
+        assert "the header still has TODO" in problems[0] and "no reference page" in problems[1]
     query = load_catalog(directory)["discharges_by_month"]
     assert not shown_small_counts(query, runner.run(headline, query).data)
     assert not shown_small_counts(query, runner.run(demo_db, query).data)
     assert not runner.run(demo_db, query, raw=True).data.empty
+
+
+def test_a_finished_scaffold_passes_check(project, demo_db, headline):
+    directory = project("discharges_by_month")
+    assert checks.check_all(demo_db, directory) == []
+    assert checks.check_all(headline, directory) == []
 
 
 def test_scaffold_style(scaffolded):
@@ -173,12 +203,12 @@ def test_scaffold_shows_every_header_key_and_param_type(scaffolded):
     from outcomes.catalog.params import PARAM_TYPES
     from outcomes.catalog.query import HEADER_KEYS
 
-    keys = {k for k in HEADER_KEYS if re.search(rf"^{k}:", header, re.M)}
+    keys = {k for k in HEADER_KEYS if re.search(rf"^(# )?{k}:", header, re.M)}
     # keys another feature owns and the example does not need
-    assert keys >= HEADER_KEYS - {"site_free"}, sorted(HEADER_KEYS - keys)
+    assert keys >= HEADER_KEYS - {"site_free", "model"}, sorted(HEADER_KEYS - keys)
     query = parse(scaffolded)
-    assert {p.type for p in query.params.values()} >= set(PARAM_TYPES)
-    assert query.params["sites"].filter
+    assert {p.type for p in query.params.values() if not p.filter} >= set(PARAM_TYPES)
+    assert query.takes("sites") and query.sidebar[0] == "start"
 
 
 def test_scaffold_parameters_work(scaffolded, demo_db):
@@ -214,29 +244,37 @@ def _header_with(text: str, old: str, new: str) -> str:
 
 
 @pytest.mark.parametrize("change, problem", [
-    (("--   sites: filter", "--   sites: filter\n--   unused_param: {type: int, default: 1}"),
+    (("--   as_of:", "--   unused_param: {type: int, default: 1}\n--   as_of:"),
      "declares unused_param but the SQL does not use it"),
     (("where\n        discharge_date <= $as_of", "where\n        discharge_date <= $as_of + $undeclared_days"),
      "uses $undeclared_days but the header does not declare it"),
-    (("chart: {kind: bar, x: month, y: reason_rate", "chart: {kind: bar, x: month, y: no_such_column"),
-     "chart y column 'no_such_column' is not in the result"),
+    (("chart: {kind: rate_lines, x: month, y: reason_rate", "chart: {kind: rate_lines, x: month, y: no_such_column"),
+     "chart column 'no_such_column' is not in the result"),
+    (("chart: {kind: rate_lines, x: month,", "chart: {kind: lines, x: month,"),
+     "chart: kind 'lines' is not one of p_chart"),
+    (("chart: {kind: rate_lines, x: month,", "chart: {kind: rate_lines, x: month, colour: site,"),
+     "chart: rate_lines takes no argument 'colour'"),
     (("    median_stay_days: discharges\n", "    median_stay_days: discharges\n--   keys: [no_such_key]\n"),
      "suppress names 'no_such_key', which is not in the result"),
-], ids=["declared-not-used", "used-not-declared", "chart-column", "suppress-column"])
-def test_check_names_the_file_and_the_problem(tmp_path, demo_db_path, change, problem):
-    good = scaffold.template("good_query")
-    (tmp_path / "good_query.sql").write_text(good)
-    (tmp_path / "bad_query.sql").write_text(_header_with(scaffold.template("bad_query"), *change))
-    result = cli("check", "--queries", str(tmp_path), "--db", str(demo_db_path))
+], ids=["declared-not-used", "used-not-declared", "chart-column", "chart-kind", "chart-argument", "suppress-column"])
+def test_check_names_the_file_and_the_problem(project, demo_db_path, change, problem):
+    project("good_query")
+    directory = project("bad_query", finished("bad_query", _header_with(scaffold.template("bad_query"), *change)))
+    assert cli("check", "--queries", str(directory), "--db", str(demo_db_path), "--update-golden").returncode != 0
+    result = cli("check", "--queries", str(directory), "--db", str(demo_db_path))
     assert result.returncode != 0
     lines = result.stderr.splitlines()
     assert any(line.startswith("bad_query.sql: ") and problem in line for line in lines), result.stderr
     assert "good_query.sql" not in result.stderr
 
 
-def test_check_passes_a_good_folder(tmp_path, demo_db_path):
-    (tmp_path / "good_query.sql").write_text(scaffold.template("good_query"))
-    result = cli("check", "--queries", str(tmp_path), "--db", str(demo_db_path))
+def test_check_passes_a_good_folder_once_its_golden_output_is_written(project, demo_db_path):
+    directory = project("good_query")
+    first = cli("check", "--queries", str(directory), "--db", str(demo_db_path))
+    assert first.returncode == 1 and "good_query.sql: no golden output" in first.stderr
+    assert cli("check", "--queries", str(directory), "--db", str(demo_db_path), "--update-golden").returncode == 0
+    assert (directory.parent / "tests" / "golden" / "good_query.csv").exists()
+    result = cli("check", "--queries", str(directory), "--db", str(demo_db_path))
     assert result.returncode == 0, result.stderr
     assert "1 queries OK" in result.stdout
 
@@ -253,14 +291,16 @@ def test_a_new_file_appears_in_list(tmp_path):
     assert "max_years:float" in after.stdout and "reason:choice" in after.stdout
 
 
-def test_update_golden_rewrites_existing_files_only(headline, tmp_path, monkeypatch):
-    monkeypatch.setattr(checks, "GOLDEN_DIR", tmp_path)
-    (tmp_path / "stepdown_rate.csv").write_text("stale\n")
-    problems, written = checks.check_goldens(headline, update=True)
-    assert problems == [] and written == [tmp_path / "stepdown_rate.csv"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["stepdown_rate.csv"]
-    assert (tmp_path / "stepdown_rate.csv").read_text() == (QUERY_DIR.parent / "tests/golden/stepdown_rate.csv").read_text()
-    assert checks.check_goldens(headline)[0] == []
-    (tmp_path / "stepdown_rate.csv").write_text("changed\n")
-    problems, _ = checks.check_goldens(headline)
+def test_update_golden_writes_every_file_and_check_then_passes(headline, tmp_path):
+    directory = tmp_path / "queries"
+    shutil.copytree(QUERY_DIR, directory, ignore=shutil.ignore_patterns("_build"))
+    golden = tmp_path / "tests" / "golden"
+    problems, _ = checks.check_goldens(headline, directory)
+    assert len(problems) == len(FILES) and all("no golden output" in p for p in problems)
+    problems, written = checks.check_goldens(headline, directory, update=True)
+    assert problems == [] and sorted(written) == sorted(golden / f"{p.stem}.csv" for p in FILES)
+    assert (golden / "stepdown_rate.csv").read_text() == (checks.GOLDEN_DIR / "stepdown_rate.csv").read_text()
+    assert checks.check_goldens(headline, directory)[0] == []
+    (golden / "stepdown_rate.csv").write_text("changed\n")
+    problems, _ = checks.check_goldens(headline, directory)
     assert len(problems) == 1 and problems[0].startswith("stepdown_rate.sql: output differs from ")

@@ -37,8 +37,12 @@ def test_streamlit_accepts_every_setting():
 
 
 def test_secrets_are_never_committed():
-    ignored = (ROOT / ".gitignore").read_text().splitlines()
-    assert ".streamlit/secrets.toml" in ignored and "config/roles.toml" in ignored and "data/audit*.jsonl" in ignored
+    import subprocess
+
+    secret = [".streamlit/secrets.toml", "config/roles.toml", "data/audit.jsonl", "data/outcomes.duckdb", "data/demo/x"]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *secret, "data/README.md"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    assert ignored == secret, "git must ignore secrets, roles, the audit log and data, and keep data/README.md"
     example = tomllib.loads((ROOT / ".streamlit" / "secrets.example.toml").read_text())
     needed = {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"}
     assert needed <= set(example["auth"])

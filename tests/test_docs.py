@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from outcomes.catalog.params import PARAM_TYPES
-from outcomes.catalog.query import CHART_KINDS, HEADER_KEYS
+from outcomes.catalog.query import HEADER_KEYS, PANEL_KEYS
 from outcomes.cli import parser
+from outcomes.present import charts
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "adding-a-query.md"
@@ -44,9 +45,18 @@ def test_every_parameter_type_is_documented(kind):
         f"docs/adding-a-query.md's parameter table has no row for `{kind}`"
 
 
-def test_every_chart_kind_is_documented():
-    text = GUIDE.read_text()
-    assert [k for k in CHART_KINDS if f"`{k}`" not in text] == []
+@pytest.mark.parametrize("kind", charts.KINDS)
+def test_every_chart_kind_is_documented_with_its_arguments(kind):
+    row = re.search(rf"^\| `{kind}` \|.*$", GUIDE.read_text(), re.M)
+    assert row, f"docs/adding-a-query.md's chart table has no row for `{kind}`"
+    builder = charts.BUILDERS.get(kind)
+    missing = [a for a in (builder.params if builder else ()) if a not in charts.IMPLIED and f"`{a}`" not in row.group(0)]
+    assert not missing, f"docs/adding-a-query.md's row for `{kind}` does not name {', '.join(missing)}"
+
+
+@pytest.mark.parametrize("key", sorted(PANEL_KEYS))
+def test_every_panel_key_is_documented(key):
+    assert f"`{key}`" in GUIDE.read_text(), f"docs/adding-a-query.md does not explain the panel key `{key}`"
 
 
 def test_guide_is_linked_from_the_readme():

@@ -40,8 +40,31 @@ def test_page_renders(app, page):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_a_page_with_panels_ends_by_drawing_them(page):
-    """panels.panel only starts its query; pdf.pdf_export() draws the page's panels, so it must be the last call."""
-    lines = [line for line in (ROOT / page).read_text().splitlines() if line.strip()]
-    if any("panels.panel(" in line for line in lines):
-        assert lines[-1].strip() == "pdf.pdf_export()", f"{page} must end with pdf.pdf_export()"
+def test_a_page_is_thin(page):
+    """A page says which queries it shows, in what order, with a few widgets: no lambdas, no chart building, no
+    SQL, no pandas."""
+    import ast
+
+    tree = ast.parse((ROOT / page).read_text())
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)], f"{page} defines a lambda"
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported <= {"streamlit", "outcomes.web", "outcomes.web.report"}, f"{page} imports {sorted(imported)}"
+    texts = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    assert not [s for s in texts if re.search(r"\bselect\b.+\bfrom\b", s, re.I | re.S)], f"{page} holds SQL"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_page_places_only_its_own_queries_in_their_order(page, catalog):
+    """page.panel("x") on a director page names a query whose header says `page:` this page, in header order,
+    so that an analyst's `order` puts a new panel where the docs say."""
+    text = (ROOT / page).read_text()
+    name = re.search(r'report_page\("(\w+)"', text)
+    placed = re.findall(r'page\.panel\("(\w+)"', text)
+    if not name:
+        assert not placed
+        return
+    assert all(catalog[q].page == name.group(1) for q in placed), [(q, catalog[q].page) for q in placed]
+    orders = [catalog[q].order for q in placed]
+    assert orders == sorted(orders) and len(set(orders)) == len(orders), dict(zip(placed, orders))
+    assert {q.name for q in catalog.values() if q.page == name.group(1)} == set(placed), "a built-in query unplaced"

@@ -145,7 +145,7 @@ def typical_filters(con, query) -> dict:
     first = dt.date(through.year - (through.month <= 6), (through.month - 7) % 12 + 1, 1)
     last = dt.date(through.year, through.month, 1) - dt.timedelta(days=1)
     given = {"sites": [site], "start": first, "end": last}
-    return {k: v for k, v in given.items() if k in query.params}
+    return {k: v for k, v in given.items() if query.takes(k)}
 
 
 def bench_queries(db_path: Path, runs: int) -> list[dict]:
@@ -245,7 +245,8 @@ def bench_pandas(data_dir: Path, db_path: Path, runs: int, query_ms: dict, work:
         for name in bp.MEASURES:
             for label, given in (("default", {}), ("filtered", typical_filters(con, catalog[name]))):
                 result = runner.run(con, catalog[name], given, raw=True)
-                cases.append((name, result.params))
+                flat = {k: v for k, v in result.params.items() if k != "filters"} | result.params.get("filters", {})
+                cases.append((name, flat))
                 duck[(name, label)] = result.data
     finally:
         con.close()

@@ -14,14 +14,41 @@ from outcomes.privacy.suppress import UnclassifiedColumn, roles
 GOLDEN_DIR = ROOT / "tests" / "golden"
 
 
+def project(directory: Path) -> tuple[Path, Path]:
+    """(golden folder, measures docs folder) of the project whose catalog is `directory` (its queries/)."""
+    root = Path(directory).resolve().parent
+    return (GOLDEN_DIR if root == ROOT else root / "tests" / "golden"), root / "docs" / "measures"
+
+
+def chart_values(query: Query) -> dict:
+    """What a header's placeholders are filled from when nothing is chosen: parameter defaults and panel vars."""
+    return {n: p.default for n, p in query.params.items()} | (query.panel.get("vars") or {})
+
+
+def check_header(query: Query) -> list[str]:
+    """Problems a header shows before it runs: its chart against the builder it names, panel placeholders."""
+    from outcomes.present import charts
+
+    values = chart_values(query)
+    problems = [f"{query.path.name}: {p}" for p in charts.problems(query.chart, set(values))]
+    for key in ("title", "n"):
+        missing = charts.placeholders(query.panel.get(key)) - set(values)
+        if missing:
+            problems.append(f"{query.path.name}: panel {key} uses {{{', '.join(sorted(missing))}}}, which is "
+                            "neither a parameter nor a panel var")
+    return problems
+
+
 def check_result(query: Query, df: pd.DataFrame) -> list[str]:
     """Problems with a query's output: chart columns missing, suppression roles missing or wrong."""
+    from outcomes.present import charts
+
     problems = []
-    for key in ("x", "y", "color", "facet", "n", "z"):
-        col = query.chart.get(key)
-        cols = col if isinstance(col, list) else [col] if col else []
-        problems += [f"{query.path.name}: chart {key} column {c!r} is not in the result ({', '.join(df.columns)})"
-                     for c in cols if c not in df.columns]
+    if not charts.problems(query.chart, set(chart_values(query))):
+        spec = charts.spec(query.chart, chart_values(query))
+        rows = query.panel.get("rows") or {}
+        problems += [f"{query.path.name}: chart column {c!r} is not in the result ({', '.join(df.columns)})"
+                     for c in [*charts.columns(spec), *rows] if c not in df.columns]
     try:
         roles(df, query.suppress)
     except UnclassifiedColumn as exc:
@@ -42,32 +69,57 @@ def check_result(query: Query, df: pd.DataFrame) -> list[str]:
 
 
 def check_golden(query: Query, df: pd.DataFrame, update: bool = False) -> list[str]:
-    """Compare with tests/golden/NAME.csv when it exists (or rewrite it when `update`)."""
+    """Compare with tests/golden/NAME.csv (or write it when `update`); a query without one is a problem."""
     from outcomes.present.files import to_csv
 
-    path = GOLDEN_DIR / f"{query.name}.csv"
-    text = to_csv(df)
+    path = project(query.path.parent)[0] / f"{query.name}.csv"
+    # 10 decimals: a parallel sum may differ in the last bits from run to run, never in a number anyone reads
+    text = to_csv(df.round({c: 10 for c in df.columns if pd.api.types.is_float_dtype(df[c])}))
     if update:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         return []
-    if path.exists() and path.read_text() != text:
-        return [f"{query.path.name}: output differs from {path.relative_to(GOLDEN_DIR.parents[1])}"]
+    if not path.exists():
+        return [f"{query.path.name}: no golden output {_shown(path)}: write it with "
+                "`python -m outcomes check --update-golden` and check it against a hand count"]
+    if path.read_text() != text:
+        return [f"{query.path.name}: output differs from {_shown(path)}"]
     return []
 
 
-def check_all(con, directory: Path = QUERY_DIR, golden: bool = False, update_golden: bool = False) -> list[str]:
-    """Every problem found in the catalog, one line each naming the file."""
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def check_complete(query: Query) -> list[str]:
+    """What a finished query has that a draft lacks: no TODO left in its header, a reference page listed in
+    the measures index."""
+    problems = []
+    header = query.path.read_text().split("\n\n", 1)[0]
+    if "TODO" in header:
+        problems.append(f"{query.path.name}: the header still has TODO (fill in the title, description and definition)")
+    docs = project(query.path.parent)[1]
+    page = docs / f"{query.name}.md"
+    if not page.exists():
+        problems.append(f"{query.path.name}: no reference page docs/measures/{query.name}.md (what is counted, "
+                        "the numerator and denominator, the standard it follows)")
+    elif not (docs / "README.md").exists() or f"({query.name}.md)" not in (docs / "README.md").read_text():
+        problems.append(f"{query.path.name}: docs/measures/{query.name}.md is not listed in docs/measures/README.md")
+    return problems
+
+
+def check_all(con, directory: Path = QUERY_DIR) -> list[str]:
+    """Every problem found in the catalog, one line each naming the file: the header, a run with the defaults
+    on `con`, the chart and suppression against the result, and what a finished query has (check_complete)."""
     catalog, problems = check_catalog(directory)
     for query in catalog.values():
+        problems += check_header(query) + check_complete(query)
         try:
             result = runner.run(con, query, raw=True)
         except Exception as exc:  # any failure to run is a finding, named by file
             problems.append(f"{query.path.name}: does not run with its defaults: {str(exc).splitlines()[0]}")
             continue
         problems += check_result(query, result.data)
-        if (golden or update_golden) and (GOLDEN_DIR / f"{query.name}.csv").exists():
-            problems += check_golden(query, result.data, update_golden)  # `con` must be the headline fixture
     return problems
 
 
@@ -89,16 +141,11 @@ def golden_db(tmp: Path) -> Path:
 
 
 def check_goldens(con, directory: Path = QUERY_DIR, update: bool = False) -> tuple[list[str], list[Path]]:
-    """(problems, files rewritten): every query with a tests/golden/NAME.csv, run raw with its defaults on `con`
-    (the headline fixture), compared with that file, or the file rewritten when `update`. A query gets a golden
-    file when one exists, even empty: `touch tests/golden/NAME.csv`, then `python -m outcomes check --update-golden`.
-    """
+    """(problems, files written): every query run raw with its defaults on `con` (the headline fixture) and
+    compared with its tests/golden/NAME.csv, or every file written when `update` (review it with git diff)."""
     catalog, problems = check_catalog(directory)
     written = []
     for query in catalog.values():
-        path = GOLDEN_DIR / f"{query.name}.csv"
-        if not path.exists():
-            continue
         try:
             df = runner.run(con, query, raw=True).data
         except Exception as exc:  # any failure to run is a finding, named by file
@@ -106,5 +153,5 @@ def check_goldens(con, directory: Path = QUERY_DIR, update: bool = False) -> tup
             continue
         problems += check_golden(query, df, update)
         if update:
-            written.append(path)
+            written.append(project(directory)[0] / f"{query.name}.csv")
     return problems, written

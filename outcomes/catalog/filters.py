@@ -1,4 +1,8 @@
-"""The global sidebar filters. A query receives one when its header declares `name: filter`."""
+"""The global sidebar filters, and the parameters a query receives by name alone ("magic" parameters).
+
+A query does not declare these in its header: using `$filters` (the sites and client-group filters as one
+struct, for the `filtered(table, $filters)` macro), `$tracks`, `$start` or `$end` in its SQL is enough.
+"""
 
 from __future__ import annotations
 
@@ -20,3 +24,15 @@ GLOBAL: dict[str, Param] = {
         Param("tracks", "list", None, "IOP track", options="track", filter=True),
     )
 }
+
+# The members of `$filters`: the sites and the client group, the same for every query that reads episodes.
+CLIENT = ("sites", "payers", "genders", "age_bands", "substances", "co_occurring", "living", "employment")
+FILTERS = Param("filters", "filters", None, "Sites and client group", filter=True)
+
+# Names a query's SQL may use without declaring them.
+MAGIC: dict[str, Param] = {"filters": FILTERS} | {n: GLOBAL[n] for n in ("start", "end", "tracks")}
+
+
+def struct(given: dict) -> dict:
+    """The value of `$filters` from the individual filter values in `given` (missing ones: no limit)."""
+    return {name: GLOBAL[name].coerce(given.get(name)) for name in CLIENT}

@@ -11,11 +11,16 @@ import yaml
 
 from outcomes.catalog import filters
 from outcomes.catalog.params import PARAM_TYPES, Param
+from outcomes.catalog.sql_text import named_parameters, split_header, words
+from outcomes.measures.stats import UNSTABLE_BELOW
 from outcomes.paths import BUILD_DIR, QUERY_DIR
 
-CHART_KINDS = ("line", "bar", "area", "scatter", "heatmap", "funnel", "sankey", "step", "table")
+# The director pages a query can be drawn on (`page:`), in menu order; Explore groups queries by these too.
+PAGES = ("overview", "stepdown", "engagement", "retention", "pathways")
+AREAS = (*PAGES, "other")
 HEADER_KEYS = {"title", "description", "params", "chart", "area", "suppress", "definition", "unstable_below",
-               "site_free"}
+               "site_free", "page", "order", "panel"}
+PANEL_KEYS = {"title", "empty", "footnote", "recent_months", "recent_weeks", "n", "n_at", "rows", "vars"}
 # What a query declaring `site_free: true` may read: nothing that holds episodes (see episode_sources).
 SITE_FREE_SOURCES = {"filter_options", "load_info", "load_files"}
 
@@ -31,97 +36,36 @@ class Query:
     title: str
     description: str
     sql: str
-    params: dict[str, Param]
-    chart: dict = field(default_factory=dict)
+    params: dict[str, Param]  # declared in the header, and the magic ones its SQL uses (outcomes.catalog.filters)
+    chart: dict = field(default_factory=dict)  # `kind` and the builder's arguments (outcomes.present.charts)
     area: str = "other"
     suppress: dict = field(default_factory=dict)
     definition: str = ""
-    unstable_below: int = 30
+    unstable_below: int = UNSTABLE_BELOW
     site_free: bool = False  # reads no episode data, so it needs no `sites` parameter
+    page: str | None = None  # the director page it is drawn on, at `order` among that page's panels
+    order: int = 0
+    panel: dict = field(default_factory=dict)  # how the page shows it: title, empty message, notes, rows
 
     @property
     def lead(self) -> str:
         """The first sentence of the description (not fooled by "day 0. to" or "(1. to 5.)")."""
         return re.split(r"(?<=[a-z0-9)%])\.\s+(?=[A-Z])", self.description, maxsplit=1)[0].rstrip(".") + "."
 
+    def takes(self, name: str) -> bool:
+        """Whether a value for `name` reaches this query: a parameter, or a member of its `$filters`."""
+        return name in self.params or ("filters" in self.params and name in filters.CLIENT)
 
-def named_parameters(sql: str) -> list[str]:
-    """Names of `$name` parameters in SQL, in order of first use, skipping comments, strings and quoted names."""
-    names: list[str] = []
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = n if end < 0 else end + 1
-        elif sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:  # block comments nest
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-        elif ch in "'\"":
-            j = i + 1
-            while j < n:
-                if sql[j] == ch:
-                    if j + 1 < n and sql[j + 1] == ch:  # doubled quote is an escaped quote
-                        j += 2
-                        continue
-                    break
-                j += 1
-            i = j + 1
-        elif ch == "$":
-            tag = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", sql[i:])
-            if tag:  # dollar-quoted string: $$...$$ or $tag$...$tag$
-                end = sql.find(tag.group(0), i + len(tag.group(0)))
-                i = n if end < 0 else end + len(tag.group(0))
-                continue
-            m = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql[i:])
-            if m:
-                if m.group(1) not in names:
-                    names.append(m.group(1))
-                i += len(m.group(0))
-            else:
-                i += 1
-        elif ch in "eE" and sql.startswith("'", i + 1):
-            j = i + 2  # escape string E'...': a backslash or a doubled quote escapes
-            while j < n and (sql[j] != "'" or sql.startswith("''", j)):
-                j += 2 if sql[j] == "\\" or sql[j] == "'" else 1
-            i = j + 1
-        elif ch.isalnum() or ch == "_":
-            # an identifier such as a$b is one word, not a parameter
-            m = re.match(r"[\w$]+", sql[i:])
-            i += len(m.group(0))
-        else:
-            i += 1
-    return names
-
-
-def split_header(text: str) -> tuple[str, str]:
-    """Split a file into its leading `--` comment block (prefix removed) and the SQL after it."""
-    lines = text.splitlines(keepends=True)
-    header = []
-    for k, line in enumerate(lines):
-        stripped = line.strip()
-        if stripped.startswith("--"):
-            body = stripped[2:]
-            header.append(body[1:] if body.startswith(" ") else body)
-        elif stripped == "" and not header:
-            continue
-        else:
-            return "\n".join(header), "".join(lines[k:])
-    return "\n".join(header), ""
+    @property
+    def sidebar(self) -> list[str]:
+        """The global sidebar filters this query uses, in sidebar order."""
+        return [name for name in filters.GLOBAL if self.takes(name)]
 
 
 def _param(name: str, spec, path: Path) -> Param:
-    if spec == "filter":
-        if name not in filters.GLOBAL:
-            raise CatalogError(f"{path.name}: parameter {name} is marked 'filter' but is not a global filter "
-                               f"({', '.join(filters.GLOBAL)})")
-        return filters.GLOBAL[name]
+    if name in filters.MAGIC or name in filters.GLOBAL:
+        raise CatalogError(f"{path.name}: parameter {name} is a global filter: use ${name if name in filters.MAGIC else 'filters'} "
+                           "in the SQL and leave it out of params")
     if not isinstance(spec, dict) or spec.get("type") not in PARAM_TYPES:
         raise CatalogError(f"{path.name}: parameter {name} needs a type, one of {', '.join(PARAM_TYPES)}")
     unknown = set(spec) - {"type", "default", "label", "choices", "options"}
@@ -138,6 +82,25 @@ def _param(name: str, spec, path: Path) -> Param:
         except ValueError as exc:
             raise CatalogError(f"{path.name}: default of {exc}") from None
     return Param(p.name, p.type, default, p.label, p.choices, p.options)
+
+
+def _params(path: Path, declared: dict, sql: str) -> dict[str, Param]:
+    """The header's params, then the magic ones the SQL uses, in order of first use; each used exactly."""
+    params = {name: _param(name, spec, path) for name, spec in declared.items()}
+    used = named_parameters(sql)
+    for name in used:
+        if name not in params and name in filters.MAGIC:
+            params[name] = filters.MAGIC[name]
+        elif name not in params and name in filters.GLOBAL:
+            raise CatalogError(f"{path.name}: ${name} is a member of $filters: read the table through "
+                               "filtered(table, $filters) instead")
+    undeclared = [n for n in used if n not in params]
+    unused = [n for n in params if n not in used]
+    if undeclared:
+        raise CatalogError(f"{path.name}: SQL uses ${', $'.join(undeclared)} but the header does not declare it")
+    if unused:
+        raise CatalogError(f"{path.name}: header declares {', '.join(unused)} but the SQL does not use it")
+    return params
 
 
 def parse(path: Path) -> Query:
@@ -157,17 +120,10 @@ def parse(path: Path) -> Query:
             raise CatalogError(f"{path.name}: header needs a {key}")
     if not sql.strip():
         raise CatalogError(f"{path.name}: no SQL after the header")
-    params = {name: _param(name, spec, path) for name, spec in (meta.get("params") or {}).items()}
-    used = named_parameters(sql)
-    undeclared = [n for n in used if n not in params]
-    unused = [n for n in params if n not in used]
-    if undeclared:
-        raise CatalogError(f"{path.name}: SQL uses ${', $'.join(undeclared)} but the header does not declare it")
-    if unused:
-        raise CatalogError(f"{path.name}: header declares {', '.join(unused)} but the SQL does not use it")
+    params = _params(path, meta.get("params") or {}, sql)
     chart = meta.get("chart") or {}
-    if chart and chart.get("kind") not in CHART_KINDS:
-        raise CatalogError(f"{path.name}: chart kind must be one of {', '.join(CHART_KINDS)}")
+    if not isinstance(chart, dict) or (chart and not isinstance(chart.get("kind"), str)):
+        raise CatalogError(f"{path.name}: chart must be a mapping with a kind (see docs/adding-a-query.md)")
     site_free = meta.get("site_free", False)
     if not isinstance(site_free, bool):
         raise CatalogError(f"{path.name}: site_free must be true or false")
@@ -177,9 +133,29 @@ def parse(path: Path) -> Query:
         raise CatalogError(f"{path.name}: suppress takes counts, rates, stats, keys, totals, total_rows and curve")
     _check_relations(path, suppress)
     _check_curve(path, suppress)
+    page, order, panel = _placement(path, meta)
+    area = meta.get("area", page or "other")
+    if area not in AREAS:
+        raise CatalogError(f"{path.name}: area must be one of {', '.join(AREAS)}")
     return Query(path.stem, path, meta["title"].strip(), " ".join(meta["description"].split()), sql, params,
-                 chart, meta.get("area", "other"), suppress, (meta.get("definition") or "").strip(),
-                 int(meta.get("unstable_below", 30)), site_free)
+                 chart, area, suppress, (meta.get("definition") or "").strip(),
+                 int(meta.get("unstable_below", UNSTABLE_BELOW)), site_free, page, order, panel)
+
+
+def _placement(path: Path, meta: dict) -> tuple[str | None, int, dict]:
+    """`page`, `order` and `panel` from the header: where a director page draws the query, and how."""
+    page, order, panel = meta.get("page"), meta.get("order", 0), meta.get("panel") or {}
+    if page is not None and page not in PAGES:
+        raise CatalogError(f"{path.name}: page must be one of {', '.join(PAGES)}")
+    if not isinstance(order, int) or isinstance(order, bool):
+        raise CatalogError(f"{path.name}: order must be a whole number (its place among the page's panels)")
+    if page and not meta.get("chart"):
+        raise CatalogError(f"{path.name}: a query with a page needs a chart")
+    if not isinstance(panel, dict) or set(panel) - PANEL_KEYS:
+        raise CatalogError(f"{path.name}: panel takes {', '.join(sorted(PANEL_KEYS))}")
+    if not isinstance(panel.get("vars", {}), dict):
+        raise CatalogError(f"{path.name}: panel vars must map a name to its default value")
+    return page, order, panel
 
 
 @functools.cache
@@ -195,24 +171,16 @@ def episode_sources() -> frozenset[str]:
     return frozenset(names - SITE_FREE_SOURCES)
 
 
-def _words(sql: str) -> set[str]:
-    """Lower-cased identifiers of `sql`, outside comments and string literals."""
-    code = re.sub(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", " ", sql, flags=re.S)
-    return {w.lower().strip('"') for w in re.findall(r'"[^"]+"|[A-Za-z_][A-Za-z0-9_]*', code)}
-
-
 def _check_site_scope(path: Path, sql: str, params: dict, site_free: bool) -> None:
-    """Every query that reads episode data takes the global `sites` filter, so a site scope can apply to it."""
-    reads = sorted(_words(sql) & episode_sources())
-    if site_free and "sites" in params:
-        raise CatalogError(f"{path.name}: declares site_free but takes sites; drop one")
+    """Every query that reads episode data takes `$filters` (which holds the sites), so a site scope applies."""
+    reads = sorted(words(sql) & episode_sources())
+    if site_free and "filters" in params:
+        raise CatalogError(f"{path.name}: declares site_free but takes $filters; drop one")
     if site_free and reads:
         raise CatalogError(f"{path.name}: declares site_free but reads episode data ({', '.join(reads)})")
-    if reads and "sites" not in params:
-        raise CatalogError(f"{path.name}: reads episode data ({', '.join(reads)}) but does not take `sites: filter`, "
-                           "so a user's site scope could not apply to it")
-    if "sites" in params and params["sites"].type != "list":
-        raise CatalogError(f"{path.name}: sites must be the global filter (`sites: filter`)")
+    if reads and "filters" not in params:
+        raise CatalogError(f"{path.name}: reads episode data ({', '.join(reads)}) but does not take $filters "
+                           "(read it through filtered(table, $filters)), so a user's site scope could not apply to it")
 
 
 def _check_relations(path: Path, suppress: dict) -> None:

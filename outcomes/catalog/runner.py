@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from outcomes.catalog import filters
 from outcomes.catalog.query import Query
 from outcomes.privacy import access
 from outcomes.privacy import suppress as sup
@@ -40,13 +41,19 @@ class Result:
 
 
 def bind(query: Query, given: dict, data_through=None) -> dict:
-    """Declared defaults overridden by `given` (strings or typed values), typed; unknown names are refused."""
-    unknown = sorted(set(given) - set(query.params))
+    """Declared defaults overridden by `given` (strings or typed values), typed; unknown names are refused.
+
+    `$filters` is made from the individual filter values in `given` (sites, payers, ...), or given whole."""
+    unknown = sorted(n for n in given if not query.takes(n))
     if unknown:
-        raise UnknownParameter(f"{query.name} has no parameter {', '.join(unknown)} (it takes {', '.join(query.params) or 'none'})")
+        takes = [n for n in query.params if n != "filters"] + (list(filters.CLIENT) if "filters" in query.params else [])
+        raise UnknownParameter(f"{query.name} has no parameter {', '.join(unknown)} (it takes {', '.join(takes) or 'none'})")
     values = {}
     for name, p in query.params.items():
-        value = p.coerce(given[name]) if name in given else p.default
+        if p.type == "filters":
+            value = filters.struct(given.get("filters") or given)
+        else:
+            value = p.coerce(given[name]) if name in given else p.default
         if value == "data_through":
             value = data_through
         values[name] = value
@@ -84,8 +91,8 @@ def run(con, query: Query, given: dict | None = None, raw: bool = False, timeout
         max_rows: int | None = None, data_through=None, scope=None) -> Result:
     """Run a catalog query with its defaults overridden by `given`; suppressed unless `raw`.
 
-    `scope` is the sites the user may see (None: every site): the `sites` parameter is narrowed to it, and a
-    query without `sites` is refused unless its header declares it `site_free`.
+    `scope` is the sites the user may see (None: every site): the sites of `$filters` are narrowed to it, and
+    a query without `$filters` is refused unless its header declares it `site_free`.
     """
     if data_through is None and any(p.default == "data_through" for p in query.params.values()):
         data_through = data_through_of(con)
@@ -102,14 +109,16 @@ def run(con, query: Query, given: dict | None = None, raw: bool = False, timeout
 
 
 def apply_scope(query: Query, values: dict, scope) -> dict:
-    """Bound values with `sites` narrowed to `scope` (None: no limit); raises ScopeError when it cannot apply."""
+    """Bound values with the sites of `$filters` narrowed to `scope` (None: no limit); raises ScopeError when
+    the query cannot be limited."""
     if scope is None:
         return values
-    if "sites" not in query.params:
+    if "filters" not in query.params:
         if query.site_free:
             return values
-        raise ScopeError(f"{query.name} takes no sites parameter, so it cannot be limited to your sites")
-    return values | {"sites": access.limit_sites(values["sites"], tuple(scope))}
+        raise ScopeError(f"{query.name} takes no $filters, so it cannot be limited to your sites")
+    narrowed = values["filters"] | {"sites": access.limit_sites(values["filters"]["sites"], tuple(scope))}
+    return values | {"filters": narrowed}
 
 
 def data_through_of(con):

@@ -25,12 +25,17 @@ HEADER = """\
 --   Numerator: TODO. Denominator: TODO. Rate = numerator / denominator, grouped by TODO.
 --   Standard: TODO the published measure this follows (or "ours"), and how it differs.
 -- area: other  # Explore groups queries by area: stepdown, engagement, retention, pathways, overview, other
+-- # page: retention  # uncomment to draw it on that director page too
+-- order: 60  # its place among the page's panels (theirs are 10, 20, 30...; see docs/adding-a-query.md)
+-- panel:
+--   title: "Discharges by month: {{reason}}"  # {{name}}: a parameter's value (or a panel var)
+--   empty: No discharges match these filters.
 -- params:
 --   # One entry per $name in the SQL, and no other. Types: date, int, float, text, list, choice, bool, dates.
 --   # No default means null, which by convention means "no limit".
+--   # The sidebar's filters need no entry: $filters (sites and client group, for filtered(table, $filters)),
+--   # $tracks, $start and $end are given by name alone.
 --   as_of: {{type: date, default: data_through, label: As of}}  # data_through: the load's date
---   start: {{type: date, label: Discharged from}}
---   end: {{type: date, label: Discharged to}}
 --   min_days: {{type: int, default: 0, label: Shortest stay (days)}}
 --   max_years: {{type: float, default: 10.0, label: Longest stay (years)}}
 --   reason:
@@ -42,8 +47,7 @@ HEADER = """\
 --   include_transfers: {{type: bool, default: true, label: Count transfers}}
 --   payer_contains: {{type: text, label: Payer contains}}
 --   skip_days: {{type: dates, label: Discharge days left out}}  # a list of dates
---   sites: filter  # a global sidebar filter: pass it on to filtered_episodes(...)
--- chart: {{kind: bar, x: month, y: reason_rate, n: discharges}}
+-- chart: {{kind: rate_lines, x: month, y: reason_rate, n: discharges, y_label: With the reason}}
 -- suppress:
 --   counts: [discharges, with_reason]
 --   rates:
@@ -62,7 +66,7 @@ population as (
         discharge_date,
         discharge_reason,
         discharge_date - admit_date as stay_days
-    from filtered_episodes(sites := $sites)
+    from filtered(episodes, $filters)
     where
         discharge_date <= $as_of
         and ($start is null or discharge_date >= $start)
@@ -145,12 +149,11 @@ def from_statement(sql: str, name: str = "new_query", counts: list[str] | None =
         "--   Population: TODO. Numerator: TODO. Denominator: TODO. Grouped by TODO.\n"
         "-- area: other\n"
         "-- params:\n"
-        "--   # TODO a query that reads episodes takes the sidebar's sites filter: declare it, then write\n"
-        "--   # filtered_episodes(sites := $sites) instead of reading episodes directly.\n"
-        "--   # sites: filter\n"
-        "--   # Types: date, int, float, text, list, choice, bool, e.g.\n"
+        "--   # TODO a query that reads episodes must read them through filtered(episodes, $filters), so that\n"
+        "--   # the sidebar's sites and client group (and a user's site scope) apply. Types: date, int, float,\n"
+        "--   # text, list, choice, bool, dates, e.g.\n"
         "--   # window_days: {type: int, default: 14, label: Window (days)}\n"
-        "-- chart: {kind: table}  # or line, bar, area, scatter, heatmap, funnel, sankey, step with x, y, n\n"
+        "-- chart: {kind: table}  # or p_chart, rate_lines, rate_bars, ... (docs/adding-a-query.md)\n"
         "-- suppress:\n"
         f"--   counts: [{', '.join(counts)}]\n"
         f"{todo_roles}"

@@ -40,3 +40,7 @@ TEDS_IOP_COMPLETION = Benchmark(
     "substance abuse agencies of 28 states and jurisdictions). TEDS counts a transfer to further treatment (17.9%) separately, as we do; ours is every IOP "
     "discharge at this provider, any payer.",
 )
+
+
+# By the name a query header gives (`chart: {benchmark: NAME}`).
+BENCHMARKS = {"va_followup_7": VA_FOLLOWUP[7], "va_followup_30": VA_FOLLOWUP[30], "teds_iop_completion": TEDS_IOP_COMPLETION}

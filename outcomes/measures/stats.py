@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 
 Z95 = 1.959963984540054
+# A rate or statistic over fewer than this many is unstable: shown, but marked (hollow, dotted, in brackets).
+UNSTABLE_BELOW = 30
 D2 = 1.128  # bias constant d2 for moving ranges of two points
 
 

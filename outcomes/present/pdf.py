@@ -28,6 +28,7 @@ class Chart:
     title: str
     figure: go.Figure
     note: str = ""  # n, suppression and footnotes shown under the chart
+    stamp: str = ""  # stands for the figure when deciding whether a prepared PDF is still this page's
 
 
 def start() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from outcomes.catalog.query import Query
-from outcomes.present import charts, files
+from outcomes.present import files
+from outcomes.present.theme import is_rate
 from outcomes.privacy import suppress as sup
 
 
@@ -16,7 +17,7 @@ def format_table(df: pd.DataFrame, mask: pd.DataFrame, query: Query) -> pd.DataF
     for col in df.columns:
         s = shown[col]
         text = None
-        if charts.is_rate(col) and pd.api.types.is_numeric_dtype(df[col]):
+        if is_rate(col) and pd.api.types.is_numeric_dtype(df[col]):
             text = "{:.1%}".format
         elif pd.api.types.is_integer_dtype(df[col]) or str(df[col].dtype) == "Int64":
             text = lambda v: f"{int(v):,}"  # noqa: E731

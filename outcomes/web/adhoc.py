@@ -9,8 +9,8 @@ import streamlit as st
 from outcomes.catalog import runner
 from outcomes.present.tables import format_table
 from outcomes.web.audit import log_adhoc
-from outcomes.web.auth import current_user
-from outcomes.web.database import connection, data_version
+from outcomes.web import context
+from outcomes.web.database import root_connection
 from outcomes.web.downloads import exports
 
 
@@ -20,7 +20,8 @@ def adhoc_panel() -> None:
 
     from outcomes.catalog import adhoc, scaffold
 
-    if not current_user().can("adhoc_sql"):
+    run = context.current()
+    if not run.user.can("adhoc_sql"):
         st.info("Ad-hoc SQL needs the analyst or admin role with every site.")
         return
     st.caption(f"One read-only statement (select, with, from, values, describe, show, summarize) on the loaded "
@@ -28,17 +29,17 @@ def adhoc_panel() -> None:
                "shown. Every whole-number column is treated as a count: 1–10 is hidden, and so are the other "
                "numbers on that row. See docs/adding-a-query.md.")
     with st.expander("Tables you can query"):
-        st.dataframe(adhoc.tables(connection()), hide_index=True, width="stretch")
+        st.dataframe(adhoc.tables(root_connection(run.version)), hide_index=True, width="stretch")
     sql = st.text_area("SQL (Ctrl+Enter runs it)", key="adhoc_sql", height=160,
                        placeholder="select site, level_of_care, count(*) as episodes\nfrom episodes\ngroup by all")
     if not (sql or "").strip():
         return
-    ran = (sql, data_version())
+    ran = (sql, run.version)
     if st.session_state.get("_adhoc_ran") != ran:  # run once per statement and data version, not on every rerun
         st.session_state["_adhoc_ran"] = ran
         st.session_state["_adhoc"] = st.session_state["_adhoc_error"] = None
         try:
-            result = adhoc.run(connection(), sql)
+            result = adhoc.run(root_connection(run.version), sql)
         except adhoc.Refused as exc:
             st.session_state["_adhoc_error"] = str(exc)[:1].upper() + str(exc)[1:]
             log_adhoc(sql, "refused", error=str(exc))

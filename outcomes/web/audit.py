@@ -8,20 +8,20 @@ import streamlit as st
 
 from outcomes.catalog.params import frozen
 from outcomes.privacy import access, audit
-from outcomes.web.auth import current_user, secret
-from outcomes.web.sidebar import active_filters
+from outcomes.web import context
+from outcomes.web.auth import secret
 
 
 def log_event(kind: str, **details) -> None:
     """Append an audit event for the current user and page. With login on, a log that cannot be written stops
     the page (fail closed); in local mode it only warns."""
-    user = current_user()
-    details = {"page": st.session_state.get("_page")} | details | who(user)
+    run = context.current()
+    details = {"page": run.page} | details | who(run.user)
     try:
-        audit.write(kind, user.label, path=audit.log_path(secret("audit_log")), **details)
+        audit.write(kind, run.user.label, path=audit.log_path(secret("audit_log")), **details)
     except audit.AuditError as exc:
         logging.getLogger(__name__).error("audit: %s", exc)
-        if user.local:
+        if run.user.local:
             st.warning("The audit log could not be written (see the server log).")
             return
         st.error("The audit log cannot be written, so nothing more is shown. Tell an administrator.")
@@ -34,7 +34,7 @@ def who(user: access.User) -> dict:
 
 def log_once(kind: str, **details) -> None:
     # Reruns (every widget change) repeat a page; log a denial once per session, page and reason.
-    key = (kind, st.session_state.get("_page"), tuple(sorted(map(str, details.items()))))
+    key = (kind, context.current().page, tuple(sorted(map(str, details.items()))))
     seen = st.session_state.setdefault("_audited", set())
     if key not in seen:
         seen.add(key)
@@ -43,12 +43,12 @@ def log_once(kind: str, **details) -> None:
 
 def log_view(title: str) -> None:
     # A page view is logged when the page or the global filters change, not on every rerun.
-    page = st.session_state.get("_page") or title
-    filters_now = {k: v for k, v in active_filters().items() if v is not None}
-    key = (page, frozen(filters_now))
+    run = context.current()
+    filters_now = {k: v for k, v in run.filters.items() if v is not None}
+    key = (run.page, frozen(filters_now))
     if st.session_state.get("_viewed") != key:
         st.session_state["_viewed"] = key
-        log_event("page_view", page=page, params=filters_now, title=title)
+        log_event("page_view", page=run.page, params=filters_now, title=title)
 
 
 def log_adhoc(sql: str, outcome: str, rows: int | None = None, seconds: float | None = None,

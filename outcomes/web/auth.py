@@ -35,9 +35,3 @@ def current_user() -> access.User:
         st.error("Access is misconfigured, so nothing can be shown. An administrator can see why in the server log.")
         st.stop()
     return access.resolve(claims, grants)
-
-
-def visible_to(action: str) -> str:
-    """A page's visibility in the menu: "visible" if the current user may `action`, else "hidden" (the page
-    itself still refuses them)."""
-    return "visible" if current_user().can(action) else "hidden"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import streamlit as st
 
 from outcomes.present import files
 from outcomes.privacy import audit
+from outcomes.web import context
 from outcomes.web.audit import who
 from outcomes.web.auth import secret
 from outcomes.web.gate import require
@@ -19,7 +22,7 @@ def download(label: str, data, file_name: str, mime: str, *, key: str, query: st
     `data` is a callable returning the file's contents. Raw (unsuppressed) exports need the "raw" permission.
     """
     user = require("raw" if raw else "export")
-    details = dict(page=st.session_state.get("_page"), query=query, params=params, rows=rows, file=file_name,
+    details = dict(page=context.current().page, query=query, params=params, rows=rows, file=file_name,
                    raw=raw) | who(user)
     audit.event("export", user.label, **details)  # a parameter that cannot be logged fails now, not on click
     path = audit.log_path(secret("audit_log"))
@@ -34,12 +37,10 @@ def download(label: str, data, file_name: str, mime: str, *, key: str, query: st
 
 def exports(df: pd.DataFrame, stem: str, key: str | None = None, **log) -> None:
     """CSV, Excel and Parquet downloads of an already-suppressed table."""
-    import functools
-
     cols = st.columns(4)
     formats = (("CSV", files.to_csv, "csv", "text/csv"),
-             ("Excel", files.to_excel, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-             ("Parquet", files.to_parquet, "parquet", "application/vnd.apache.parquet"))
+               ("Excel", files.to_excel, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+               ("Parquet", files.to_parquet, "parquet", "application/vnd.apache.parquet"))
     for col, (label, write, ext, mime) in zip(cols, formats):
         with col:
             download(f"Download {label}", functools.partial(write, df), f"{stem}.{ext}", mime,

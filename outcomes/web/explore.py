@@ -7,33 +7,33 @@ import pandas as pd
 import streamlit as st
 
 from outcomes.catalog import filters, runner
-from outcomes.catalog.query import Query
+from outcomes.catalog.query import AREAS, Query
 from outcomes.present import charts
 from outcomes.present.tables import format_table
-from outcomes.web.database import catalog, data_version, info, options
+from outcomes.web import context
+from outcomes.web.database import catalog, catalog_problems, info, options
 from outcomes.web.downloads import exports
-from outcomes.web.panels import heading
-from outcomes.web.queries import given_params, run
+from outcomes.web.panels import ALL_HIDDEN, heading, keep_rows
+from outcomes.web.queries import given, run
 
 EXPLORE_COLUMNS = 3
 
 
-def explore_pick() -> Query | None:
-    """The catalog, grouped by area, in one selectbox bound to the URL as `?q=NAME`; None until one is chosen."""
+def pick() -> Query | None:
+    """The catalog, grouped by area, in one selectbox bound to the URL as `?q=NAME`; None until one is chosen.
+    Files in queries/ that do not parse are named above it."""
+    for problem in catalog_problems():
+        st.warning(f"Left out of the catalog until fixed: {problem}", icon=":material/error:")
     cat = catalog()
     names = sorted(cat, key=lambda n: (cat[n].area, cat[n].title.lower()))
     name = st.selectbox("Query", names, index=None, key="q", bind="query-params", placeholder="Choose a query")
     return cat.get(name) if name else None
 
 
-AREA_ORDER = ("overview", "stepdown", "engagement", "retention", "pathways")
-
-
-def catalog_overview() -> None:
+def index() -> None:
     """Every query by area: a button that opens it here (the address then names it), its name and what it shows."""
     cat = catalog()
-    areas = sorted({q.area for q in cat.values()},
-                   key=lambda a: (AREA_ORDER.index(a) if a in AREA_ORDER else len(AREA_ORDER), a == "other", a))
+    areas = [a for a in AREAS if any(q.area == a for q in cat.values())]
     cols = st.columns(min(len(areas), 3) or 1)
     filled = [0] * len(cols)
     for area in areas:
@@ -55,17 +55,16 @@ def _default(p, data_through):
     return data_through if p.default == "data_through" else p.default
 
 
-def explore_params(query: Query) -> dict:
+def params(query: Query) -> dict:
     """One typed widget per parameter, bound to the URL as NAME.PARAM; the global filters come from the sidebar.
 
     Returns the chosen values, empty ones (no date, empty text, empty list, "any") left out so defaults apply."""
-    own = [p for p in query.params.values() if p.name not in filters.GLOBAL]
-    taken = [filters.GLOBAL[n].label for n in query.params if n in filters.GLOBAL]
-    if taken:
-        st.caption("From the sidebar: " + ", ".join(taken))
+    own = [p for p in query.params.values() if not p.filter]
+    if query.sidebar:
+        st.caption("From the sidebar: " + ", ".join(filters.GLOBAL[n].label for n in query.sidebar))
     if not own:
         return {}
-    version = data_version()
+    version = context.current().version
     opts = options(version)
     through = info(version)["data_through"]
     values: dict = {}
@@ -103,33 +102,34 @@ def explore_params(query: Query) -> dict:
     return values
 
 
-def explore_query(query: Query, params: dict) -> pd.DataFrame | None:
+def show(query: Query, chosen: dict) -> pd.DataFrame | None:
     """A chosen query: definition, SQL, suppressed result table, its chart and CSV, Excel and Parquet downloads."""
-
-    heading(query, None)
+    heading(query)
     with st.expander("Definition and SQL"):
         if query.definition:
             st.markdown(query.definition.replace("\n", "  \n"))
         st.code(query.sql.strip(), language="sql")
         st.caption(f"`queries/{query.path.name}` · run it at the command line with "
                    f"`python -m outcomes query {query.name}`")
+    values = given(query.name, chosen)
     try:
-        df, mask = run(query.name, params)
+        df, mask = run(query.name, values)
     except (ValueError, PermissionError, runner.QueryTimeout, duckdb.Error) as exc:
         st.error(str(exc).splitlines()[0])
         return None
     if df.empty:
         st.info("No rows for these parameters and filters.")
         return df
-    shown = [c for c in (query.chart.get("y"), query.chart.get("z"), query.chart.get("value")) if isinstance(c, str)]
-    fig = None if any(c in df and df[c].isna().all() for c in shown) else charts.figure(query, df)
+    defaults = {n: p.default for n, p in query.params.items()}
+    chart = charts.spec(query.chart, defaults | chosen | (query.panel.get("vars") or {}))
+    fig = charts.figure(chart, keep_rows(df, mask, query.panel.get("rows"))[0], threshold=query.unstable_below)
     if fig is not None:
         st.plotly_chart(fig, width="stretch", key=f"explore-chart-{query.name}")
     elif query.chart.get("kind") not in (None, "table"):
-        st.info("Every value here is a small cell (1–10) and is hidden; widen the filters or the date range.")
+        st.info(ALL_HIDDEN)
     st.dataframe(format_table(df, mask, query), hide_index=True, width="stretch")
     hidden = int(mask.to_numpy().sum())
     st.caption(f"{len(df):,} rows" + (f" · {hidden} small cells hidden (counts of 1–10 and what they would reveal)"
                                       if hidden else "") + " · the page address reproduces this view")
-    exports(df, query.name, query=query.name, params=given_params(query.name, params))
+    exports(df, query.name, query=query.name, params=values)
     return df

@@ -5,19 +5,21 @@ from __future__ import annotations
 import streamlit as st
 
 from outcomes.privacy import access
+from outcomes.web import context
 from outcomes.web.audit import log_once
-from outcomes.web.auth import LOCAL_BANNER, current_user, secret
+from outcomes.web.auth import LOCAL_BANNER, secret
 
 
 def navigation(pages):
     """st.navigation for a user with a role. With login on, a signed-out user or one without a role gets a
     single page instead (sign in, or "not authorised") and nothing else. Call in place of st.navigation."""
-    user = current_user()
+    run = context.current()
+    user = run.user
     if not user.authorised:
         return st.navigation([st.Page(_no_access, title="Treatment outcomes", url_path="access", default=True)],
                              position="hidden")
     nav = st.navigation(pages)
-    st.session_state["_page"] = nav.url_path or "/"  # the default page's url_path is ""
+    run.page = nav.url_path or "/"  # the default page's url_path is ""
     if user.local:
         st.info(LOCAL_BANNER, icon=":material/lock_open:")
     else:
@@ -29,7 +31,7 @@ def navigation(pages):
 
 
 def _no_access() -> None:
-    user = current_user()
+    user = context.current().user
     st.title("Treatment outcomes")
     if not user.signed_in:
         auth = secret("auth") or {}
@@ -48,7 +50,7 @@ def _no_access() -> None:
 
 def require(action: str) -> access.User:
     """The current user if they may do `action`; otherwise "not authorised" (logged) and the page stops."""
-    user = current_user()
+    user = context.current().user
     if user.can(action):
         return user
     st.error("Not authorised: your role does not allow this."

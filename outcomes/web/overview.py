@@ -5,20 +5,23 @@ from __future__ import annotations
 import streamlit as st
 
 from outcomes.measures import kpis
-from outcomes.present import charts, files
-from outcomes.web.database import catalog, info, run_version
+from outcomes.present import files
+from outcomes.present.flow_charts import table_figure
+from outcomes.present.pdf import Chart
+from outcomes.web import context
+from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
-from outcomes.web.panels import add_to_pdf, table_expander
+from outcomes.web.panels import table_expander
 from outcomes.web.queries import run_many
 from outcomes.web.reuse import reused
-from outcomes.web.sidebar import active_filters
 
 
-def overview_tiles() -> None:
-    """The Overview: KPI tiles for the period against the one before, each with its trend, then the census."""
-
-    through = info(run_version())["data_through"]
-    f = active_filters()
+def tiles() -> Chart:
+    """KPI tiles for the period against the one before, each with its trend, then the census; returns their
+    summary for the page PDF."""
+    run = context.current()
+    through = info(run.version)["data_through"]
+    f = run.filters
     period, default = kpis.period_from(f.get("start"), f.get("end"), through)
     periods = kpis.periods_before(period, kpis.TREND_PERIODS)  # oldest first, ending with `period`
     before = periods[-2]
@@ -52,16 +55,17 @@ def overview_tiles() -> None:
             _metric(col, tile)
     summary = kpis.summary_rows(tiles + census)
     key = ("summary", summary.to_csv())  # ten short rows: cheaper to key on than to draw again
-    add_to_pdf(f"Key measures, {period.label()} against {before.label()}",
-            reused(key, lambda: charts.table_figure(summary)),
-            "Each value is the output of its catalog query for these dates and filters; counts of 1–10 are hidden.",
-            key)
+    chart = Chart(f"Key measures, {period.label()} against {before.label()}",
+                  reused(key, lambda: table_figure(summary)),
+                  "Each value is the output of its catalog query for these dates and filters; counts of 1–10 are "
+                  "hidden.", repr(key))
     with st.container(horizontal=True, vertical_alignment="top"):
         with (box := table_expander("overview")):
             if box.open:
                 st.dataframe(summary, hide_index=True, width="stretch")
         download("CSV", lambda: files.to_csv(summary), "overview.csv", "text/csv", key="csv-overview",
                  query="overview", params={"start": period.start, "end": period.end}, rows=len(summary))
+    return chart
 
 
 def _metric(col, tile) -> None:

@@ -1,8 +1,10 @@
-"""Director pages: the page heading, chart panels from suppressed data with n and unstable notes, tables and CSV."""
+"""One query on a director page: its heading and definition, the chart its header declares, the n and unstable
+notes, and its table and CSV, all from suppressed rows."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
@@ -10,38 +12,18 @@ import streamlit as st
 from outcomes.catalog.query import Query
 from outcomes.measures import kpis
 from outcomes.present import charts, files
+from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
-from outcomes.web.database import catalog, info, run_version
+from outcomes.present.theme import label, unstable_count
+from outcomes.web import context, queries
+from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
-from outcomes.web.page import page
-from outcomes.web.queries import given_params, require_population, run_key, started
-from outcomes.web.reuse import chart_key, reused
-from outcomes.web.sidebar import active_filters, filters_text
+from outcomes.web.reuse import reused
 
 ALL_HIDDEN = "Every value here is a small cell (1–10) and is hidden; widen the filters or the date range."
 
 
-def report_page(title: str) -> None:
-    """Start a director page: the title, what data and filters it shows, and an empty list for its PDF."""
-    page(title)
-    st.session_state["add_to_pdf"] = {"title": title, "charts": []}
-    through = info(run_version())["data_through"]
-    st.caption(f"Data through **{through:%d %b %Y}** · {filters_text()} · the page address keeps these filters")
-    require_population()
-
-
-def add_to_pdf(title: str, fig, note: str = "", key: tuple | None = None) -> None:
-    """Add a chart to the page PDF. `key` is the key the figure was built under (see reused), which stands for
-    the figure in the PDF's stamp; without it the figure's JSON does."""
-    from outcomes.present import pdf as export
-
-    report = st.session_state.setdefault("add_to_pdf", {"title": "", "charts": []})
-    report["charts"].append(export.Chart(title, fig, note))
-    report.setdefault("stamps", []).append(title + (repr(key) if key else fig.to_json()))
-
-
-
-def heading(query: Query, title: str | None) -> None:
+def heading(query: Query, title: str | None = None) -> None:
     """Title with the Definition popover beside it (fits half-width columns), then a one-line definition."""
     with st.container(horizontal=True, vertical_alignment="center", wrap=False):
         st.subheader(title or query.title, width="stretch")
@@ -53,10 +35,117 @@ def heading(query: Query, title: str | None) -> None:
     st.caption(query.lead)
 
 
-def _n_note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | None = None,
-            n_at: dict | None = None) -> str:
+def table_expander(key: str):
+    """The "Table" expander under a chart. Its content runs only while it is open (opening it reruns the page),
+    so a closed table costs a rerun nothing; session state `table-KEY` holds whether it is open."""
+    return st.expander("Table", width="stretch", key=f"table-{key}", on_change="rerun")
+
+
+def keep_rows(df: pd.DataFrame, mask: pd.DataFrame, where: dict | None) -> queries.Rows:
+    """The rows whose columns hold the given values (`panel: rows:` in a header)."""
+    if not where:
+        return df, mask
+    keep = pd.Series(True, index=df.index)
+    for col, value in where.items():
+        keep &= df[col].isin(value if isinstance(value, (list, tuple, set)) else [value])
+    return df[keep].reset_index(drop=True), mask[keep].reset_index(drop=True)
+
+
+@dataclass
+class Panel:
+    """A query as a director page draws it, with the page's overrides (parameters, panel vars, chart options)."""
+
+    query: Query
+    params: dict = field(default_factory=dict)
+    vars: dict = field(default_factory=dict)
+    chart_options: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, overrides: dict) -> Panel:
+        """Sort a page's keyword overrides into parameters, panel vars and chart options, refusing the rest."""
+        query = catalog()[name]
+        declared_vars = query.panel.get("vars") or {}
+        builder = charts.BUILDERS.get(query.chart.get("kind"))
+        panel = cls(query, vars=dict(declared_vars))
+        for k, v in overrides.items():
+            if k in query.params:
+                panel.params[k] = v
+            elif k in declared_vars:
+                panel.vars[k] = v
+            elif builder and k in builder.params:
+                # a switch for an option the header sets (benchmark=False leaves the line out)
+                panel.chart_options[k] = query.chart.get(k) if v is True else (None if v is False else v)
+            else:
+                raise TypeError(f"{name}: {k!r} is not a parameter, a panel var or a chart option")
+        return panel
+
+    @property
+    def key(self) -> str:
+        return self.query.name
+
+    def values(self) -> dict:
+        """What `{name}` placeholders in the header are filled from: parameter values, then the panel's vars."""
+        defaults = {n: p.default for n, p in self.query.params.items()}
+        return defaults | self.params | self.vars
+
+    def title(self) -> str:
+        return charts.fill(self.query.panel.get("title") or self.query.title, self.values())
+
+    def start(self):
+        """Draw the heading now, start the query, and return the function that draws the rest in place."""
+        spec = self.query.panel
+        heading(self.query, self.title())
+        params, since = _recent(self.params, spec.get("recent_months"), spec.get("recent_weeks"))
+        if since:
+            st.caption(since)
+        holder = st.container()
+        values = queries.given(self.query.name, params)
+        result = queries.start(self.query.name, values)
+
+        def draw() -> Chart | None:
+            with holder:
+                return self._draw(result, values, since)
+
+        return draw
+
+    def _draw(self, result, values: dict, since: str) -> Chart | None:
+        query, spec = self.query, self.query.panel
+        df, mask = keep_rows(*result(), spec.get("rows"))
+        if df.empty:
+            st.info(spec.get("empty") or "No data match these filters.")
+            return None
+        chart = charts.spec(query.chart, self.values(), self.chart_options)
+        rows = (queries.run_key(query.name, values), repr(spec.get("rows")))  # the same rows for the same run
+        n_col = charts.fill(spec.get("n"), self.values()) or chart.get("n")
+        note = reused(("note", query.path, repr(query.suppress), query.unstable_below, n_col, repr(spec.get("n_at")),
+                       rows), lambda: n_note(query, df, mask, n_col, spec.get("n_at")))
+        if note:
+            st.caption(note)
+        fig_key = ("chart", repr(chart), query.unstable_below, rows)
+        fig = reused(fig_key, lambda: charts.figure(chart, df, threshold=query.unstable_below))
+        footnote = "\n\n".join(x for x in (spec.get("footnote"), charts.BUILDERS[chart["kind"]].note,
+                                           getattr(charts.benchmark(chart), "source", None)) if x)
+        drawn = None
+        if fig is None:
+            st.info(ALL_HIDDEN)
+        else:
+            st.plotly_chart(fig, width="stretch", key=f"chart-{self.key}", config={"displaylogo": False})
+            drawn = Chart(self.title(), fig, "\n".join(x for x in (since, note, footnote) if x), repr(fig_key))
+        if footnote:
+            st.caption(footnote)
+        with st.container(horizontal=True, vertical_alignment="top"):
+            with (box := table_expander(self.key)):
+                if box.open:
+                    table = reused(("table", query.path, repr(query.suppress), rows),
+                                   lambda: format_table(df, mask, query))
+                    st.dataframe(table, hide_index=True, width="stretch")
+            download("CSV", lambda: files.to_csv(df), f"{self.key}.csv", "text/csv", key=f"csv-{self.key}",
+                     query=query.name, params=values, rows=len(df))
+        return drawn
+
+
+def n_note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | None, n_at: dict | None = None) -> str:
     """"n = 1,234 eligible discharges (plus 2 hidden cells of 1–10) · 3 points with n under 30: unstable"."""
-    n_col = n_col or query.chart.get("n")
     if not n_col or n_col not in df:
         return ""
     rows, hidden_rows = df, mask
@@ -67,7 +156,7 @@ def _n_note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | Non
         rows, hidden_rows = df[keep], mask[keep]
     hidden = int(hidden_rows[n_col].sum()) if n_col in hidden_rows else 0
     total = int(pd.to_numeric(rows[n_col], errors="coerce").sum())
-    words = charts.label(n_col).lower()
+    words = label(n_col).lower()
     if words.split()[-1].isdigit():  # discharges_30: discharges with a complete 30-day window
         words = f"{' '.join(words.split()[:-1])} ({words.split()[-1]}-day window)"
     note = f"n = {total:,} {words}" + (" at the start" if n_at else "")
@@ -77,118 +166,24 @@ def _n_note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | Non
         if n_at:
             note += f" · dotted where fewer than {query.unstable_below} remain: unstable"
         else:
-            unstable = charts.unstable_count(df, n_col, query.unstable_below)
+            unstable = unstable_count(df, n_col, query.unstable_below)
             if unstable:
                 note += (f" · {unstable} {'value' if unstable == 1 else 'values'} with n under "
                          f"{query.unstable_below}: unstable (hollow, hatched or in brackets)")
     return note
 
 
-def _rows(df: pd.DataFrame, mask: pd.DataFrame, where: dict | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if not where:
-        return df, mask
-    keep = pd.Series(True, index=df.index)
-    for col, value in where.items():
-        keep &= df[col].isin(value if isinstance(value, (list, tuple, set)) else [value])
-    return df[keep].reset_index(drop=True), mask[keep].reset_index(drop=True)
-
-
-def table_expander(key: str):
-    """The "Table" expander under a chart. Its content runs only while it is open (opening it reruns the page),
-    so a closed table costs a rerun nothing; session state `table-KEY` holds whether it is open."""
-    return st.expander("Table", width="stretch", key=f"table-{key}", on_change="rerun")
-
-
-def _table_and_csv(df: pd.DataFrame, mask: pd.DataFrame, query: Query, name: str, params: dict | None,
-                   key: str, rows: tuple) -> None:
-    with st.container(horizontal=True, vertical_alignment="top"):
-        with (box := table_expander(key)):
-            if box.open:
-                table = reused(("table", query.path, repr(query.suppress), rows), lambda: format_table(df, mask, query))
-                st.dataframe(table, hide_index=True, width="stretch")
-        download("CSV", lambda: files.to_csv(df), f"{key}.csv", "text/csv", key=f"csv-{key}",
-                 query=name, params=given_params(name, params), rows=len(df))
-
-
 def _recent(params: dict, months: int | None, weeks: int | None) -> tuple[dict, str]:
     # a long history makes some charts unreadable: without sidebar dates they show the recent part only
-    f = active_filters()
-    if not (months or weeks) or f.get("start") or f.get("end"):
+    run = context.current()
+    if not (months or weeks) or run.filters.get("start") or run.filters.get("end"):
         return params, ""
-
-    through = info(run_version())["data_through"]
+    through = info(run.version)["data_through"]
     if months:
         start = kpis.add_months(through.replace(day=1), -(months - 1))
         span = f"the last {months} months"
     else:
         start = through - dt.timedelta(days=through.weekday()) - dt.timedelta(weeks=weeks - 1)
         span = f"the last {weeks} weeks"
-    return params | {"start": start}, f"Showing {span} (from {start:%-d %b %Y}); set From and To in the sidebar for another range."
-
-
-def panel(name: str, params: dict | None = None, *, title: str | None = None, empty: str | None = None,
-          chart=None, where: dict | None = None, key: str | None = None, footnote: str | None = None,
-          n: str | None = None, n_at: dict | None = None, recent_months: int | None = None,
-          recent_weeks: int | None = None) -> None:
-    """One chart on a director page: title, definition, n and unstable note, the chart, a table and its CSV.
-
-    `chart` draws the (suppressed) rows, e.g. `lambda df: charts.rate_lines(df, ...)`; default: the chart the
-    query header declares. `where` keeps rows whose columns hold the given values; `n_at` picks the rows whose
-    n is the population (e.g. day 0 of a curve). Without sidebar dates, `recent_months`/`recent_weeks` limit
-    the range. The chart, its notes and the footnote also go into the page PDF.
-
-    The title is drawn at once and the query started on a thread of its own; the rest is drawn in its place
-    once the page's queries are all started, by pdf_export() (which every director page ends with), so that
-    the queries of a page run together.
-    """
-    query = catalog()[name]
-    key = key or name
-    heading(query, title)
-    params, since = _recent(dict(params or {}), recent_months, recent_weeks)
-    if since:
-        st.caption(since)
-    holder = st.container()
-    result = started(name, params)
-
-    def draw() -> None:
-        with holder:
-            _panel_body(query, name, params, result, since, title=title, empty=empty, chart=chart, where=where,
-                        key=key, footnote=footnote, n=n, n_at=n_at)
-
-    st.session_state.setdefault("add_to_pdf", {"title": "", "charts": []}).setdefault("pending", []).append(draw)
-
-
-def _panel_body(query: Query, name: str, params: dict, result, since: str, *, title, empty, chart, where, key,
-                footnote, n, n_at) -> None:
-    df, mask = _rows(*result(), where)
-    if df.empty:
-        st.info(empty or "No data match these filters.")
-        return
-    rows = (run_key(name, params), repr(where))  # the same run and the same `where` give the same rows
-    note = reused(("note", query.path, repr(query.chart), repr(query.suppress), query.unstable_below, n, repr(n_at),
-                   rows), lambda: _n_note(query, df, mask, n, n_at))
-    if note:
-        st.caption(note)
-    how = chart_key(chart) if chart else ("declared", query.path, repr(query.chart))
-    fig_key = how and ("chart", how, rows)
-    fig = reused(fig_key, lambda: chart(df) if chart else charts.figure(query, df))
-    if fig is None:
-        st.info(ALL_HIDDEN)
-    else:
-        st.plotly_chart(fig, width="stretch", key=f"chart-{key}", config={"displaylogo": False})
-        add_to_pdf(title or query.title, fig, "\n".join(x for x in (since, note, footnote) if x), fig_key)
-    if footnote:
-        st.caption(footnote)
-    _table_and_csv(df, mask, query, name, params, key, rows)
-
-
-def draw_panels() -> None:
-    """Draw the panels started on this page so far, in page order (each waits for its query)."""
-    pending = (st.session_state.get("add_to_pdf") or {}).get("pending") or []
-    while pending:
-        pending.pop(0)()
-
-
-def benchmark_toggle(label: str, key: str) -> bool:
-    """A switch for a benchmark line, on by default and kept in the page address."""
-    return st.toggle(label, value=True, key=key, bind="query-params")
+    return params | {"start": start}, (f"Showing {span} (from {start:%-d %b %Y}); set From and To in the sidebar "
+                                       "for another range.")

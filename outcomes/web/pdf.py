@@ -2,36 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+
 import streamlit as st
 
-from outcomes.web.database import info, run_version
+from outcomes.present import pdf as export
+from outcomes.web import context
+from outcomes.web.database import info
 from outcomes.web.downloads import download
-from outcomes.web.panels import draw_panels
-from outcomes.web.sidebar import active_filters, filters_text
+from outcomes.web.sidebar import filters_text
 
 
-def pdf_export() -> None:
-    """In the sidebar: make this page's charts into a PDF on request (with the filters on every page). Draws the
-    page's panels first."""
-    import hashlib
-
-    from outcomes.present import pdf as export
-
-    draw_panels()
-    report = st.session_state.get("add_to_pdf") or {}
-    items = report.get("charts") or []
-    stamp = hashlib.sha1("|".join([report.get("title", ""), filters_text(), str(run_version())]
-                                  + report.get("stamps", [])).encode()).hexdigest()
+def button(title: str, charts: list[export.Chart]) -> None:
+    """In the sidebar: make these charts into a PDF on request, then offer it until the page changes."""
+    run = context.current()
+    words = filters_text(run.filters)
+    stamp = hashlib.sha1("|".join([title, words, str(run.version)] + [c.title + c.stamp for c in charts])
+                         .encode()).hexdigest()
     with st.sidebar:
         st.divider()
         st.caption("This page as a PDF: every chart, with the filters printed on each page.")
-        if st.button("Prepare PDF", key="pdf-prepare", disabled=not items, icon=":material/picture_as_pdf:"):
+        if st.button("Prepare PDF", key="pdf-prepare", disabled=not charts, icon=":material/picture_as_pdf:"):
             try:
                 with st.spinner("Drawing the charts…"):
-                    data = export.pdf(report["title"], items, filters_text(), info(run_version())["data_through"])
+                    data = export.pdf(title, charts, words, info(run.version)["data_through"])
             except Exception:  # the drawing browser failed; the page itself is fine
-                import logging
-
                 logging.getLogger(__name__).exception("PDF export failed")
                 st.warning("The PDF could not be drawn just now. Please try again.")
             else:
@@ -39,6 +35,6 @@ def pdf_export() -> None:
         ready = st.session_state.get("_pdf")
         if ready and ready[0] == stamp:
             pdf_bytes = ready[1]
-            name = report["title"].lower().replace(" ", "-").replace("&", "and")
+            name = title.lower().replace(" ", "-").replace("&", "and")
             download("Download page as PDF", lambda: pdf_bytes, f"{name}.pdf", "application/pdf", key="pdf-download",
-                     params={k: v for k, v in active_filters().items() if v is not None}, rows=len(items))
+                     params={k: v for k, v in run.filters.items() if v is not None}, rows=len(charts))

@@ -1,4 +1,5 @@
-"""Catalog queries for a page: cached runs keyed by data version, parameters and site scope, run on threads, and the minimum population."""
+"""Catalog queries for a page: cached runs keyed by data version, parameters and site scope, run on threads,
+and the minimum population a view must hold before anything is shown."""
 
 from __future__ import annotations
 
@@ -7,47 +8,58 @@ import threading
 import duckdb
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx
 
 from outcomes.catalog import runner
 from outcomes.catalog.params import frozen
 from outcomes.ingest import db
-from outcomes.web.auth import current_user
-from outcomes.web.database import catalog, root_connection, run_version
-from outcomes.web.sidebar import active_filters
+from outcomes.web import context
+from outcomes.web.database import catalog, root_connection
 
 MIN_CLIENTS = 11  # a filtered view must hold at least this many distinct clients to show anything
-
-
 POPULATION = "population"  # the catalog query that counts them
+
+Rows = tuple[pd.DataFrame, pd.DataFrame]  # (suppressed table, mask of its hidden cells)
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
-def cached_run(name: str, items: tuple, version: db.DataVersion, scope: tuple | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def cached_run(name: str, items: tuple, version: db.DataVersion, scope: tuple | None) -> Rows:
     # Keyed on the data version, every parameter and the user's site scope; holds suppressed data only.
     result = runner.run(root_connection(version), catalog()[name], dict(items), scope=scope)
     return result.data, result.mask
 
 
+def given(name: str, params: dict | None = None) -> dict:
+    """The values a catalog query receives: the sidebar filters it takes, then `params`; None left out."""
+    query = catalog()[name]
+    sidebar = {k: v for k, v in context.current().filters.items() if query.takes(k) and v is not None}
+    return sidebar | {k: v for k, v in (params or {}).items() if v is not None}
 
-def run(name: str, params: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(suppressed table, mask of hidden cells) for a catalog query, with the global filters it declares.
-    Stops the page when the filters select fewer than MIN_CLIENTS clients."""
+
+def run_key(name: str, values: dict) -> tuple:
+    """What decides a catalog query's rows in this run: the arguments of its cached run."""
+    run = context.current()
+    return name, frozen(values), run.version, run.scope
+
+
+def run(name: str, values: dict) -> Rows:
+    """The rows of a catalog query for `values` (see `given`). Stops the page when the filters select fewer
+    than MIN_CLIENTS clients."""
     if name != POPULATION:
         require_population()
-    return _run_pinned(name, params)
+    try:
+        return cached_run(*run_key(name, values))
+    except (db.VersionGone, duckdb.ConnectionException):
+        context.restart()
 
 
-def started(name: str, params: dict | None = None):
-    """run(name, params) started on a thread of its own; returns a function that waits for it and gives its
-    result. DuckDB runs a query without holding the GIL, so queries started together overlap each other and the
-    drawing of the page. The thread only calls the cached `cached_run`, with every argument worked out here."""
-    from streamlit.runtime.scriptrunner_utils.script_run_context import (
-        add_script_run_ctx,
-    )
-
+def start(name: str, values: dict):
+    """run(name, values) started on a thread of its own; returns a function that waits for it and gives its
+    rows. DuckDB runs a query without holding the GIL, so queries started together overlap each other and the
+    drawing of the page. The thread only calls the cached run, with every argument worked out here."""
     if name != POPULATION:
         require_population()
-    args = (name, frozen(given_params(name, params)), run_version(), current_user().scope)
+    args = run_key(name, values)
     out: list = []
 
     def work() -> None:
@@ -59,10 +71,10 @@ def started(name: str, params: dict | None = None):
     thread = add_script_run_ctx(threading.Thread(target=work, daemon=True))
     thread.start()
 
-    def result() -> tuple[pd.DataFrame, pd.DataFrame]:
+    def result() -> Rows:
         thread.join()
         if isinstance(out[0], (db.VersionGone, duckdb.ConnectionException)):
-            _start_over()
+            context.restart()
         if isinstance(out[0], BaseException):
             raise out[0]
         return out[0]
@@ -70,28 +82,14 @@ def started(name: str, params: dict | None = None):
     return result
 
 
-def run_many(calls: list[tuple[str, dict | None]]) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
-    """run() for several catalog queries at once (see started)."""
-    return [result() for result in [started(name, params) for name, params in calls]]
-
-
-def _run_pinned(name: str, params: dict | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    try:
-        return cached_run(name, frozen(given_params(name, params)), run_version(), current_user().scope)
-    except (db.VersionGone, duckdb.ConnectionException):
-        _start_over()
-
-
-def _start_over() -> None:
-    # A reload replaced the pinned file mid-run (or two reloads closed its cached connection): start over on the
-    # version now published.
-    st.session_state.pop("_data_version", None)
-    st.rerun()
+def run_many(calls: list[tuple[str, dict | None]]) -> list[Rows]:
+    """The rows of several catalog queries (name, params), run at once (see start)."""
+    return [result() for result in [start(name, given(name, params)) for name, params in calls]]
 
 
 def clients_in_view() -> int | None:
     """Distinct clients the active filters select (None when 1-10, which suppression hides)."""
-    df, _ = _run_pinned(POPULATION, None)
+    df, _ = run(POPULATION, given(POPULATION))
     n = df["clients"].iloc[0] if len(df) else 0
     return None if pd.isna(n) else int(n)
 
@@ -99,7 +97,7 @@ def clients_in_view() -> int | None:
 def require_population() -> None:
     """The minimum population: no results at all for a view of fewer than MIN_CLIENTS clients. A view that
     passed (the same data version, population filters and site scope) is not counted again."""
-    view = (run_version(), frozen(given_params(POPULATION)), current_user().scope)
+    view = run_key(POPULATION, given(POPULATION))
     if st.session_state.get("_population_ok") == view:
         return
     n = clients_in_view()
@@ -108,15 +106,3 @@ def require_population() -> None:
                 "Widen the filters to see results.")
         st.stop()
     st.session_state["_population_ok"] = view
-
-
-def given_params(name: str, params: dict | None = None) -> dict:
-    """The values a catalog query receives: the global filters it declares, then `params`; None left out."""
-    query = catalog()[name]
-    given = {k: v for k, v in active_filters().items() if k in query.params and v is not None}
-    return given | {k: v for k, v in (params or {}).items() if v is not None}
-
-
-def run_key(name: str, params: dict | None) -> tuple:
-    """What decides a catalog query's rows in this run: the arguments of its cached `cached_run`."""
-    return name, frozen(given_params(name, params)), run_version(), current_user().scope

@@ -55,35 +55,3 @@ union all select 'employment', employment from episodes where employment is not 
 union all select 'track', track from episodes where track is not null group by all
 union all select 'level_of_care', level_of_care from episodes group by all
 order by 1, 2;
-
--- Episodes matching the global filters; a null argument means "all". Every catalog query filters through this.
-create macro filtered_episodes(
-    sites := null, payers := null, genders := null, age_bands := null, substances := null,
-    co_occurring := null, living := null, employments := null, tracks := null
-) as table
-select *
-from episodes
-where (sites is null or list_contains(sites, site))
-    and (payers is null or list_contains(payers, payer))
-    and (genders is null or list_contains(genders, gender))
-    and (age_bands is null or list_contains(age_bands, age_band))
-    and (substances is null or list_contains(substances, primary_substance))
-    and (co_occurring is null or co_occurring_mh = co_occurring)
-    and (living is null or list_contains(living, living_situation))
-    and (employments is null or list_contains(employments, employment))
-    and (tracks is null or list_contains(tracks, track));
-
--- Wilson score 95% interval for x successes out of n.
-create macro wilson_low(x, n) as
-    case when n > 0 and x = 0 then 0.0 when n > 0 then
-        ((x / n) + 1.959963984540054 ** 2 / (2 * n)
-         - 1.959963984540054 * sqrt((x / n) * (1 - x / n) / n + 1.959963984540054 ** 2 / (4 * n * n)))
-        / (1 + 1.959963984540054 ** 2 / n)
-    end;
-
-create macro wilson_high(x, n) as
-    case when n > 0 and x = n then 1.0 when n > 0 then
-        ((x / n) + 1.959963984540054 ** 2 / (2 * n)
-         + 1.959963984540054 * sqrt((x / n) * (1 - x / n) / n + 1.959963984540054 ** 2 / (4 * n * n)))
-        / (1 + 1.959963984540054 ** 2 / n)
-    end;

@@ -1,23 +1,5 @@
--- Session-level tables that the pre-aggregates (20_summaries.sql, 30_scale.sql) are built from, and the
--- filter macro for pre-aggregates. tests/test_summaries.py proves each table equal to its definition.
-
--- The global filters of filtered_episodes(), for any table with the same attribute columns (the
--- pre-aggregates of 30_scale.sql carry them, so a query filters one without a join to episodes).
-create macro filtered_rows(
-    tbl, sites := null, payers := null, genders := null, age_bands := null, substances := null,
-    co_occurring := null, living := null, employments := null, tracks := null
-) as table
-select *
-from query_table(tbl)
-where (sites is null or list_contains(sites, site))
-    and (payers is null or list_contains(payers, payer))
-    and (genders is null or list_contains(genders, gender))
-    and (age_bands is null or list_contains(age_bands, age_band))
-    and (substances is null or list_contains(substances, primary_substance))
-    and (co_occurring is null or co_occurring_mh = co_occurring)
-    and (living is null or list_contains(living, living_situation))
-    and (employments is null or list_contains(employments, employment))
-    and (tracks is null or list_contains(tracks, track));
+-- Session-level tables that the pre-aggregates (20_summaries.sql, 30_scale.sql) are built from.
+-- tests/test_summaries.py proves each table equal to its definition.
 
 -- Session type and status in one byte each (the load has checked every value is one of these).
 create type session_kind as enum ('individual', 'group', 'education', 'family');

@@ -1,6 +1,6 @@
 -- Pre-aggregates for catalog queries at scale (1M clients, 100M sessions), built once per load.
 -- Each one carries the attributes the global filters read, named as in `episodes`, so a query filters it
--- with filtered_rows() instead of joining it to filtered_episodes(): at this size the join costs more than
+-- with filtered(table, $filters) instead of joining it to the filtered episodes: at this size the join costs more than
 -- the scan. tests/test_summaries.py proves each equal to a definition on the base tables.
 
 -- One row per IOP episode with its attributes and what the IOP measures ask of it:

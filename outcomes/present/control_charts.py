@@ -1,0 +1,161 @@
+"""p-charts: rates over time with a centre line and 3-sigma limits that vary with n, one chart or one per group."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from outcomes.measures.stats import UNSTABLE_BELOW
+from outcomes.present.theme import (
+    PALETTE,
+    add_benchmark,
+    fit_rate_axis,
+    marker_symbols,
+    themed,
+    x_hover,
+)
+
+
+def p_chart(df: pd.DataFrame, x: str, limits: pd.DataFrame, title: str | None = None, benchmark: tuple | None = None,
+            threshold: int = UNSTABLE_BELOW) -> go.Figure:
+    """A p-chart: observed rates, centre line, limits that vary with n, points outside marked.
+
+    `df` holds the x column, `n` and, when known, Wilson `ci_low`/`ci_high` (shown on hover); `limits` is
+    stats.p_chart on the same rows. A row with a missing n (hidden) is a gap. Points with n under
+    `threshold` are hollow: too few for a stable rate.
+    """
+    fig = go.Figure()
+    _add_p_chart(fig, df, x, limits, threshold)
+    add_benchmark(fig, benchmark)
+    themed(fig).update_layout(title=title, yaxis=dict(tickformat=".0%", rangemode="tozero"),
+                               hovermode="closest")
+    fit_rate_axis(fig, benchmark)
+    return fig
+
+
+def _add_p_chart(fig: go.Figure, df: pd.DataFrame, x: str, limits: pd.DataFrame, threshold: int,
+                 row: int | None = None, col: int | None = None, legend: bool = True) -> None:
+    traces = []  # added in one go at the end: one check of each trace instead of two
+    xs = df[x].reset_index(drop=True)
+    limits = limits.reset_index(drop=True)
+    n = pd.to_numeric(df["n"], errors="coerce").astype("float64").reset_index(drop=True)
+    for side, show in (("ucl", legend), ("lcl", False)):
+        # a dash at each point as well as the stepped line, so a month between two hidden ones has limits too
+        traces.append(dict(x=xs, y=limits[side], name="3-sigma limits", mode="lines+markers", legendgroup="limits",
+                           showlegend=show, hoverinfo="skip", connectgaps=False,
+                           marker=dict(symbol="line-ew", size=14, line=dict(width=1.5, color="#999"), color="#999"),
+                           line=dict(color="#999", dash="dot", shape="hvh", width=1)))
+    traces.append(dict(x=xs, y=limits["center"].ffill().bfill(), name="centre line", mode="lines",
+                       legendgroup="centre", showlegend=legend, hoverinfo="skip", line=dict(color="#555", width=1.5)))
+    if {"ci_low", "ci_high"} <= set(df.columns):
+        low, high = df["ci_low"].reset_index(drop=True), df["ci_high"].reset_index(drop=True)
+    else:
+        from outcomes.measures.stats import wilson
+
+        low, high = wilson((limits["p"] * n).round().fillna(0), n.fillna(0))
+    custom = np.column_stack([pd.to_numeric(pd.Series(low), errors="coerce").to_numpy(dtype=float),
+                              pd.to_numeric(pd.Series(high), errors="coerce").to_numpy(dtype=float),
+                              n.to_numpy(dtype=float)])
+    traces.append(dict(x=xs, y=limits["p"], name="rate", mode="lines+markers", legendgroup="rate",
+                       showlegend=legend, connectgaps=False, line=dict(color=PALETTE[0], width=2),
+                       marker=dict(size=8, color=PALETTE[0], symbol=marker_symbols(n, threshold),
+                                   line=dict(width=2, color=PALETTE[0])),
+                       customdata=custom,
+                       hovertemplate=x_hover(xs) + ": %{y:.1%}<br>95% CI %{customdata[0]:.1%}–%{customdata[1]:.1%}"
+                                     "<br>n = %{customdata[2]:,.0f}<extra></extra>"))
+    hidden = limits["p"].isna().to_numpy()
+    if hidden.any():
+        traces.append(dict(x=xs[hidden], y=np.zeros(int(hidden.sum())), name="hidden (1–10)", mode="markers",
+                           legendgroup="hidden", showlegend=legend, cliponaxis=False,
+                           marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#aaa"), color="#aaa"),
+                           hovertemplate=x_hover(xs) + ": hidden (a count of 1–10)<extra></extra>"))
+    out = limits["outside"].fillna(False).astype(bool).to_numpy()
+    if out.any():
+        traces.append(dict(x=xs[out], y=limits["p"][out], name="outside limits", mode="markers",
+                           legendgroup="outside", showlegend=legend, hoverinfo="skip",
+                           marker=dict(color=PALETTE[5], size=13, symbol="diamond-open", line=dict(width=2))))
+    traces = [dict(type="scatter", **t) for t in traces]
+    if row:
+        fig.add_traces(traces, rows=[row] * len(traces), cols=[col] * len(traces))
+    else:
+        fig.add_traces(traces)
+
+
+def _p_chart_frame(df: pd.DataFrame, x: str, events: str, n: str, rate: str | None):
+    """Every row in x order with `n`, Wilson bounds and p-chart limits where the counts (and the query's own
+    rate, when it has one) are shown; hidden rows keep their x with missing values, so they draw as gaps.
+
+    A rate can be hidden while both its counts are shown (their difference is small); it is not recomputed.
+    Returns (frame, limits), or None when no row is shown.
+    """
+    from outcomes.measures.stats import p_chart as limits_of
+    from outcomes.measures.stats import wilson
+
+    data = df.sort_values(x).reset_index(drop=True)
+    count = pd.to_numeric(data[n], errors="coerce").astype("float64")
+    ok = data[events].notna() & count.gt(0)
+    if rate:
+        ok &= data[rate].notna()
+    if not ok.any():
+        return None
+    shown = data[ok]
+    limits = limits_of(shown[events].astype(float), count[ok].astype(float)).reindex(data.index)
+    limits["outside"] = limits["outside"].astype("boolean").fillna(False).astype(bool)
+    low, high = wilson(shown[events].astype(float), count[ok].astype(float))
+    data = data.assign(n=count.where(ok), ci_low=pd.Series(np.asarray(low), index=shown.index).reindex(data.index),
+                       ci_high=pd.Series(np.asarray(high), index=shown.index).reindex(data.index))
+    return data, limits
+
+
+def rate_p_chart(df: pd.DataFrame, x: str, events: str, n: str, title: str | None = None,
+                 benchmark: tuple | None = None, rate: str | None = None,
+                 threshold: int = UNSTABLE_BELOW) -> go.Figure | None:
+    """p-chart over the rows whose counts are shown; suppressed rows are gaps, left out of the limits too."""
+    framed = _p_chart_frame(df, x, events, n, rate)
+    if framed is None:
+        return None
+    data, limits = framed
+    return p_chart(data, x, limits, title, benchmark, threshold)
+
+
+def p_chart_grid(df: pd.DataFrame, group: str, x: str, events: str, n: str, rate: str | None = None,
+                 threshold: int = UNSTABLE_BELOW, columns: int = 3, row_height: int = 250) -> go.Figure | None:
+    """Small multiples: one p-chart per `group` value (e.g. site), each with its own centre line and limits,
+    on one shared y axis and one time range; a group whose values are all hidden says so."""
+    from plotly.subplots import make_subplots
+
+    names = list(dict.fromkeys(df[group]))
+    if not names:
+        return None
+    cols = min(columns, len(names))
+    rows = -(-len(names) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[str(v) for v in names],
+                        horizontal_spacing=0.05, vertical_spacing=0.14)
+    span = pd.to_datetime(df[x])
+    drawn = False
+    for i, name in enumerate(names):
+        r, c = i // cols + 1, i % cols + 1
+        framed = _p_chart_frame(df[df[group] == name], x, events, n, rate)
+        if framed is None:
+            xd = fig.layout[f"xaxis{i + 1 if i else ''}"].domain
+            yd = fig.layout[f"yaxis{i + 1 if i else ''}"].domain
+            fig.add_annotation(text="all values hidden<br>(counts of 1–10)", showarrow=False, xref="paper",
+                               yref="paper", x=(xd[0] + xd[1]) / 2, y=(yd[0] + yd[1]) / 2, font=dict(color="#777"))
+            # an empty trace so the panel still draws its axes
+            fig.add_scatter(x=[span.min(), span.max()], y=[None, None], mode="markers", showlegend=False,
+                            hoverinfo="skip", row=r, col=c)
+            continue
+        data, limits = framed
+        _add_p_chart(fig, data, x, limits, threshold, row=r, col=c, legend=not drawn)
+        drawn = True
+    if not drawn:
+        return None
+    pad = pd.Timedelta(days=20)
+    fig.update_xaxes(range=[span.min() - pad, span.max() + pad], showline=True, linecolor="#999", tickformat="%b %y",
+                     nticks=5)
+    fig.update_yaxes(tickformat=".0%", range=[0, 1], showline=True, linecolor="#999", gridcolor="#eee",
+                     dtick=0.25)
+    themed(fig).update_layout(height=row_height * rows + 80, hovermode="closest",
+                               legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0, title=None))
+    return fig

@@ -1,0 +1,162 @@
+"""Clients moving on: survival-style curves, referral funnels, Sankey paths between levels; tables as figures."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from outcomes.measures.stats import UNSTABLE_BELOW
+from outcomes.present.theme import (
+    LEVEL_COLOURS,
+    PALETTE,
+    alpha,
+    finish,
+    label,
+    level_colour,
+    marker_symbols,
+    num,
+    pretty,
+    themed,
+)
+
+CURVE_NOTE = ("Days are merged into one step until it holds no event or 11 or more, so that a small daily count "
+              "cannot be read from the curve; markers sit on the days shown.")
+
+
+def curves(df: pd.DataFrame, x: str, y: str, n: str, color: str | None = None, threshold: int = UNSTABLE_BELOW,
+           marks: tuple = (), title: str | None = None, y_label: str | None = None, x_label: str = "Days",
+           height: int = 380, hover_word: str = "") -> go.Figure | None:
+    """Step curves (Kaplan-Meier style) by group: solid while n >= threshold, dotted after; values at `marks`.
+
+    Days whose value is hidden are left out, so the curve steps straight from one shown day to the next.
+    """
+    if df.empty or df[y].notna().sum() == 0:
+        return None
+    fig = go.Figure()
+    groups = [(label(y), df)] if color is None else list(df.groupby(color, sort=False, dropna=False))
+    for i, (name, g) in enumerate(groups):
+        # a hidden day is skipped: the step from the last shown day runs on to the next shown one
+        g = g[g[y].notna()].sort_values(x).reset_index(drop=True)
+        colour = PALETTE[i % len(PALETTE)]
+        name = pretty(name)
+        nn = num(g[n], errors="coerce")
+        low = nn.lt(threshold) & nn.notna()
+        cut = int(low.to_numpy().argmax()) if low.any() else len(g)
+        custom = nn.to_numpy(dtype=float)
+        hover = f"{name}<br>{x_label} %{{x}}: %{{y:.1%}}{hover_word}<br>n = %{{customdata:,.0f}}<extra></extra>"
+        solid, dotted = g.iloc[:cut], g.iloc[max(cut - 1, 0):]
+        if cut > 0:
+            fig.add_scatter(x=solid[x], y=solid[y], name=str(name), mode="lines" if len(g) > 1 else "markers",
+                            legendgroup=str(name), marker=dict(color=colour),
+                            line=dict(color=colour, shape="hv", width=2.5), customdata=custom[:cut],
+                            hovertemplate=hover)
+        if cut < len(g):
+            fig.add_scatter(x=dotted[x], y=dotted[y], name=str(name) if cut == 0 else f"{name} (n < {threshold})",
+                            mode="lines" if len(g) > 1 else "markers", marker=dict(color=colour, symbol="circle-open"),
+                            legendgroup=str(name), showlegend=cut == 0,
+                            line=dict(color=colour, shape="hv", width=1.5, dash="dot"),
+                            customdata=custom[max(cut - 1, 0):], hovertemplate=hover)
+        at = g[g[x].isin(marks) & g[y].notna()]
+        if len(at):
+            fig.add_scatter(x=at[x], y=at[y], mode="markers", legendgroup=str(name), showlegend=False,
+                            marker=dict(size=9, color=colour, symbol=marker_symbols(at[n], threshold),
+                                        line=dict(width=2, color=colour)),
+                            customdata=num(at[n], errors="coerce").to_numpy(dtype=float),
+                            hovertemplate=hover, name=str(name))
+    for m in marks:
+        fig.add_vline(x=m, line=dict(color="#ccc", dash="dot", width=1))
+    finish(fig, title, height, True, y_label)
+    top = int(num(df[x]).max())
+    step = 30 if top > 60 else 7
+    ticks = sorted({0, *marks} | {t for t in range(0, top + 1, step) if all(abs(t - m) > step / 3 for m in marks)})
+    fig.update_xaxes(title_text=x_label, tickvals=ticks)
+    return fig
+
+
+def funnel(df: pd.DataFrame, stages: dict[str, str], group: str, rates: dict[str, str] | None = None,
+           title: str | None = None, height: int = 320) -> go.Figure | None:
+    """A funnel per group (site): counts at each stage, with the query's own rate in brackets when shown."""
+    if df.empty or df[list(stages)].notna().sum().sum() == 0:
+        return None
+    fig = go.Figure()
+    for i, (_, row) in enumerate(df.iterrows()):
+        counts = [row[c] for c in stages]
+        text = []
+        for c in stages:
+            v = row[c]
+            r = row.get((rates or {}).get(c)) if rates and c in rates else None
+            t = "hidden (1–10)" if pd.isna(v) else f"{int(v):,}"
+            text.append(t + (f" ({r:.0%} of referred)" if r is not None and pd.notna(r) else ""))
+        fig.add_trace(go.Funnel(name=str(row[group]), y=list(stages.values()),
+                                x=[None if pd.isna(v) else float(v) for v in counts], customdata=text,
+                                text=[t.split(" (")[0] for t in text], textinfo="text", textposition="inside",
+                                insidetextanchor="middle", textfont=dict(size=12),
+                                marker=dict(color=PALETTE[i % len(PALETTE)]),
+                                hovertemplate=f"{row[group]}<br>%{{y}}: %{{customdata}}<extra></extra>"))
+    return finish(fig, title, height, percent=False)
+
+
+def sankey(df: pd.DataFrame, source: str, target: str, value: str, title: str | None = None) -> go.Figure | None:
+    """Flows between "k. level" nodes: one column per step k, levels in care order, hidden links left out."""
+    shown = df.dropna(subset=[value])
+    shown = shown[pd.to_numeric(shown[value]) > 0]
+    if shown.empty:
+        return None
+    labels = sorted(set(shown[source]) | set(shown[target]))
+    index = {lb: i for i, lb in enumerate(labels)}
+
+    def step(lb: str) -> int:
+        head = lb.split(". ", 1)[0]
+        return int(head) if head.isdigit() else 1
+
+    def level(lb: str) -> str:
+        return lb.split(". ", 1)[-1]
+
+    flow = {lb: max(shown.loc[shown[source] == lb, value].sum(), shown.loc[shown[target] == lb, value].sum())
+            for lb in labels}
+    steps = sorted({step(lb) for lb in labels})
+    order = list(LEVEL_COLOURS)
+    xs, ys = {}, {}
+    columns = {k: sorted((lb for lb in labels if step(lb) == k),
+                         key=lambda lb: order.index(level(lb)) if level(lb) in order else len(order)) for k in steps}
+    gap = 0.05  # of the height, between two nodes of a column
+    scale = max(sum(flow[lb] for lb in col) for col in columns.values()) or 1
+    room = 1 - gap * (max(len(col) for col in columns.values()) - 1)
+    for k, column in columns.items():
+        y = 0.0
+        for lb in column:
+            share = flow[lb] / scale * room
+            ys[lb] = min(max(y + share / 2, 0.001), 0.999)
+            y += share + gap
+            xs[lb] = 0.001 + 0.998 * (steps.index(k) / max(len(steps) - 1, 1))
+    fig = go.Figure(go.Sankey(
+        arrangement="snap",
+        node=dict(label=[pretty(level(lb)) for lb in labels], pad=14, thickness=16,
+                  x=[xs[lb] for lb in labels], y=[ys[lb] for lb in labels],
+                  color=[level_colour(level(lb)) for lb in labels],
+                  customdata=[f"Step {step(lb)}: {pretty(level(lb))}" for lb in labels],
+                  hovertemplate="%{customdata}: %{value:,.0f}<extra></extra>"),
+        link=dict(source=shown[source].map(index), target=shown[target].map(index), value=shown[value],
+                  color=[alpha(level_colour(level(a)), 0.3) for a in shown[source]],
+                  customdata=[f"{pretty(level(a))} (step {step(a)}) → {pretty(level(b))} (step {step(b)})"
+                              for a, b in zip(shown[source], shown[target])],
+                  hovertemplate="%{customdata}: %{value:,.0f}<extra></extra>"),
+    ))
+    for i, k in enumerate(steps):
+        fig.add_annotation(x=i / max(len(steps) - 1, 1), y=1.06, xref="paper", yref="paper", showarrow=False,
+                           text=f"<b>Step {k}</b>", font=dict(size=12, color="#555"),
+                           xanchor="left" if i == 0 else "right" if i == len(steps) - 1 else "center")
+    themed(fig).update_layout(title=title, height=480, margin=dict(t=50))
+    return fig
+
+
+def table_figure(df: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """A plain table as a figure, for static exports (e.g. the Overview tiles in the page PDF)."""
+    fig = go.Figure(go.Table(
+        header=dict(values=[f"<b>{c}</b>" for c in df.columns], fill_color="#f0f0f0", align="left",
+                    font=dict(size=14)),
+        cells=dict(values=[df[c].astype(str).tolist() for c in df.columns], align="left", height=30,
+                   font=dict(size=14))))
+    themed(fig).update_layout(title=dict(text=title) if title else None,
+                               height=90 + 32 * (len(df) + 1))
+    return fig

@@ -1,0 +1,147 @@
+"""The look every chart shares: the colour-blind-safe palette, the Plotly template, labels, markers for unstable rates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from outcomes.measures.stats import UNSTABLE_BELOW
+
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+
+
+RATE_WORDS = ("rate", "share", "retained", "ci_low", "ci_high")
+
+
+pio.templates["outcomes"] = go.layout.Template(
+    layout=dict(
+        font=dict(family="Source Sans Pro, Arial, sans-serif", size=13),
+        colorway=PALETTE,
+        plot_bgcolor="white",
+        paper_bgcolor="white",
+        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(showgrid=False, linecolor="#999"),
+        yaxis=dict(gridcolor="#eee", zeroline=False),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        hoverlabel=dict(font_size=13),
+    )
+)
+
+
+TEMPLATE = "simple_white+outcomes"
+
+
+_THEME = pio.templates[TEMPLATE]  # the two merged once: merging and checking them took most of a figure's build
+
+
+def themed(fig: go.Figure) -> go.Figure:
+    """`fig` with the TEMPLATE theme: what update_layout(template=TEMPLATE) gives, from the template merged and
+    checked once (as plotly itself sets its default template on every new figure)."""
+    layout = fig.layout
+    validate, layout._validate = layout._validate, False
+    try:
+        layout.template = _THEME  # stored as a copy of its properties
+    finally:
+        layout._validate = validate
+    return fig
+
+
+def label(column: str) -> str:
+    return column.replace("_", " ").capitalize()
+
+
+def is_rate(column: str) -> bool:
+    return any(w in column for w in RATE_WORDS)
+
+
+LEVEL_COLOURS = {"withdrawal_management": PALETTE[3], "residential": PALETTE[0], "php": PALETTE[4],
+                 "iop": PALETTE[1], "op": PALETTE[2]}
+
+
+LEVEL_TICKS = {"withdrawal_management": "Withdrawal<br>mgmt", "residential": "Residential", "php": "PHP",
+               "iop": "IOP", "op": "OP"}
+
+
+BENCHMARK_COLOUR = "#117733"
+
+
+def pretty(value) -> str:
+    """A category as people read it: "left_against_advice" -> "Left against advice", "iop" -> "IOP"."""
+    text = str(value)
+    words = {"iop": "IOP", "php": "PHP", "op": "OP", "stepdown": "step-down"}
+    text = ", ".join(" ".join(words.get(w, w) for w in part.split("_")) for part in text.split(", "))
+    return text[:1].upper() + text[1:]
+
+
+def alpha(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+
+
+def tick(value) -> str:
+    if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "strftime"):
+        return f"{pd.Timestamp(value):%b %Y}"
+    return str(value)
+
+
+def num(values, errors: str = "coerce") -> pd.Series:
+    """Numbers as float64 with NaN for missing (nullable Int64 with <NA> would make comparisons ambiguous)."""
+    return pd.to_numeric(pd.Series(values), errors=errors).astype("float64")
+
+
+def level_colour(level: str) -> str:
+    return LEVEL_COLOURS.get(level, "#999999")
+
+
+def marker_symbols(n, threshold: int = UNSTABLE_BELOW, base: str = "circle") -> list[str]:
+    """Open markers where n is under `threshold` (an unstable rate), filled ones elsewhere."""
+    values = num(pd.Series(n), errors="coerce")
+    return [f"{base}-open" if pd.notna(v) and v < threshold else base for v in values]
+
+
+def x_hover(xs) -> str:
+    return "%{x|%b %Y}" if pd.api.types.is_datetime64_any_dtype(pd.Series(xs)) else "%{x}"
+
+
+def finish(fig: go.Figure, title: str | None = None, height: int = 360, percent: bool = True,
+            y_title: str | None = None) -> go.Figure:
+    themed(fig).update_layout(title=dict(text=title) if title else None, height=height,
+                               legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None))
+    if percent:
+        fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    if y_title:
+        fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+def add_benchmark(fig: go.Figure, benchmark) -> None:
+    """A dashed reference line with its label; `benchmark` is a Benchmark or a (value, label) pair."""
+    if not benchmark:
+        return
+    value, text = (benchmark.value, benchmark.label) if hasattr(benchmark, "value") else benchmark
+    fig.add_hline(y=value, line=dict(color=BENCHMARK_COLOUR, dash="dash", width=1.5), annotation_text=text,
+                  annotation_position="top right", annotation_font=dict(color=BENCHMARK_COLOUR, size=12))
+
+
+def fit_rate_axis(fig: go.Figure, benchmark=None) -> None:
+    # a reference line outside the data would otherwise fall off the chart
+    top = 0.0
+    for trace in fig.data:
+        y = num(pd.Series(getattr(trace, "y", None) if getattr(trace, "y", None) is not None else []),
+                          errors="coerce")
+        if len(y.dropna()):
+            top = max(top, float(y.max()))
+    if benchmark:
+        top = max(top, benchmark.value if hasattr(benchmark, "value") else benchmark[0])
+    # at least 0 to 10%, so an all-zero series still reads as a rate axis
+    fig.update_yaxes(range=[0, max(min(1.0, top * 1.12) if top <= 1 else top * 1.12, 0.1)])
+
+
+def unstable_count(df: pd.DataFrame, n: str | None, threshold: int = UNSTABLE_BELOW) -> int:
+    if not n or n not in df:
+        return 0
+    v = num(df[n], errors="coerce")
+    return int(((v > 0) & (v < threshold)).sum())

@@ -1,0 +1,50 @@
+"""What one script run shows: the user and their sites, the data version, the page and the active filters.
+
+app.py begins it once per run, before navigation and the sidebar; everything after reads it, so a reload or a
+changed login in the middle of a run cannot mix two states on one page, and the secrets and roles file are
+read once per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from outcomes.ingest import db
+from outcomes.privacy import access
+from outcomes.web import auth, database
+
+_KEY = "_run"
+
+
+@dataclass
+class Run:
+    user: access.User
+    version: db.DataVersion | None  # None for a user without a role: they see no data
+    page: str = "/"
+    filters: dict = field(default_factory=dict)  # the sidebar's values, None where a filter is not set
+
+    @property
+    def scope(self) -> tuple[str, ...] | None:
+        return self.user.scope
+
+
+def begin() -> Run:
+    """Start this script run's context: who is signed in and which published database it shows."""
+    user = auth.current_user()
+    run = Run(user, database.data_version() if user.authorised else None)
+    st.session_state[_KEY] = run
+    return run
+
+
+def current() -> Run:
+    """This run's context (begun by app.py; begun here for a page script run on its own)."""
+    run = st.session_state.get(_KEY)
+    return run if run is not None else begin()
+
+
+def restart() -> None:
+    """Start the run over on the database now published (a reload replaced the pinned file mid-run)."""
+    st.session_state.pop(_KEY, None)
+    st.rerun()

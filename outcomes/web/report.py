@@ -1,0 +1,94 @@
+"""A director page's life: `with report_page(...) as page:` starts it, `page.panel(...)` places its queries,
+and the end of the block draws every panel, the panels analysts added to the page, and the PDF button.
+
+    with report_page("stepdown", "Step-down from residential to IOP") as page:
+        window = st.segmented_control(...)
+        page.panel("stepdown_rate", window_days=window)
+
+A query whose header says `page: stepdown` is drawn on that page whether or not the page names it: before the
+first named panel with a higher `order`, or at the end. Queries start on threads as they are placed and are
+drawn, in page order, when the block ends, so the queries of a page run together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+
+from outcomes.present.pdf import Chart
+from outcomes.web import context, page as page_start, pdf, queries
+from outcomes.web.database import catalog, info
+from outcomes.web.panels import Panel
+from outcomes.web.sidebar import filters_text
+
+
+class Page:
+    """One director page while its script runs: what it has placed, what is left to draw, what goes into its PDF."""
+
+    def __init__(self, name: str, title: str):
+        self.name, self.title = name, title
+        self.placed: set[str] = set()
+        self.pending: list = []  # functions drawing a panel in its place, in page order
+        self.charts: list[Chart] = []  # for the PDF, in page order
+        self._columns: Iterator | None = None
+        self._above = None  # where analysts' panels ordered before a row of columns go
+
+    def extras(self, before: int | None = None) -> list[str]:
+        """Queries declaring this page that the page has not placed, by order (up to `before`)."""
+        mine = sorted((q for q in catalog().values() if q.page == self.name and q.name not in self.placed),
+                      key=lambda q: (q.order, q.name))
+        return [q.name for q in mine if before is None or q.order < before]
+
+    def panel(self, name: str, **overrides) -> None:
+        """Place a catalog query here, with overrides: parameter values, panel vars, chart options."""
+        for extra in self.extras(before=catalog()[name].order):
+            # inside columns, an earlier analyst's panel goes above them, not into a column
+            self._place(extra, {}, self._above.container() if self._columns is not None else st.container())
+        self._place(name, overrides, next(self._columns) if self._columns is not None else st.container())
+
+    def _place(self, name: str, overrides: dict, slot) -> None:
+        self.placed.add(name)
+        with slot:
+            self.pending.append(Panel.of(name, overrides).start())
+
+    @contextmanager
+    def columns(self, count: int = 2, gap: str = "large"):
+        """Side by side: the panels placed inside the block go into `count` columns, one each, in turn."""
+        self._above = st.container()
+        self._columns = iter(st.columns(count, gap=gap))
+        try:
+            yield self
+        finally:
+            self._columns = None
+
+    def tiles(self) -> None:
+        """The Overview's KPI tiles and census, drawn now; their summary goes into the PDF."""
+        from outcomes.web import overview
+
+        self.charts.append(overview.tiles())
+
+    def finish(self) -> None:
+        for extra in self.extras():
+            self._place(extra, {}, st.container())
+        for draw in self.pending:
+            drawn = draw()
+            if drawn is not None:
+                self.charts.append(drawn)
+        pdf.button(self.title, self.charts)
+
+
+@contextmanager
+def report_page(name: str, title: str):
+    """Start a director page (title, what data and filters it shows, the minimum population) and draw it all
+    when the block ends."""
+    page_start.page(title)
+    run = context.current()
+    through = info(run.version)["data_through"]
+    st.caption(f"Data through **{through:%d %b %Y}** · {filters_text(run.filters)} · "
+               "the page address keeps these filters")
+    queries.require_population()
+    report = Page(name, title)
+    yield report
+    report.finish()
