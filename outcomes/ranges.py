@@ -149,7 +149,9 @@ def widths(a: np.ndarray, b: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.n
     usable = np.ones((n, len(moves)), dtype=bool)
     at = np.full(n, t)
     up = walk(x, lo, hi, moves, usable, at, 1, need)
-    return up + walk(x, lo, hi, moves, usable, at, -1, np.maximum(need - up, 0))
+    with np.errstate(invalid="ignore"):  # inf - inf where the range is unbounded: nothing more to walk
+        rest = np.nan_to_num(np.maximum(need - up, 0), nan=0.0)
+    return up + walk(x, lo, hi, moves, usable, at, -1, rest)
 
 
 def milp_width(a: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray, t: int) -> float:
@@ -163,9 +165,20 @@ def milp_width(a: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray, t: 
         c = np.zeros(k)
         c[t] = -sign  # milp minimises: -x_t for the largest value, x_t for the smallest
         res = milp(c, constraints=cons, integrality=np.ones(k), bounds=Bounds(lo, hi))
-        if res.status == 3:  # unbounded
-            return np.inf
+        if res.status == 3 or (res.status != 0 and _unbounded(a, b, lo, hi, c)):
+            return np.inf  # a whole-number solution exists (the true table), so an unbounded relaxation is too
         if res.status != 0:  # not solved: claim no width, so that more is hidden
             return 0.0
         ends.append(-res.fun if sign > 0 else res.fun)
     return ends[0] - ends[1]
+
+
+def _unbounded(a, b, lo, hi, c) -> bool:
+    """Whether the linear relaxation of min c @ y, a @ y = b, lo <= y <= hi is unbounded (HiGHS's MIP solver
+    may report an unbounded program only as not solved)."""
+    from scipy.optimize import linprog
+
+    res = linprog(c, A_eq=a if len(a) else None, b_eq=b if len(a) else None,
+                  bounds=list(zip(lo, [None if np.isinf(h) else h for h in hi])), method="highs")
+    return res.status == 3
+

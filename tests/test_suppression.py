@@ -5,6 +5,11 @@ The attacker is written independently of outcomes.suppress: it reads the publish
 query's `suppress:` declaration and solves integer programs (scipy.optimize.milp) for the smallest and largest
 value each hidden cell can take. Every hidden count, and every unshown count that is 1-10 (the rest of a rate's
 denominator, an unshown part of a total), must keep at least two possible values.
+
+The range attacker (`RangeAttack`, `range_leaks`) also reads each hidden cell's published reason: "small" is
+1 to 10, "complement" is 0 or 11 and up. For every protected value (a hidden or unshown count of 1 to 10) its
+range without the labels must be 10 or more, with the labels 10 or more values must stay possible (as many as
+the labels alone leave, where they leave fewer), and no declared sum's hidden cells may add up to a known 1-10.
 """
 
 from __future__ import annotations
@@ -532,6 +537,43 @@ def range_leaks(truth: pd.DataFrame, spec: dict, shown: pd.DataFrame | None = No
                 leaks.append((name, value, "possible values with labels", values))
     return leaks
 
+
+def test_reasons_and_labels_follow_each_column_type():
+    """Hand-made: rate rows (eligible, stepped) = (40, 5), (25, 20), (12, 12), (300, 150); a stat over n.
+    Row 0: stepped 5 is small, so are its rate and CIs (from a small count). Row 1: 20 of 25 leaves 5 who did
+    not step down: stepped 20 is hidden to protect them (complement), and so is the rate: calling it small
+    would tell that the rest is 1-10. Row 2: nothing small (rest 0). Row 3 untouched."""
+    truth = rate_table([(40, 5), (25, 20), (12, 12), (300, 150)])
+    shown, mask, why = sup.suppress_detail(truth, RATE_SPEC)
+    assert why["stepped_down"].tolist() == ["small", "complement", "", ""]
+    assert why["stepdown_rate"].tolist() == ["small", "complement", "", ""]
+    assert why["ci_low"].tolist() == ["small", "complement", "", ""] and (why["eligible_discharges"] == "").all()
+    assert ((why != "").to_numpy() == mask.to_numpy()).all()
+    screen = sup.for_screen(shown, mask, RATE_SPEC, why)
+    assert screen["stepped_down"].tolist()[:2] == ["1–10", "hidden"]
+    assert screen["stepdown_rate"].tolist()[:2] == ["too few", "hidden"]
+    assert sup.hidden_column(why).tolist() == [
+        "stepped_down=small;stepdown_rate=small;ci_low=small;ci_high=small",
+        "stepped_down=complement;stepdown_rate=complement;ci_low=complement;ci_high=complement", "", ""]
+    assert sup.legend(why, RATE_SPEC) == " · ".join([sup.SMALL_NOTE, sup.FEW_NOTE, sup.COMPLEMENT_NOTE])
+    assert sup.legend(why.iloc[2:], RATE_SPEC) == ""
+    # without reasons, a table with sums cannot tell small from complement: everything hidden reads "hidden"
+    assert set(sup.for_screen(shown, mask, RATE_SPEC)["stepped_down"][:2]) == {"hidden"}
+    stats = {"counts": ["episodes"], "stats": {"median_days": "episodes"}}
+    los = pd.DataFrame({"level": ["iop", "op"], "episodes": [7, 40], "median_days": [55.0, 90.0]})
+    out, mask, why = sup.suppress_detail(los, stats)
+    assert why["median_days"].tolist() == ["small", ""]  # a stat whose n is 1-10, 55 days or not
+    assert sup.for_screen(out, mask, stats)["median_days"].tolist() == ["too few", 90.0]  # no sums: small
+
+
+def test_suppressed_exports_name_the_hidden_cells():
+    truth = rate_table([(40, 5), (300, 150)])
+    shown, _, why = sup.suppress_detail(truth, RATE_SPEC)
+    back = pd.read_csv(io.StringIO(output.to_csv(shown, why)), keep_default_na=False)
+    assert list(back.columns)[-1] == "hidden" and back["stepped_down"].tolist() == ["", "150"]
+    assert back["hidden"].tolist() == ["stepped_down=small;stepdown_rate=small;ci_low=small;ci_high=small", ""]
+    assert '"hidden":""' in output.to_json(shown, why).replace(" ", "")
+    assert "hidden" not in output.to_csv(shown).splitlines()[0]
 
 def test_the_range_attacker_narrows_what_the_old_rule_let_through(monkeypatch):
     """Parts 3 and 12 of a shown total 15, the 3 labelled "1–10" and the 12 "hidden" (so 0 or 11 and up): the
