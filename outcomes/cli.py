@@ -93,9 +93,16 @@ def cmd_query(args) -> int:
     finally:
         con.close()
     data = result.data
-    if args.format == "table" and not args.raw:
-        data = suppress.for_screen(output.plain_dates(data), result.mask, catalog[args.name].suppress)
-    sys.stdout.write(output.FORMATS[args.format](data).rstrip("\n") + "\n")
+    if args.raw:
+        text = output.FORMATS[args.format](data)
+    elif args.format == "table":
+        spec = catalog[args.name].suppress
+        text = output.to_table(suppress.for_screen(output.plain_dates(data), result.mask, spec, result.reasons))
+        note = suppress.legend(result.reasons, spec)
+        text = text.rstrip("\n") + (f"\n{note}" if note else "")
+    else:  # csv, json: hidden cells empty, and a column saying which are hidden and why
+        text = output.FORMATS[args.format](data, result.reasons)
+    sys.stdout.write(text.rstrip("\n") + "\n")
     return 0
 
 

@@ -253,7 +253,7 @@ def test_cli_suppresses_unless_raw(demo_db_path):
     shown = cli("sql", sql, "--db", str(demo_db_path), "--format", "csv")
     assert shown.returncode == 0 and shown.stdout.splitlines() == ["k,n,share", "a,,", "b,50,0.25"]
     table = cli("sql", sql, "--db", str(demo_db_path))
-    assert "<11" in table.stdout and "suppressed" in table.stdout
+    assert "1–10" in table.stdout and "too few" in table.stdout  # the count, and the share beside it
     raw = cli("sql", sql, "--db", str(demo_db_path), "--format", "csv", "--raw")
     assert raw.stdout.splitlines() == ["k,n,share", "a,5,0.5", "b,50,0.25"]
     js = cli("sql", sql, "--db", str(demo_db_path), "--format", "json")
@@ -379,7 +379,7 @@ def test_explore_adhoc_sql(explore):
     _ok(at)
     shown = at.dataframe[-1].value
     assert list(shown.columns) == ["site", "episodes", "first_one"]
-    assert "<11" in shown["first_one"].tolist()  # the site with that episode: 1 is hidden
+    assert "1–10" in shown["first_one"].tolist()  # the site with that episode: 1 is hidden
     labels = [b.proto.label for b in at.get("download_button")]
     assert {"Download CSV", "Download Excel", "Download Parquet", "Save as query"} <= set(labels)
 

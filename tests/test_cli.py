@@ -59,6 +59,29 @@ def test_query_formats(headline_db):
     csv = cli("query", "stepdown_rate", "--db", headline_db, "--format", "csv")
     assert csv.returncode == 0 and csv.stdout.splitlines()[0].startswith("month,eligible_discharges")
     table = cli("query", "stepdown_rate", "--db", headline_db)
-    assert "<11" in table.stdout  # hidden counts read "<11" on screen
+    assert "1–10" in table.stdout  # hidden small counts read "1–10" on screen
+    assert "1–10: a count from 1 to 10" in table.stdout  # and the legend says so
     js = cli("query", "stepdown_rate", "--db", headline_db, "--format", "json", "--raw")
     assert '"eligible_discharges":3' in js.stdout.replace(" ", "")
+
+
+def test_suppressed_csv_and_json_say_which_cells_are_hidden_and_why(demo_db_path):
+    """Hidden cells are empty, and the last column lists them as column=small or column=complement."""
+    import io
+    import json
+
+    import pandas as pd
+
+    csv = cli("query", "discharge_outcomes", "--db", demo_db_path, "--format", "csv")
+    df = pd.read_csv(io.StringIO(csv.stdout), keep_default_na=False)
+    assert list(df.columns)[-1] == "hidden"
+    reasons = {r.split("=")[1] for text in df["hidden"] for r in text.split(";") if r}
+    assert reasons == {"small", "complement"}
+    for _, row in df.iterrows():
+        named = {r.split("=")[0] for r in row["hidden"].split(";") if r}
+        empty = {c for c in df.columns[:-1] if row[c] == ""}
+        assert named == empty, row["month"]
+    js = json.loads(cli("query", "discharge_outcomes", "--db", demo_db_path, "--format", "json").stdout)
+    assert [r["hidden"] for r in js] == df["hidden"].tolist()
+    raw = cli("query", "discharge_outcomes", "--db", demo_db_path, "--format", "csv", "--raw")
+    assert "hidden" not in raw.stdout.splitlines()[0]

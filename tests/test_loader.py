@@ -316,3 +316,48 @@ def test_killed_load_leaves_old_database_serving(tmp_path):
     con.close()
     load(src, db)  # the next load clears the dead build's leftovers and succeeds
     assert not list(tmp_path.glob(".live.duckdb.building-*"))
+
+
+IDENTIFIER_LIKE = [  # (file, column, value): each an identifier typed into a free-text field
+    ("enrollments.csv", "payer", "123-45-6789"),
+    ("enrollments.csv", "payer", "123456789"),
+    ("enrollments.csv", "asam_level", "2024-01-05"),
+    ("enrollments.csv", "asam_level", "MRN 0045123"),
+    ("clients.csv", "gender", "(555) 123-4567"),
+    ("clients.csv", "primary_substance", "jane.roe@example.com"),
+    ("clients.csv", "primary_substance", "12 Main St"),
+    ("clients.csv", "gender", "1/5/88"),
+]
+
+
+@pytest.mark.parametrize("file,column,value", IDENTIFIER_LIKE)
+def test_identifier_like_free_text_is_refused_without_echoing_it(live, file, column, value):
+    src, db = live
+    path = src / file
+    set_field(path, 3, column, value)
+    err = refused(src, db)
+    p = only(err, "identifier-like-value")
+    assert (p.file, p.line, p.column) == (file, 3, column)
+    assert [q.rule for q in err.problems] == ["identifier-like-value"]
+    report = err.report()
+    assert value not in report and value.split()[-1] not in report, "the value must not be echoed"
+
+
+def test_legitimate_free_text_values_load(live):
+    """Free text stays free: payer, gender, substance and level values of every usual shape load."""
+    src, db = live
+    for line, (payer, level) in enumerate([("self_pay", "3.7-WM"), ("medicare", "1.0"), ("Commercial", "2.5")], 2):
+        set_field(src / "enrollments.csv", line, "payer", payer)
+        set_field(src / "enrollments.csv", line, "asam_level", level)
+    for line, (gender, substance) in enumerate([("non-binary", "opioids"), ("Female", "alcohol"),
+                                                ("unknown", "opioid use disorder"), ("male", "stimulants")], 2):
+        set_field(src / "clients.csv", line, "gender", gender)
+        set_field(src / "clients.csv", line, "primary_substance", substance)
+    result = load(src, db, AS_OF)
+    assert result.changed
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("select count(*) from clients where gender = 'non-binary'").fetchone()[0] == 1
+        assert con.execute("select count(*) from enrollments where asam_level = '3.7-WM'").fetchone()[0] == 1
+    finally:
+        con.close()

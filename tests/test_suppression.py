@@ -5,6 +5,11 @@ The attacker is written independently of outcomes.privacy.suppress: it reads the
 query's `suppress:` declaration and solves integer programs (scipy.optimize.milp) for the smallest and largest
 value each hidden cell can take. Every hidden count, and every unshown count that is 1-10 (the rest of a rate's
 denominator, an unshown part of a total), must keep at least two possible values.
+
+The range attacker (`RangeAttack`, `range_leaks`) also reads each hidden cell's published reason: "small" is
+1 to 10, "complement" is 0 or 11 and up. For every protected value (a hidden or unshown count of 1 to 10) its
+range without the labels must be 10 or more, with the labels 10 or more values must stay possible (as many as
+the labels alone leave, where they leave fewer), and no declared sum's hidden cells may add up to a known 1-10.
 """
 
 from __future__ import annotations
@@ -411,6 +416,329 @@ def test_catalog_rejects_bad_relations(tmp_path):
             parse(bad)
 
 
+# --- the range attacker: how far can a hidden small value be narrowed? ------------------------------------
+
+class RangeAttack(Attack):
+    """The Attack's integer program, read with the published labels: a hidden count whose reason is "small" is
+    1 to 10; one whose reason is "complement" is 0 or 11 and up (a binary per cell). Still independent of
+    outcomes.suppress: it reads only the published table, its reasons and the declaration."""
+
+    def __init__(self, shown: pd.DataFrame, spec: dict, why: pd.DataFrame):
+        super().__init__(shown, spec)
+        self.why = why.reset_index(drop=True)
+
+    def solve(self, expr: dict, labelled: bool = False, fix: tuple | None = None) -> tuple[float, float]:
+        """(smallest, largest) of the linear `expr` over the whole-number solutions, read with the labels or
+        not; with `fix` = (cell, value), that cell is held at the value (None when nothing fits then)."""
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        names = list(self.var)
+        n = len(names)
+        gaps = [k for k, (i, c) in enumerate(names) if labelled and not c.startswith("~")
+                and self.why.at[i, c] == sup.COMPLEMENT]
+        size = n + len(gaps)
+        lo, hi = np.zeros(size), np.full(size, float(BIG))
+        hi[n:] = 1
+        for k, (i, c) in enumerate(names):
+            if labelled and not c.startswith("~") and self.why.at[i, c] == sup.SMALL:
+                lo[k], hi[k] = 1, 10
+        if fix is not None:
+            k = self.var[fix[0]]
+            lo[k] = hi[k] = fix[1]
+        rows, lower, upper = [], [], []
+        for coefs, rhs in self.rows:
+            a = np.zeros(size)
+            for name, c in coefs.items():
+                a[self.var[name]] += c
+            rows.append(a)
+            lower.append(rhs)
+            upper.append(rhs)
+        for z, k in enumerate(gaps):  # x = 0, or 11 <= x <= BIG: x - BIG z <= 0 and x - 11 z >= 0
+            a = np.zeros(size)
+            a[k], a[n + z] = 1, -BIG
+            rows.append(a), lower.append(-np.inf), upper.append(0)
+            a = np.zeros(size)
+            a[k], a[n + z] = 1, -11
+            rows.append(a), lower.append(0), upper.append(np.inf)
+        cons = [LinearConstraint(np.array(rows), lower, upper)] if rows else []
+        c = np.zeros(size)
+        for name, k in expr.items():
+            c[self.var[name]] = k
+        out = []
+        for sign in (1, -1):
+            res = milp(sign * c, constraints=cons, integrality=np.ones(size), bounds=Bounds(lo, hi))
+            if fix is not None and res.status == 2:
+                return None
+            assert res.success, f"attacker's program is infeasible: {res.message}"
+            out.append(sign * res.fun)
+        return out[0], out[1]
+
+    def possible(self, name, labelled: bool, enough: int = 10, scan: int = 60) -> int:
+        """How many whole values `name` can take (counted up to `enough`): a label "hidden" (0 or 11 and up)
+        can leave gaps inside the range, so each value from the smallest up is tried."""
+        lo, hi = self.solve({name: 1.0}, labelled)
+        found = 0
+        for value in range(int(round(lo)), int(round(min(hi, lo + scan))) + 1):
+            if value in (lo, hi) or self.solve({name: 1.0}, labelled, (name, value)) is not None:
+                found += 1
+                if found >= enough:
+                    break
+        return found
+
+    def protected(self, truth: pd.DataFrame) -> list[tuple]:
+        """(cell, value) for every unknown that is a count of 1 to 10: a hidden one, or one never shown."""
+        out = []
+        for name in self.var:
+            i, col = name
+            value = self._unshown(truth, i, col) if col.startswith("~") else float(truth.at[i, col])
+            if 1 <= value <= 10:
+                out.append((name, value))
+        return out
+
+    def known_sums(self) -> list[float]:
+        """The known total of every declared sum whose unknown cells all have one sign."""
+        return [abs(rhs) for coefs, rhs in self.rows
+                if coefs and (all(c > 0 for c in coefs.values()) or all(c < 0 for c in coefs.values()))]
+
+
+def range_leaks(truth: pd.DataFrame, spec: dict, shown: pd.DataFrame | None = None,
+                why: pd.DataFrame | None = None, total_rows: bool = True) -> list[tuple]:
+    """Every protected value the attacker narrows too far: (cell, value, what, found). Without labels its
+    range (largest less smallest whole-number value) must be 10 or more (11 or more possible values); with
+    them, 10 or more values must stay possible (every one of 1-10 for a cell labelled "1–10") or, where the
+    labels alone leave fewer (every count hidden), as many; and no declared sum's hidden cells may add up to
+    a known 1-10."""
+    truth = truth.reset_index(drop=True)
+    if shown is None:
+        shown, _, why = sup.suppress_detail(truth, spec)
+    attacker = RangeAttack(shown, spec, why).learn(total_rows)
+    leaks = [(None, s, "hidden cells of a sum add up to", s) for s in attacker.known_sums() if 1 <= s <= 10]
+    blind = None
+    for name, value in attacker.protected(truth):
+        lo, hi = attacker.solve({name: 1.0})
+        assert lo - 1e-6 <= value <= hi + 1e-6, f"the attacker's model excludes the truth at {name}"
+        if hi - lo < 10 - 1e-6:
+            leaks.append((name, value, "range without labels", hi - lo))
+        lo, hi = attacker.solve({name: 1.0}, labelled=True)
+        assert lo - 1e-6 <= value <= hi + 1e-6, f"the labelled model excludes the truth at {name}"
+        values = attacker.possible(name, labelled=True)
+        if values < 10:
+            if blind is None:  # what the labels alone tell: every count hidden, each with its true label
+                counts = [c for c in spec.get("counts", []) if c in truth]
+                hide_all = shown.copy()
+                hide_all[counts] = np.nan
+                for col in [*(spec.get("rates") or {}), *(spec.get("stats") or {})]:
+                    hide_all[col] = np.nan
+                labels = why.copy()
+                for c in counts:
+                    labels[c] = np.where(truth[c].between(1, 10), sup.SMALL, sup.COMPLEMENT)
+                blind = RangeAttack(hide_all, spec, labels).learn(total_rows)
+            if values < blind.possible(name, labelled=True):
+                leaks.append((name, value, "possible values with labels", values))
+    return leaks
+
+
+def test_reasons_and_labels_follow_each_column_type():
+    """Hand-made: rate rows (eligible, stepped) = (40, 5), (25, 20), (12, 12), (300, 150); a stat over n.
+    Row 0: stepped 5 is small, so are its rate and CIs (from a small count). Row 1: 20 of 25 leaves 5 who did
+    not step down: stepped 20 is hidden to protect them (complement), and so is the rate: calling it small
+    would tell that the rest is 1-10. Row 2: nothing small (rest 0). Row 3 untouched."""
+    truth = rate_table([(40, 5), (25, 20), (12, 12), (300, 150)])
+    shown, mask, why = sup.suppress_detail(truth, RATE_SPEC)
+    assert why["stepped_down"].tolist() == ["small", "complement", "", ""]
+    assert why["stepdown_rate"].tolist() == ["small", "complement", "", ""]
+    assert why["ci_low"].tolist() == ["small", "complement", "", ""] and (why["eligible_discharges"] == "").all()
+    assert ((why != "").to_numpy() == mask.to_numpy()).all()
+    screen = sup.for_screen(shown, mask, RATE_SPEC, why)
+    assert screen["stepped_down"].tolist()[:2] == ["1–10", "hidden"]
+    assert screen["stepdown_rate"].tolist()[:2] == ["too few", "hidden"]
+    assert sup.hidden_column(why).tolist() == [
+        "stepped_down=small;stepdown_rate=small;ci_low=small;ci_high=small",
+        "stepped_down=complement;stepdown_rate=complement;ci_low=complement;ci_high=complement", "", ""]
+    assert sup.legend(why, RATE_SPEC) == " · ".join([sup.SMALL_NOTE, sup.FEW_NOTE, sup.COMPLEMENT_NOTE])
+    assert sup.legend(why.iloc[2:], RATE_SPEC) == ""
+    # without reasons, a table with sums cannot tell small from complement: everything hidden reads "hidden"
+    assert set(sup.for_screen(shown, mask, RATE_SPEC)["stepped_down"][:2]) == {"hidden"}
+    stats = {"counts": ["episodes"], "stats": {"median_days": "episodes"}}
+    los = pd.DataFrame({"level": ["iop", "op"], "episodes": [7, 40], "median_days": [55.0, 90.0]})
+    out, mask, why = sup.suppress_detail(los, stats)
+    assert why["median_days"].tolist() == ["small", ""]  # a stat whose n is 1-10, 55 days or not
+    assert sup.for_screen(out, mask, stats)["median_days"].tolist() == ["too few", 90.0]  # no sums: small
+
+
+def test_suppressed_exports_name_the_hidden_cells():
+    truth = rate_table([(40, 5), (300, 150)])
+    shown, _, why = sup.suppress_detail(truth, RATE_SPEC)
+    back = pd.read_csv(io.StringIO(output.to_csv(shown, why)), keep_default_na=False)
+    assert list(back.columns)[-1] == "hidden" and back["stepped_down"].tolist() == ["", "150"]
+    assert back["hidden"].tolist() == ["stepped_down=small;stepdown_rate=small;ci_low=small;ci_high=small", ""]
+    assert '"hidden":""' in output.to_json(shown, why).replace(" ", "")
+    assert "hidden" not in output.to_csv(shown).splitlines()[0]
+
+def test_the_range_attacker_narrows_what_the_old_rule_let_through(monkeypatch):
+    """Parts 3 and 12 of a shown total 15, the 3 labelled "1–10" and the 12 "hidden" (so 0 or 11 and up): the
+    3 can only be 1 to 4. The old rule (no hidden cell pinned to one value) let this through; the range rule
+    hides a larger part instead (left_against_advice 30: 3 can then be 1 to 10)."""
+    truth = pd.DataFrame({"month": ["2025-03"], "level_of_care": ["iop"], "discharges": [75], "completed": [30],
+                          "left_against_advice": [30], "administrative": [12], "transferred": [0], "other": [3]})
+    truth["positive"] = truth.completed + truth.transferred
+    truth["positive_rate"] = truth.positive / truth.discharges
+    truth["completion_rate"] = truth.completed / truth.discharges
+    shown, mask, why = sup.suppress_detail(truth, DISCHARGE_SPEC)
+    assert range_leaks(truth, DISCHARGE_SPEC) == []
+    assert mask.loc[0, ["other", "left_against_advice"]].all() and not mask.loc[0, "administrative"]
+    assert not mask.loc[0, ["discharges", "completed", "completion_rate"]].any(), "the headline stays"
+    assert why.loc[0, "other"] == sup.SMALL and why.loc[0, "left_against_advice"] == sup.COMPLEMENT
+    hidden_12 = shown.assign(administrative=np.nan, left_against_advice=30)
+    labels = why.assign(administrative=sup.COMPLEMENT, left_against_advice="")
+    found = range_leaks(truth, DISCHARGE_SPEC, hidden_12, labels)
+    assert ((0, "other"), 3.0, "possible values with labels", 4) in found  # other is 1, 2, 3 or 4
+
+
+def test_two_small_parts_summing_to_20_are_both_10_to_a_reader_of_labels():
+    """Without labels, a + b = 20 leaves each 0 to 20; labelled "1–10" both, each is 10. Hide a third."""
+    truth = pd.DataFrame({"month": ["2025-03"], "discharges": [60], "completed": [25], "left_against_advice": [15],
+                          "administrative": [10], "transferred": [0], "other": [10], "positive": [25]})
+    truth["positive_rate"] = truth.positive / truth.discharges
+    truth["completion_rate"] = truth.completed / truth.discharges
+    shown, mask, why = sup.suppress_detail(truth, DISCHARGE_SPEC)
+    assert range_leaks(truth, DISCHARGE_SPEC) == []
+    assert mask.loc[0, "left_against_advice"], "the smallest part that protects: 15"
+    only_two = shown.assign(left_against_advice=15.0)
+    labels = why.assign(left_against_advice="")
+    assert ((0, "other"), 10.0, "possible values with labels", 1) in range_leaks(truth, DISCHARGE_SPEC, only_two,
+                                                                                labels)
+
+
+def _switch_off_the_range_rule(monkeypatch):
+    """The rule as it was: a hidden value only needs two possible values, and sums may be known."""
+    monkeypatch.setattr(sup, "MIN_RANGE", 1)
+    monkeypatch.setattr(sup, "MIN_RANGE_LABELLED", 1)
+    monkeypatch.setattr(sup, "SUM_RULE", False)
+
+
+@pytest.mark.parametrize("make,spec", [
+    (lambda rng: discharge_table(rng), DISCHARGE_SPEC),
+    # denominators of 11-24 with a small rest: hiding the numerator (11 and up) leaves the rest narrow
+    (lambda rng: rate_table([(int(d), int(d - rng.integers(1, 11))) for d in rng.integers(11, 25, size=8)]),
+     RATE_SPEC),
+])
+def test_the_range_attacker_succeeds_with_the_range_rule_switched_off(make, spec, monkeypatch):
+    tables = [make(np.random.default_rng(400 + seed)) for seed in range(6)]
+    assert all(range_leaks(t, spec) == [] for t in tables)
+    _switch_off_the_range_rule(monkeypatch)
+    assert sum(len(range_leaks(t, spec)) for t in tables) >= 3
+
+
+small_counts = st.integers(0, 14) | st.sampled_from([0, 0, 11, 12, 15, 20, 25, 40, 60])
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(st.lists(st.tuples(*[small_counts] * 5), min_size=1, max_size=4))
+def test_random_counts_by_group_with_totals_keep_their_range(parts):
+    df = pd.DataFrame(parts, columns=PARTS)
+    df.insert(0, "month", [f"2025-{m:02d}" for m in range(1, len(df) + 1)])
+    df.insert(1, "discharges", df[PARTS].sum(axis=1))
+    df["positive"] = df.completed + df.transferred
+    df = df[df.discharges > 0].reset_index(drop=True)
+    df["positive_rate"] = df.positive / df.discharges
+    df["completion_rate"] = df.completed / df.discharges
+    assert range_leaks(df, DISCHARGE_SPEC) == []
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.floats(0, 1)), min_size=1, max_size=8))
+def test_random_rates_with_denominators_keep_their_range(pairs):
+    df = rate_table([(d, int(d * share)) for d, share in pairs])
+    assert range_leaks(df, RATE_SPEC) == []
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(st.lists(st.tuples(small_counts, st.floats(0, 1)), min_size=2, max_size=4))
+def test_random_tables_with_a_total_row_keep_their_range(sites):
+    df = total_row_table([(f"site {k}", r, int(r * share)) for k, (r, share) in enumerate(sites)])
+    assert range_leaks(df, TOTAL_ROW_SPEC) == []
+
+
+@settings(max_examples=15, deadline=None, database=None)
+@given(st.lists(st.tuples(small_counts, small_counts, small_counts), min_size=2, max_size=3))
+def test_random_two_way_tables_with_margins_keep_their_range(grid):
+    df = margins_table(grid, [f"payer {k}" for k in range(len(grid))])
+    assert range_leaks(df, MARGINS_SPEC) == []
+
+
+RANGE_VIEWS = [{}, {"sites": "Northside"}, {"payers": "medicaid"}, {"sites": "Eastgate", "payers": "commercial"}]
+
+
+def _rows_worth_attacking(raw, shown, why, spec, limit: int) -> list[int]:
+    """Row positions with a protected value, distinct raw rows only, rows with a complement first."""
+    counts = [c for c in spec.get("counts", []) if c in raw]
+    keep = raw[counts].notna().all(axis=1).to_numpy()
+    small = raw[counts].apply(lambda s: s.between(1, 10)).to_numpy().any(axis=1)
+    rests = np.zeros(len(raw), dtype=bool)
+    for num, den in (spec.get("rates") or {}).values():
+        rests |= (raw[den] - raw[num]).between(1, 10).to_numpy()
+    hiding = (why == sup.COMPLEMENT).to_numpy().any(axis=1)
+    seen, order = set(), []
+    for i in sorted(np.flatnonzero(keep & (small | rests)), key=lambda i: (not hiding[i], i)):
+        key = tuple(raw.iloc[i][counts])
+        if key not in seen:
+            seen.add(key)
+            order.append(int(i))
+    return order[:limit]
+
+
+@pytest.mark.parametrize("view", RANGE_VIEWS, ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "all")
+def test_catalog_queries_keep_every_small_value_in_range_on_demo_data(demo_db, catalog, view):
+    """Every catalog query with declared sums or rates, on the demo data with several filters: the range
+    attacker, row by row (no catalog query declares total rows), on up to 25 distinct rows each."""
+    from outcomes.catalog import runner
+
+    attacked = 0
+    for name, query in sorted(catalog.items()):
+        spec = query.suppress
+        if not (spec.get("totals") or spec.get("rates") or spec.get("total_rows")):
+            continue
+        given = {k: v for k, v in view.items() if k in query.params}
+        raw = runner.run(demo_db, query, given, raw=True).data
+        result = runner.run(demo_db, query, given)
+        for i in _rows_worth_attacking(raw, result.data, result.reasons, spec, 25):
+            one = raw.iloc[[i]].reset_index(drop=True)
+            found = range_leaks(one, spec, result.data.iloc[[i]], result.reasons.iloc[[i]])
+            assert found == [], f"{name} {given} row {i}: {found}"
+            attacked += 1
+    assert attacked > 40
+
+
+def test_no_count_of_11_or_more_is_called_small(demo_db, catalog):
+    """Over every catalog query on the demo, raw against suppressed, in several views: a cell whose reason is
+    small is a count of 1 to 10, or a rate or stat from one; "1–10" is only ever a count of 1 to 10; every
+    hidden cell has a reason and every shown cell none."""
+    from outcomes.catalog import runner
+
+    labelled = 0
+    for name, query in sorted(catalog.items()):
+        for view in RANGE_VIEWS:
+            given = {k: v for k, v in view.items() if k in query.params}
+            raw = runner.run(demo_db, query, given, raw=True).data
+            result = runner.run(demo_db, query, given)
+            why, mask = result.reasons, result.mask
+            assert ((why != "").to_numpy() == mask.to_numpy()).all(), name
+            screen = sup.for_screen(result.data, mask, query.suppress, why)
+            counts = [c for c in query.suppress.get("counts", []) if c in raw]
+            for col in raw.columns:
+                small = (why[col] == sup.SMALL).to_numpy()
+                if col in counts:
+                    values = pd.to_numeric(raw[col])
+                    assert values[small].between(1, 10).all(), f"{name}.{col}: a count of 11+ called small"
+                    assert not values[(why[col] == sup.COMPLEMENT).to_numpy()].between(1, 10).any(), name
+                    assert (screen[col] == sup.SMALL_LABEL).to_numpy().sum() == small.sum()
+                    labelled += int(small.sum())
+                else:
+                    assert not (screen[col] == sup.SMALL_LABEL).any(), f"{name}.{col}: '1–10' on a rate or stat"
+    assert labelled > 100
+
+
 # --- exports equal the screen, and formulas are neutralised ------------------------------------------------
 
 EXPORT_PAGE = "pages/engagement.py"
@@ -472,7 +800,8 @@ def test_exported_csv_is_the_data_on_screen(demo_db_path, monkeypatch):
         table = shown.value
         assert len(exported) == len(table) == len(df)
         for col in df.columns:
-            hidden_on_screen = table[col].astype(str).isin(["<11", "suppressed"]).to_numpy()
+            hidden_on_screen = table[col].astype(str).isin([sup.SMALL_LABEL, sup.FEW_LABEL,
+                                                            sup.COMPLEMENT_LABEL]).to_numpy()
             assert not (hidden_on_screen & exported[col].notna().to_numpy()).any(), f"{name}.{col}: hidden cell exported"
             assert (mask[col].to_numpy() <= exported[col].isna().to_numpy()).all(), f"{name}.{col}"
 

@@ -3,7 +3,8 @@
 Ad-hoc SQL has no header, so nothing says which columns are counts. Suppression is therefore conservative
 (`suppress_unknown`): every integer column is treated as a count and its cells from 1 to 10 are hidden; every
 non-integer number (double, float, decimal with a fraction) is hidden on each row where any count is from 1 to 10;
-nested columns holding numbers (lists, structs, maps, arrays) are hidden on every row.
+nested columns holding numbers (lists, structs, maps, arrays) are hidden on every row. Why each cell is hidden is
+in `AdhocResult.reasons` (`unknown_reasons`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class AdhocResult:
     seconds: float
     raw: bool
     sql: str  # the statement that ran
+    reasons: pd.DataFrame | None = None  # why each hidden cell is hidden (see unknown_reasons), else ""
 
 
 def statement(sql: str) -> str:
@@ -207,6 +209,16 @@ def suppress_unknown(df: pd.DataFrame, kinds: dict[str, str] | None = None) -> t
     return out, mask
 
 
+def unknown_reasons(mask: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """Why `suppress_unknown` hid each cell: a count of 1 to 10, and a measure on a row with one, are SMALL
+    (suppress.SMALL); a nested column, hidden on every row whatever it holds, is COMPLEMENT."""
+    out = pd.DataFrame("", index=mask.index, columns=mask.columns, dtype=object)
+    for col in mask.columns:
+        hidden = mask[col].to_numpy(dtype=bool)
+        out[col] = np.where(hidden, sup.COMPLEMENT if kinds.get(col) == "nested" else sup.SMALL, "")
+    return out
+
+
 def run(con, sql: str, raw: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
         max_rows: int | None = DEFAULT_MAX_ROWS) -> AdhocResult:
     """Run one read-only statement on a fresh cursor of `con` (use outcomes.ingest.db.connect, read-only and hardened).
@@ -230,14 +242,15 @@ def run(con, sql: str, raw: bool = False, timeout: float | None = DEFAULT_TIMEOU
         mask = pd.DataFrame(False, index=data.index, columns=data.columns)
     else:
         data, mask = suppress_unknown(data, kinds)
-    return AdhocResult(data, mask, counts, truncated, seconds, raw, text)
+    return AdhocResult(data, mask, counts, truncated, seconds, raw, text, unknown_reasons(mask, kinds))
 
 
 def screen(result: AdhocResult) -> pd.DataFrame:
-    """Text version for the terminal: hidden counts read "<11", other hidden cells "suppressed"."""
+    """Text version for the terminal, in the labels of `suppress.for_screen`: a hidden count reads "1–10", a
+    measure hidden beside one "too few", a hidden nested column "hidden"."""
     from outcomes.present.files import plain_dates
 
-    return sup.for_screen(plain_dates(result.data), result.mask, {"counts": result.counts})
+    return sup.for_screen(plain_dates(result.data), result.mask, {"counts": result.counts}, result.reasons)
 
 
 def tables(con) -> pd.DataFrame:

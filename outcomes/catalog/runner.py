@@ -38,6 +38,7 @@ class Result:
     truncated: bool
     seconds: float
     raw: bool
+    reasons: pd.DataFrame | None = None  # why each hidden cell is hidden (suppress.SMALL / COMPLEMENT), else ""
 
 
 def bind(query: Query, given: dict, data_through=None) -> dict:
@@ -103,9 +104,10 @@ def run(con, query: Query, given: dict | None = None, raw: bool = False, timeout
     if raw:
         sup.roles(df, query.suppress)
         mask = pd.DataFrame(False, index=df.index, columns=df.columns)
+        why = pd.DataFrame("", index=df.index, columns=df.columns, dtype=object)
     else:
-        df, mask = sup.suppress(df, query.suppress)
-    return Result(df, mask, values, truncated, seconds, raw)
+        df, mask, why = sup.suppress_detail(df, query.suppress)
+    return Result(df, mask, values, truncated, seconds, raw, why)
 
 
 def apply_scope(query: Query, values: dict, scope) -> dict:

@@ -141,3 +141,25 @@ def identifier_kind(column: str) -> str | None:
         if re.search(pattern, flat):
             return kind
     return None
+
+
+# Free-text columns: kept as given, so a value could hold an identifier typed into the wrong field.
+FREE_TEXT = {"clients": ("gender", "primary_substance"), "enrollments": ("payer", "asam_level")}
+
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_STREET = (r"(street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|way|court|ct|place|pl|terrace|ter"
+           r"|circle|cir|highway|hwy|parkway|pkwy|square|sq)")
+# What a free-text value must not look like, as one RE2 pattern (DuckDB's regexp_matches), matched ignoring
+# case. Six or more digits, whatever separates them, cover SSNs (123-45-6789, 123456789), phone numbers,
+# record-number runs and dates with a four-digit year; the rest cover short dates, dates with a month name,
+# e-mail addresses and street addresses. Levels such as "3.5" or "2.1" have two digits.
+IDENTIFIER_VALUE = "|".join([
+    r"(\d[\s().+/-]*){6,}",  # six or more digits: SSN, phone, MRN-like run, 2024-01-05
+    r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}\b",  # 1/5/24, 5.1.2024
+    rf"\b{_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?,?\s+\d{{2,4}}\b",  # Jan 5, 2024
+    rf"\b\d{{1,2}}(st|nd|rd|th)?\s+{_MONTH},?\s+\d{{2,4}}\b",  # 5 January 2024
+    r"[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+",  # e-mail
+    rf"\b\d{{1,6}}\s+([a-z0-9.'-]+\s+){{0,4}}{_STREET}\b",  # 12 Main St, 1600 Pennsylvania Avenue
+    r"\bp\.?\s?o\.?\s+box\s+\d+",  # PO Box 12
+])
+

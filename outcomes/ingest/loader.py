@@ -17,6 +17,9 @@ from outcomes.ingest import contract
 from outcomes.paths import BUILD_DIR
 
 MAX_SHOWN = 50  # problems listed in full; the rest are counted by rule
+# The value itself is never repeated: it may be the identifier.
+IDENTIFIER_MESSAGE = ("value looks like an identifier (an SSN, phone or record number, a date, an e-mail or street "
+                      "address); free-text fields must not hold identifiers (the value is not shown)")
 MAX_LINE_BYTES = 2_000_000
 # DuckDB settings for a load: a memory cap (it spills to disk beyond it) and row order kept as read, so that a
 # staged row's rowid is its record number in the file.
@@ -310,6 +313,11 @@ class _Build:
                 if col in present:
                     out.append((name, col, "after-data-through", f"date is after the data-through date {data_through}",
                                 f'"{col}" > $through', {"through": data_through}, False))
+        for name, cols in contract.FREE_TEXT.items():  # an identifier typed into a free-text field
+            for col in cols:
+                if name in staged and col in self.present[name]:
+                    out.append((name, col, "identifier-like-value", IDENTIFIER_MESSAGE,
+                                f'regexp_matches("{col}", {_sql_str(contract.IDENTIFIER_VALUE)}, \'i\')', None, False))
         if "clients" in staged and "birth_year" in self.present["clients"]:
             out.append(("clients", "birth_year", "range", f"birth year must be from 1900 to {data_through.year}",
                         "birth_year not between 1900 and $y", {"y": data_through.year}, False))

@@ -29,16 +29,30 @@ def neutralise(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def to_csv(df: pd.DataFrame) -> str:
-    out = neutralise(plain_dates(df))
+def with_hidden(df: pd.DataFrame, reasons: pd.DataFrame | None) -> pd.DataFrame:
+    """`df` (suppressed: hidden cells empty) with one more column listing each row's hidden columns and why,
+    e.g. "stepped_down=small;completed=complement", "" where nothing is hidden (suppress.hidden_column). The
+    column is named suppress.HIDDEN_COLUMN ("hidden"), or "hidden_cells" if the table has a "hidden" column."""
+    if reasons is None:
+        return df
+    from outcomes.privacy.suppress import HIDDEN_COLUMN, hidden_column
+
+    name = HIDDEN_COLUMN if HIDDEN_COLUMN not in df.columns else f"{HIDDEN_COLUMN}_cells"
+    return df.assign(**{name: hidden_column(reasons.reindex(index=df.index, columns=df.columns, fill_value="")).to_numpy()})
+
+
+def to_csv(df: pd.DataFrame, reasons: pd.DataFrame | None = None) -> str:
+    """CSV text; with `reasons` (suppressed output), plus the column of `with_hidden`."""
+    out = neutralise(plain_dates(with_hidden(df, reasons)))
     for col in out.columns:  # a bare CR is not quoted by the csv writer and would start a new row: make it LF
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(lambda v: v.replace("\r\n", "\n").replace("\r", "\n") if isinstance(v, str) else v)
     return out.to_csv(index=False)
 
 
-def to_json(df: pd.DataFrame) -> str:
-    return plain_dates(df).to_json(orient="records", date_format="iso", indent=1)
+def to_json(df: pd.DataFrame, reasons: pd.DataFrame | None = None) -> str:
+    """JSON records; with `reasons` (suppressed output), plus the column of `with_hidden`."""
+    return plain_dates(with_hidden(df, reasons)).to_json(orient="records", date_format="iso", indent=1)
 
 
 def to_table(df: pd.DataFrame) -> str:
