@@ -18,7 +18,7 @@ BUILD_DIR = QUERY_DIR / "_build"
 
 CHART_KINDS = ("line", "bar", "area", "scatter", "heatmap", "funnel", "sankey", "step", "table")
 HEADER_KEYS = {"title", "description", "params", "chart", "area", "suppress", "definition", "unstable_below",
-               "site_free"}
+               "site_free", "model"}
 # What a query declaring `site_free: true` may read: nothing that holds episodes (see episode_sources).
 SITE_FREE_SOURCES = {"filter_options", "load_info", "load_files"}
 
@@ -41,6 +41,7 @@ class Query:
     definition: str = ""
     unstable_below: int = 30
     site_free: bool = False  # reads no episode data, so it needs no `sites` parameter
+    model: str = ""  # a post-step of outcomes/models.py that turns the SQL's rows into the result
 
 
 def named_parameters(sql: str) -> list[str]:
@@ -170,6 +171,7 @@ def parse(path: Path) -> Query:
     if not isinstance(site_free, bool):
         raise CatalogError(f"{path.name}: site_free must be true or false")
     _check_site_scope(path, sql, params, site_free)
+    model = _check_model(path, meta.get("model"), params)
     suppress = meta.get("suppress") or {}
     if set(suppress) - {"counts", "rates", "stats", "keys", "totals", "total_rows", "curve"}:
         raise CatalogError(f"{path.name}: suppress takes counts, rates, stats, keys, totals, total_rows and curve")
@@ -177,7 +179,20 @@ def parse(path: Path) -> Query:
     _check_curve(path, suppress)
     return Query(path.stem, path, meta["title"].strip(), " ".join(meta["description"].split()), sql, params,
                  chart, meta.get("area", "other"), suppress, (meta.get("definition") or "").strip(),
-                 int(meta.get("unstable_below", 30)), site_free)
+                 int(meta.get("unstable_below", 30)), site_free, model)
+
+
+def _check_model(path: Path, model, params: dict) -> str:
+    """`model: NAME` names a registered post-step; the runner fits it over every site, so it needs `sites`."""
+    from .models import REGISTRY
+
+    if model is None:
+        return ""
+    if model not in REGISTRY:
+        raise CatalogError(f"{path.name}: model must be one of {', '.join(sorted(REGISTRY))}")
+    if "sites" not in params:
+        raise CatalogError(f"{path.name}: a model query must take `sites: filter`")
+    return model
 
 
 @functools.cache

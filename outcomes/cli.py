@@ -92,6 +92,8 @@ def cmd_query(args) -> int:
     if args.format == "table" and not args.raw:
         data = suppress.for_screen(output.plain_dates(data), result.mask, catalog[args.name].suppress)
     sys.stdout.write(output.FORMATS[args.format](data).rstrip("\n") + "\n")
+    for note in result.notes:  # e.g. whether a model query's fit converged
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

@@ -174,7 +174,7 @@ def test_scaffold_shows_every_header_key_and_param_type(scaffolded):
 
     keys = {k for k in HEADER_KEYS if re.search(rf"^{k}:", header, re.M)}
     # keys another feature owns and the example does not need
-    assert keys >= HEADER_KEYS - {"site_free"}, sorted(HEADER_KEYS - keys)
+    assert keys >= HEADER_KEYS - {"site_free", "model"}, sorted(HEADER_KEYS - keys)
     query = parse(scaffolded)
     assert {p.type for p in query.params.values()} >= set(PARAM_TYPES)
     assert query.params["sites"].filter
