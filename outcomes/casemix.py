@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from .models import Detail, Output, Total
 
@@ -48,6 +48,7 @@ class Fit:
     params: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     conf_int: pd.DataFrame = field(default_factory=pd.DataFrame)
     iterations: int = 0
+    design: tuple | None = None  # (matrix, names) of every estimated level, on `patterns`' rows: refits reuse it
 
 
 def prepare(rows: pd.DataFrame, factors=tuple(FACTORS)) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -89,16 +90,23 @@ def _design(patterns: pd.DataFrame, levels: pd.DataFrame, factors) -> tuple[np.n
 
 
 def _independent(x: np.ndarray) -> np.ndarray:
-    """Which columns of `x` are not linear combinations of the columns before them."""
-    r = np.linalg.qr(x, mode="r")
-    diag = np.abs(np.diag(r))
-    return diag > max(diag.max(), 1.0) * 1e-9 * max(x.shape)
+    """Which columns of `x` are not linear combinations of the columns before them.
+
+    From the QR decomposition of x'x (square, however few the rows): x c = 0 exactly when x'x c = 0, and a zero
+    on R's diagonal marks a column in the span of those before it.
+    """
+    gram = x.T @ x
+    diag = np.abs(np.diag(np.linalg.qr(gram, mode="r")))
+    return diag > max(float(diag.max()), 1.0) * 1e-9
 
 
 def collapse(coded: pd.DataFrame) -> pd.DataFrame:
-    """`prepare`d rows as cells: one row per site and pattern of model levels, with episodes (n) and events."""
-    return (coded.groupby(["site", *FACTORS], dropna=False, sort=True)["outcome"]
-            .agg(n="size", events="sum").reset_index())
+    """`prepare`d rows as cells: one row per site and pattern of model levels, with episodes (n), events and the
+    pattern's number (0, 1, ... in the order of the levels)."""
+    cells = (coded.groupby(["site", *FACTORS], dropna=False, sort=True)["outcome"]
+             .agg(n="size", events="sum").reset_index())
+    cells["pattern"] = cells.groupby(list(FACTORS), sort=True).ngroup()
+    return cells
 
 
 def fit(rows: pd.DataFrame, factors=tuple(FACTORS)) -> Fit:
@@ -107,28 +115,30 @@ def fit(rows: pd.DataFrame, factors=tuple(FACTORS)) -> Fit:
     return fit_cells(collapse(coded), levels, factors)
 
 
-def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS)) -> Fit:
-    """`fit` on `collapse`d rows.
+def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS), design: tuple | None = None) -> Fit:
+    """`fit` on `collapse`d rows; `design` is a fit's own, to refit with fewer `factors` on the same patterns.
 
     The fit runs on the distinct patterns of model levels with their counts of episodes and events (binomial
     rows): the likelihood is that of the episodes, and the fit costs what the number of patterns costs.
     """
     import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     factors = list(factors)
-    patterns = cells.groupby(list(FACTORS), sort=True)[["n", "events"]].sum().reset_index()
+    patterns = cells.groupby("pattern", sort=True).agg({**{f: "first" for f in FACTORS}, "n": "sum", "events": "sum"})
     patterns["probability"] = np.nan
+    design = design or _design(patterns, levels, FACTORS)
 
     def failed(message: str) -> Fit:
-        return Fit(False, message, levels, patterns)
+        return Fit(False, message, levels, patterns, design=design)
 
     n, events = int(patterns["n"].sum()), int(patterns["events"].sum())
     if n == 0:
         return failed("No eligible episodes: nothing to fit.")
     if events in (0, n):
         return failed("Every eligible episode had the same outcome, so the model cannot be fitted; raw rates only.")
-    x, names = _design(patterns, levels, factors)
+    use = [k for k, (f, _) in enumerate(design[1]) if f == "" or f in factors]
+    x, names = design[0][:, use], [design[1][k] for k in use]
     keep = _independent(x)
     aliased = [nm for nm, k in zip(names, keep) if not k]
     if aliased:
@@ -141,7 +151,7 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS))
         params = pd.Series([np.log(events / (n - events))], index=pd.MultiIndex.from_tuples(names))
         return Fit(True, "Converged (intercept only: no factor level outside the references had "
                    f"{MIN_LEVEL} or more episodes, so expected = eligible x overall rate).", levels, patterns,
-                   params, pd.DataFrame(np.nan, index=params.index, columns=[0, 1]), 0)
+                   params, pd.DataFrame(np.nan, index=params.index, columns=[0, 1]), 0, design)
     endog = np.column_stack([patterns["events"], patterns["n"] - patterns["events"]]).astype(float)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -152,27 +162,30 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS))
     index = pd.MultiIndex.from_tuples(names)
     params, se = pd.Series(res.params, index=index), pd.Series(res.bse, index=index)
     iterations = int(res.fit_history.get("iteration", 0))
-    if any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
-        return failed("The model did not converge: perfect separation (some combination of factor levels "
-                      "predicts the outcome exactly); raw rates only.")
     if not res.converged or any(issubclass(w.category, ConvergenceWarning) for w in caught):
         return failed(f"The model did not converge in {MAX_ITER} iterations; raw rates only.")
     if not (np.all(np.isfinite(params)) and np.all(np.isfinite(se))):
         return failed("The model did not converge (non-finite estimates); raw rates only.")
+    # statsmodels' PerfectSeparationWarning means "fitted = observed", which on binomial rows is also what any
+    # saturated fit gives; separation shows instead as fitted probabilities of 0 or 1 and unbounded estimates
+    fitted = special.expit(x @ params.to_numpy())
+    if fitted.min() < 1e-9 or fitted.max() > 1 - 1e-9:
+        return failed("The model did not converge: perfect separation (some combination of factor levels "
+                      "predicts the outcome exactly); raw rates only.")
     bad = [nm for nm in names[1:] if abs(params[nm]) > MAX_COEF or se[nm] > MAX_SE]
     if bad:
         which = ", ".join(f"{FACTORS[f].lower()} {lvl}" for f, lvl in bad)
         return failed(f"The model did not converge: quasi-complete separation at {which} (its odds ratio has no "
                       "finite estimate); raw rates only.")
-    patterns["probability"] = 1 / (1 + np.exp(-(x @ params.to_numpy())))
+    patterns["probability"] = fitted
     ci = pd.DataFrame(np.asarray(res.conf_int(0.05)), index=index)
-    return Fit(True, f"Converged in {iterations} iterations.", levels, patterns, params, ci, iterations)
+    return Fit(True, f"Converged in {iterations} iterations.", levels, patterns, params, ci, iterations, design)
 
 
 def expected_by_site(cells: pd.DataFrame, model: Fit) -> pd.Series:
     """Sum of each site's predicted probabilities, by site."""
-    prob = cells.merge(model.patterns[list(FACTORS) + ["probability"]], on=list(FACTORS), how="left")
-    return (prob["n"] * prob["probability"]).groupby(prob["site"], sort=True).sum(min_count=1)
+    prob = model.patterns["probability"].to_numpy()[cells["pattern"].to_numpy()]
+    return (cells["n"] * prob).groupby(cells["site"], sort=True).sum(min_count=1)
 
 
 def byar(observed, expected, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
@@ -270,12 +283,13 @@ def factor_effects(cells: pd.DataFrame, model: Fit) -> pd.DataFrame:
     if not model.converged:
         return pd.DataFrame(columns=cols)
     full = expected_by_site(cells, model)
-    base = model.levels.replace({"role": {"aliased": "estimated"}})  # a level aliased in the full model may not be
+    # a level aliased in the full model may be estimable once a factor is left out
+    base = model.levels.replace({"role": {"aliased": "estimated"}})
     out = []
     for f, label in FACTORS.items():
         estimated = ((model.levels["factor"] == f) & (model.levels["role"] == "estimated")).any()
         if estimated:
-            reduced = fit_cells(cells, base, [g for g in FACTORS if g != f])
+            reduced = fit_cells(cells, base, [g for g in FACTORS if g != f], model.design)
             without = expected_by_site(cells, reduced) if reduced.converged else pd.Series(np.nan, index=full.index)
         else:
             without = full

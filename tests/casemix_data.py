@@ -34,14 +34,26 @@ COEF = {
     "prior": {1: math.log(0.8), 2: math.log(0.6)},
 }
 BIRTH_YEAR = {"18-25": 2002, "26-34": 1994, "35-44": 1985, "45-54": 1975}
-EASY = {"co_occurring_mh": {"false": 0.8, "true": 0.2}, "living_situation": {"home": 0.7, "sober_living": 0.2, "homeless": 0.1},
-        "primary_substance": {"alcohol": 0.6, "opioids": 0.2, "stimulants": 0.2},
-        "employment": {"employed": 0.7, "unemployed": 0.3}, "age_band": {"26-34": 0.4, "35-44": 0.4, "18-25": 0.2},
-        "gender": {"female": 0.5, "male": 0.5}, "payer": {"commercial": 0.6, "medicaid": 0.4}, "prior": {0: 0.8, 1: 0.15, 2: 0.05}}
-HARD = {"co_occurring_mh": {"false": 0.3, "true": 0.7}, "living_situation": {"home": 0.3, "sober_living": 0.1, "homeless": 0.6},
-        "primary_substance": {"alcohol": 0.2, "opioids": 0.6, "stimulants": 0.2},
-        "employment": {"employed": 0.2, "unemployed": 0.8}, "age_band": {"26-34": 0.3, "35-44": 0.2, "18-25": 0.5},
-        "gender": {"female": 0.4, "male": 0.6}, "payer": {"commercial": 0.1, "medicaid": 0.9}, "prior": {0: 0.4, 1: 0.3, 2: 0.3}}
+EASY = {
+    "co_occurring_mh": {"false": 0.8, "true": 0.2},
+    "living_situation": {"home": 0.7, "sober_living": 0.2, "homeless": 0.1},
+    "primary_substance": {"alcohol": 0.6, "opioids": 0.2, "stimulants": 0.2},
+    "employment": {"employed": 0.7, "unemployed": 0.3},
+    "age_band": {"26-34": 0.4, "35-44": 0.4, "18-25": 0.2},
+    "gender": {"female": 0.5, "male": 0.5},
+    "payer": {"commercial": 0.6, "medicaid": 0.4},
+    "prior": {0: 0.8, 1: 0.15, 2: 0.05},
+}
+HARD = {
+    "co_occurring_mh": {"false": 0.3, "true": 0.7},
+    "living_situation": {"home": 0.3, "sober_living": 0.1, "homeless": 0.6},
+    "primary_substance": {"alcohol": 0.2, "opioids": 0.6, "stimulants": 0.2},
+    "employment": {"employed": 0.2, "unemployed": 0.8},
+    "age_band": {"26-34": 0.3, "35-44": 0.2, "18-25": 0.5},
+    "gender": {"female": 0.4, "male": 0.6},
+    "payer": {"commercial": 0.1, "medicaid": 0.9},
+    "prior": {0: 0.4, 1: 0.3, 2: 0.3},
+}
 
 
 def blend(weight: float) -> dict:
@@ -105,8 +117,9 @@ def write(folder: Path, people: list[dict]) -> Path:
         if person["outcome"]:
             day = discharge + dt.timedelta(days=i % 10)
             episode("I", "iop", day, day + dt.timedelta(days=40))
-            tables["attendance"].append({"session_id": f"S{i:05d}", "episode_id": f"E{i:05d}-I", "session_date": day,
-                                         "session_type": "group", "status": "attended", "duration_minutes": 180})
+            tables["attendance"].append({
+                "session_id": f"S{i:05d}", "episode_id": f"E{i:05d}-I", "session_date": day,
+                "session_type": "group", "status": "attended", "duration_minutes": 180})
     columns = {"transitions": ["transition_id", "from_episode_id", "referral_date", "to_level_of_care", "to_episode_id"],
                "attendance": ["session_id", "episode_id", "session_date", "session_type", "status", "duration_minutes"]}
     for name, rows in tables.items():

@@ -393,6 +393,12 @@ def test_one_outcome_for_everyone_cannot_be_fitted():
     assert table["expected"].isna().all() and (table["raw_rate"] == 0).all()
 
 
+def test_no_eligible_episodes_gives_no_rows(mixed, query):
+    result = runner.run(mixed, query, {"start": "2025-06-01"})
+    assert result.data.empty and list(result.data.columns) == CONTRACT
+    assert result.notes == ["No eligible episodes in this range."]
+
+
 def test_levels_under_30_are_merged_into_the_most_common():
     rows = pd.DataFrame({"site": "A", "outcome": [0, 1] * 50,
                          "age_band": ["26-34"] * 60 + ["18-25"] * 31 + ["65+"] * 9,
@@ -419,3 +425,62 @@ def test_header_names_a_registered_model(tmp_path):
     bad.write_text("-- title: t\n-- description: d\n-- model: casemix\nselect 1 as site\n")
     with pytest.raises(CatalogError, match="must take `sites: filter`"):
         parse(bad)
+
+
+def test_a_level_determined_by_another_factor_is_aliased_not_fatal():
+    rng = np.random.default_rng(5)
+    employed = rng.random(600) < 0.5
+    rows = pd.DataFrame({"site": np.where(rng.random(600) < 0.5, "A", "B"),
+                         "outcome": (rng.random(600) < np.where(employed, 0.6, 0.3)).astype(int),
+                         "employment": np.where(employed, "employed", "unemployed"),
+                         "payer": np.where(employed, "commercial", "medicaid")}
+                        | {f: "x" for f in casemix.FACTORS if f not in ("employment", "payer")})
+    model = casemix.fit(rows)
+    assert model.converged, model.message
+    roles = model.levels.set_index(["factor", "level"])["role"]
+    assert sorted(roles[roles != "reference"].tolist()) == ["aliased", "estimated"]
+    table = casemix.site_table(casemix.collapse(casemix.prepare(rows)[0]), model)
+    assert table["expected"].sum() == pytest.approx(table["observed"].sum())
+    notes = casemix.odds_ratios(model)["note"].tolist()
+    assert any(n.startswith("not separately estimable") for n in notes)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Figures (outcomes/casemix_charts.py), from the suppressed table
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_funnel_plot_draws_limits_points_and_names_hidden_sites(small_sites, query):
+    from outcomes import casemix_charts
+
+    df = runner.run(small_sites, query, {}).data
+    fig = casemix_charts.funnel_plot(df)
+    names = [t.name for t in fig.data]
+    assert names.count("95% limits") == 2 and names.count("99.8% limits") == 2
+    shown = df[df["adjusted_rate"].notna()]
+    points = [t for t in fig.data if t.mode == "markers" and t.text is not None]
+    assert sorted(s for t in points for s in t.text) == sorted(shown["site"])
+    hidden = sorted(df.loc[df["adjusted_rate"].isna(), "site"])
+    assert hidden and any(n == "Hidden: " + ", ".join(hidden) for n in names)
+    labels = {a.text for a in fig.layout.annotations}
+    assert set(shown["site"]) <= labels and casemix_charts.HIDDEN_NOTE in labels
+    # the 99.8% curve at a site's eligible is its limit998 (the curves are the table's limits)
+    low = next(t for t in fig.data if t.name == "99.8% limits")
+    row = shown.iloc[0]
+    at = np.interp(row["eligible"], low.x, low.y)
+    assert at == pytest.approx(row["limit998_low"], abs=0.01)
+    assert casemix_charts.funnel_plot(df.assign(overall_rate=np.nan)) is None
+
+
+def test_rate_comparison_shows_both_rates_with_intervals(planted, query):
+    from outcomes import casemix_charts
+
+    df = runner.run(planted, query, {}).data
+    fig = casemix_charts.rate_comparison(df)
+    raw, adj = fig.data
+    assert raw.name.startswith("Raw") and adj.name.startswith("Adjusted")
+    assert list(raw.text) == df["site"].tolist()[::-1]
+    assert np.allclose(adj.x, df["adjusted_rate"].to_numpy()[::-1])
+    assert all(v > 0 for v in adj.error_x.array) and all(v > 0 for v in raw.error_x.array)
+    hidden = df.assign(raw_rate=np.where(df["site"] == "Elm", np.nan, df["raw_rate"]))
+    assert "hidden" in {a.text for a in casemix_charts.rate_comparison(hidden).layout.annotations}
