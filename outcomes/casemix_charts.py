@@ -109,12 +109,14 @@ def _label_points(fig: go.Figure, names: list, xs: list, ys: list, x_top: float,
 
 
 def _legend_below(fig: go.Figure, note: str | None = None) -> None:
-    """The legend under the plot, so it never runs into the title; a note under the legend."""
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, title=None),
-                      margin=dict(t=50, b=120 if note else 80))
+    """The legend under the x-axis title, so it never runs into the chart's title; a note under the legend."""
+    bottom = 125 if note else 95
+    plot = max(float(fig.layout.height or 440) - 50 - bottom, 100.0)  # the plotting area's height in pixels
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-62 / plot, x=0, title=None),
+                      margin=dict(t=50, b=bottom))
     if note:
-        fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-0.31, showarrow=False, xanchor="left",
-                           yanchor="top", font=dict(color="#555555", size=12))
+        fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-92 / plot, showarrow=False,
+                           xanchor="left", yanchor="top", font=dict(color="#555555", size=12))
 
 
 def rate_comparison(df: pd.DataFrame, title: str | None = None, height: int | None = None) -> go.Figure | None:
