@@ -103,6 +103,8 @@ def cmd_query(args) -> int:
     else:  # csv, json: hidden cells empty, and a column saying which are hidden and why
         text = output.FORMATS[args.format](data, result.reasons)
     sys.stdout.write(text.rstrip("\n") + "\n")
+    for note in result.notes:  # e.g. whether a model query's fit converged
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

@@ -19,7 +19,7 @@ from outcomes.paths import BUILD_DIR, QUERY_DIR
 PAGES = ("overview", "stepdown", "engagement", "retention", "pathways")
 AREAS = (*PAGES, "other")
 HEADER_KEYS = {"title", "description", "params", "chart", "area", "suppress", "definition", "unstable_below",
-               "site_free", "page", "order", "panel"}
+               "site_free", "page", "order", "panel", "model"}
 PANEL_KEYS = {"title", "empty", "footnote", "recent_months", "recent_weeks", "n", "n_at", "rows", "vars"}
 # What a query declaring `site_free: true` may read: nothing that holds episodes (see episode_sources).
 SITE_FREE_SOURCES = {"filter_options", "load_info", "load_files"}
@@ -46,6 +46,7 @@ class Query:
     page: str | None = None  # the director page it is drawn on, at `order` among that page's panels
     order: int = 0
     panel: dict = field(default_factory=dict)  # how the page shows it: title, empty message, notes, rows
+    model: str = ""  # a post-step of outcomes/measures/models.py that turns the SQL's rows into the result
 
     @property
     def lead(self) -> str:
@@ -128,6 +129,7 @@ def parse(path: Path) -> Query:
     if not isinstance(site_free, bool):
         raise CatalogError(f"{path.name}: site_free must be true or false")
     _check_site_scope(path, sql, params, site_free)
+    model = _check_model(path, meta.get("model"), params)
     suppress = meta.get("suppress") or {}
     if set(suppress) - {"counts", "rates", "stats", "keys", "totals", "total_rows", "curve"}:
         raise CatalogError(f"{path.name}: suppress takes counts, rates, stats, keys, totals, total_rows and curve")
@@ -139,7 +141,7 @@ def parse(path: Path) -> Query:
         raise CatalogError(f"{path.name}: area must be one of {', '.join(AREAS)}")
     return Query(path.stem, path, meta["title"].strip(), " ".join(meta["description"].split()), sql, params,
                  chart, area, suppress, (meta.get("definition") or "").strip(),
-                 int(meta.get("unstable_below", UNSTABLE_BELOW)), site_free, page, order, panel)
+                 int(meta.get("unstable_below", UNSTABLE_BELOW)), site_free, page, order, panel, model)
 
 
 def _placement(path: Path, meta: dict) -> tuple[str | None, int, dict]:
@@ -156,6 +158,19 @@ def _placement(path: Path, meta: dict) -> tuple[str | None, int, dict]:
     if not isinstance(panel.get("vars", {}), dict):
         raise CatalogError(f"{path.name}: panel vars must map a name to its default value")
     return page, order, panel
+
+
+def _check_model(path: Path, model, params: dict) -> str:
+    """`model: NAME` names a registered post-step; the runner fits it over every site, so it needs $filters."""
+    from outcomes.measures.models import REGISTRY
+
+    if model is None:
+        return ""
+    if model not in REGISTRY:
+        raise CatalogError(f"{path.name}: model must be one of {', '.join(sorted(REGISTRY))}")
+    if "filters" not in params:
+        raise CatalogError(f"{path.name}: a model query must take $filters")
+    return model
 
 
 @functools.cache

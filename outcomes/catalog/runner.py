@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
@@ -39,6 +39,8 @@ class Result:
     seconds: float
     raw: bool
     reasons: pd.DataFrame | None = None  # why each hidden cell is hidden (suppress.SMALL / COMPLEMENT), else ""
+    notes: list[str] = field(default_factory=list)  # from a model post-step, e.g. whether its fit converged
+    details: dict[str, pd.DataFrame] = field(default_factory=dict)  # tables a post-step puts beside the result
 
 
 def bind(query: Query, given: dict, data_through=None) -> dict:
@@ -99,6 +101,8 @@ def run(con, query: Query, given: dict | None = None, raw: bool = False, timeout
         data_through = data_through_of(con)
     values = apply_scope(query, bind(query, given or {}, data_through), scope)
     started = time.monotonic()
+    if query.model:
+        return _run_model(con, query, values, raw, timeout, max_rows, scope, started)
     df, truncated = execute(con, query.sql, values, timeout, max_rows)
     seconds = time.monotonic() - started
     if raw:
@@ -108,6 +112,44 @@ def run(con, query: Query, given: dict | None = None, raw: bool = False, timeout
     else:
         df, mask, why = sup.suppress_detail(df, query.suppress)
     return Result(df, mask, values, truncated, seconds, raw, why)
+
+
+def _run_model(con, query: Query, values: dict, raw: bool, timeout, max_rows, scope, started: float) -> Result:
+    """A `model:` query: its SQL runs for every site, the post-step turns those rows into one row per site,
+    and only the rows of the sites asked for (within `scope`) come out, suppressed unless `raw`. The SQL's
+    rows never leave this function."""
+    from outcomes.measures import models
+
+    every_site = values | {"filters": values["filters"] | {"sites": None}}
+    rows, _ = execute(con, query.sql, every_site, timeout, None)
+    out = models.get(query.model)(rows, values)
+    del rows
+    table = out.table.reset_index(drop=True)
+    seen = table if scope is None else table[table["site"].isin(scope)].reset_index(drop=True)
+    if raw:
+        sup.roles(seen, query.suppress)
+        df, mask = seen, pd.DataFrame(False, index=seen.index, columns=seen.columns)
+    else:
+        df, mask = models.suppress_table(seen, query.suppress, out.total, every_site=len(seen) == len(table))
+    why = sup.reasons(seen, mask, query.suppress)
+    asked = values["filters"]["sites"]
+    keep = df["site"].isin(asked) if asked is not None else pd.Series(True, index=df.index)
+    df, mask, why = (x[keep].reset_index(drop=True) for x in (df, mask, why))
+    truncated = max_rows is not None and len(df) > max_rows
+    if truncated:
+        df, mask, why = df.iloc[:max_rows], mask.iloc[:max_rows], why.iloc[:max_rows]
+    details = {}
+    for name, detail in out.details.items():
+        frame = detail.frame
+        if "site" in frame:
+            frame = frame[frame["site"].isin(df["site"])].reset_index(drop=True)
+            if detail.follows and not raw:
+                hidden = frame["site"].isin(df.loc[mask[detail.follows], "site"])
+                numbers = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+                frame = frame.astype({c: "float64" for c in numbers})
+                frame.loc[hidden, numbers] = float("nan")
+        details[name] = frame
+    return Result(df, mask, values, truncated, time.monotonic() - started, raw, why, list(out.notes), details)
 
 
 def apply_scope(query: Query, values: dict, scope) -> dict:

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from outcomes.measures.references import BENCHMARKS
-from outcomes.present import control_charts, flow_charts, rate_charts
+from outcomes.present import casemix_charts, control_charts, flow_charts, rate_charts
 from outcomes.present.theme import LEVEL_COLOURS, LEVEL_TICKS
 
 # Arguments naming one result column, and arguments mapping result columns to labels (or to other columns).
@@ -58,6 +58,8 @@ BUILDERS: dict[str, Builder] = {b.kind: b for b in (
     Builder("curves", flow_charts.curves, note=flow_charts.CURVE_NOTE),
     Builder("funnel", flow_charts.funnel),
     Builder("sankey", flow_charts.sankey),
+    Builder("funnel_plot", casemix_charts.funnel_plot),
+    Builder("rate_comparison", casemix_charts.rate_comparison),
 )}
 KINDS = (*BUILDERS, "table")
 
