@@ -174,6 +174,14 @@ def load_alerts(path: str | Path | None, recipients: dict, catalog: dict[str, Qu
     return parse_alerts(text, path.name, recipients, catalog)
 
 
+def check_sites(rules: list[Rule], known: list[str]) -> None:
+    """Every rule's sites exist in the data (a misspelt site would never fire)."""
+    for rule in rules:
+        missing = [s for s in rule.sites or () if s not in known]
+        if missing:
+            raise AlertConfigError(f"alert {rule.name!r}: unknown sites {missing} (the data has {', '.join(known)})")
+
+
 def last_full_month(data_through: dt.date) -> dt.date:
     """The first day of the last calendar month complete by the data-through date."""
     end = data_through if data_through == kpis.month_end(data_through) else data_through.replace(day=1) - dt.timedelta(days=1)
@@ -195,9 +203,11 @@ def evaluate(con, rule: Rule, catalog: dict[str, Query], data_through: dt.date, 
         if not signals.population_ok(con, catalog, [site], scope):
             out.append(Reading(rule, site, None, month, None, f"{site}: too few clients to show"))
             continue
-        df, analysis = signals.analyse_series(con, series, [site], scope, catalog, site)
-        if "month" not in df.columns:
-            raise AlertConfigError(f"alert {rule.name!r}: {rule.query} has no month column, so it has no monthly rate")
+        try:
+            df, analysis = signals.analyse_series(con, series, [site], scope, catalog, site)
+        except (KeyError, ValueError) as exc:
+            raise AlertConfigError(f"alert {rule.name!r}: {rule.query} gives no monthly series of {rule.rate} "
+                                   f"({exc})") from None
         rows = signals.series_rows(series, df)
         at = rows[rows["month"].dt.date == month]
         value = None

@@ -678,12 +678,14 @@ def mark_signals(fig: go.Figure, signals, rows: pd.DataFrame, x: str = "month") 
         ys = [float(p[m]) for m in at]
         if s.rule == "long_run":
             traces.append(dict(type="scatter", x=[pd.Timestamp(m) for m in at], y=ys, mode="lines+markers",
-                               name="signal: long run", legendgroup="signal", showlegend=not traces,
+                               name="signal: long run", legendgroup="signal-run",
+                               showlegend=not any(t["name"] == "signal: long run" for t in traces),
                                hoverinfo="skip", line=dict(color=_alpha(SIGNAL_COLOUR, 0.35), width=12),
                                marker=dict(size=16, color=_alpha(SIGNAL_COLOUR, 0.35))))
         else:
             traces.append(dict(type="scatter", x=[pd.Timestamp(m) for m in at], y=ys, mode="markers",
-                               name="signal: outside limits", legendgroup="signal", showlegend=not traces,
+                               name="signal: outside limits", legendgroup="signal-point",
+                               showlegend=not any(t["name"] == "signal: outside limits" for t in traces),
                                hoverinfo="skip",
                                marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(width=2.5, color=SIGNAL_COLOUR))))
     if traces:

@@ -660,7 +660,7 @@ class Outbox:
         self.settings, self.dry_run, self.audit_path = settings, dry_run, audit_path
         self.sender = settings.sender if settings else mailer.DEFAULT_SENDER
 
-    def deliver(self, msg: EmailMessage, kind: str, recipient: Recipient, now: dt.datetime, **details) -> str:
+    def deliver(self, msg: EmailMessage, kind: str, recipient: Recipient, **details) -> str:
         """Send (or write) one message; returns its SHA-256. Raises mailer.SendError / SendUncertain."""
         data = mailer.wire_bytes(msg)
         digest = hashlib.sha256(data).hexdigest()
@@ -674,8 +674,7 @@ class Outbox:
                 raise mailer.SendError("no SMTP settings: set [smtp] in .streamlit/secrets.toml or "
                                        f"{mailer.ENV_PREFIX}HOST (or use --dry-run DIR)")
             mailer.send(msg, self.settings, data)
-        audit.write("email_sent", "digest", self.audit_path, now=now.astimezone(dt.timezone.utc),
-                    message=kind, delivery="file" if self.dry_run else "smtp", recipient=recipient.email,
+        audit.write("email_sent", "digest", self.audit_path, message=kind, delivery="file" if self.dry_run else "smtp", recipient=recipient.email,
                     recipient_name=recipient.name, role=recipient.role,
                     scope=list(recipient.sites) if recipient.sites is not None else access.ALL,
                     message_id=msg["Message-ID"], sha256=digest, bytes=len(data), **details)
@@ -689,7 +688,7 @@ def _send_recorded(outbox: Outbox, msg: EmailMessage, kind: str, recipient: Reci
     if record:
         record(status="sending", message_id=msg["Message-ID"], time=mailer.now_iso(now))
     try:
-        sha = outbox.deliver(msg, kind, recipient, now, **details)
+        sha = outbox.deliver(msg, kind, recipient, **details)
     except mailer.SendError as exc:
         if record:
             record(status="failed", error=str(exc)[:500], time=mailer.now_iso(now))
@@ -743,7 +742,12 @@ def run_alerts(con, rules, config: Config, catalog, state: mailer.State, outbox:
                                 f"{done.get('message_id')}; not sent again by itself")
                     continue
                 person = people[name]
-                msg = alert_message(reading, person, config, outbox.sender, now, entry["since"], through)
+                try:
+                    msg = alert_message(reading, person, config, outbox.sender, now, entry["since"], through)
+                except Exception as exc:
+                    report.fail(f"{where} to {name}: the message could not be built ({type(exc).__name__}: {exc}); "
+                                "it will be tried again on the next run")
+                    continue
 
                 def record(_name=name, _site=reading.site, **values):
                     deliveries[_name] = deliveries.get(_name, {}) | values
@@ -764,7 +768,9 @@ def run(con, config: Config, *, mode: str, names: list[str] | None = None, rules
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(config.timezone)
     report = Report()
     through = runner.data_through_of(con)
-    check_sites(config, signals.sites_of(con))
+    known = signals.sites_of(con)
+    check_sites(config, known)
+    alerting.check_sites(rules or [], known)
     chosen = list(config.recipients)
     if mode == "recipient":
         wanted = {n.strip().lower() for n in names or []}
@@ -796,8 +802,13 @@ def run(con, config: Config, *, mode: str, names: list[str] | None = None, rules
                 if through < period.end:
                     report.say(f"{what}: waiting for data through {period.end:%-d %b %Y} (have {through:%-d %b %Y})")
                     continue
-            digest = build(con, r, period, catalog=catalog, rules=rules, readings=readings)
-            msg = render(digest, config, outbox.sender, now)
+            try:
+                digest = build(con, r, period, catalog=catalog, rules=rules, readings=readings)
+                msg = render(digest, config, outbox.sender, now)
+            except Exception as exc:  # one recipient's failure (say, the chart browser) must not stop the others
+                report.fail(f"{what}: the message could not be built ({type(exc).__name__}: {exc}); nothing was "
+                            "sent and it will be tried again on the next run")
+                continue
 
             def record(_name=r.name, _key=key, **values):
                 state.set_digest(_name, _key, **values)

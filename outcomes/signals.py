@@ -145,6 +145,8 @@ def analyse(months, events, n, *, measure: str = "", label: str = "", site: str 
                           "events": pd.to_numeric(pd.Series(list(events)), errors="coerce").astype("float64"),
                           "n": pd.to_numeric(pd.Series(list(n)), errors="coerce").astype("float64")})
     frame = frame.sort_values("month", kind="stable").reset_index(drop=True)
+    if frame["month"].duplicated().any():
+        raise ValueError("a series has one row per month; this one has several (a `where` is missing?)")
     kept = frame["events"].notna() & frame["n"].gt(0)
     shown = frame[kept].reset_index(drop=True)
     hidden_months = [_month(m) for m in frame.loc[~kept, "month"]]
@@ -266,14 +268,22 @@ def population_ok(con, catalog: dict[str, Query], sites: list[str] | None, scope
 
 
 def analyse_series(con, series: Series, sites: list[str] | None = None, scope=None,
-                   catalog: dict[str, Query] | None = None, site_label: str = "") -> tuple[pd.DataFrame, Analysis]:
-    """Run one series' query (suppressed, limited to `sites` within `scope`) and apply the rules to it."""
+                   catalog: dict[str, Query] | None = None, site_label: str = "",
+                   results: dict | None = None) -> tuple[pd.DataFrame, Analysis]:
+    """Run one series' query (suppressed, limited to `sites` within `scope`) and apply the rules to it.
+    `results` keeps query results by query, parameters and sites, for series that share a query."""
     catalog = catalog or load_catalog()
     given = dict(series.params) | ({"sites": list(sites)} if sites else {})
-    result = runner.run(con, catalog[series.query], given, scope=scope)
-    rows = series_rows(series, result.data)
-    return result.data, analyse(rows["month"], rows["events"], rows["n"], measure=series.key, label=series.label,
-                                site=site_label)
+    key = (series.query, repr(sorted(given.items())), repr(scope))
+    if results is not None and key in results:
+        data = results[key]
+    else:
+        data = runner.run(con, catalog[series.query], given, scope=scope).data
+        if results is not None:
+            results[key] = data
+    rows = series_rows(series, data)
+    return data, analyse(rows["month"], rows["events"], rows["n"], measure=series.key, label=series.label,
+                         site=site_label)
 
 
 def views(con, sites: list[str] | None = None, scope=None) -> list[tuple[str, list[str] | None]]:
@@ -294,11 +304,12 @@ def scan(con, sites: list[str] | None = None, scope=None, catalog: dict[str, Que
     of fewer than MIN_CLIENTS clients is skipped, as the screen would show it nothing."""
     catalog = catalog or load_catalog()
     found: list[Signal] = []
+    results: dict = {}
     for label, chosen in views(con, sites, scope):
         if not population_ok(con, catalog, chosen, scope):
             continue
         for s in series:
-            found += analyse_series(con, s, chosen, scope, catalog, label)[1].signals
+            found += analyse_series(con, s, chosen, scope, catalog, label, results)[1].signals
     return found
 
 

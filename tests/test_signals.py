@@ -197,6 +197,26 @@ def test_points_on_the_centre_line_are_not_useful():
     assert runs[1].sentence.endswith("(1 month on the centre line not counted)")
 
 
+def test_signals_are_drawn_on_the_p_chart():
+    from outcomes import charts
+
+    # the run of 8 B from the first test, and month 5 far above: a band behind the run, a ring on the point
+    m, e, n = series("BA" * 6 + "B" * 8)
+    e[4] = 95
+    rows = pd.DataFrame({"month": pd.to_datetime(m), "events": e, "n": n})
+    found = detect(rows["month"], rows["events"], rows["n"])
+    assert sorted(s.rule for s in found) == ["long_run", "outside_limits"]
+    fig = charts.mark_signals(charts.rate_p_chart(rows, "month", "events", "n"), found, rows)
+    band = next(t for t in fig.data if t.name == "signal: long run")
+    ring = next(t for t in fig.data if t.name == "signal: outside limits")
+    assert [pd.Timestamp(x).date() for x in band.x] == months(20)[12:]
+    assert list(band.y) == [0.4] * 8
+    assert [pd.Timestamp(x).date() for x in ring.x] == [dt.date(2024, 5, 1)] and list(ring.y) == [0.95]
+    names = [t.name for t in fig.data]
+    assert max(names.index("signal: long run"), names.index("signal: outside limits")) < names.index("rate")
+    assert band.showlegend and ring.showlegend
+
+
 def test_order_of_rows_does_not_matter():
     m, e, n = series("BA" * 6 + "B" * 8)
     assert detect(m[::-1], e[::-1], n[::-1]) == detect(m, e, n)
