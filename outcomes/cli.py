@@ -15,7 +15,7 @@ from outcomes.catalog.query import CatalogError, load_catalog
 from outcomes.ingest import db
 from outcomes.paths import QUERY_DIR
 from outcomes.present import files as output
-from outcomes.privacy import suppress
+from outcomes.privacy import audit, suppress
 
 
 class CliError(Exception):
@@ -173,6 +173,69 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_signals(args) -> int:
+    from outcomes.measures import signals
+
+    con = db.connect(args.db)
+    try:
+        known = signals.sites_of(con)
+        unknown = [s for s in args.site or [] if s not in known]
+        if unknown:
+            raise CliError(f"unknown site {', '.join(unknown)} (the data has {', '.join(known)})")
+        found = signals.scan(con, sites=args.site or None)
+    finally:
+        con.close()
+    sys.stdout.write(output.FORMATS[args.format](signals.table(found)).rstrip("\n") + "\n")
+    return 0
+
+
+def _when(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time such as 2025-11-03T07:05") from None
+
+
+def cmd_digest(args) -> int:
+    from outcomes.deliver import alerts, digest, mailer
+    from outcomes.privacy import access
+
+    try:
+        config = digest.load_digests(args.config)
+        catalog = load_catalog()
+        rules = alerts.load_alerts(args.alerts, config.by_name(), catalog)
+        roles = access.roles_path()
+        if roles.exists():
+            digest.check_roles(config, access.load_roles(roles), roles.name)
+        settings = None if args.dry_run else mailer.load_settings()
+        if settings is None and not args.dry_run:
+            raise CliError("no SMTP settings: set [smtp] host, port, username, password and from in "
+                           f".streamlit/secrets.toml or {mailer.ENV_PREFIX}HOST etc. (or use --dry-run DIR)")
+        now = args.now
+        if now is not None and now.tzinfo is None:
+            now = now.replace(tzinfo=config.timezone)
+        outbox = digest.Outbox(settings, args.dry_run,
+                               audit.log_path(mailer.read_secrets().get("audit_log")))
+        mode = "due" if args.due else "all" if args.all else "recipient"
+        con = db.connect(args.db)
+        try:
+            report = digest.run(con, config, mode=mode, names=args.recipient, rules=rules,
+                                state_file=mailer.state_path(args.state), outbox=outbox, now=now, catalog=catalog)
+        finally:
+            con.close()
+    except mailer.Busy as exc:
+        print(f"note: {exc}", file=sys.stderr)
+        return 0
+    except (digest.DigestConfigError, alerts.AlertConfigError, access.RolesError, mailer.SettingsError,
+            mailer.StateError, audit.AuditError) as exc:
+        raise CliError(str(exc)) from None
+    for line in report.lines:
+        print(line, file=sys.stderr if line.startswith("FAILED") else sys.stdout)
+    if not report.lines:
+        print("nothing due")
+    return 1 if report.failed else 0
+
+
 def _demo_db(tmp: Path) -> Path:
     from outcomes.ingest.demo import generate
     from outcomes.ingest.loader import load
@@ -237,6 +300,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="lower_snake_case; writes queries/NAME.sql")
     p.add_argument("--queries", type=Path, default=QUERY_DIR, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_new)
+
+    p = sub.add_parser("signals", help="control-chart signals on every monthly rate series, per site and overall")
+    p.add_argument("--db", type=Path, default=db.DEFAULT_DB)
+    p.add_argument("--site", nargs="+", metavar="S",
+                   help="these sites, each and together (default: every site, each and all together)")
+    p.add_argument("--format", choices=tuple(output.FORMATS), default="table")
+    p.set_defaults(func=cmd_signals)
+
+    p = sub.add_parser("digest", help="build and e-mail each recipient's digest (config/digests.toml) and alerts")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--due", action="store_true",
+                       help="what the schedules make due and is not sent yet, and the alerts (for cron or a timer)")
+    which.add_argument("--all", action="store_true", help="every recipient now, for the last full period")
+    which.add_argument("--recipient", nargs="+", metavar="NAME", help="these recipients now")
+    p.add_argument("--db", type=Path, default=db.DEFAULT_DB)
+    p.add_argument("--dry-run", type=Path, metavar="DIR", help="write each message to DIR as .eml instead of sending")
+    p.add_argument("--now", type=_when, metavar="ISO", help="the time to act as at (default: now)")
+    p.add_argument("--config", type=Path, default=None, help="digests file (default: config/digests.toml)")
+    p.add_argument("--alerts", type=Path, default=None, help="alerts file (default: config/alerts.toml)")
+    p.add_argument("--state", type=Path, default=None, help="state file (default: data/digest_state.json)")
+    p.set_defaults(func=cmd_digest)
 
     p = sub.add_parser("bench", help="benchmark generation, load, every query and page, and a pandas baseline")
     p.add_argument("--clients", type=int, default=1_000_000)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from casemix_data import AS_OF, EASY, HARD, blend, clients, write
 from scipy import stats
 
-from casemix_data import AS_OF, EASY, HARD, blend, clients, write
 from outcomes.catalog import runner
 from outcomes.catalog.query import CatalogError, parse
 from outcomes.ingest import db

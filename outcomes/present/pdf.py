@@ -92,8 +92,9 @@ def _lines(draw, text: str, font, width: int) -> list[str]:
     return textwrap.wrap(text, width=max(20, int(width / avg))) or [""]
 
 
-def page_image(page_title: str, chart: Chart, filters: str, data_through: str, made: str, number: int, total: int):
-    """One PDF page: page and chart titles, the filters, the chart, its notes and a footer."""
+def page_image(page_title: str, chart: Chart, filters: str, data_through: str, made: str, number: int, total: int,
+               notice: str = ""):
+    """One PDF page: page and chart titles, the filters, the chart, its notes, the notice (if any) and a footer."""
     from PIL import Image, ImageDraw
 
     page = Image.new("RGB", PAGE_SIZE, "white")
@@ -111,7 +112,8 @@ def page_image(page_title: str, chart: Chart, filters: str, data_through: str, m
     draw.text((MARGIN, y), f"Data through {data_through}", fill="#333", font=small)
     y += 34
     notes = [ln for part in chart.note.split("\n") if part.strip() for ln in _lines(draw, part, _font(16), width)]
-    room = PAGE_SIZE[1] - y - MARGIN - 30 - 22 * len(notes)
+    notice_lines = _lines(draw, notice, _font(13), width) if notice else []
+    room = PAGE_SIZE[1] - y - MARGIN - 30 - 22 * len(notes) - 17 * len(notice_lines) - (10 if notice else 0)
     image = Image.open(io.BytesIO(png(chart.figure))).convert("RGB")
     scale = min(width / image.width, room / image.height, 1.5)
     image = image.resize((int(image.width * scale), int(image.height * scale)), Image.LANCZOS)
@@ -120,24 +122,32 @@ def page_image(page_title: str, chart: Chart, filters: str, data_through: str, m
     for line in notes:
         draw.text((MARGIN, y), line, fill="#444", font=_font(16))
         y += 22
+    y = PAGE_SIZE[1] - MARGIN - 8 - 17 * len(notice_lines)
+    for line in notice_lines:
+        draw.text((MARGIN, y), line, fill="#333", font=_font(13))
+        y += 17
     footer = f"Treatment outcomes · {page_title} · made {made} · page {number} of {total} · counts of 1–10 are hidden"
     draw.text((MARGIN, PAGE_SIZE[1] - MARGIN + 10), footer, fill="#777", font=_font(14))
     return page
 
 
 def pdf(page_title: str, charts: list[Chart], filters: str, data_through: dt.date | str,
-        made: dt.datetime | None = None) -> bytes:
+        made: dt.datetime | None = None, notice: str = "") -> bytes:
     """A PDF with one chart per A4 landscape page, each page carrying the page title and the active filters.
 
-    The filters are also written into the document's subject, so they can be read without the images.
+    The filters are also written into the document's subject, so they can be read without the images. A
+    `notice` (such as the 42 CFR part 2 redisclosure notice) is printed at the foot of every page and follows
+    the filters in the subject.
     """
     if not charts:
         raise ValueError("this page has no charts to export")
     made_text = f"{(made or dt.datetime.now()):%d %b %Y %H:%M}"
     through = f"{data_through:%d %b %Y}" if isinstance(data_through, dt.date) else str(data_through)
-    pages = [page_image(page_title, c, filters, through, made_text, i + 1, len(charts)) for i, c in enumerate(charts)]
+    pages = [page_image(page_title, c, filters, through, made_text, i + 1, len(charts), notice)
+             for i, c in enumerate(charts)]
     out = io.BytesIO()
     pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], resolution=150.0,
-                  title=f"Treatment outcomes: {page_title}", subject=f"Filters: {filters}",
+                  title=f"Treatment outcomes: {page_title}",
+                  subject=f"Filters: {filters}" + (f"\n\n{notice}" if notice else ""),
                   keywords=f"data through {through}", creator="Treatment outcomes dashboard")
     return out.getvalue()

@@ -20,7 +20,7 @@ from outcomes.paths import ROOT
 DEFAULT_LOG = ROOT / "data" / "audit.jsonl"
 LOG_ENV = "OUTCOMES_AUDIT_LOG"
 FSYNC_ENV = "OUTCOMES_AUDIT_FSYNC"
-EVENTS = ("page_view", "export", "adhoc_sql", "denied", "data_load", "login")
+EVENTS = ("page_view", "export", "adhoc_sql", "denied", "data_load", "login", "email_sent")
 MAX_TEXT = 20_000  # characters kept of a free-text field such as ad-hoc SQL
 MAX_ITEMS = 100  # most values in one list or mapping (sites, payers...); a longer one is refused
 

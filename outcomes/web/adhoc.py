@@ -8,8 +8,8 @@ import streamlit as st
 
 from outcomes.catalog import runner
 from outcomes.present.tables import format_table
-from outcomes.web.audit import log_adhoc
 from outcomes.web import context
+from outcomes.web.audit import log_adhoc
 from outcomes.web.database import root_connection
 from outcomes.web.downloads import exports
 

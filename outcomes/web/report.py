@@ -18,7 +18,8 @@ from contextlib import contextmanager
 import streamlit as st
 
 from outcomes.present.pdf import Chart
-from outcomes.web import context, page as page_start, pdf, queries
+from outcomes.web import context, pdf, queries
+from outcomes.web import page as page_start
 from outcomes.web.database import catalog, info
 from outcomes.web.panels import Panel
 from outcomes.web.sidebar import filters_text
