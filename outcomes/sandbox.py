@@ -225,8 +225,17 @@ class Pool:
         self._start_in_background()
 
     def pids(self) -> list[int]:
+        """Process ids of the live workers; dead idle ones are dropped and replaced."""
         with self._cond:
-            return sorted(c.pid for c in self._all)
+            dead = [c for c in self._idle if not c.alive()]
+            for child in dead:
+                self._idle.remove(child)
+                self._all.discard(child)
+            alive = sorted(c.pid for c in self._all)
+        for child in dead:
+            _discard(child)
+            self._start_in_background()
+        return alive
 
     def close(self) -> None:
         """Kill every worker."""
