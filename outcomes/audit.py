@@ -392,6 +392,9 @@ def verify(path: str | os.PathLike | None = None, anchor: tuple[int, str] | None
             else:
                 return broken(file, n, f"the log starts at seq {seq} after a line that is not here: earlier "
                                        "lines were removed without a retention record")
+    if not state.lines and head:
+        return broken(files[-1], 1, f"the log is empty but its head file records seq {head['seq']}: every line "
+                                    "was removed")
     if state.lines:
         last_file = files[-1]
         last_line = prev_where[1]
