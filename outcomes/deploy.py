@@ -161,7 +161,8 @@ def check_auth(auth) -> list[str]:
         bad = secret_problem(auth["cookie_secret"])
         if bad:
             problems.append(bad)
-    for where, section in {"[auth]": auth} | {f"[auth.{k}]": v for k, v in named.items()}.items():
+    sections = {"[auth]": auth} | {f"[auth.{k}]": v for k, v in named.items()}
+    for where, section in sections.items():
         for key, value in section.items():
             if isinstance(value, str) and key != "cookie_secret":
                 mark = _placeholder(value, SECRET_PLACEHOLDERS if key == "client_secret" else PLACEHOLDERS)
