@@ -50,28 +50,40 @@ def works(pool, db) -> None:
 
 # --- the repros of the issue ------------------------------------------------------------------------------
 
-def test_constant_folding_is_killed_at_the_limit(pool, demo_db_path):
+def one_clear_line(exc, limit) -> None:
+    """What a stopped statement says: how long it ran against its limit, or that it ran out of memory."""
+    text = str(exc)
+    assert "\n" not in text
+    if isinstance(exc, sandbox.Stopped):
+        assert text == f"stopped after {exc.seconds:.1f} s, limit {limit:g} s"
+    else:
+        assert isinstance(exc, sandbox.MemoryExceeded) and text.startswith("used more than the memory limit (1GB)")
+
+
+def test_constant_folding_is_stopped_within_the_bound(pool, demo_db_path):
+    # Folded while binding, where no interrupt reaches it: the worker is killed at the limit + 1 s, unless
+    # its address-space cap stops the allocation first (on an idle machine that comes at about 1 s).
     _, exc, seconds = timed(pool.run, SORT_BOMB, demo_db_path, timeout=2)
-    assert isinstance(exc, sandbox.Stopped) and exc.outcome == "killed", exc
     assert seconds < 2 + 2, seconds
-    assert str(exc).startswith("stopped after ") and str(exc).endswith(", limit 2 s") and "\n" not in str(exc)
+    one_clear_line(exc, 2)
+    if isinstance(exc, sandbox.Stopped):
+        assert exc.outcome == "killed"
     works(pool, demo_db_path)
 
 
 def test_string_bomb_stops_within_the_bound(pool, demo_db_path):
     before = pool.pids()
     _, exc, seconds = timed(pool.run, STRING_BOMB, demo_db_path, timeout=10)
-    assert isinstance(exc, (sandbox.MemoryExceeded, sandbox.Stopped)), exc
     assert seconds < 10 + 2
-    if isinstance(exc, sandbox.MemoryExceeded):
-        assert str(exc).startswith("used more than the memory limit")
+    one_clear_line(exc, 10)
     assert pool.pids() != before or isinstance(exc, sandbox.Stopped)  # a worker out of memory is replaced
     works(pool, demo_db_path)
 
 
 def test_string_bomb_with_a_short_limit(pool, demo_db_path):
     _, exc, seconds = timed(pool.run, STRING_BOMB, demo_db_path, timeout=2)
-    assert isinstance(exc, (sandbox.Stopped, sandbox.MemoryExceeded)) and seconds < 2 + 2, (exc, seconds)
+    assert seconds < 2 + 2, (exc, seconds)
+    one_clear_line(exc, 2)
     works(pool, demo_db_path)
 
 
@@ -241,16 +253,16 @@ def test_logged_before_it_runs_then_its_outcome(pool, demo_db_path, tmp_path):
     log = tmp_path / "audit.jsonl"
     hidden = "select 1 as x /*" + " " * 50_000 + "*/ , count(*) as n from episodes"
     sandbox.run(hidden, demo_db_path, pool=pool, user="analyst@example.org", log=log, role="analyst")
-    with pytest.raises(sandbox.Stopped):
+    with pytest.raises((sandbox.Stopped, sandbox.MemoryExceeded)):
         sandbox.run(SORT_BOMB, demo_db_path, timeout=1, pool=pool, user="analyst@example.org", log=log)
     with pytest.raises(adhoc.Refused):
         sandbox.run("drop table episodes", demo_db_path, pool=pool, user="analyst@example.org", log=log)
     events = [e for e in audit.read(log) if e["event"] == "adhoc_sql"]
     assert [e["outcome"] for e in events] == ["started", "ok", "started", events[3]["outcome"], "started", "refused"]
-    assert events[3]["outcome"] in ("timeout", "killed")
+    assert events[3]["outcome"] in ("timeout", "killed", "memory")
     assert events[0]["sql"] == hidden and events[0]["sql_sha256"] == audit.sha256(hidden)  # never cut
     assert events[0]["run"] == events[1]["run"] and events[1]["rows"] == 1 and events[0]["role"] == "analyst"
-    assert events[3]["seconds"] < 1 + 2
+    assert events[3].get("seconds", 0) < 1 + 2
     assert audit.verify(log).ok
 
 
@@ -302,7 +314,8 @@ def test_cli_repro_fails_in_one_line(demo_db_path, tmp_path):
                              "--timeout", "2"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             env=dict(os.environ, OUTCOMES_AUDIT_LOG=str(log)))
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.startswith("error: stopped after ") and result.stderr.strip().endswith("limit 2 s")
     assert len(result.stderr.splitlines()) == 1
+    stopped = result.stderr.startswith("error: stopped after ") and result.stderr.strip().endswith("limit 2 s")
+    assert stopped or result.stderr.startswith("error: used more than the memory limit"), result.stderr
     outcomes = [(e["outcome"], e["user"].startswith("cli:")) for e in audit.read(log) if e["event"] == "adhoc_sql"]
-    assert outcomes == [("started", True), ("killed", True)]
+    assert outcomes == [("started", True), ("killed" if stopped else "memory", True)]
