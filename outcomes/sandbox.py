@@ -17,12 +17,10 @@ from __future__ import annotations
 import atexit
 import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import adhoc, runner
 from .child import Child, ChildDied, ChildTimeout, ProtocolError
@@ -279,7 +277,7 @@ class Pool:
             raise Stopped(time.monotonic() - started, timeout, "killed") from None
         except ChildDied as exc:
             if exc.signal in (6, 7, 9):  # SIGABRT (allocation failed), SIGBUS, SIGKILL (the kernel's OOM killer)
-                raise MemoryExceeded(self._memory_message() + f" [{exc}]") from None
+                raise MemoryExceeded(self._memory_message()) from None
             raise WorkerFailed(f"the ad-hoc SQL worker {exc}") from None
         except ProtocolError as exc:
             raise WorkerFailed(f"the ad-hoc SQL worker sent a bad answer ({exc})") from None
@@ -321,10 +319,7 @@ class Pool:
 
 
 def _discard(child: Child) -> None:
-    temp = child.hello.get("temp") if hasattr(child, "hello") else None
     child.kill()
-    if temp and Path(temp).name.startswith("outcomes-sql-"):
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _version(db_path) -> list | None:
@@ -411,11 +406,12 @@ def serve(channel) -> None:
     from . import db
 
     config = json.loads(os.environ.get("OUTCOMES_SANDBOX_CONFIG") or "{}")
-    temp = None  # DuckDB refuses a temp_directory once external access is off; it spills beside the database
+    # No temp_directory of its own: DuckDB refuses one once external access is off; it spills beside the
+    # database, in the server's private data folder, up to max_temp_directory_size.
     state: dict = {"version": None, "con": None}
     duckdb.connect(":memory:").execute("select 1").fetchall()  # load DuckDB's code now, not on the first call
     pa.BufferOutputStream()
-    channel.send({"ready": True, "pid": os.getpid(), "temp": temp})
+    channel.send({"ready": True, "pid": os.getpid()})
     try:
         while True:
             request, _ = channel.receive()

@@ -61,13 +61,23 @@ def one_clear_line(exc, limit) -> None:
 
 
 def test_constant_folding_is_stopped_within_the_bound(pool, demo_db_path):
-    # Folded while binding, where no interrupt reaches it: the worker is killed at the limit + 1 s, unless
-    # its address-space cap stops the allocation first (on an idle machine that comes at about 1 s).
+    # Folded while binding, where an interrupt is seen only now and then: the worker stops itself, is killed at
+    # the limit + 1 s, or its address-space cap stops the allocation first (on an idle machine at about 1 s).
     _, exc, seconds = timed(pool.run, SORT_BOMB, demo_db_path, timeout=2)
     assert seconds < 2 + 2, seconds
     one_clear_line(exc, 2)
-    if isinstance(exc, sandbox.Stopped):
-        assert exc.outcome == "killed"
+    works(pool, demo_db_path)
+
+
+def test_a_worker_that_does_not_answer_is_killed_one_second_after_the_limit(pool, demo_db_path):
+    assert pool.wait_warm(60)
+    before = set(pool.pids())
+    hashing = "select length(sha256(repeat('x', 400000000)))"  # one constant, folded in one call: no interrupt
+    _, exc, seconds = timed(pool.run, hashing, demo_db_path, timeout=0.5)
+    assert isinstance(exc, sandbox.Stopped) and exc.outcome == "killed", exc
+    assert 0.5 + sandbox.GRACE <= seconds < 0.5 + 2, seconds
+    assert str(exc) == f"stopped after {exc.seconds:.1f} s, limit 0.5 s"
+    assert pool.wait_warm(60) and len(before - set(pool.pids())) == 1  # that worker is gone, another took its place
     works(pool, demo_db_path)
 
 
@@ -318,4 +328,5 @@ def test_cli_repro_fails_in_one_line(demo_db_path, tmp_path):
     stopped = result.stderr.startswith("error: stopped after ") and result.stderr.strip().endswith("limit 2 s")
     assert stopped or result.stderr.startswith("error: used more than the memory limit"), result.stderr
     outcomes = [(e["outcome"], e["user"].startswith("cli:")) for e in audit.read(log) if e["event"] == "adhoc_sql"]
-    assert outcomes == [("started", True), ("killed" if stopped else "memory", True)]
+    assert outcomes[0] == ("started", True) and len(outcomes) == 2 and outcomes[1][1]
+    assert outcomes[1][0] in (("timeout", "killed") if stopped else ("memory",))
