@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -83,15 +85,30 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cli_user() -> str:
+    """Who ran a command, for the audit log: cli:LOGIN."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry for this uid (containers)
+        return f"cli:uid{os.getuid()}"
+
+
 def cmd_query(args) -> int:
     catalog = load_catalog(args.queries)
     if args.name not in catalog:
         raise CliError(f"unknown query {args.name!r}; `python -m outcomes list` shows the catalog")
+    given = _params(args.param)
     con = db.connect(args.db)
     try:
-        result = runner.run(con, catalog[args.name], _params(args.param), raw=args.raw, timeout=args.timeout)
+        result = runner.run(con, catalog[args.name], given, raw=args.raw, timeout=args.timeout)
+    except (ValueError, runner.QueryTimeout, duckdb.Error) as exc:
+        audit.catalog_run(cli_user(), args.name, given, None, None, None, page="cli", raw=args.raw,
+                          outcome="error", error=type(exc).__name__)
+        raise
     finally:
         con.close()
+    audit.catalog_run(cli_user(), args.name, given, None, len(result.data), int(result.mask.to_numpy().sum()),
+                      page="cli", raw=args.raw, outcome="ok", seconds=round(result.seconds, 3))
     data = result.data
     if args.raw:
         text = output.FORMATS[args.format](data)
@@ -137,21 +154,43 @@ def cmd_check(args) -> int:
 
 
 def cmd_sql(args) -> int:
-    from outcomes.catalog import adhoc
+    from outcomes.catalog import adhoc, sandbox
 
     text = sys.stdin.read() if args.statement == "-" else args.statement
     if args.timeout <= 0 or args.max_rows <= 0:
         raise CliError("--timeout and --max-rows must be positive")
-    adhoc.statement(text)  # refuse before opening anything
-    con = db.connect(args.db)
+    pool = sandbox.Pool(1, sandbox.Limits.from_env())  # one worker: it parses the statement before opening --db
     try:
-        result = adhoc.run(con, text, raw=args.raw, timeout=args.timeout, max_rows=args.max_rows)
+        result = sandbox.run(text, args.db, raw=args.raw, timeout=args.timeout, max_rows=args.max_rows, pool=pool,
+                             user=cli_user(), page="cli", sites="*")
     finally:
-        con.close()
+        pool.close()
     data = adhoc.screen(result) if args.format == "table" and not args.raw else result.data
     sys.stdout.write(output.FORMATS[args.format](data).rstrip("\n") + "\n")
     if result.truncated:
         print(f"note: truncated to the first {args.max_rows:,} rows (--max-rows)", file=sys.stderr)
+    return 0
+
+
+def cmd_audit(args) -> int:
+    path = args.log or audit.log_path()
+    if args.action == "verify":
+        anchor = None
+        if args.anchor:
+            seq, _, digest = args.anchor.partition(":")
+            if not seq.isdigit() or len(digest) != 64:
+                raise CliError(f"--anchor {args.anchor!r}: expected SEQ:SHA256 (as printed by audit verify)")
+            anchor = (int(seq), digest.lower())
+        state = audit.verify(path, anchor)
+        print(state.summary(), file=sys.stdout if state.ok else sys.stderr)
+        return 0 if state.ok else 1
+    if args.action == "rotate":
+        moved = audit.rotate(path)
+        print(f"rotated {path} to {moved.name}" if moved else f"nothing to rotate in {path}")
+        return 0
+    removed = audit.prune(path, args.years)
+    years = args.years or audit.retention_years()
+    print(f"removed {len(removed)} rotated file(s) older than {years} years" + (": " + ", ".join(removed) if removed else ""))
     return 0
 
 
@@ -296,6 +335,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=runner.DEFAULT_MAX_ROWS, help="rows shown (default %(default)d)")
     p.set_defaults(func=cmd_sql)
 
+    p = sub.add_parser("audit", help="verify, rotate or prune the hash-chained audit log")
+    actions = p.add_subparsers(dest="action", required=True)
+    for name, text in (("verify", "check the chain; exits 1 and names the first broken line"),
+                       ("rotate", "start a new file that continues the chain"),
+                       ("prune", "delete rotated files whose every line is older than the retention period")):
+        a = actions.add_parser(name, help=text)
+        a.add_argument("--log", type=Path, help="the log (default $OUTCOMES_AUDIT_LOG or data/audit.jsonl)")
+        if name == "verify":
+            a.add_argument("--anchor", metavar="SEQ:SHA256", help="a seq and hash recorded elsewhere that must still be there")
+        if name == "prune":
+            a.add_argument("--years", type=int, help=f"retention (default ${audit.RETENTION_ENV} or {audit.RETENTION_YEARS})")
+    p.set_defaults(func=cmd_audit)
+
     p = sub.add_parser("new", help="start a new catalog query from a working template")
     p.add_argument("name", help="lower_snake_case; writes queries/NAME.sql")
     p.add_argument("--queries", type=Path, default=QUERY_DIR, help=argparse.SUPPRESS)
@@ -338,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, CatalogError, db.NoDatabase, runner.QueryTimeout, ValueError) as exc:
+    except (CliError, CatalogError, db.NoDatabase, runner.QueryTimeout, ValueError, audit.AuditError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except duckdb.Error as exc:

@@ -140,8 +140,8 @@ def test_rows_are_capped(demo_db):
 TABLE = """
 select * from (values
     ('a', 5, 0.5, 2.25::decimal(5, 2), true, [1, 2], 'x'),
-    ('b', 50, 0.25, 7.50::decimal(5, 2), false, [3], 'y'),
-    ('c', 0, 1.5, 1.00::decimal(5, 2), null, [4], 'z'),
+    ('b', 50, 0.25, 7.50::decimal(5, 2), false, [30], 'y'),
+    ('c', 0, 1.5, 11.00::decimal(5, 2), null, [40], 'z'),
     ('d', null, 0.75, null, true, null, '5')
 ) as t(k, n, share, amount, flag, items, label)
 """
@@ -155,9 +155,9 @@ def test_small_counts_and_their_rows_are_hidden(demo_db):
     # every non-integer number on a row with a small count is hidden too
     assert pd.isna(df.loc["a", "share"]) and pd.isna(df.loc["a", "amount"])
     assert df.loc["b", "share"] == 0.25 and df.loc["b", "amount"] == 7.5 and df.loc["c", "share"] == 1.5
-    # keys stay: text, booleans; nested numbers are hidden on every row
-    assert list(df["label"]) == ["x", "y", "z", "5"] and df.loc["a", "flag"] == True  # noqa: E712
-    assert mask["items"].all()
+    # text and booleans stay, but not a count written as text; nested numbers are hidden on every row
+    assert list(df["label"]) == ["x", "y", "z", None] and df.loc["a", "flag"] == True  # noqa: E712
+    assert mask["items"].tolist() == [True, True, True, False]  # a null hides nothing
     assert mask.loc["a"].tolist() == [False, True, True, True, False, True, False]
 
 

@@ -22,12 +22,15 @@ class NoDatabase(Exception):
     """There is no loaded database at the path."""
 
 
-def connect(path: str | Path = DEFAULT_DB, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """Open `path` read-only with file access, extensions and configuration changes switched off."""
+def connect(path: str | Path = DEFAULT_DB, threads: int | None = None,
+            extra: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """Open `path` read-only with file access, extensions and configuration changes switched off.
+
+    `extra` adds settings (memory_limit, temp_directory...); it cannot switch a hardened one back on."""
     path = Path(path)
     if not path.exists():
         raise NoDatabase(f"no database at {path}; load one with `python -m outcomes load DIR` or `python -m outcomes demo`")
-    config = dict(HARDENED)
+    config = dict(extra or {}) | HARDENED
     if threads:
         config["threads"] = threads
     return duckdb.connect(str(path), read_only=True, config=config)
@@ -55,7 +58,8 @@ class VersionGone(NoDatabase):
     """The file of this data version is no longer at its path: a reload replaced it."""
 
 
-def open_version(version: DataVersion, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def open_version(version: DataVersion, threads: int | None = None,
+                 extra: dict | None = None) -> duckdb.DuckDBPyConnection:
     """Open the very file `version` names, read-only and hardened, or raise VersionGone.
 
     DuckDB keeps one database instance per path in a process: connecting to a path again while any connection
@@ -73,12 +77,12 @@ def open_version(version: DataVersion, threads: int | None = None) -> duckdb.Duc
     except OSError:  # a read-only folder or a file system without hard links
         if DataVersion.of(path) != version:
             raise VersionGone(f"{path} was replaced by a newer load") from None
-        return connect(path, threads)
+        return connect(path, threads, extra)
     try:
         st = os.stat(alias)
         if (st.st_ino, st.st_mtime_ns) != (version.inode, version.mtime_ns):
             raise VersionGone(f"{path} was replaced by a newer load")
-        return connect(alias, threads)
+        return connect(alias, threads, extra)
     finally:
         alias.unlink(missing_ok=True)
 

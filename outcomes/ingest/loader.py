@@ -15,12 +15,14 @@ import duckdb
 
 from outcomes.ingest import contract
 from outcomes.paths import BUILD_DIR
+from outcomes.privacy import deploy
 
 MAX_SHOWN = 50  # problems listed in full; the rest are counted by rule
 # The value itself is never repeated: it may be the identifier.
 IDENTIFIER_MESSAGE = ("value looks like an identifier (an SSN, phone or record number, a date, an e-mail or street "
                       "address); free-text fields must not hold identifiers (the value is not shown)")
 MAX_LINE_BYTES = 2_000_000
+MAX_COLUMNS = 200  # columns in one file's header; the contract has at most 14 per table
 # DuckDB settings for a load: a memory cap (it spills to disk beyond it) and row order kept as read, so that a
 # staged row's rowid is its record number in the file.
 LOAD_CONFIG = {"memory_limit": "2GB", "preserve_insertion_order": True}
@@ -165,6 +167,14 @@ class _Build:
         self.ignored: dict[str, list[str]] = {}
         self.rejected_lines: dict[str, list[int]] = {}
 
+    def check_rows(self) -> None:
+        """A file with a header and no data rows is refused (unless its rows were rejected: already reported)."""
+        reported = {p.file for p in self.problems}
+        for name in self.present:
+            file = self.files[name].name
+            if file not in reported and self.con.execute(f"select count(*) from _s_{name}").fetchone()[0] == 0:
+                self.problems.append(Problem(file, None, None, "no-rows", "the file has a header but no data rows"))
+
     def _view(self, name: str) -> None:
         self.con.execute(f"create or replace view _v_{name} as select rowid + 1 as _row, * from _s_{name}")
 
@@ -182,8 +192,19 @@ class _Build:
         except duckdb.Error:
             self.problems.append(Problem(path.name, None, None, "unreadable", "not a readable Parquet file (truncated or corrupt?)"))
             return
+        except csv.Error:
+            self.problems.append(Problem(path.name, 1, None, "bad-header", "the header row is not valid CSV (a line "
+                                         "break or quote inside an unquoted column name?)"))
+            return
         if not header:
             self.problems.append(Problem(path.name, None, None, "empty-file", "file is empty (no header row)"))
+            return
+        if len(header) > MAX_COLUMNS:
+            self.problems.append(Problem(path.name, 1, None, "too-many-header-columns",
+                                         f"{len(header):,} columns in the header; at most {MAX_COLUMNS} are read"))
+            return
+        if any("\x00" in col or "\r" in col or "\n" in col for col in header):
+            self.problems.append(Problem(path.name, 1, None, "bad-header", "a column name holds a NUL or line-break character"))
             return
         problems, ignored = _check_columns(table, path.name, header)
         self.problems += problems
@@ -456,7 +477,7 @@ def load(source: str | Path, db_path: str | Path, as_of: dt.date | None = None, 
     if old_sums == sums and (as_of is None or as_of == old_through):
         return LoadResult(db_path, False, old_through, seconds=time.monotonic() - started)
 
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    deploy.private_dir(db_path.parent)
     for stale in db_path.parent.glob(f".{db_path.name}.building-*"):
         if not _pid_alive(stale.name.rsplit("-", 1)[-1]):
             stale.unlink(missing_ok=True)
@@ -469,6 +490,7 @@ def load(source: str | Path, db_path: str | Path, as_of: dt.date | None = None, 
         for i, name in enumerate(contract.TABLES):
             report(0.05 + 0.15 * i, f"reading {files[name].name}")
             build.stage(name)
+        build.check_rows()
         report(0.65, "checking rules")
         through = as_of or build.latest_date() or dt.date.today()
         build.check_rules(through)
@@ -491,6 +513,7 @@ def load(source: str | Path, db_path: str | Path, as_of: dt.date | None = None, 
         con.execute("update load_info set load_seconds = $s", {"s": time.monotonic() - started})
         con.execute("checkpoint")
         con.close()
+        os.chmod(tmp, 0o600)  # readable by the server's user only, whatever the umask
         _fsync(tmp)
         os.replace(tmp, db_path)
         report(1.0, "published")

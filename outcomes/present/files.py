@@ -1,4 +1,9 @@
-"""Serialise result tables for the terminal and for downloads (CSV, JSON, Excel, Parquet)."""
+"""Serialise result tables for the terminal and for downloads (CSV, JSON, Excel, Parquet).
+
+Spreadsheet exports cannot carry a formula: a cell or column header that starts with = + - @ (also their
+full-width forms), a tab, CR or LF, or with white space followed by one of them, gets a leading quote. The
+Excel workbook also carries the 42 CFR part 2 notice and the data use statement (outcomes.present.notice).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,19 @@ import io
 
 import pandas as pd
 
-# Spreadsheet programs execute cells starting with these; prefixing a quote keeps them text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheet programs execute cells starting with these (after any white space); a leading quote keeps them text.
+_FORMULA_CHARS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+_CONTROL_START = ("\t", "\r", "\n")
+
+
+def formula_like(value) -> bool:
+    """Whether a spreadsheet could read `value` as a formula."""
+    if not isinstance(value, str) or not value:
+        return False
+    if value.startswith(_CONTROL_START):
+        return True
+    rest = value.lstrip()
+    return bool(rest) and rest[0] in _FORMULA_CHARS
 
 
 def plain_dates(df: pd.DataFrame) -> pd.DataFrame:
@@ -20,12 +36,17 @@ def plain_dates(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _quoted(value):
+    return "'" + value if formula_like(value) else value
+
+
 def neutralise(df: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that a spreadsheet would read as a formula."""
+    """Prefix text cells and column headers that a spreadsheet would read as a formula."""
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
+            out[col] = out[col].map(_quoted)
+    out.columns = [_quoted(c) for c in out.columns]
     return out
 
 
@@ -61,15 +82,45 @@ def to_table(df: pd.DataFrame) -> str:
     return plain_dates(df).to_string(index=False, na_rep="")
 
 
-def to_excel(df: pd.DataFrame) -> bytes:
+def to_excel(df: pd.DataFrame, notice=None) -> bytes:
+    """The table on the first sheet (its printed footer the short notice), the full notice on a "Notice" sheet
+    and in the workbook's properties."""
+    from openpyxl.styles import Alignment, Font
+
+    from outcomes.present import notice as notices
+
+    n = notice or notices.load()
     buf = io.BytesIO()
-    neutralise(plain_dates(df)).to_excel(buf, index=False)
+    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+        neutralise(plain_dates(df)).to_excel(writer, index=False, sheet_name="Data")
+        book = writer.book
+        data = writer.sheets["Data"]
+        data.oddFooter.center.text = n.short
+        data.evenFooter.center.text = n.short
+        sheet = book.create_sheet("Notice")
+        sheet.column_dimensions["A"].width = 120
+        sheet["A1"] = "Notice (42 CFR part 2)"
+        sheet["A1"].font = Font(bold=True)
+        for row, text in ((2, n.part2), (4, n.data_use), (6, n.short)):
+            sheet.cell(row=row, column=1, value=text).alignment = Alignment(wrap_text=True, vertical="top")
+        book.properties.subject = n.short
+        book.properties.description = n.full
     return buf.getvalue()
 
 
-def to_parquet(df: pd.DataFrame) -> bytes:
+def to_parquet(df: pd.DataFrame, notice=None) -> bytes:
+    """Parquet with the notice in the file's key-value metadata (`notice`, `data_use`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from outcomes.present import notice as notices
+
+    n = notice or notices.load()
+    table = pa.Table.from_pandas(plain_dates(df), preserve_index=False)
+    table = table.replace_schema_metadata((table.schema.metadata or {}) | {b"notice": n.part2.encode(),
+                                                                           b"data_use": n.data_use.encode()})
     buf = io.BytesIO()
-    plain_dates(df).to_parquet(buf, index=False)
+    pq.write_table(table, buf)
     return buf.getvalue()
 
 

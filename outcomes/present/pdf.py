@@ -2,6 +2,9 @@
 
 Images come from kaleido (headless Chromium), started once per process; a page is only rendered when the
 user asks for it. The figures handed in are the ones the page drew, so they hold suppressed data only.
+
+Every page carries the short 42 CFR part 2 notice and the data use statement as real text (searchable,
+copied with the page), and the last page the full notice (outcomes.present.notice).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 PAGE_SIZE = (1754, 1240)  # A4 landscape at 150 dpi
+DPI = 150.0
 MARGIN = 70
+NOTICE_ROOM = 96  # pixels kept free above the footer for the notice lines (written as text, not drawn)
+NOTICE_PT = 6.5  # font size of the per-page notice, in points
 CHART_SIZE = (1500, 760)  # rendered size in CSS pixels, before scaling to the page
 
 _lock = threading.Lock()
@@ -92,9 +98,8 @@ def _lines(draw, text: str, font, width: int) -> list[str]:
     return textwrap.wrap(text, width=max(20, int(width / avg))) or [""]
 
 
-def page_image(page_title: str, chart: Chart, filters: str, data_through: str, made: str, number: int, total: int,
-               notice: str = ""):
-    """One PDF page: page and chart titles, the filters, the chart, its notes, the notice (if any) and a footer."""
+def page_image(page_title: str, chart: Chart, filters: str, data_through: str, made: str, number: int, total: int):
+    """One PDF page: page and chart titles, the filters, the chart, its notes and a footer."""
     from PIL import Image, ImageDraw
 
     page = Image.new("RGB", PAGE_SIZE, "white")
@@ -112,8 +117,7 @@ def page_image(page_title: str, chart: Chart, filters: str, data_through: str, m
     draw.text((MARGIN, y), f"Data through {data_through}", fill="#333", font=small)
     y += 34
     notes = [ln for part in chart.note.split("\n") if part.strip() for ln in _lines(draw, part, _font(16), width)]
-    notice_lines = _lines(draw, notice, _font(13), width) if notice else []
-    room = PAGE_SIZE[1] - y - MARGIN - 30 - 22 * len(notes) - 17 * len(notice_lines) - (10 if notice else 0)
+    room = PAGE_SIZE[1] - y - MARGIN - 30 - 22 * len(notes) - NOTICE_ROOM
     image = Image.open(io.BytesIO(png(chart.figure))).convert("RGB")
     scale = min(width / image.width, room / image.height, 1.5)
     image = image.resize((int(image.width * scale), int(image.height * scale)), Image.LANCZOS)
@@ -122,32 +126,102 @@ def page_image(page_title: str, chart: Chart, filters: str, data_through: str, m
     for line in notes:
         draw.text((MARGIN, y), line, fill="#444", font=_font(16))
         y += 22
-    y = PAGE_SIZE[1] - MARGIN - 8 - 17 * len(notice_lines)
-    for line in notice_lines:
-        draw.text((MARGIN, y), line, fill="#333", font=_font(13))
-        y += 17
     footer = f"Treatment outcomes · {page_title} · made {made} · page {number} of {total} · counts of 1–10 are hidden"
     draw.text((MARGIN, PAGE_SIZE[1] - MARGIN + 10), footer, fill="#777", font=_font(14))
     return page
 
 
 def pdf(page_title: str, charts: list[Chart], filters: str, data_through: dt.date | str,
-        made: dt.datetime | None = None, notice: str = "") -> bytes:
-    """A PDF with one chart per A4 landscape page, each page carrying the page title and the active filters.
+        made: dt.datetime | None = None, notice=None) -> bytes:
+    """A PDF with one chart per A4 landscape page, each page carrying the page title, the active filters and
+    the short notice with the data use statement; then a page with the full 42 CFR part 2 notice.
 
-    The filters are also written into the document's subject, so they can be read without the images. A
-    `notice` (such as the 42 CFR part 2 redisclosure notice) is printed at the foot of every page and follows
-    the filters in the subject.
+    The filters are also written into the document's subject, so they can be read without the images.
+    `notice` is an outcomes.present.notice.Notice; without it, the configured one.
     """
+    from outcomes.present import notice as notices
+
     if not charts:
         raise ValueError("this page has no charts to export")
+    n = notice or notices.load()
     made_text = f"{(made or dt.datetime.now()):%d %b %Y %H:%M}"
     through = f"{data_through:%d %b %Y}" if isinstance(data_through, dt.date) else str(data_through)
-    pages = [page_image(page_title, c, filters, through, made_text, i + 1, len(charts), notice)
-             for i, c in enumerate(charts)]
+    total = len(charts) + 1
+    pages = [page_image(page_title, c, filters, through, made_text, i + 1, total) for i, c in enumerate(charts)]
+    pages.append(notice_image(page_title, made_text, total))
     out = io.BytesIO()
-    pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], resolution=150.0,
-                  title=f"Treatment outcomes: {page_title}",
-                  subject=f"Filters: {filters}" + (f"\n\n{notice}" if notice else ""),
-                  keywords=f"data through {through}", creator="Treatment outcomes dashboard")
+    pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], resolution=DPI)
+    per_page = [f"{n.short} {n.data_use}"] * len(charts) + [None]
+    return with_text(out.getvalue(), per_page, n, {
+        "/Title": f"Treatment outcomes: {page_title}", "/Subject": f"Filters: {filters}",
+        "/Keywords": f"data through {through}; {n.short}", "/Creator": "Treatment outcomes dashboard"})
+
+
+def notice_image(page_title: str, made: str, total: int):
+    """The last page: its title and footer (the notice itself is written on it as text)."""
+    from PIL import Image, ImageDraw
+
+    page = Image.new("RGB", PAGE_SIZE, "white")
+    draw = ImageDraw.Draw(page)
+    draw.text((MARGIN, MARGIN - 20), "Notice: 42 CFR part 2 and data use", fill="#222", font=_font(34, bold=True))
+    footer = f"Treatment outcomes · {page_title} · made {made} · page {total} of {total}"
+    draw.text((MARGIN, PAGE_SIZE[1] - MARGIN + 10), footer, fill="#777", font=_font(14))
+    return page
+
+
+def _pdf_text(text: str) -> bytes:
+    # Helvetica with WinAnsiEncoding: cp1252 covers the notice (§, –); anything else becomes "?"
+    raw = text.encode("cp1252", errors="replace")
+    return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
+
+
+def _text_block(lines: list[str], x: float, top: float, size: float, leading: float) -> bytes:
+    ops = [b"BT", f"/FNotice {size:g} Tf {leading:g} TL 0.2 g".encode(), f"{x:.1f} {top:.1f} Td".encode()]
+    for line in lines:
+        ops.append(_pdf_text(line) + b" Tj T*")
+    ops.append(b"ET")
+    return b"\n".join(ops)
+
+
+def _wrap(text: str, size: float, width_pt: float) -> list[str]:
+    # Helvetica averages about 0.5 em a character; wrap a little short of that so no line runs off the page
+    return textwrap.wrap(text, width=max(40, int(width_pt / (size * 0.52)))) or [""]
+
+
+def with_text(data: bytes, per_page: list[str | None], notice, metadata: dict) -> bytes:
+    """The PDF `data` with text written onto its pages: per_page[i] in small type above the footer of page i,
+    and on the last page (None) the full notice and data use statement."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    font = writer._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Helvetica"), NameObject("/Encoding"): NameObject("/WinAnsiEncoding")}))
+    scale = 72.0 / DPI
+    x = MARGIN * scale
+    width = (PAGE_SIZE[0] - 2 * MARGIN) * scale
+    for page, text in zip(writer.pages, per_page):
+        if text is None:
+            size = 10.0
+            lines = _wrap(notice.part2, size, width) + [""] + _wrap(notice.data_use, size, width)
+            top = (PAGE_SIZE[1] - MARGIN - 60) * scale
+        else:
+            size = NOTICE_PT
+            lines = _wrap(text, size, width)
+            top = (MARGIN + NOTICE_ROOM - 8) * scale  # from the bottom: just above the footer
+        stream = DecodedStreamObject()
+        stream.set_data(_text_block(lines, x, top, size, size * 1.3))
+        resources = page[NameObject("/Resources")].get_object()
+        fonts = resources.get("/Font")
+        fonts = fonts.get_object() if fonts is not None else DictionaryObject()
+        fonts[NameObject("/FNotice")] = font
+        resources[NameObject("/Font")] = fonts
+        contents = page.get("/Contents")
+        existing = contents.get_object() if contents is not None else None
+        parts = list(existing) if isinstance(existing, ArrayObject) else ([contents] if contents is not None else [])
+        page[NameObject("/Contents")] = ArrayObject(parts + [writer._add_object(stream)])
+    writer.add_metadata(metadata)
+    out = io.BytesIO()
+    writer.write(out)
     return out.getvalue()

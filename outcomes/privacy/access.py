@@ -10,6 +10,11 @@ The roles file (TOML) maps e-mail addresses to a role and the sites the user may
     role = "analyst"
     sites = "*"            # every site
 
+    [users."sub:248289761001"]   # the provider's subject id (`sub`), for a provider without verified e-mails
+    role = "director"
+    sites = ["South"]
+    issuer = "https://accounts.google.com"   # optional: the `iss` the subject must come from
+
 With login on, access is denied by default: a user who is not in the file has no role and sees nothing.
 """
 
@@ -21,11 +26,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from outcomes.privacy import deploy
 from outcomes.paths import ROOT
 
 DEFAULT_ROLES = ROOT / "config" / "roles.toml"
 ROLES_ENV = "OUTCOMES_ROLES"
 ALL = "*"
+SUB = "sub:"  # a roles-file key starting with this is a provider subject id, not an e-mail
 
 ROLES = ("director", "analyst", "admin")
 
@@ -48,6 +55,7 @@ class RolesError(Exception):
 class Grant:
     role: str
     sites: tuple[str, ...] | None  # None: every site
+    issuer: str | None = None  # for a subject id: the `iss` it must come from (None: any)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class User:
     sites: tuple[str, ...] | None = ()
     local: bool = False  # no login configured: one local user with every right
     signed_in: bool = False
+    subject: str | None = None  # the provider's `sub`
 
     @property
     def authorised(self) -> bool:
@@ -80,7 +89,9 @@ class User:
     @property
     def label(self) -> str:
         """Who, for the audit log and the sidebar."""
-        return "local" if self.local else (self.email or "anonymous")
+        if self.local:
+            return "local"
+        return self.email or (f"{SUB}{self.subject}" if self.subject else "anonymous")
 
 
 LOCAL_USER = User(email=None, role="admin", sites=None, local=True)
@@ -94,7 +105,8 @@ def roles_path(configured: str | os.PathLike | None = None, env: Mapping[str, st
 
 
 def parse_roles(text: str, source: str = "roles file") -> dict[str, Grant]:
-    """Grants by lower-cased e-mail from the TOML text of a roles file; raises RolesError."""
+    """Grants by lower-cased e-mail, or by "sub:ID" for a subject id, from the TOML text of a roles file;
+    raises RolesError."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -108,8 +120,10 @@ def parse_roles(text: str, source: str = "roles file") -> dict[str, Grant]:
     grants: dict[str, Grant] = {}
     for email, entry in users.items():
         where = f"{source}: users.{email!r}"
-        if not isinstance(entry, dict) or set(entry) - {"role", "sites"}:
-            raise RolesError(f"{where}: takes role and sites only")
+        by_sub = email.strip().lower().startswith(SUB)
+        allowed_keys = {"role", "sites", "issuer"} if by_sub else {"role", "sites"}
+        if not isinstance(entry, dict) or set(entry) - allowed_keys:
+            raise RolesError(f"{where}: takes role and sites only" + (" (and issuer)" if by_sub else ""))
         role = entry.get("role")
         if role not in ROLES:
             raise RolesError(f"{where}: role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -120,10 +134,21 @@ def parse_roles(text: str, source: str = "roles file") -> dict[str, Grant]:
             allowed = tuple(dict.fromkeys(s.strip() for s in sites))
         else:
             raise RolesError(f"{where}: sites must be \"*\" or a non-empty list of site names")
-        key = email.strip().lower()
+        issuer = entry.get("issuer")
+        if issuer is not None and not (isinstance(issuer, str) and issuer.strip()):
+            raise RolesError(f"{where}: issuer must be the provider's issuer URL")
+        if by_sub:
+            subject = email.strip()[len(SUB):].strip()
+            if not subject:
+                raise RolesError(f"{where}: a subject id after {SUB!r} is needed")
+            key = SUB + subject  # subject ids are compared exactly, case and all
+        else:
+            key = email.strip().lower()
+            if "@" not in key:
+                raise RolesError(f"{where}: a key is an e-mail address or {SUB}SUBJECT_ID")
         if key in grants:
             raise RolesError(f"{where}: listed twice")
-        grants[key] = Grant(role, allowed)
+        grants[key] = Grant(role, allowed, issuer.strip() if issuer else None)
     return grants
 
 
@@ -137,19 +162,25 @@ def load_roles(path: str | os.PathLike) -> dict[str, Grant]:
     return parse_roles(text, path.name)
 
 
-def resolve(claims: Mapping, grants: Mapping[str, Grant]) -> User:
+def resolve(claims: Mapping, grants: Mapping[str, Grant], now: float | None = None) -> User:
     """The user for a signed-in identity (OIDC claims such as st.user's): their grant, or no role.
 
-    An identity without an e-mail, or whose provider says the e-mail is not verified, gets no role.
+    A token whose `exp` has passed counts as signed out. The grant is found by subject id (`sub`, and `iss`
+    when the entry names an issuer), else by e-mail; an e-mail counts only when the provider does not say
+    it is unverified (`email_verified` must be true when sent).
     """
-    if not claims.get("is_logged_in"):
+    if not claims.get("is_logged_in") or deploy.expired(claims, now):
         return ANONYMOUS
     email = str(claims.get("email") or "").strip().lower() or None
-    verified = str(claims.get("email_verified", True)).strip().lower() not in ("false", "0")
-    grant = grants.get(email) if email and verified else None
+    subject = str(claims.get("sub") or "").strip() or None
+    grant = grants.get(SUB + subject) if subject else None
+    if grant is not None and grant.issuer is not None and grant.issuer != str(claims.get("iss") or "").strip():
+        grant = None
+    if grant is None and email and deploy.email_verified(claims):
+        grant = grants.get(email)
     if grant is None:
-        return User(email=email, role=None, sites=(), signed_in=True)
-    return User(email=email, role=grant.role, sites=grant.sites, signed_in=True)
+        return User(email=email, role=None, sites=(), signed_in=True, subject=subject)
+    return User(email=email, role=grant.role, sites=grant.sites, signed_in=True, subject=subject)
 
 
 def limit_sites(requested: list[str] | None, scope: tuple[str, ...] | list[str] | None) -> list[str] | None:
