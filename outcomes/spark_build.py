@@ -62,6 +62,12 @@ def session(master: str | None = "local[*]", conf: dict[str, str] | None = None)
     return spark
 
 
+def _active():
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
+
+
 def _join(base: str, name: str) -> str:
     return base.rstrip("/") + "/" + name
 
@@ -134,8 +140,8 @@ def build(source: str | Path, out: str | Path, master: str | None = "local[*]", 
     started = time.monotonic()
     source, out = str(source), str(out)
     steps = spark_sql.steps()
-    own = spark is None
-    if own:
+    own = spark is None and _active() is None  # a session already running (a notebook's) is left running
+    if spark is None:
         report(f"starting Spark on {master or 'the spark-submit master'}")
         spark = session(master, conf)
     try:

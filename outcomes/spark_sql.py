@@ -85,6 +85,8 @@ def _date_arithmetic(tree: exp.Expression) -> None:
     dates = (exp.DataType.Type.DATE, exp.DataType.Type.DATE32)
     for node in list(tree.find_all(exp.Sub, exp.Add)):
         left, right = node.this, node.expression
+        if node.find_ancestor(exp.Lambda):  # a lambda's arguments have no declared type; Spark takes them as they are
+            continue
         for side in (left, right):
             if side.type is None or side.type.this == exp.DataType.Type.UNKNOWN:
                 raise Untranslatable(f"cannot tell the type of {side.sql('duckdb')!r} in {node.sql('duckdb')!r}")
