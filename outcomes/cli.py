@@ -173,7 +173,8 @@ def cmd_bench(args) -> int:
     from . import bench
 
     result = bench.run(args.clients, runs=args.runs, seed=args.seed, json_path=args.json, workdir=args.workdir,
-                       reuse=args.reuse, keep=args.keep, progress=lambda m: print(m, file=sys.stderr))
+                       reuse=args.reuse, keep=args.keep, progress=lambda m: print(m, file=sys.stderr),
+                       engine=args.engine)
     print(bench.summary(result))
     print(f"saved {result['json_path']}")
     return 0
@@ -264,6 +265,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, help="folder for the data and database (default: a temporary one)")
     p.add_argument("--reuse", action="store_true", help="reuse data already generated in --workdir")
     p.add_argument("--keep", action="store_true", help="keep the data and database")
+    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                   help="spark: also build the load-time tables on Spark local[2], timed beside DuckDB")
     p.set_defaults(func=cmd_bench)
     return ap
 

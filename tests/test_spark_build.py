@@ -34,7 +34,8 @@ BUILT_TABLES = [s.table for s in prebuilt.statements() if s.table]
 
 @pytest.fixture(scope="module")
 def spark():
-    session = spark_build.session("local[2]")
+    # tiny tables: one shuffle partition each, and no progress bars in the test output
+    session = spark_build.session("local[2]", {"spark.sql.shuffle.partitions": "1", "spark.ui.showConsoleProgress": "false"})
     yield session
     session.stop()
 
