@@ -438,7 +438,7 @@ def run(clients: int = 1_000_000, runs: int = 7, seed: int = 42, json_path: Path
             shutil.rmtree(work, ignore_errors=True)
         elif not keep:
             db_path.unlink(missing_ok=True)
-    path = Path(json_path) if json_path else RESULTS_DIR / f"bench-{clients}.json"
+    path = Path(json_path) if json_path else RESULTS_DIR / f"bench-{clients}{'-spark' if engine == 'spark' else ''}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     result["json_path"] = str(path)
