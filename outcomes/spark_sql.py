@@ -32,10 +32,11 @@ from . import contract, prebuilt
 # Spark and gave DuckDB's answer. Anything else is refused, so a new construct in queries/_build fails a test
 # here rather than giving other numbers on a cluster.
 ALLOWED = frozenset({
-    "Cast", "TryCast", "Case", "If", "Coalesce", "Count", "Sum", "Min", "Max", "Avg", "LogicalOr", "LogicalAnd",
-    "RowNumber", "Lag", "Lead", "FirstValue", "LastValue", "Year", "Month", "TimestampTrunc", "Abs", "Round",
-    "Floor", "Ceil", "Greatest", "Least", "Lower", "Upper", "Length", "Concat", "Sqrt", "Pow", "Transform",
-    "ArrayFilter", "Struct", "Anonymous:datediff", "Anonymous:aggregate", "Anonymous:element_at",
+    # in queries/_build (tests/test_spark_build.py compares every table)
+    "Case", "Cast", "Coalesce", "Count", "FirstValue", "If", "Lag", "Lead", "LogicalOr", "Max", "Min",
+    "RowNumber", "Sum", "TimestampTrunc", "Year",
+    # made by the rewrites below, or kept by them (tests/test_spark_build.py runs each on Spark)
+    "Transform", "Struct", "Anonymous:datediff", "Anonymous:aggregate", "Anonymous:element_at",
     "Anonymous:slice", "Anonymous:size", "Anonymous:sort_array", "Anonymous:collect_list",
     "Anonymous:isnotnull", "Anonymous:percentile",
 })
