@@ -18,6 +18,7 @@ from outcomes.ingest import db
 from outcomes.paths import QUERY_DIR
 from outcomes.present import files as output
 from outcomes.privacy import audit, suppress
+from outcomes.ingest.prebuilt import BuildError
 
 
 class CliError(Exception):
@@ -42,10 +43,17 @@ def _params(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_load(args) -> int:
+    from outcomes.ingest import pg_source
     from outcomes.ingest.loader import LoadError, load
 
+    progress = None if args.quiet else _progress
     try:
-        result = load(args.source, args.db, args.as_of, progress=None if args.quiet else _progress)
+        if pg_source.is_url(args.source):
+            if args.prebuilt:
+                raise CliError("--prebuilt takes the folder of Parquet extracts it was built from, not a database")
+            result = pg_source.load(args.source, args.db, args.as_of, progress=progress)
+        else:
+            result = load(Path(args.source), args.db, args.as_of, progress=progress, prebuilt=args.prebuilt)
     except LoadError as exc:
         print(exc.report(), file=sys.stderr)
         return 1
@@ -57,6 +65,16 @@ def cmd_load(args) -> int:
     for table, cols in result.ignored_columns.items():
         if cols:
             print(f"note: {table}: ignored columns not in the contract: {', '.join(cols)}")
+    return 0
+
+
+def cmd_build(args) -> int:
+    from outcomes.scale import spark_build
+
+    manifest = spark_build.build(args.source, args.out, args.master, conf=spark_build.conf_pairs(args.conf),
+                                 progress=lambda m: print(m, file=sys.stderr))
+    print(f"built {args.out}: " + ", ".join(f"{k} {v:,}" for k, v in manifest["rows"].items()))
+    print(f"publish it with: python -m outcomes load {args.source} --prebuilt {args.out}")
     return 0
 
 
@@ -206,7 +224,8 @@ def cmd_bench(args) -> int:
     from outcomes.bench import harness as bench
 
     result = bench.run(args.clients, runs=args.runs, seed=args.seed, json_path=args.json, workdir=args.workdir,
-                       reuse=args.reuse, keep=args.keep, progress=lambda m: print(m, file=sys.stderr))
+                       reuse=args.reuse, keep=args.keep, progress=lambda m: print(m, file=sys.stderr),
+                       engine=args.engine)
     print(bench.summary(result))
     print(f"saved {result['json_path']}")
     return 0
@@ -289,11 +308,22 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("load", help="validate extracts and build the database")
-    p.add_argument("source", type=Path)
+    p.add_argument("source", help="a folder of extracts, or postgresql://USER@HOST:PORT/DB?schema=S "
+                                  "(password from PGPASSWORD, a service file or ~/.pgpass)")
     p.add_argument("--db", type=Path, default=db.DEFAULT_DB)
     p.add_argument("--as-of", type=_date, help="data-through date (default: the latest date in the data)")
+    p.add_argument("--prebuilt", type=Path, help="publish the load-time tables built in this folder by "
+                                                 "`build` instead of building them")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("build", help="build the load-time tables on Spark into a folder, for load --prebuilt")
+    p.add_argument("--engine", choices=("spark",), default="spark")
+    p.add_argument("--source", required=True, help="the extracts as Parquet: a lake or a flat folder")
+    p.add_argument("--out", required=True, help="folder for the built tables")
+    p.add_argument("--master", default="local[*]", help="Spark master URL (default %(default)s)")
+    p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting")
+    p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("demo", help="write a synthetic dataset")
     p.add_argument("out", type=Path)
@@ -382,6 +412,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, help="folder for the data and database (default: a temporary one)")
     p.add_argument("--reuse", action="store_true", help="reuse data already generated in --workdir")
     p.add_argument("--keep", action="store_true", help="keep the data and database")
+    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                   help="spark: also build the load-time tables on Spark local[2], timed beside DuckDB")
     p.set_defaults(func=cmd_bench)
     return ap
 
@@ -390,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, CatalogError, db.NoDatabase, runner.QueryTimeout, ValueError, audit.AuditError) as exc:
+    except (CliError, CatalogError, db.NoDatabase, runner.QueryTimeout, ValueError, audit.AuditError,
+            BuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except duckdb.Error as exc:

@@ -114,6 +114,136 @@ out = {"read_seconds": read}
 """
 
 
+_LAKE = """
+from outcomes.ingest import lake
+t = time.perf_counter()
+lake.write(sys.argv[1], sys.argv[2])
+out = {"seconds": time.perf_counter() - t}
+"""
+
+_SPARK_BUILD = """
+from outcomes.scale import spark_build
+t = time.perf_counter()
+m = spark_build.build(sys.argv[1], sys.argv[2], sys.argv[3], conf={"spark.driver.memory": sys.argv[4]})
+out = {"seconds": time.perf_counter() - t, "tables": m["seconds"], "spark": m["spark"], "master": m["master"]}
+"""
+
+_LOAD_PREBUILT = """
+from outcomes.ingest.loader import load
+t, phases = time.perf_counter(), []
+r = load(sys.argv[1], sys.argv[2], progress=lambda f, m: phases.append((m, time.perf_counter() - t)), prebuilt=sys.argv[3])
+out = {"seconds": r.seconds, "rows": r.rows, "phases": phases}
+"""
+
+_SAME = """
+from outcomes.bench import harness as bench
+out = {"same": bench.same_tables(sys.argv[1], sys.argv[2])}
+"""
+
+SPARK_MASTER = "local[2]"
+SPARK_DRIVER_MEMORY = "4g"  # the JVM heap of local mode, where the driver is the executor too
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """Resident memory of a process and all its descendants (the Spark JVM is a child of Python), in KB."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    total = 0
+    for p in tree:
+        for line in _read(f"/proc/{p}/status").splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def _child_tree(code: str, *args: str) -> tuple[dict, float]:
+    """Like _child, but the peak is sampled (every 0.2 s) over the child and every process it starts."""
+    import threading
+
+    code += "\nprint(json.dumps(out))\n"
+    proc = subprocess.Popen([sys.executable, "-c", "import json, sys, time\n" + code, *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+
+    def sample():
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    sampler.join()
+    if proc.returncode != 0:
+        tail = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or [""]
+        raise RuntimeError(f"child process failed ({proc.returncode}): {tail[0][:300]}")
+    return json.loads(stdout.strip().splitlines()[-1]), _mb(peak[0])
+
+
+def same_tables(a: Path, b: Path) -> dict[str, bool]:
+    """Whether each table of `a` has the same row count and the same sum of row hashes in `b`."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{a}' as a (read_only)")
+        con.execute(f"attach '{b}' as b (read_only)")
+        names = [r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = 'a' "
+                                           "and table_name not in ('load_info', 'load_files') order by 1").fetchall()]
+        out = {}
+        for name in names:
+            fingerprint = "select count(*), sum(hash(t)::hugeint) from {}.{} as t"
+            try:
+                out[name] = con.execute(fingerprint.format("a", name)).fetchone() == \
+                    con.execute(fingerprint.format("b", name)).fetchone()
+            except duckdb.Error:
+                out[name] = False
+        return out
+    finally:
+        con.close()
+
+
+def bench_spark(data_dir: Path, work: Path, duck_db: Path, duck_load: dict, progress=print) -> dict:
+    """The load-time tables built on Spark (local[2]) from the same data as a lake, then published with
+    `load --prebuilt`, beside the DuckDB build of the same run; and whether the two databases agree."""
+    lake_dir, built, spark_db = work / "lake", work / "spark-built", work / "spark.duckdb"
+    for path in (lake_dir, built):
+        shutil.rmtree(path, ignore_errors=True)
+    spark_db.unlink(missing_ok=True)
+    progress("writing the lake ...")
+    info, rss = _child(_LAKE, str(data_dir), str(lake_dir))
+    out: dict = {"master": SPARK_MASTER, "driver_memory": SPARK_DRIVER_MEMORY,
+                 "lake": {"seconds": round(info["seconds"], 1), "peak_rss_mb": rss}}
+    progress(f"building on Spark {SPARK_MASTER} ...")
+    info, rss = _child_tree(_SPARK_BUILD, str(lake_dir), str(built), SPARK_MASTER, SPARK_DRIVER_MEMORY)
+    out["build"] = {"seconds": round(info["seconds"], 1), "peak_rss_mb": rss, "spark": info["spark"],
+                    "tables": info["tables"]}
+    progress(f"built on Spark in {info['seconds']:.1f} s; load --prebuilt ...")
+    info, rss = _child(_LOAD_PREBUILT, str(lake_dir), str(spark_db), str(built))
+    marks = info["phases"] + [["end", info["seconds"]]]
+    out["load_prebuilt"] = {"seconds": round(info["seconds"], 1), "peak_rss_mb": rss,
+                            "phases": {m: round(b - a, 2) for (m, a), (_, b) in zip(marks, marks[1:]) if m != "published"}}
+    out["duckdb_build_seconds"] = duck_load["phases"].get("building summaries")
+    progress("comparing the two databases ...")
+    # in a child, so that the comparison's memory is not counted as serving memory below
+    info, _ = _child(_SAME, str(duck_db), str(spark_db))
+    out["same_tables"] = info["same"]
+    for path in (lake_dir, built):
+        shutil.rmtree(path, ignore_errors=True)
+    spark_db.unlink(missing_ok=True)
+    return out
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -271,13 +401,15 @@ def bench_pandas(data_dir: Path, db_path: Path, runs: int, query_ms: dict, work:
 
 
 def run(clients: int = 1_000_000, runs: int = 7, seed: int = 42, json_path: Path | None = None,
-        workdir: Path | None = None, reuse: bool = False, keep: bool = False, progress=print) -> dict:
-    """Run the whole benchmark; returns the result dictionary (also saved as JSON)."""
+        workdir: Path | None = None, reuse: bool = False, keep: bool = False, progress=print,
+        engine: str = "duckdb") -> dict:
+    """Run the whole benchmark; returns the result dictionary (also saved as JSON). With engine "spark", the
+    load-time tables are also built on Spark local[2] and published, timed beside the DuckDB build."""
     own_work = workdir is None
     work = Path(tempfile.mkdtemp(prefix="outcomes-bench-")) if own_work else Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     data_dir, db_path, marker = work / "data", work / "outcomes.duckdb", work / "data" / "generated.json"
-    result: dict = {"clients": clients, "seed": seed, "runs": runs,
+    result: dict = {"clients": clients, "seed": seed, "runs": runs, "engine": engine,
                     "started": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine()}
     try:
         previous = json.loads(marker.read_text()) if reuse and marker.exists() else None
@@ -298,7 +430,10 @@ def run(clients: int = 1_000_000, runs: int = 7, seed: int = 42, json_path: Path
         result["load"] = {"seconds": round(info["seconds"], 1), "peak_rss_mb": rss, "phases": phases,
                           "database_mb": round(db_path.stat().st_size / 2 ** 20, 1),
                           "data_through": info["data_through"]}
-        progress(f"loaded in {info['seconds']:.1f} s; timing queries ...")
+        progress(f"loaded in {info['seconds']:.1f} s")
+        if engine == "spark":
+            result["spark"] = bench_spark(data_dir, work, db_path, result["load"], progress)
+        progress("timing queries ...")
         result["queries"] = bench_queries(db_path, runs)
         progress("timing pages ...")
         result["pages"] = bench_pages(db_path, runs)
@@ -313,7 +448,7 @@ def run(clients: int = 1_000_000, runs: int = 7, seed: int = 42, json_path: Path
             shutil.rmtree(work, ignore_errors=True)
         elif not keep:
             db_path.unlink(missing_ok=True)
-    path = Path(json_path) if json_path else RESULTS_DIR / f"bench-{clients}.json"
+    path = Path(json_path) if json_path else RESULTS_DIR / f"bench-{clients}{'-spark' if engine == 'spark' else ''}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     result["json_path"] = str(path)
@@ -341,6 +476,25 @@ def targets(result: dict) -> dict:
     return out
 
 
+def spark_summary(result: dict) -> list[str]:
+    sp = result.get("spark")
+    if not sp:
+        return []
+    lp = sp["load_prebuilt"]
+    same = [name for name, equal in sp["same_tables"].items() if not equal]
+    return [
+        "",
+        f"load-time tables: DuckDB {sp['duckdb_build_seconds'] or 0:.1f} s (inside the load above); "
+        f"Spark {sp['master']} {sp['build']['seconds']:.1f} s with JVM start (peak {sp['build']['peak_rss_mb']:,.0f} MB, "
+        f"Python and JVM; driver memory {sp['driver_memory']})",
+        f"  writing the lake {sp['lake']['seconds']:.1f} s; load --prebuilt {lp['seconds']:.1f} s "
+        f"(peak {lp['peak_rss_mb']:,.0f} MB): " + ", ".join(f"{k} {v:.1f} s" for k, v in lp["phases"].items()),
+        "  slowest on Spark: " + ", ".join(f"{k} {v:.0f} s" for k, v in
+                                          sorted(sp["build"]["tables"].items(), key=lambda kv: -kv[1])[:4]),
+        "  every table the same in both databases" if not same else f"  DIFFERENT: {', '.join(same)}",
+    ]
+
+
 def summary(result: dict) -> str:
     """The result as plain-text tables."""
     m, rows = result["machine"], result["rows"]
@@ -356,6 +510,7 @@ def summary(result: dict) -> str:
         f"database {result['load']['database_mb']:,.0f} MB)",
         "  " + ", ".join(f"{k} {v:.1f} s" for k, v in result["load"]["phases"].items()),
         f"serving peak {result['serving_peak_rss_mb']:,.0f} MB (queries and pages in one process)",
+        *spark_summary(result),
         "",
         f"{'query (median warm)':<28}{'default ms':>12}{'filtered ms':>13}{'cpu ms':>16}",
     ]

@@ -10,6 +10,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 
@@ -39,10 +40,13 @@ class Problem:
     column: str | None
     rule: str
     message: str
+    key: str | None = None  # the row's key, e.g. "episode_id E000123", where the source has no file lines
 
     def __str__(self) -> str:
         where = self.file
-        if self.line is not None:
+        if self.key is not None:
+            where += f", {self.key}"
+        elif self.line is not None:
             where += f", line {self.line}"
         if self.column:
             where += f", column {self.column}"
@@ -84,21 +88,39 @@ def _sql_str(value: str) -> str:
 
 
 def find_files(source: Path) -> tuple[dict[str, Path], list[Problem]]:
-    """Locate one CSV or Parquet file per contract table."""
+    """Locate one CSV or Parquet file, or one folder of Parquet files (a lake), per contract table."""
     found, problems = {}, []
     for name in contract.TABLES:
         candidates = [source / f"{name}.{ext}" for ext in ("csv", "parquet") if (source / f"{name}.{ext}").exists()]
+        if (source / name).is_dir():
+            candidates.append(source / name)
         if not candidates:
             problems.append(Problem(f"{name}.csv", None, None, "missing-file", f"no {name}.csv or {name}.parquet in {source}"))
         elif len(candidates) > 1:
-            problems.append(Problem(candidates[0].name, None, None, "ambiguous-file", f"both {name}.csv and {name}.parquet exist; keep one"))
+            problems.append(Problem(candidates[0].name, None, None, "ambiguous-file",
+                                    f"{' and '.join(_label(c) for c in candidates)} both exist; keep one"))
         else:
             found[name] = candidates[0]
     return found, problems
 
 
+def _label(path: Path) -> str:
+    return path.name + "/" if path.is_dir() else path.name
+
+
+def lake_files(folder: Path) -> list[Path]:
+    """The Parquet files of a lake table folder, in name order (hidden and _-prefixed files are not data)."""
+    return sorted(p for p in folder.rglob("*.parquet")
+                  if not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts))
+
+
 def checksum(path: Path) -> str:
+    """SHA-256 of a file; of a lake folder, of each Parquet file's path and checksum in name order."""
     h = hashlib.sha256()
+    if path.is_dir():
+        for part in lake_files(path):
+            h.update(part.relative_to(path).as_posix().encode() + b"\0" + checksum(part).encode() + b"\n")
+        return h.hexdigest()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
@@ -119,24 +141,24 @@ def _parquet_header(con, path: Path) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _check_columns(table: contract.Table, file: str, header: list[str]) -> tuple[list[Problem], list[str]]:
+def _check_columns(table: contract.Table, file: str, header: list[str], line: int | None = 1) -> tuple[list[Problem], list[str]]:
     problems, ignored = [], []
     known = {c.name for c in table.columns}
     seen = set()
     for col in header:
         if col in seen:
-            problems.append(Problem(file, 1, col, "duplicate-column", "column appears twice in the header"))
+            problems.append(Problem(file, line, col, "duplicate-column", "column appears twice in the header"))
         seen.add(col)
         if col in known:
             continue
         kind = contract.identifier_kind(col)
         if kind:
-            problems.append(Problem(file, 1, col, "privacy", f"looks like {kind}; direct identifiers must not be loaded (remove the column)"))
+            problems.append(Problem(file, line, col, "privacy", f"looks like {kind}; direct identifiers must not be loaded (remove the column)"))
         else:
             ignored.append(col)
     for col in table.required:
         if col not in header:
-            problems.append(Problem(file, 1, col, "missing-column", "required column is missing"))
+            problems.append(Problem(file, line, col, "missing-column", "required column is missing"))
     return problems, ignored
 
 
@@ -151,29 +173,46 @@ _REJECT_MESSAGES = {
 }
 
 
+class TableSource(Protocol):
+    """Tables that are not files in a folder (a database, say): each is read once, as Arrow."""
+
+    label: str  # what the load record keeps as its source: holds no secret
+
+    def find(self) -> tuple[dict[str, str], list[Problem]]:
+        """A label for each contract table present (e.g. "warehouse.clients"), and a problem for each missing."""
+
+    def columns(self, name: str) -> list[str]:
+        """The table's column names."""
+
+    def read(self, name: str, columns: list[str]):
+        """These columns of the table as a pyarrow RecordBatchReader or Table."""
+
+
 class _Build:
     """One load in progress: a private database file and the problems found so far.
 
     Each file is staged as table _s_NAME holding its accepted rows in file order, typed as the contract says;
     the view _v_NAME adds _row, the record number (rowid + 1). Rules read the views; publishing renames a
-    staged table that already has the contract's columns in order, and copies the others.
+    staged table that already has the contract's columns in order, and copies the others. A table of a lake
+    folder or of a TableSource has no lines to point at, so its problems name the row's key instead.
     """
 
-    def __init__(self, con, files: dict[str, Path]):
+    def __init__(self, con, files: dict[str, Path | str], source: TableSource | None = None):
         self.con = con
-        self.files = files
+        self.files = files  # a path, or the label of a table of `source`
+        self.source = source
         self.problems: list[Problem] = []
         self.present: dict[str, list[str]] = {}
         self.ignored: dict[str, list[str]] = {}
         self.rejected_lines: dict[str, list[int]] = {}
 
     def check_rows(self) -> None:
-        """A file with a header and no data rows is refused (unless its rows were rejected: already reported)."""
+        """A table with a header and no data rows is refused (unless its rows were rejected: already reported)."""
         reported = {p.file for p in self.problems}
         for name in self.present:
-            file = self.files[name].name
+            file = self.label(name)
             if file not in reported and self.con.execute(f"select count(*) from _s_{name}").fetchone()[0] == 0:
-                self.problems.append(Problem(file, None, None, "no-rows", "the file has a header but no data rows"))
+                self.problems.append(Problem(file, None, None, "no-rows", "the table has a header but no data rows"))
 
     def _view(self, name: str) -> None:
         self.con.execute(f"create or replace view _v_{name} as select rowid + 1 as _row, * from _s_{name}")
@@ -185,38 +224,95 @@ class _Build:
         self.con.execute(f"create table _s_{table.name} ({defs})")
         self._view(table.name)
 
+    def label(self, name: str) -> str:
+        where = self.files[name]
+        return _label(where) if isinstance(where, Path) else where
+
+    def keyed(self, name: str) -> bool:
+        """Whether problems in `name` name the row's key rather than a line or row of one file."""
+        where = self.files[name]
+        return not (isinstance(where, Path) and where.is_file())
+
     def stage(self, name: str) -> None:
-        table, path = contract.TABLES[name], self.files[name]
+        table, path, label = contract.TABLES[name], self.files[name], self.label(name)
+        if not isinstance(path, Path):
+            return self._stage_arrow(table)
+        if path.is_dir():
+            return self._stage_lake(table, path)
         try:
             header = _parquet_header(self.con, path) if path.suffix == ".parquet" else _csv_header(path)
         except duckdb.Error:
-            self.problems.append(Problem(path.name, None, None, "unreadable", "not a readable Parquet file (truncated or corrupt?)"))
+            self.problems.append(Problem(label, None, None, "unreadable", "not a readable Parquet file (truncated or corrupt?)"))
             return
         except csv.Error:
             self.problems.append(Problem(path.name, 1, None, "bad-header", "the header row is not valid CSV (a line "
                                          "break or quote inside an unquoted column name?)"))
             return
         if not header:
-            self.problems.append(Problem(path.name, None, None, "empty-file", "file is empty (no header row)"))
+            self.problems.append(Problem(label, None, None, "empty-file", "file is empty (no header row)"))
             return
         if len(header) > MAX_COLUMNS:
-            self.problems.append(Problem(path.name, 1, None, "too-many-header-columns",
+            self.problems.append(Problem(label, 1, None, "too-many-header-columns",
                                          f"{len(header):,} columns in the header; at most {MAX_COLUMNS} are read"))
             return
         if any("\x00" in col or "\r" in col or "\n" in col for col in header):
-            self.problems.append(Problem(path.name, 1, None, "bad-header", "a column name holds a NUL or line-break character"))
+            self.problems.append(Problem(label, 1, None, "bad-header", "a column name holds a NUL or line-break character"))
             return
-        problems, ignored = _check_columns(table, path.name, header)
-        self.problems += problems
-        self.ignored[name] = ignored
-        if problems:
+        present = self._columns(table, header)
+        if present is None:
             return
-        present = [c.name for c in table.columns if c.name in header]
-        self.present[name] = present
         if path.suffix == ".parquet":
-            self._stage_parquet(table, path, present)
+            self._stage_parquet(table, f"read_parquet({_sql_str(path)})", present, "not a readable Parquet file (truncated or corrupt?)")
         else:
             self._stage_csv(table, path, header, present)
+
+    def _columns(self, table, header: list[str]) -> list[str] | None:
+        """The contract columns present, or None when the header breaks a rule."""
+        problems, ignored = _check_columns(table, self.label(table.name), header, None if self.keyed(table.name) else 1)
+        self.problems += problems
+        self.ignored[table.name] = ignored
+        if problems:
+            return None
+        self.present[table.name] = [c.name for c in table.columns if c.name in header]
+        return self.present[table.name]
+
+    def _stage_lake(self, table, folder: Path) -> None:
+        """A folder of Parquet files, partitioned hive-style (site=X/month=Y/...): the partition values come from
+        the paths, as text."""
+        files = lake_files(folder)
+        if not files:
+            self.problems.append(Problem(self.label(table.name), None, None, "empty-file", "no Parquet files in the folder"))
+            return
+        keys = sorted({part.split("=", 1)[0] for f in files for part in f.relative_to(folder).parts[:-1] if "=" in part})
+        types = "{" + ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in keys) + "}"
+        scan = (f"read_parquet([{', '.join(_sql_str(f) for f in files)}], union_by_name=true"
+                + (f", hive_partitioning=true, hive_types={types})" if keys else ", hive_partitioning=false)"))
+        unreadable = "not readable as Parquet files (truncated or corrupt?)"
+        try:
+            header = [r[0] for r in self.con.execute(f"describe select * from {scan}").fetchall()]
+        except duckdb.Error:
+            self.problems.append(Problem(self.label(table.name), None, None, "unreadable", unreadable))
+            return
+        present = self._columns(table, header)
+        if present is not None:
+            self._stage_parquet(table, scan, present, unreadable)
+
+    def _stage_arrow(self, table) -> None:
+        """A table of the TableSource, read as Arrow; only the contract's columns are asked for."""
+        label = self.label(table.name)
+        try:
+            present = self._columns(table, self.source.columns(table.name))
+            if present is None:
+                return
+            view = f"_arrow_{table.name}"
+            self.con.register(view, self.source.read(table.name, present))
+        except Exception as exc:  # a driver's own error class: report it as the table's, not as a crash
+            self.problems.append(Problem(label, None, None, "unreadable", f"could not be read: {_first_line(exc)}"))
+            return
+        try:
+            self._stage_parquet(table, view, present, "could not be read")
+        finally:
+            self.con.unregister(view)
 
     def _stage_csv(self, table, path, header, present):
         types = {col: (table.column(col).type if col in present else "VARCHAR") for col in header}
@@ -242,12 +338,15 @@ class _Build:
             msg = _REJECT_MESSAGES.get(error, error.lower()).format(type=kind)
             self.problems.append(Problem(path.name, int(line), column if column in types else None, error.lower().replace(" ", "-"), msg))
 
-    def _stage_parquet(self, table, path, present):
+    def _stage_parquet(self, table, scan: str, present: list[str], unreadable: str):
+        """Stage from a typed scan (Parquet, a lake, Arrow): a column already of the contract's type is taken as
+        it is; any other is converted, and each value that does not convert is reported."""
+        label = self.label(table.name)
         try:
             stored = dict(self.con.execute(
-                f"select column_name, column_type from (describe select * from read_parquet({_sql_str(path)}))").fetchall())
+                f"select column_name, column_type from (describe select * from {scan})").fetchall())
         except duckdb.Error:
-            self.problems.append(Problem(path.name, None, None, "unreadable", "not a readable Parquet file (truncated or corrupt?)"))
+            self.problems.append(Problem(label, None, None, "unreadable", unreadable))
             return
         cols, columns, checked = [], [], []
         for col in present:
@@ -265,9 +364,10 @@ class _Build:
             columns.append((col, typ))
         self._create_stage(table, columns)
         try:
-            self.con.execute(f"insert into _s_{table.name} select {', '.join(cols)} from read_parquet({_sql_str(path)})")
-        except duckdb.Error:
-            self.problems.append(Problem(path.name, None, None, "unreadable", "not a readable Parquet file (truncated or corrupt?)"))
+            self.con.execute(f"insert into _s_{table.name} select {', '.join(cols)} from {scan}")
+        except duckdb.Error as exc:
+            detail = f": {_first_line(exc)}" if unreadable == "could not be read" else ""
+            self.problems.append(Problem(label, None, None, "unreadable", unreadable + detail))
             return
         for col in checked:
             typ = table.column(col).type
@@ -290,9 +390,16 @@ class _Build:
             return
         if total is None:
             total = self.con.execute(f"select count(*) from _v_{name} where {where}", params or {}).fetchone()[0]
-        file = self.files[name].name
-        for (row,) in rows:
-            self.problems.append(Problem(file, self.line_of(name, row), column, rule, message))
+        file = self.label(name)
+        if self.keyed(name):
+            key = contract.TABLES[name].key
+            keys = dict(self.con.execute(
+                f'select _row, "{key}" from _v_{name} where _row in ({", ".join(str(r) for (r,) in rows)})').fetchall())
+            for (row,) in rows:
+                self.problems.append(Problem(file, None, column, rule, message, _key_text(key, keys[row], row)))
+        else:
+            for (row,) in rows:
+                self.problems.append(Problem(file, self.line_of(name, row), column, rule, message))
         if total > len(rows):
             self.problems.append(Problem(file, None, column, rule, f"{total - len(rows)} more rows break this rule"))
 
@@ -328,7 +435,7 @@ class _Build:
                 # A parent with rejected lines would make every child of those lines an orphan: noise.
                 if col in present and parent in staged and not self.rejected_lines.get(parent):
                     key = contract.TABLES[parent].key
-                    out.append((name, col, "foreign-key", f"no such {key} in {self.files[parent].name}",
+                    out.append((name, col, "foreign-key", f"no such {key} in {self.label(parent)}",
                                 f'"{col}" is not null and "{col}" not in (select {key} from _s_{parent})', None, True))
             for col in contract.DATE_COLUMNS.get(name, ()):
                 if col in present:
@@ -407,6 +514,18 @@ class _Build:
             self.con.execute(f"drop table _s_{name}")
 
 
+def _key_text(key: str, value, row: int) -> str:
+    """How a problem names a row by its key: `episode_id E000123`; a row without one by its number."""
+    if value is None:
+        return f"{key} (empty), row {row}"
+    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    return f"{key} {text[:60]}…" if len(text) > 60 else f"{key} {text}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
 def _line_map(path: Path, rejected: list[int]) -> dict[int, int]:
     """Map record numbers of accepted rows to file lines, allowing for quoted newlines and rejected lines."""
     cache = _line_map.__dict__.setdefault("cache", {})
@@ -459,22 +578,37 @@ def build_models(con) -> None:
             con.execute(stmt)
 
 
-def load(source: str | Path, db_path: str | Path, as_of: dt.date | None = None, progress=None) -> LoadResult:
-    """Validate the four extracts in `source` and atomically replace `db_path` with a new database.
+def load(source: str | Path | TableSource, db_path: str | Path, as_of: dt.date | None = None, progress=None,
+         prebuilt: str | Path | None = None) -> LoadResult:
+    """Validate the four extracts in `source` (a folder, or a TableSource) and atomically replace `db_path` with
+    a new database. With `prebuilt`, the load-time tables are taken from that folder (`python -m outcomes build`)
+    instead of being built here.
 
     Raises LoadError listing every problem; on any failure `db_path` is left as it was.
     """
     started = time.monotonic()
-    source, db_path = Path(source), Path(db_path)
+    db_path = Path(db_path)
     report = progress or (lambda fraction, message: None)
-    files, problems = find_files(source)
+    if isinstance(source, (str, Path)):
+        source, tables = Path(source), None
+        files, problems = find_files(source)
+        label = source.name
+    else:
+        tables, label = source, source.label
+        files, problems = source.find()
     if problems:
         raise LoadError(problems)
     report(0.02, "checksums")
-    sums = {name: checksum(path) for name, path in files.items()}
+    # A TableSource has no file to checksum, so a load from it always builds anew.
+    sums = {name: checksum(path) for name, path in files.items()} if tables is None else {}
     sums["_build"] = build_hash()
+    if prebuilt is not None:
+        from outcomes.ingest import prebuilt as pb
+
+        manifest = pb.read_manifest(Path(prebuilt))
+        sums["_prebuilt"] = manifest.sha256
     old_sums, old_through = _current_load(db_path)
-    if old_sums == sums and (as_of is None or as_of == old_through):
+    if tables is None and old_sums == sums and (as_of is None or as_of == old_through):
         return LoadResult(db_path, False, old_through, seconds=time.monotonic() - started)
 
     deploy.private_dir(db_path.parent)
@@ -486,9 +620,9 @@ def load(source: str | Path, db_path: str | Path, as_of: dt.date | None = None, 
     con = duckdb.connect(str(tmp), config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
                                            **LOAD_CONFIG})
     try:
-        build = _Build(con, files)
+        build = _Build(con, files, tables)
         for i, name in enumerate(contract.TABLES):
-            report(0.05 + 0.15 * i, f"reading {files[name].name}")
+            report(0.05 + 0.15 * i, f"reading {build.label(name)}")
             build.stage(name)
         build.check_rows()
         report(0.65, "checking rules")
@@ -499,17 +633,28 @@ def load(source: str | Path, db_path: str | Path, as_of: dt.date | None = None, 
         report(0.75, "building tables")
         build.publish_tables()
         rows = {name: con.execute(f"select count(*) from {name}").fetchone()[0] for name in contract.TABLES}
+        if prebuilt is not None:
+            problems = pb.check(manifest, sums, rows)
+            if problems:
+                raise LoadError(problems)
         con.execute(
             "create table load_info as select $through::date as data_through, now()::timestamp as loaded_at, "
             "$source as source_folder, $seconds::double as load_seconds",
-            {"through": through, "source": source.name, "seconds": 0.0},
+            {"through": through, "source": label, "seconds": 0.0},
         )
         con.execute("create table load_files (table_name varchar, file_name varchar, sha256 varchar, row_count bigint)")
-        for name, path in files.items():
-            con.execute("insert into load_files values ($t, $f, $s, $n)", {"t": name, "f": path.name, "s": sums[name], "n": rows[name]})
+        for name in files:
+            con.execute("insert into load_files values ($t, $f, $s, $n)",
+                        {"t": name, "f": build.label(name), "s": sums.get(name), "n": rows[name]})
         con.execute("insert into load_files values ('_build', 'queries/_build', $s, null)", {"s": sums["_build"]})
-        report(0.85, "building summaries")
-        build_models(con)
+        if prebuilt is not None:
+            con.execute("insert into load_files values ('_prebuilt', $f, $s, null)",
+                        {"f": Path(prebuilt).name, "s": sums["_prebuilt"]})
+            report(0.85, "publishing prebuilt tables")
+            pb.publish(con, manifest)
+        else:
+            report(0.85, "building summaries")
+            build_models(con)
         con.execute("update load_info set load_seconds = $s", {"s": time.monotonic() - started})
         con.execute("checkpoint")
         con.close()
