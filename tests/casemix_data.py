@@ -120,6 +120,9 @@ def write(folder: Path, people: list[dict]) -> Path:
             tables["attendance"].append({
                 "session_id": f"S{i:05d}", "episode_id": f"E{i:05d}-I", "session_date": day,
                 "session_type": "group", "status": "attended", "duration_minutes": 180})
+    # one referral, so that no table is empty (an empty extract is refused); referrals touch no measure here
+    tables["transitions"].append({"transition_id": "T00000", "from_episode_id": "E00000-R",
+                                  "referral_date": FIRST_DISCHARGE, "to_level_of_care": "iop", "to_episode_id": ""})
     columns = {"transitions": ["transition_id", "from_episode_id", "referral_date", "to_level_of_care", "to_episode_id"],
                "attendance": ["session_id", "episode_id", "session_date", "session_type", "status", "duration_minutes"]}
     for name, rows in tables.items():

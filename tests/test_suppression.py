@@ -385,6 +385,8 @@ def test_catalog_queries_leak_nothing_on_demo_data(demo_db, catalog):
         spec = query.suppress
         if not (spec.get("totals") or spec.get("rates") or spec.get("total_rows")):
             continue
+        if query.model:  # a model's columns are not their counts' ratios; tests/test_casemix.py attacks it
+            continue
         raw = runner.run(demo_db, query, raw=True).data
         shown = runner.run(demo_db, query).data
         counts = [c for c in spec.get("counts", []) if c in raw]

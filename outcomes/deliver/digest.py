@@ -32,6 +32,7 @@ from outcomes.deliver import mailer
 from outcomes.measures import kpis, signals
 from outcomes.paths import ROOT
 from outcomes.present import control_charts, flow_charts, rate_charts, theme
+from outcomes.present import notice as notices
 from outcomes.present import pdf as export
 from outcomes.privacy import access, audit
 
@@ -39,27 +40,11 @@ DEFAULT_CONFIG = ROOT / "config" / "digests.toml"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 PERIODS = ("week", "month")
 RECIPIENT_KEYS = {"name", "email", "role", "sites", "schedule", "period"}
-TOP_KEYS = {"timezone", "notice", "dashboard_url", "recipients"}
+TOP_KEYS = {"timezone", "dashboard_url", "recipients"}
 KEY_SERIES = ("stepdown_14", "followup_7")  # always drawn in the message
 MAX_INLINE = 4  # charts in the message body
 INLINE_SIZE = (900, 430)
 
-# 42 CFR § 2.32(a)(1), Statement 1, as amended by the final rule of 16 February 2024 (89 FR 12472).
-NOTICE = (
-    "This record which has been disclosed to you is protected by Federal confidentiality rules (42 CFR part 2). "
-    "These rules prohibit you from using or disclosing this record, or testimony that describes the information "
-    "contained in this record, in any civil, criminal, administrative, or legislative proceedings by any Federal, "
-    "State, or local authority, against the patient, unless authorized by the consent of the patient, except as "
-    "provided at 42 CFR 2.12(c)(5) or as authorized by a court in accordance with 42 CFR 2.64 or 2.65. In "
-    "addition, the Federal rules prohibit you from making any other use or disclosure of this record unless at "
-    "least one of the following applies: (A) Further use or disclosure is expressly permitted by the written "
-    "consent of the individual whose information is being disclosed in this record or as otherwise permitted by "
-    "42 CFR part 2. (B) You are a covered entity or business associate and have received the record for "
-    "treatment, payment, or health care operations, or (C) You have received the record from a covered entity or "
-    "business associate as permitted by 45 CFR part 164, subparts A and E. A general authorization for the "
-    "release of medical or other information is NOT sufficient to meet the required elements of written consent "
-    "to further use or redisclose the record (see 42 CFR 2.31)."
-)
 
 
 class DigestConfigError(Exception):
@@ -135,7 +120,7 @@ class Recipient:
 class Config:
     recipients: tuple[Recipient, ...]
     timezone: dt.tzinfo
-    notice: str = NOTICE
+    notice: notices.Notice = field(default_factory=notices.Notice)  # config/notice.toml, as every export
     dashboard_url: str = ""
     source: str = "digests file"
 
@@ -170,9 +155,6 @@ def parse_digests(text: str, source: str = "digests file") -> Config:
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise DigestConfigError(f"{source}: timezone {data.get('timezone')!r} is not a known time zone "
                                 "(e.g. \"America/Chicago\")") from None
-    notice = data.get("notice", NOTICE)
-    if not isinstance(notice, str) or not notice.strip():
-        raise DigestConfigError(f"{source}: notice must be non-empty text")
     url = data.get("dashboard_url", "")
     if not isinstance(url, str) or (url and not re.match(r"https?://", url)):
         raise DigestConfigError(f"{source}: dashboard_url must be an http(s) address")
@@ -217,7 +199,7 @@ def parse_digests(text: str, source: str = "digests file") -> Config:
             raise DigestConfigError(f"{where}: period must be \"week\" (the last full Monday-Sunday week) or "
                                     f"\"month\" (the last full calendar month), not {period!r}")
         out.append(Recipient(name.strip(), email.strip(), role, scope, schedule, period))
-    return Config(tuple(out), tz, notice.strip(), url, source)
+    return Config(tuple(out), tz, notices.load(), url, source)
 
 
 def load_digests(path: str | Path | None = None) -> Config:
@@ -516,8 +498,8 @@ def compose(digest: Digest, config: Config, sender: str, now: dt.datetime, pngs:
     words = period_words(period)
     intro = (f"{words[:1].upper() + words[1:]} ({period.label()}) against {digest.previous.label()}, for "
              f"{where}. Data through {digest.data_through:%-d %b %Y}. Counts of 1–10 are hidden, as on screen.")
-    text = [config.notice, "", subject, "", intro, ""]
-    parts = [_notice_html(config.notice), f"<h2 style=\"font-family:Arial,sans-serif\">{html.escape(subject)}</h2>",
+    text = [config.notice.part2, "", subject, "", intro, ""]
+    parts = [_notice_html(config.notice.part2), f"<h2 style=\"font-family:Arial,sans-serif\">{html.escape(subject)}</h2>",
              f"<p>{html.escape(intro)}</p>"]
     if not digest.enough:
         line = ("Too few clients to show: your sites hold fewer than 11 clients, so this message holds no results "
@@ -629,9 +611,9 @@ def alert_message(reading, recipient: Recipient, config: Config, sender: str, no
     msg["Message-ID"] = message_id("alert", [_slug(rule.name), _slug(reading.site), re.sub(r"\D", "", since),
                                              _slug(recipient.name)], sender)
     msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content("\n\n".join([config.notice, subject, *lines, note]).strip() + "\n")
+    msg.set_content("\n\n".join([config.notice.part2, subject, *lines, note]).strip() + "\n")
     img = f'<img src="cid:{cid}" width="720" alt="{html.escape(subject)}" style="max-width:100%">' if png else ""
-    msg.add_alternative("<html><body style=\"font-family:Arial,sans-serif\">" + _notice_html(config.notice)
+    msg.add_alternative("<html><body style=\"font-family:Arial,sans-serif\">" + _notice_html(config.notice.part2)
                         + f"<h2>{html.escape(subject)}</h2>" + "".join(f"<p>{html.escape(x)}</p>" for x in lines)
                         + img + "".join(f"<p style=\"font-size:13px\">{html.escape(x)}</p>" for x in note.split("\n") if x)
                         + "</body></html>", subtype="html")
