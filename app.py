@@ -14,8 +14,12 @@ pages = [
     st.Page("pages/retention.py", title="Retention & outcomes", url_path="retention"),
     st.Page("pages/pathways.py", title="Pathways", url_path="pathways"),
     st.Page("pages/explore.py", title="Explore", url_path="explore"),
-    st.Page("pages/data.py", title="Data", url_path="data",
-            visibility="visible" if run.user.can("manage_data") else "hidden"),
+    st.Page(
+        "pages/data.py",
+        title="Data",
+        url_path="data",
+        visibility="visible" if run.user.can("manage_data") else "hidden",
+    ),
 ]
 nav = gate.navigation(pages)  # sign-in or "not authorised" instead when login is on
 sidebar.draw()

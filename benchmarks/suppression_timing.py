@@ -13,10 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path.cwd()))
 
-from outcomes.ingest import db
 from outcomes.catalog import runner
+from outcomes.catalog.query import load_catalog
+from outcomes.ingest import db
 from outcomes.privacy import suppress as sup
-from outcomes.catalog.query import load_catalog  # noqa: E402
 
 
 def views(con, query) -> list[tuple[str, dict]]:

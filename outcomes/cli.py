@@ -15,10 +15,10 @@ import duckdb
 from outcomes.catalog import runner
 from outcomes.catalog.query import CatalogError, load_catalog
 from outcomes.ingest import db
+from outcomes.ingest.prebuilt import BuildError
 from outcomes.paths import QUERY_DIR
 from outcomes.present import files as output
 from outcomes.privacy import audit, suppress
-from outcomes.ingest.prebuilt import BuildError
 
 
 class CliError(Exception):
@@ -71,8 +71,13 @@ def cmd_load(args) -> int:
 def cmd_build(args) -> int:
     from outcomes.scale import spark_build
 
-    manifest = spark_build.build(args.source, args.out, args.master, conf=spark_build.conf_pairs(args.conf),
-                                 progress=lambda m: print(m, file=sys.stderr))
+    manifest = spark_build.build(
+        args.source,
+        args.out,
+        args.master,
+        conf=spark_build.conf_pairs(args.conf),
+        progress=lambda m: print(m, file=sys.stderr),
+    )
     print(f"built {args.out}: " + ", ".join(f"{k} {v:,}" for k, v in manifest["rows"].items()))
     print(f"publish it with: python -m outcomes load {args.source} --prebuilt {args.out}")
     return 0
@@ -85,8 +90,9 @@ def _progress(fraction: float, message: str) -> None:
 def cmd_demo(args) -> int:
     from outcomes.ingest.demo import generate
 
-    counts = generate(args.out, clients=args.clients, seed=args.seed, fmt=args.format,
-                      progress=None if args.quiet else _progress)
+    counts = generate(
+        args.out, clients=args.clients, seed=args.seed, fmt=args.format, progress=None if args.quiet else _progress
+    )
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     if args.load:
         from outcomes.ingest.loader import load
@@ -120,13 +126,33 @@ def cmd_query(args) -> int:
     try:
         result = runner.run(con, catalog[args.name], given, raw=args.raw, timeout=args.timeout)
     except (ValueError, runner.QueryTimeout, duckdb.Error) as exc:
-        audit.catalog_run(cli_user(), args.name, given, None, None, None, page="cli", raw=args.raw,
-                          outcome="error", error=type(exc).__name__)
+        audit.catalog_run(
+            cli_user(),
+            args.name,
+            given,
+            None,
+            None,
+            None,
+            page="cli",
+            raw=args.raw,
+            outcome="error",
+            error=type(exc).__name__,
+        )
         raise
     finally:
         con.close()
-    audit.catalog_run(cli_user(), args.name, given, None, len(result.data), int(result.mask.to_numpy().sum()),
-                      page="cli", raw=args.raw, outcome="ok", seconds=round(result.seconds, 3))
+    audit.catalog_run(
+        cli_user(),
+        args.name,
+        given,
+        None,
+        len(result.data),
+        int(result.mask.to_numpy().sum()),
+        page="cli",
+        raw=args.raw,
+        outcome="ok",
+        seconds=round(result.seconds, 3),
+    )
     data = result.data
     if args.raw:
         text = output.FORMATS[args.format](data)
@@ -179,8 +205,17 @@ def cmd_sql(args) -> int:
         raise CliError("--timeout and --max-rows must be positive")
     pool = sandbox.Pool(1, sandbox.Limits.from_env())  # one worker: it parses the statement before opening --db
     try:
-        result = sandbox.run(text, args.db, raw=args.raw, timeout=args.timeout, max_rows=args.max_rows, pool=pool,
-                             user=cli_user(), page="cli", sites="*")
+        result = sandbox.run(
+            text,
+            args.db,
+            raw=args.raw,
+            timeout=args.timeout,
+            max_rows=args.max_rows,
+            pool=pool,
+            user=cli_user(),
+            page="cli",
+            sites="*",
+        )
     finally:
         pool.close()
     data = adhoc.screen(result) if args.format == "table" and not args.raw else result.data
@@ -208,7 +243,10 @@ def cmd_audit(args) -> int:
         return 0
     removed = audit.prune(path, args.years)
     years = args.years or audit.retention_years()
-    print(f"removed {len(removed)} rotated file(s) older than {years} years" + (": " + ", ".join(removed) if removed else ""))
+    print(
+        f"removed {len(removed)} rotated file(s) older than {years} years"
+        + (": " + ", ".join(removed) if removed else "")
+    )
     return 0
 
 
@@ -223,9 +261,17 @@ def cmd_new(args) -> int:
 def cmd_bench(args) -> int:
     from outcomes.bench import harness as bench
 
-    result = bench.run(args.clients, runs=args.runs, seed=args.seed, json_path=args.json, workdir=args.workdir,
-                       reuse=args.reuse, keep=args.keep, progress=lambda m: print(m, file=sys.stderr),
-                       engine=args.engine)
+    result = bench.run(
+        args.clients,
+        runs=args.runs,
+        seed=args.seed,
+        json_path=args.json,
+        workdir=args.workdir,
+        reuse=args.reuse,
+        keep=args.keep,
+        progress=lambda m: print(m, file=sys.stderr),
+        engine=args.engine,
+    )
     print(bench.summary(result))
     print(f"saved {result['json_path']}")
     return 0
@@ -267,25 +313,41 @@ def cmd_digest(args) -> int:
             digest.check_roles(config, access.load_roles(roles), roles.name)
         settings = None if args.dry_run else mailer.load_settings()
         if settings is None and not args.dry_run:
-            raise CliError("no SMTP settings: set [smtp] host, port, username, password and from in "
-                           f".streamlit/secrets.toml or {mailer.ENV_PREFIX}HOST etc. (or use --dry-run DIR)")
+            raise CliError(
+                "no SMTP settings: set [smtp] host, port, username, password and from in "
+                f".streamlit/secrets.toml or {mailer.ENV_PREFIX}HOST etc. (or use --dry-run DIR)"
+            )
         now = args.now
         if now is not None and now.tzinfo is None:
             now = now.replace(tzinfo=config.timezone)
-        outbox = digest.Outbox(settings, args.dry_run,
-                               audit.log_path(mailer.read_secrets().get("audit_log")))
+        outbox = digest.Outbox(settings, args.dry_run, audit.log_path(mailer.read_secrets().get("audit_log")))
         mode = "due" if args.due else "all" if args.all else "recipient"
         con = db.connect(args.db)
         try:
-            report = digest.run(con, config, mode=mode, names=args.recipient, rules=rules,
-                                state_file=mailer.state_path(args.state), outbox=outbox, now=now, catalog=catalog)
+            report = digest.run(
+                con,
+                config,
+                mode=mode,
+                names=args.recipient,
+                rules=rules,
+                state_file=mailer.state_path(args.state),
+                outbox=outbox,
+                now=now,
+                catalog=catalog,
+            )
         finally:
             con.close()
     except mailer.Busy as exc:
         print(f"note: {exc}", file=sys.stderr)
         return 0
-    except (digest.DigestConfigError, alerts.AlertConfigError, access.RolesError, mailer.SettingsError,
-            mailer.StateError, audit.AuditError) as exc:
+    except (
+        digest.DigestConfigError,
+        alerts.AlertConfigError,
+        access.RolesError,
+        mailer.SettingsError,
+        mailer.StateError,
+        audit.AuditError,
+    ) as exc:
         raise CliError(str(exc)) from None
     for line in report.lines:
         print(line, file=sys.stderr if line.startswith("FAILED") else sys.stdout)
@@ -308,12 +370,18 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("load", help="validate extracts and build the database")
-    p.add_argument("source", help="a folder of extracts, or postgresql://USER@HOST:PORT/DB?schema=S "
-                                  "(password from PGPASSWORD, a service file or ~/.pgpass)")
+    p.add_argument(
+        "source",
+        help="a folder of extracts, or postgresql://USER@HOST:PORT/DB?schema=S "
+        "(password from PGPASSWORD, a service file or ~/.pgpass)",
+    )
     p.add_argument("--db", type=Path, default=db.DEFAULT_DB)
     p.add_argument("--as-of", type=_date, help="data-through date (default: the latest date in the data)")
-    p.add_argument("--prebuilt", type=Path, help="publish the load-time tables built in this folder by "
-                                                 "`build` instead of building them")
+    p.add_argument(
+        "--prebuilt",
+        type=Path,
+        help="publish the load-time tables built in this folder by `build` instead of building them",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_load)
 
@@ -351,8 +419,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check every query: header, parameters, runs, chart and suppression")
     p.add_argument("--db", type=Path, help="database to run on (default: a small demo database)")
-    p.add_argument("--update-golden", action="store_true",
-                   help="write tests/golden/NAME.csv for every query (the output on the headline fixture), for review")
+    p.add_argument(
+        "--update-golden",
+        action="store_true",
+        help="write tests/golden/NAME.csv for every query (the output on the headline fixture), for review",
+    )
     p.add_argument("--queries", type=Path, default=QUERY_DIR, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_check)
 
@@ -367,15 +438,21 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="verify, rotate or prune the hash-chained audit log")
     actions = p.add_subparsers(dest="action", required=True)
-    for name, text in (("verify", "check the chain; exits 1 and names the first broken line"),
-                       ("rotate", "start a new file that continues the chain"),
-                       ("prune", "delete rotated files whose every line is older than the retention period")):
+    for name, text in (
+        ("verify", "check the chain; exits 1 and names the first broken line"),
+        ("rotate", "start a new file that continues the chain"),
+        ("prune", "delete rotated files whose every line is older than the retention period"),
+    ):
         a = actions.add_parser(name, help=text)
         a.add_argument("--log", type=Path, help="the log (default $OUTCOMES_AUDIT_LOG or data/audit.jsonl)")
         if name == "verify":
-            a.add_argument("--anchor", metavar="SEQ:SHA256", help="a seq and hash recorded elsewhere that must still be there")
+            a.add_argument(
+                "--anchor", metavar="SEQ:SHA256", help="a seq and hash recorded elsewhere that must still be there"
+            )
         if name == "prune":
-            a.add_argument("--years", type=int, help=f"retention (default ${audit.RETENTION_ENV} or {audit.RETENTION_YEARS})")
+            a.add_argument(
+                "--years", type=int, help=f"retention (default ${audit.RETENTION_ENV} or {audit.RETENTION_YEARS})"
+            )
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("new", help="start a new catalog query from a working template")
@@ -385,15 +462,22 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("signals", help="control-chart signals on every monthly rate series, per site and overall")
     p.add_argument("--db", type=Path, default=db.DEFAULT_DB)
-    p.add_argument("--site", nargs="+", metavar="S",
-                   help="these sites, each and together (default: every site, each and all together)")
+    p.add_argument(
+        "--site",
+        nargs="+",
+        metavar="S",
+        help="these sites, each and together (default: every site, each and all together)",
+    )
     p.add_argument("--format", choices=tuple(output.FORMATS), default="table")
     p.set_defaults(func=cmd_signals)
 
     p = sub.add_parser("digest", help="build and e-mail each recipient's digest (config/digests.toml) and alerts")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--due", action="store_true",
-                       help="what the schedules make due and is not sent yet, and the alerts (for cron or a timer)")
+    which.add_argument(
+        "--due",
+        action="store_true",
+        help="what the schedules make due and is not sent yet, and the alerts (for cron or a timer)",
+    )
     which.add_argument("--all", action="store_true", help="every recipient now, for the last full period")
     which.add_argument("--recipient", nargs="+", metavar="NAME", help="these recipients now")
     p.add_argument("--db", type=Path, default=db.DEFAULT_DB)
@@ -412,8 +496,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, help="folder for the data and database (default: a temporary one)")
     p.add_argument("--reuse", action="store_true", help="reuse data already generated in --workdir")
     p.add_argument("--keep", action="store_true", help="keep the data and database")
-    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
-                   help="spark: also build the load-time tables on Spark local[2], timed beside DuckDB")
+    p.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="spark: also build the load-time tables on Spark local[2], timed beside DuckDB",
+    )
     p.set_defaults(func=cmd_bench)
     return ap
 
@@ -422,8 +510,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, CatalogError, db.NoDatabase, runner.QueryTimeout, ValueError, audit.AuditError,
-            BuildError) as exc:
+    except (
+        CliError,
+        CatalogError,
+        db.NoDatabase,
+        runner.QueryTimeout,
+        ValueError,
+        audit.AuditError,
+        BuildError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except duckdb.Error as exc:

@@ -6,12 +6,14 @@ from outcomes.web.report import report_page
 
 with report_page("retention", "Retention and outcomes") as page:
     page.panel("iop_retention", max_day=120)
-    benchmark = st.toggle("Show the TEDS IOP completion benchmark", value=True, key="teds_benchmark",
-                          bind="query-params")
+    benchmark = st.toggle(
+        "Show the TEDS IOP completion benchmark", value=True, key="teds_benchmark", bind="query-params"
+    )
     page.panel("discharge_outcomes", benchmark=benchmark)
     with page.columns(2):
         page.panel("discharge_outcomes_by_level")
         page.panel("length_of_stay")
-    days = st.segmented_control("Readmission window (days)", [30, 90], default=30, key="readmit_window",
-                                bind="query-params", required=True)
+    days = st.segmented_control(
+        "Readmission window (days)", [30, 90], default=30, key="readmit_window", bind="query-params", required=True
+    )
     page.panel("readmission", window=days)

@@ -5,18 +5,21 @@ import streamlit as st
 from outcomes.web.report import report_page
 
 with report_page("stepdown", "Step-down from residential to IOP") as page:
-    window = st.segmented_control("Window (days after discharge)", [7, 14, 30], default=14, key="window",
-                                  bind="query-params", required=True)
+    window = st.segmented_control(
+        "Window (days after discharge)", [7, 14, 30], default=14, key="window", bind="query-params", required=True
+    )
     page.panel("stepdown_rate", window_days=window)
-    grain = st.segmented_control("Sites per", ["quarter", "month"], default="quarter", key="site_grain",
-                                 bind="query-params", required=True)
+    grain = st.segmented_control(
+        "Sites per", ["quarter", "month"], default="quarter", key="site_grain", bind="query-params", required=True
+    )
     page.panel("stepdown_by_site", window_days=window, grain=grain)
     page.panel("time_to_stepdown", max_day=30)
     with page.columns(2):
         page.panel("referral_conversion")
         page.panel("referral_not_arrived")
     st.divider()
-    fui_window = st.segmented_control("Follow-up window (days)", [7, 30], default=7, key="fui_window",
-                                      bind="query-params", required=True)
+    fui_window = st.segmented_control(
+        "Follow-up window (days)", [7, 30], default=7, key="fui_window", bind="query-params", required=True
+    )
     benchmark = st.toggle("Show the VA residential benchmark", value=True, key="va_benchmark", bind="query-params")
     page.panel("fui_followup", window_days=fui_window, benchmark=benchmark)

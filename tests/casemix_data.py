@@ -58,8 +58,13 @@ HARD = {
 
 def blend(weight: float) -> dict:
     """A case mix `weight` of the way from EASY (0) to HARD (1)."""
-    return {f: {lvl: (1 - weight) * EASY[f].get(lvl, 0) + weight * HARD[f].get(lvl, 0)
-                for lvl in EASY[f].keys() | HARD[f].keys()} for f in EASY}
+    return {
+        f: {
+            lvl: (1 - weight) * EASY[f].get(lvl, 0) + weight * HARD[f].get(lvl, 0)
+            for lvl in EASY[f].keys() | HARD[f].keys()
+        }
+        for f in EASY
+    }
 
 
 def clients(sites: dict[str, dict], seed: int = 1) -> list[dict]:
@@ -99,16 +104,33 @@ def write(folder: Path, people: list[dict]) -> Path:
         cid = f"C{i:05d}"
         discharge = FIRST_DISCHARGE + dt.timedelta(days=i % 300)
         admit = discharge - dt.timedelta(days=25)
-        tables["clients"].append({
-            "client_id": cid, "birth_year": BIRTH_YEAR[person["age_band"]], "gender": person["gender"],
-            "primary_substance": person["primary_substance"], "co_occurring_mh": person["co_occurring_mh"],
-            "living_situation": person["living_situation"], "employment": person["employment"]})
+        tables["clients"].append(
+            {
+                "client_id": cid,
+                "birth_year": BIRTH_YEAR[person["age_band"]],
+                "gender": person["gender"],
+                "primary_substance": person["primary_substance"],
+                "co_occurring_mh": person["co_occurring_mh"],
+                "living_situation": person["living_situation"],
+                "employment": person["employment"],
+            }
+        )
 
         def episode(suffix, level, start, end, reason="completed"):
-            tables["enrollments"].append({
-                "episode_id": f"E{i:05d}-{suffix}", "client_id": cid, "site": person["site"], "level_of_care": level,
-                "admit_date": start, "discharge_date": end, "discharge_reason": reason, "payer": person["payer"],
-                "track": "day" if level == "iop" else "", "asam_level": ""})
+            tables["enrollments"].append(
+                {
+                    "episode_id": f"E{i:05d}-{suffix}",
+                    "client_id": cid,
+                    "site": person["site"],
+                    "level_of_care": level,
+                    "admit_date": start,
+                    "discharge_date": end,
+                    "discharge_reason": reason,
+                    "payer": person["payer"],
+                    "track": "day" if level == "iop" else "",
+                    "asam_level": "",
+                }
+            )
 
         episode("R", "residential", admit, discharge)
         for k in range(person["prior"]):
@@ -117,14 +139,30 @@ def write(folder: Path, people: list[dict]) -> Path:
         if person["outcome"]:
             day = discharge + dt.timedelta(days=i % 10)
             episode("I", "iop", day, day + dt.timedelta(days=40))
-            tables["attendance"].append({
-                "session_id": f"S{i:05d}", "episode_id": f"E{i:05d}-I", "session_date": day,
-                "session_type": "group", "status": "attended", "duration_minutes": 180})
+            tables["attendance"].append(
+                {
+                    "session_id": f"S{i:05d}",
+                    "episode_id": f"E{i:05d}-I",
+                    "session_date": day,
+                    "session_type": "group",
+                    "status": "attended",
+                    "duration_minutes": 180,
+                }
+            )
     # one referral, so that no table is empty (an empty extract is refused); referrals touch no measure here
-    tables["transitions"].append({"transition_id": "T00000", "from_episode_id": "E00000-R",
-                                  "referral_date": FIRST_DISCHARGE, "to_level_of_care": "iop", "to_episode_id": ""})
-    columns = {"transitions": ["transition_id", "from_episode_id", "referral_date", "to_level_of_care", "to_episode_id"],
-               "attendance": ["session_id", "episode_id", "session_date", "session_type", "status", "duration_minutes"]}
+    tables["transitions"].append(
+        {
+            "transition_id": "T00000",
+            "from_episode_id": "E00000-R",
+            "referral_date": FIRST_DISCHARGE,
+            "to_level_of_care": "iop",
+            "to_episode_id": "",
+        }
+    )
+    columns = {
+        "transitions": ["transition_id", "from_episode_id", "referral_date", "to_level_of_care", "to_episode_id"],
+        "attendance": ["session_id", "episode_id", "session_date", "session_type", "status", "duration_minutes"],
+    }
     for name, rows in tables.items():
         with open(folder / f"{name}.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else columns[name])

@@ -122,9 +122,24 @@ def streamlit_server():
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-             str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=dict(os.environ, OUTCOMES_DB=str(db_path), **env), stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=dict(os.environ, OUTCOMES_DB=str(db_path), **env),
+            stdout=subprocess.DEVNULL,
             stderr=log,  # a file, not a pipe: a pipe nobody reads fills up and stalls the server
         )
         started.append(proc)

@@ -37,11 +37,17 @@ ANALYST = {"is_logged_in": True, "email": "analyst@example.org", "email_verified
 ADMIN = {"is_logged_in": True, "email": "admin@example.org", "email_verified": True}
 STRANGER = {"is_logged_in": True, "email": "someone@example.org", "email_verified": True}
 SIGNED_OUT = {"is_logged_in": False}
-AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32, "client_id": "id",
-        "client_secret": "secret", "server_metadata_url": "https://login.example.org/.well-known/openid-configuration"}
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "x" * 32,
+    "client_id": "id",
+    "client_secret": "secret",
+    "server_metadata_url": "https://login.example.org/.well-known/openid-configuration",
+}
 
 
 # --- the roles file and permissions (pure) ---------------------------------------------------------------------
+
 
 def test_roles_file_parses_roles_and_sites():
     grants = access.parse_roles(ROLES)
@@ -49,15 +55,21 @@ def test_roles_file_parses_roles_and_sites():
     assert grants["analyst@example.org"] == access.Grant("analyst", None)  # e-mails match without case
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[users."a@b.org"]\nrole = "boss"\nsites = "*"', "role must be one of"),
-    ('[users."a@b.org"]\nrole = "director"', "sites must be"),
-    ('[users."a@b.org"]\nrole = "director"\nsites = []', "sites must be"),
-    ('[users."a@b.org"]\nrole = "director"\nsites = "*"\nextra = 1', "takes role and sites only"),
-    ('[people."a@b.org"]\nrole = "director"', "unknown sections"),
-    ('[users."A@b.org"]\nrole = "admin"\nsites = "*"\n[users."a@B.org"]\nrole = "admin"\nsites = "*"', "listed twice"),
-    ("users = [", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[users."a@b.org"]\nrole = "boss"\nsites = "*"', "role must be one of"),
+        ('[users."a@b.org"]\nrole = "director"', "sites must be"),
+        ('[users."a@b.org"]\nrole = "director"\nsites = []', "sites must be"),
+        ('[users."a@b.org"]\nrole = "director"\nsites = "*"\nextra = 1', "takes role and sites only"),
+        ('[people."a@b.org"]\nrole = "director"', "unknown sections"),
+        (
+            '[users."A@b.org"]\nrole = "admin"\nsites = "*"\n[users."a@B.org"]\nrole = "admin"\nsites = "*"',
+            "listed twice",
+        ),
+        ("users = [", "not valid TOML"),
+    ],
+)
 def test_bad_roles_file_is_refused(text, message):
     with pytest.raises(access.RolesError, match=message):
         access.parse_roles(text)
@@ -98,18 +110,22 @@ def test_site_limited_analyst_gets_no_adhoc_or_raw():
     assert user.can("view") and not user.can("adhoc_sql") and not user.can("raw")
 
 
-@pytest.mark.parametrize("requested, scope, expected", [
-    (None, None, None),
-    (["A"], None, ["A"]),
-    (None, ("A", "B"), ["A", "B"]),
-    (["B", "C"], ("A", "B"), ["B"]),
-    (["C"], ("A",), []),
-])
+@pytest.mark.parametrize(
+    "requested, scope, expected",
+    [
+        (None, None, None),
+        (["A"], None, ["A"]),
+        (None, ("A", "B"), ["A", "B"]),
+        (["B", "C"], ("A", "B"), ["B"]),
+        (["C"], ("A",), []),
+    ],
+)
 def test_limit_sites(requested, scope, expected):
     assert access.limit_sites(requested, scope) == expected
 
 
 # --- the runner applies the scope to every query ----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def headline(build_db):
@@ -157,16 +173,22 @@ def test_query_without_sites_is_refused_under_a_scope(headline, tmp_path):
     assert runner.run(headline, undeclared, {}).data.shape == (1, 1)  # no scope: runs
     with pytest.raises(runner.ScopeError):
         runner.run(headline, undeclared, {}, scope=("Northside",))
-    site_free = _query(tmp_path, "-- title: t\n-- description: d\n-- site_free: true\n"
-                                 "select value from filter_options where filter = 'payer'\n", "free")
+    site_free = _query(
+        tmp_path,
+        "-- title: t\n-- description: d\n-- site_free: true\nselect value from filter_options where filter = 'payer'\n",
+        "free",
+    )
     assert not runner.run(headline, site_free, {}, scope=("Northside",)).data.empty
 
 
-@pytest.mark.parametrize("body, message", [
-    ("select count(*) as n from episodes", "does not take \\$filters"),
-    ('select count(*) as n from "attendance"', "does not take \\$filters"),
-    ("select * from residential_stepdowns", "does not take \\$filters"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("select count(*) as n from episodes", "does not take \\$filters"),
+        ('select count(*) as n from "attendance"', "does not take \\$filters"),
+        ("select * from residential_stepdowns", "does not take \\$filters"),
+    ],
+)
 def test_catalog_refuses_episode_queries_without_sites(tmp_path, body, message):
     with pytest.raises(CatalogError, match=message):
         _query(tmp_path, f"-- title: t\n-- description: d\n{body}\n")
@@ -176,11 +198,15 @@ def test_catalog_refuses_site_free_queries_that_read_episodes(tmp_path):
     with pytest.raises(CatalogError, match="declares site_free but reads episode data"):
         _query(tmp_path, "-- title: t\n-- description: d\n-- site_free: true\nselect count(*) from enrollments\n")
     # names inside comments and strings are not reads
-    _query(tmp_path, "-- title: t\n-- description: d\n-- site_free: true\n"
-                     "select 'episodes' as label /* episodes */ from load_info\n")
+    _query(
+        tmp_path,
+        "-- title: t\n-- description: d\n-- site_free: true\n"
+        "select 'episodes' as label /* episodes */ from load_info\n",
+    )
 
 
 # --- every page and export, for each kind of user ----------------------------------------------------------------
+
 
 @pytest.fixture
 def log(tmp_path, monkeypatch):
@@ -279,8 +305,11 @@ def test_all_site_roles_see_every_page(start, downloads, user, page):
     shown(at, downloads)  # every export can be made
 
 
-@pytest.mark.parametrize("user, allowed", [(DIRECTOR, False), (ANALYST, False), (ADMIN, True), (None, True)],
-                         ids=["director", "analyst", "admin", "no-login"])
+@pytest.mark.parametrize(
+    "user, allowed",
+    [(DIRECTOR, False), (ANALYST, False), (ADMIN, True), (None, True)],
+    ids=["director", "analyst", "admin", "no-login"],
+)
 def test_data_page_is_for_admins_only(start, user, allowed, log):
     at = start(user)
     at.switch_page("pages/data.py").run()
@@ -292,8 +321,11 @@ def test_data_page_is_for_admins_only(start, user, allowed, log):
         assert denied and denied[-1]["user"] == user["email"] and denied[-1]["action"] == "manage_data"
 
 
-@pytest.mark.parametrize("user, allowed", [(DIRECTOR, False), (ANALYST, True), (ADMIN, True), (None, True)],
-                         ids=["director", "analyst", "admin", "no-login"])
+@pytest.mark.parametrize(
+    "user, allowed",
+    [(DIRECTOR, False), (ANALYST, True), (ADMIN, True), (None, True)],
+    ids=["director", "analyst", "admin", "no-login"],
+)
 def test_adhoc_sql_is_for_analysts_and_admins(start, user, allowed):
     at = start(user)
     at.switch_page("pages/explore.py").run()
@@ -306,7 +338,8 @@ def test_user_in_no_role_sees_not_authorised_and_nothing_else(start, log):
     at = start(STRANGER)
     assert [e.value for e in at.error] == [
         "Not authorised: someone@example.org has no role in this dashboard. "
-        "Ask an administrator to add you to the roles file."]
+        "Ask an administrator to add you to the roles file."
+    ]
     _nothing_shown(at)
     assert [b.label for b in at.button] == ["Log out"]
     for page in PAGES:  # no page is reachable through the navigation...

@@ -41,8 +41,10 @@ FAILS = {  # read-only by statement type, stopped by the hardened connection
     "read_csv": ("select * from read_csv('/etc/passwd')", "file and network access is switched off"),
     "read_text": ("select * from read_text('/etc/passwd')", "file and network access is switched off"),
     "glob": ("select * from glob('/etc/*')", "file and network access is switched off"),
-    "remote parquet": ("select * from read_parquet('https://example.com/x.parquet')",
-                       "file and network access is switched off"),
+    "remote parquet": (
+        "select * from read_parquet('https://example.com/x.parquet')",
+        "file and network access is switched off",
+    ),
     "parameter": ("select $x", "takes no $parameters"),
     "unknown table": ("select * from nosuch", "nosuch"),
     "syntax": ("selec 1", "syntax error"),
@@ -57,8 +59,9 @@ class Untouchable:
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "outcomes", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "outcomes", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, input=stdin
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -89,17 +92,21 @@ def test_hardened_connection_stops_the_rest(demo_db, sql, message):
     assert message in str(exc.value) and "\n" not in str(exc.value)
 
 
-@pytest.mark.parametrize("sql", [
-    "select 42 as answer",
-    "select 42 as answer;",
-    "with a as (select 42 as answer) select * from a",
-    "from (select 42 as answer)",
-    "values (42)",
-    "describe episodes",
-    "show tables",
-    "summarize filter_options",
-    "-- a comment first\nselect 42 as answer",
-], ids=["select", "trailing semicolon", "with", "from first", "values", "describe", "show", "summarize", "comment"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select 42 as answer",
+        "select 42 as answer;",
+        "with a as (select 42 as answer) select * from a",
+        "from (select 42 as answer)",
+        "values (42)",
+        "describe episodes",
+        "show tables",
+        "summarize filter_options",
+        "-- a comment first\nselect 42 as answer",
+    ],
+    ids=["select", "trailing semicolon", "with", "from first", "values", "describe", "show", "summarize", "comment"],
+)
 def test_read_only_forms_run(demo_db, sql):
     result = adhoc.run(demo_db, sql)
     assert not result.data.empty
@@ -167,9 +174,18 @@ def test_raw_shows_everything(demo_db):
     assert result.data["n"].tolist()[:3] == [5, 50, 0]
 
 
-@pytest.mark.parametrize("expr", [
-    "count(*)", "sum(1)", "count(*)::int", "count(*)::hugeint", "count(*)::decimal(18, 0)", "count(*)::utinyint",
-], ids=["count", "sum hugeint", "int", "hugeint", "decimal scale 0", "unsigned"])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "count(*)",
+        "sum(1)",
+        "count(*)::int",
+        "count(*)::hugeint",
+        "count(*)::decimal(18, 0)",
+        "count(*)::utinyint",
+    ],
+    ids=["count", "sum hugeint", "int", "hugeint", "decimal scale 0", "unsigned"],
+)
 def test_every_integer_type_is_a_count(demo_db, expr):
     sql = f"select 'x' as k, {expr} as n, avg(i / 2) as mean from range(7) t(i)"
     result = adhoc.run(demo_db, sql)
@@ -220,8 +236,9 @@ def test_save_as_query_gives_a_catalog_file(demo_db, tmp_path):
 
 
 def test_save_as_query_lists_what_to_fill_in(tmp_path):
-    text = scaffold.from_statement("select site, count(*) as n, avg(1.0) as mean from episodes group by all",
-                                   "per_site", ["n"], ["mean"])
+    text = scaffold.from_statement(
+        "select site, count(*) as n, avg(1.0) as mean from episodes group by all", "per_site", ["n"], ["mean"]
+    )
     assert "TODO give each of these a role" in text and "mean" in text and "select * from final" in text
     path = tmp_path / "per_site.sql"
     path.write_text(text)
@@ -234,8 +251,11 @@ def test_save_as_query_lists_what_to_fill_in(tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sql", [v for k, v in REFUSED.items() if k != "empty"] + [v[0] for v in FAILS.values()],
-                         ids=[k for k in REFUSED if k != "empty"] + list(FAILS))
+@pytest.mark.parametrize(
+    "sql",
+    [v for k, v in REFUSED.items() if k != "empty"] + [v[0] for v in FAILS.values()],
+    ids=[k for k in REFUSED if k != "empty"] + list(FAILS),
+)
 def test_cli_refuses_with_one_line(demo_db_path, sql):
     result = cli("sql", sql, "--db", str(demo_db_path))
     assert result.returncode != 0
@@ -263,8 +283,16 @@ def test_cli_suppresses_unless_raw(demo_db_path):
 def test_cli_timeout_and_row_cap(demo_db_path):
     slow = cli("sql", RUNAWAY, "--db", str(demo_db_path), "--timeout", "1")
     assert slow.returncode != 0 and "stopped" in slow.stderr and len(slow.stderr.splitlines()) == 1
-    capped = cli("sql", "select i::varchar as i from range(30) t(i)", "--db", str(demo_db_path), "--max-rows", "5",
-                 "--format", "csv")
+    capped = cli(
+        "sql",
+        "select i::varchar as i from range(30) t(i)",
+        "--db",
+        str(demo_db_path),
+        "--max-rows",
+        "5",
+        "--format",
+        "csv",
+    )
     assert capped.returncode == 0 and len(capped.stdout.splitlines()) == 6 and "truncated" in capped.stderr
 
 
@@ -319,7 +347,11 @@ def test_explore_query_from_the_url(explore):
     table = at.dataframe[0].value
     assert list(table.columns) == ["month", "eligible_discharges", "stepped_down", "stepdown_rate", "ci_low", "ci_high"]
     assert at.code and "filtered(" in at.code[0].value
-    assert [b.proto.label for b in at.get("download_button")][:3] == ["Download CSV", "Download Excel", "Download Parquet"]
+    assert [b.proto.label for b in at.get("download_button")][:3] == [
+        "Download CSV",
+        "Download Excel",
+        "Download Parquet",
+    ]
     keys = {w.key for w in list(at.number_input) + list(at.date_input)}
     assert {"stepdown_rate.window_days", "stepdown_rate.as_of"} <= keys
     assert "stepdown_rate.sites" not in keys and "stepdown_rate.start" not in keys  # the sidebar supplies those
@@ -351,7 +383,9 @@ def test_explore_widget_per_parameter_type(explore, tmp_path, monkeypatch):
     assert at.text_input(key=key("payer_contains")).value == ""  # text
     levels = at.multiselect(key=key("levels"))  # list, options from filter_options
     assert set(levels.options) == {"withdrawal_management", "residential", "php", "iop", "op"}
-    assert not any(w.key in (key("sites"), key("start"), key("end")) for w in list(at.multiselect) + list(at.date_input))
+    assert not any(
+        w.key in (key("sites"), key("start"), key("end")) for w in list(at.multiselect) + list(at.date_input)
+    )
     total = at.dataframe[0].value["discharges"]
 
     levels.set_value(["iop"])
@@ -375,7 +409,8 @@ def test_explore_adhoc_sql(explore):
     at = explore()
     at.text_area(key="adhoc_sql").input(
         "select site, count(*) as episodes, count(*) filter (where episode_id = 'E00000001') as first_one "
-        "from episodes group by all order by site").run()
+        "from episodes group by all order by site"
+    ).run()
     _ok(at)
     shown = at.dataframe[-1].value
     assert list(shown.columns) == ["site", "episodes", "first_one"]

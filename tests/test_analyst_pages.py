@@ -91,8 +91,11 @@ def test_a_new_file_with_page_appears_on_that_page_without_a_restart(queries):
     after = _subheaders(at)
     assert "New IOP admissions, evening share" in after
     # order 25 puts it between the built-in panels at 20 (by week) and 30 (weekly by track)
-    assert after.index("Attendance by week since admission") < after.index("New IOP admissions, evening share") \
+    assert (
+        after.index("Attendance by week since admission")
+        < after.index("New IOP admissions, evening share")
         < after.index("Weekly attendance and no-shows by track and session type")
+    )
     assert len(at.get("plotly_chart")) == charts_before + 1
     # like every panel: its definition, CSV download and table expander
     csvs = [d for d in at.get("download_button") if d.label == "CSV"]

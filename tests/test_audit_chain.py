@@ -16,7 +16,7 @@ import pytest
 from outcomes.privacy import audit
 
 ROOT = Path(__file__).resolve().parents[1]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def written(path: Path, n: int = 6) -> list[bytes]:
@@ -36,8 +36,9 @@ def broken_at(path: Path) -> tuple[int, str]:
 
 
 def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "outcomes", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "outcomes", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_lines_carry_seq_and_the_previous_hash(tmp_path):
@@ -164,8 +165,10 @@ def test_anchor_recorded_elsewhere(tmp_path):
 
 def test_concurrent_threads_and_processes_keep_one_chain(tmp_path):
     path = tmp_path / "audit.jsonl"
-    code = ("import sys; from outcomes.privacy import audit\n"
-            "for i in range(150): audit.write('page_view', f'p{sys.argv[1]}', sys.argv[2], params={'i': i})\n")
+    code = (
+        "import sys; from outcomes.privacy import audit\n"
+        "for i in range(150): audit.write('page_view', f'p{sys.argv[1]}', sys.argv[2], params={'i': i})\n"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(n), str(path)], cwd=ROOT) for n in range(3)]
 
     def writer(n):
@@ -205,21 +208,38 @@ def test_long_sql_is_never_cut(tmp_path):
 
 def test_helpers_for_runs_downloads_and_denials(tmp_path):
     path = tmp_path / "audit.jsonl"
-    audit.catalog_run("d@example.org", "stepdown_rate", {"window_days": 14}, ("Northside",), 12, 3, path,
-                      page="stepdown")
+    audit.catalog_run(
+        "d@example.org", "stepdown_rate", {"window_days": 14}, ("Northside",), 12, 3, path, page="stepdown"
+    )
     body = "month,n\n2025-01,20\n"
     audit.download("d@example.org", "stepdown_rate.csv", "csv", body, rows=1, path=path, query="stepdown_rate")
-    audit.denied("d@example.org", "site outside scope", requested=["Riverside"], allowed=("Northside",), path=path,
-                 page="stepdown")
+    audit.denied(
+        "d@example.org",
+        "site outside scope",
+        requested=["Riverside"],
+        allowed=("Northside",),
+        path=path,
+        page="stepdown",
+    )
     run, dl, denial = audit.read(path)
-    assert (run["event"], run["query"], run["sites"], run["rows"], run["suppressed"]) == \
-        ("query_run", "stepdown_rate", ["Northside"], 12, 3)
-    assert (dl["event"], dl["format"], dl["bytes"], dl["sha256"]) == \
-        ("export", "csv", len(body.encode()), audit.sha256(body.encode()))
+    assert (run["event"], run["query"], run["sites"], run["rows"], run["suppressed"]) == (
+        "query_run",
+        "stepdown_rate",
+        ["Northside"],
+        12,
+        3,
+    )
+    assert (dl["event"], dl["format"], dl["bytes"], dl["sha256"]) == (
+        "export",
+        "csv",
+        len(body.encode()),
+        audit.sha256(body.encode()),
+    )
     assert (denial["event"], denial["requested"], denial["allowed"]) == ("denied", ["Riverside"], ["Northside"])
 
 
 # --- rotation and retention -------------------------------------------------------------------------------
+
 
 def test_rotation_continues_the_chain(tmp_path):
     path = tmp_path / "audit.jsonl"
@@ -281,6 +301,7 @@ def test_retention_setting(monkeypatch):
 
 # --- the command line -------------------------------------------------------------------------------------
 
+
 def test_cli_verify_reports_the_first_broken_line(tmp_path):
     path = tmp_path / "audit.jsonl"
     lines = written(path)
@@ -292,7 +313,8 @@ def test_cli_verify_reports_the_first_broken_line(tmp_path):
     rewrite(path, lines)
     bad = cli("audit", "verify", "--log", path)
     assert bad.returncode == 1 and bad.stderr.strip() == (
-        f"audit log BROKEN at audit.jsonl line 4: {audit.verify(path).problem}")
+        f"audit log BROKEN at audit.jsonl line 4: {audit.verify(path).problem}"
+    )
 
 
 def test_cli_rotate_and_prune(tmp_path):
@@ -307,11 +329,31 @@ def test_cli_rotate_and_prune(tmp_path):
 
 def test_cli_query_is_logged(tmp_path, demo_db_path):
     log = tmp_path / "audit.jsonl"
-    result = subprocess.run([sys.executable, "-m", "outcomes", "query", "stepdown_rate", "--db", str(demo_db_path),
-                             "--param", "window_days=30"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            env=dict(os.environ, OUTCOMES_AUDIT_LOG=str(log)))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "outcomes",
+            "query",
+            "stepdown_rate",
+            "--db",
+            str(demo_db_path),
+            "--param",
+            "window_days=30",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, OUTCOMES_AUDIT_LOG=str(log)),
+    )
     assert result.returncode == 0, result.stderr
     (run,) = audit.read(log)
-    assert (run["event"], run["query"], run["params"], run["sites"], run["outcome"]) == \
-        ("query_run", "stepdown_rate", {"window_days": "30"}, "*", "ok")
+    assert (run["event"], run["query"], run["params"], run["sites"], run["outcome"]) == (
+        "query_run",
+        "stepdown_rate",
+        {"window_days": "30"},
+        "*",
+        "ok",
+    )
     assert run["rows"] > 0 and isinstance(run["suppressed"], int) and run["user"].startswith("cli:")

@@ -16,8 +16,9 @@ from outcomes.catalog.query import load_catalog
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")
-    return bench.run(clients=2000, runs=2, json_path=tmp / "bench-2000.json", workdir=tmp / "work",
-                     progress=lambda message: None)
+    return bench.run(
+        clients=2000, runs=2, json_path=tmp / "bench-2000.json", workdir=tmp / "work", progress=lambda message: None
+    )
 
 
 def test_saves_json_with_machine_details(result):
@@ -56,7 +57,8 @@ def test_every_page_is_timed(result):
 def test_pandas_equals_duckdb(result):
     measures = result["pandas"]["measures"]
     assert {(m["name"], m["params"]) for m in measures} == {
-        (name, label) for name in ("stepdown_rate", "engagement_by_week") for label in ("default", "filtered")}
+        (name, label) for name in ("stepdown_rate", "engagement_by_week") for label in ("default", "filtered")
+    }
     for m in measures:
         assert m["equal"], m
         assert m["pandas_ms"] > 0 and m["speedup"] is not None

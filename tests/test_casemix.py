@@ -26,8 +26,23 @@ from outcomes.measures import casemix
 from outcomes.privacy.suppress import HIGH, LOW
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTRACT = ["site", "eligible", "observed", "expected", "oe_ratio", "oe_low", "oe_high", "raw_rate", "adjusted_rate",
-            "overall_rate", "limit95_low", "limit95_high", "limit998_low", "limit998_high", "flag"]
+CONTRACT = [
+    "site",
+    "eligible",
+    "observed",
+    "expected",
+    "oe_ratio",
+    "oe_low",
+    "oe_high",
+    "raw_rate",
+    "adjusted_rate",
+    "overall_rate",
+    "limit95_low",
+    "limit95_high",
+    "limit998_low",
+    "limit998_high",
+    "flag",
+]
 MODEL_COLUMNS = ["expected", "oe_ratio", "oe_low", "oe_high", "adjusted_rate", "flag"]
 
 
@@ -39,8 +54,21 @@ def build(tmp_path_factory, name: str, sites: dict, seed: int = 1):
 
 
 def show(df: pd.DataFrame) -> str:
-    cols = ["site", "eligible", "observed", "expected", "oe_ratio", "raw_rate", "adjusted_rate", "overall_rate",
-            "limit95_low", "limit95_high", "limit998_low", "limit998_high", "flag"]
+    cols = [
+        "site",
+        "eligible",
+        "observed",
+        "expected",
+        "oe_ratio",
+        "raw_rate",
+        "adjusted_rate",
+        "overall_rate",
+        "limit95_low",
+        "limit95_high",
+        "limit998_low",
+        "limit998_high",
+        "flag",
+    ]
     return df[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 
@@ -52,9 +80,16 @@ def query(catalog):
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory):
     """Four sites identical in performance (no site effect), from an easy to a hard case mix."""
-    con = build(tmp_path_factory, "mixed", {"Alder": {"n": 1500, "mix": EASY}, "Birch": {"n": 1500, "mix": blend(0.35)},
-                                            "Cedar": {"n": 1500, "mix": blend(0.65)},
-                                            "Northside": {"n": 1500, "mix": HARD}})
+    con = build(
+        tmp_path_factory,
+        "mixed",
+        {
+            "Alder": {"n": 1500, "mix": EASY},
+            "Birch": {"n": 1500, "mix": blend(0.35)},
+            "Cedar": {"n": 1500, "mix": blend(0.65)},
+            "Northside": {"n": 1500, "mix": HARD},
+        },
+    )
     yield con
     con.close()
 
@@ -62,10 +97,18 @@ def mixed(tmp_path_factory):
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     """Four sites with no site effect and Elm, whose clients have half the odds of stepping down."""
-    con = build(tmp_path_factory, "planted", {"Alder": {"n": 1500, "mix": EASY}, "Birch": {"n": 1500, "mix": blend(0.35)},
-                                              "Cedar": {"n": 1500, "mix": blend(0.65)},
-                                              "Dogwood": {"n": 1500, "mix": HARD},
-                                              "Elm": {"n": 600, "mix": blend(0.5), "odds_ratio": 0.5}}, seed=2)
+    con = build(
+        tmp_path_factory,
+        "planted",
+        {
+            "Alder": {"n": 1500, "mix": EASY},
+            "Birch": {"n": 1500, "mix": blend(0.35)},
+            "Cedar": {"n": 1500, "mix": blend(0.65)},
+            "Dogwood": {"n": 1500, "mix": HARD},
+            "Elm": {"n": 600, "mix": blend(0.5), "odds_ratio": 0.5},
+        },
+        seed=2,
+    )
     yield con
     con.close()
 
@@ -128,10 +171,16 @@ def test_odds_ratios_recover_the_generating_model(mixed, query):
     """The generator's odds ratios (tests/casemix_data.py COEF) come back, each inside its 95% interval."""
     ors = runner.run(mixed, query, {}, raw=True).details["odds_ratios"].set_index(["factor", "level"])
     print("\n" + ors.to_string(float_format=lambda v: f"{v:.3f}"))
-    truth = {("Co-occurring mental health", "yes"): 0.45, ("Living situation", "homeless"): 0.35,
-             ("Living situation", "sober_living"): 1.4, ("Primary substance", "opioids"): 0.6,
-             ("Employment", "unemployed"): 0.7, ("Prior episodes (365 days)", "2+"): 0.6,
-             ("Gender", "male"): 1.0, ("Payer", "medicaid"): 1.0}
+    truth = {
+        ("Co-occurring mental health", "yes"): 0.45,
+        ("Living situation", "homeless"): 0.35,
+        ("Living situation", "sober_living"): 1.4,
+        ("Primary substance", "opioids"): 0.6,
+        ("Employment", "unemployed"): 0.7,
+        ("Prior episodes (365 days)", "2+"): 0.6,
+        ("Gender", "male"): 1.0,
+        ("Payer", "medicaid"): 1.0,
+    }
     for key, value in truth.items():
         row = ors.loc[key]
         if row["note"].startswith("reference"):  # the reference level of a factor with no effect
@@ -225,8 +274,11 @@ MEASURES = {  # measure -> (query, its parameters, denominator, numerator)
 
 
 @pytest.mark.parametrize("measure", MEASURES)
-@pytest.mark.parametrize("filters", [{}, {"start": "2024-09-01", "end": "2025-05-31", "payers": "medicaid,commercial",
-                                      "as_of": "2025-08-31"}], ids=["defaults", "filtered"])
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"start": "2024-09-01", "end": "2025-05-31", "payers": "medicaid,commercial", "as_of": "2025-08-31"}],
+    ids=["defaults", "filtered"],
+)
 def test_population_and_outcome_equal_the_measures(demo_db, catalog, query, measure, filters):
     name, extra, den, num = MEASURES[measure]
     df = runner.run(demo_db, query, {"measure": measure} | filters, raw=True).data
@@ -246,14 +298,19 @@ def test_population_and_outcome_equal_the_measures(demo_db, catalog, query, meas
 
 def test_scoped_run_returns_only_its_sites_with_the_same_expected(mixed, query):
     everything = runner.run(mixed, query, {}).data.set_index("site")
-    for scoped in (runner.run(mixed, query, {}, scope=("Northside",)),
-                   runner.run(mixed, query, {"sites": ["Northside", "Alder"]}, scope=("Northside",))):
+    for scoped in (
+        runner.run(mixed, query, {}, scope=("Northside",)),
+        runner.run(mixed, query, {"sites": ["Northside", "Alder"]}, scope=("Northside",)),
+    ):
         assert scoped.data["site"].tolist() == ["Northside"]
         pd.testing.assert_series_equal(scoped.data.set_index("site").loc["Northside"], everything.loc["Northside"])
         assert set(scoped.details["factor_effects"]["site"]) == {"Northside"}
     assert runner.run(mixed, query, {"sites": ["Alder"]}, scope=("Northside",)).data.empty
     asked = runner.run(mixed, query, {"sites": ["Cedar"]}, raw=True).data  # the sites filter narrows rows, not the fit
-    assert asked["expected"].iloc[0] == runner.run(mixed, query, {}, raw=True).data.set_index("site").loc["Cedar", "expected"]
+    assert (
+        asked["expected"].iloc[0]
+        == runner.run(mixed, query, {}, raw=True).data.set_index("site").loc["Cedar", "expected"]
+    )
 
 
 def test_only_site_rows_leave_the_runner(mixed, query):
@@ -270,10 +327,18 @@ def small_sites(tmp_path_factory):
     with none (observed 0, shown)."""
     first_two = {"outcome_if": lambda row, seen=itertools.count(): next(seen) < 2}
     none = {"outcome_if": lambda row: False}
-    con = build(tmp_path_factory, "small", {
-        "Alder": {"n": 900, "mix": blend(0.3)}, "Birch": {"n": 8, "mix": blend(0.3)},
-        "Cedar": {"n": 60, "mix": blend(0.3), **first_two}, "Dogwood": {"n": 700, "mix": blend(0.6)},
-        "Elm": {"n": 40, "mix": blend(0.3), **none}}, seed=3)
+    con = build(
+        tmp_path_factory,
+        "small",
+        {
+            "Alder": {"n": 900, "mix": blend(0.3)},
+            "Birch": {"n": 8, "mix": blend(0.3)},
+            "Cedar": {"n": 60, "mix": blend(0.3), **first_two},
+            "Dogwood": {"n": 700, "mix": blend(0.6)},
+            "Elm": {"n": 40, "mix": blend(0.3), **none},
+        },
+        seed=3,
+    )
     yield con
     con.close()
 
@@ -342,13 +407,34 @@ def test_small_all_site_total_hides_the_all_site_rate(build_db, query):
 
 def test_cli_gives_the_contract(mixed, tmp_path):
     path = mixed.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()[0]
-    out = subprocess.run([sys.executable, "-m", "outcomes", "query", "site_comparison", "--param",
-                          "measure=stepdown_14", "--format", "csv", "--raw", "--db", path],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "outcomes",
+            "query",
+            "site_comparison",
+            "--param",
+            "measure=stepdown_14",
+            "--format",
+            "csv",
+            "--raw",
+            "--db",
+            path,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == ",".join(CONTRACT) and [line.split(",")[0] for line in lines[1:]] == [
-        "Alder", "Birch", "Cedar", "Northside"]
+        "Alder",
+        "Birch",
+        "Cedar",
+        "Northside",
+    ]
     assert "note: Case-mix model" in out.stderr and "Converged" in out.stderr
 
 
@@ -359,8 +445,11 @@ def test_cli_gives_the_contract(mixed, tmp_path):
 
 def test_perfect_separation_gives_raw_rates_only(tmp_path_factory, query):
     at_home = {"outcome_if": lambda row: row["living_situation"] == "home"}
-    con = build(tmp_path_factory, "separated", {"Alder": {"n": 400, "mix": blend(0.3), **at_home},
-                                                "Birch": {"n": 400, "mix": blend(0.7), **at_home}})
+    con = build(
+        tmp_path_factory,
+        "separated",
+        {"Alder": {"n": 400, "mix": blend(0.3), **at_home}, "Birch": {"n": 400, "mix": blend(0.7), **at_home}},
+    )
     try:
         result = runner.run(con, query, {}, raw=True)
     finally:
@@ -377,8 +466,11 @@ def test_perfect_separation_gives_raw_rates_only(tmp_path_factory, query):
 
 def test_a_level_where_no_one_steps_down_is_quasi_separated(tmp_path_factory, query):
     never = {"outcome_if": lambda row: row["p"] > 0.5 and row["primary_substance"] != "stimulants"}
-    con = build(tmp_path_factory, "quasi", {"Alder": {"n": 600, "mix": blend(0.4), **never},
-                                            "Birch": {"n": 600, "mix": blend(0.6), **never}})
+    con = build(
+        tmp_path_factory,
+        "quasi",
+        {"Alder": {"n": 600, "mix": blend(0.4), **never}, "Birch": {"n": 600, "mix": blend(0.6), **never}},
+    )
     try:
         result = runner.run(con, query, {}, raw=True)
     finally:
@@ -402,9 +494,15 @@ def test_no_eligible_episodes_gives_no_rows(mixed, query):
 
 
 def test_levels_under_30_are_merged_into_the_most_common():
-    rows = pd.DataFrame({"site": "A", "outcome": [0, 1] * 50,
-                         "age_band": ["26-34"] * 60 + ["18-25"] * 31 + ["65+"] * 9,
-                         "gender": [None] * 35 + ["female"] * 65} | {f: "x" for f in list(casemix.FACTORS)[2:]})
+    rows = pd.DataFrame(
+        {
+            "site": "A",
+            "outcome": [0, 1] * 50,
+            "age_band": ["26-34"] * 60 + ["18-25"] * 31 + ["65+"] * 9,
+            "gender": [None] * 35 + ["female"] * 65,
+        }
+        | {f: "x" for f in list(casemix.FACTORS)[2:]}
+    )
     coded, levels = casemix.prepare(rows)
     age = levels[levels["factor"] == "age_band"].set_index("level")
     assert age["role"].to_dict() == {"26-34": "reference", "18-25": "estimated", "65+": "merged"}
@@ -432,11 +530,15 @@ def test_header_names_a_registered_model(tmp_path):
 def test_a_level_determined_by_another_factor_is_aliased_not_fatal():
     rng = np.random.default_rng(5)
     employed = rng.random(600) < 0.5
-    rows = pd.DataFrame({"site": np.where(rng.random(600) < 0.5, "A", "B"),
-                         "outcome": (rng.random(600) < np.where(employed, 0.6, 0.3)).astype(int),
-                         "employment": np.where(employed, "employed", "unemployed"),
-                         "payer": np.where(employed, "commercial", "medicaid")}
-                        | {f: "x" for f in casemix.FACTORS if f not in ("employment", "payer")})
+    rows = pd.DataFrame(
+        {
+            "site": np.where(rng.random(600) < 0.5, "A", "B"),
+            "outcome": (rng.random(600) < np.where(employed, 0.6, 0.3)).astype(int),
+            "employment": np.where(employed, "employed", "unemployed"),
+            "payer": np.where(employed, "commercial", "medicaid"),
+        }
+        | {f: "x" for f in casemix.FACTORS if f not in ("employment", "payer")}
+    )
     model = casemix.fit(rows)
     assert model.converged, model.message
     roles = model.levels.set_index(["factor", "level"])["role"]

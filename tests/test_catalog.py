@@ -35,8 +35,9 @@ def headline(build_db):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "outcomes", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "outcomes", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def lint(*paths: Path) -> list[str]:
@@ -47,8 +48,9 @@ def lint(*paths: Path) -> list[str]:
     problems = []
     for path in paths:
         linted = linter.lint_string(path.read_text(), fname=str(path))
-        problems += [f"{path.name}:{v.line_no}:{v.line_pos} {v.rule_code()} {v.desc()}"
-                     for v in linted.get_violations()]
+        problems += [
+            f"{path.name}:{v.line_no}:{v.line_pos} {v.rule_code()} {v.desc()}" for v in linted.get_violations()
+        ]
     return problems
 
 
@@ -213,9 +215,17 @@ def test_scaffold_shows_every_header_key_and_param_type(scaffolded):
 
 def test_scaffold_parameters_work(scaffolded, demo_db):
     query = load_catalog(scaffolded.parent)["discharges_by_month"]
-    given = {"levels": "iop,residential", "include_transfers": "false", "payer_contains": "medic",
-             "reason": "left_against_advice", "min_days": "3", "max_years": "0.5", "start": "2024-06-01",
-             "end": "2025-06-30", "sites": "Northside"}
+    given = {
+        "levels": "iop,residential",
+        "include_transfers": "false",
+        "payer_contains": "medic",
+        "reason": "left_against_advice",
+        "min_days": "3",
+        "max_years": "0.5",
+        "start": "2024-06-01",
+        "end": "2025-06-30",
+        "sites": "Northside",
+    }
     df = runner.run(demo_db, query, given, raw=True).data
     assert not df.empty and not checks.check_result(query, df)
     assert df["discharges"].sum() < runner.run(demo_db, query, raw=True).data["discharges"].sum()
@@ -243,20 +253,39 @@ def _header_with(text: str, old: str, new: str) -> str:
     return text.replace(old, new, 1)
 
 
-@pytest.mark.parametrize("change, problem", [
-    (("--   as_of:", "--   unused_param: {type: int, default: 1}\n--   as_of:"),
-     "declares unused_param but the SQL does not use it"),
-    (("where\n        discharge_date <= $as_of", "where\n        discharge_date <= $as_of + $undeclared_days"),
-     "uses $undeclared_days but the header does not declare it"),
-    (("chart: {kind: rate_lines, x: month, y: reason_rate", "chart: {kind: rate_lines, x: month, y: no_such_column"),
-     "chart column 'no_such_column' is not in the result"),
-    (("chart: {kind: rate_lines, x: month,", "chart: {kind: lines, x: month,"),
-     "chart: kind 'lines' is not one of p_chart"),
-    (("chart: {kind: rate_lines, x: month,", "chart: {kind: rate_lines, x: month, colour: site,"),
-     "chart: rate_lines takes no argument 'colour'"),
-    (("    median_stay_days: discharges\n", "    median_stay_days: discharges\n--   keys: [no_such_key]\n"),
-     "suppress names 'no_such_key', which is not in the result"),
-], ids=["declared-not-used", "used-not-declared", "chart-column", "chart-kind", "chart-argument", "suppress-column"])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            ("--   as_of:", "--   unused_param: {type: int, default: 1}\n--   as_of:"),
+            "declares unused_param but the SQL does not use it",
+        ),
+        (
+            ("where\n        discharge_date <= $as_of", "where\n        discharge_date <= $as_of + $undeclared_days"),
+            "uses $undeclared_days but the header does not declare it",
+        ),
+        (
+            (
+                "chart: {kind: rate_lines, x: month, y: reason_rate",
+                "chart: {kind: rate_lines, x: month, y: no_such_column",
+            ),
+            "chart column 'no_such_column' is not in the result",
+        ),
+        (
+            ("chart: {kind: rate_lines, x: month,", "chart: {kind: lines, x: month,"),
+            "chart: kind 'lines' is not one of p_chart",
+        ),
+        (
+            ("chart: {kind: rate_lines, x: month,", "chart: {kind: rate_lines, x: month, colour: site,"),
+            "chart: rate_lines takes no argument 'colour'",
+        ),
+        (
+            ("    median_stay_days: discharges\n", "    median_stay_days: discharges\n--   keys: [no_such_key]\n"),
+            "suppress names 'no_such_key', which is not in the result",
+        ),
+    ],
+    ids=["declared-not-used", "used-not-declared", "chart-column", "chart-kind", "chart-argument", "suppress-column"],
+)
 def test_check_names_the_file_and_the_problem(project, demo_db_path, change, problem):
     project("good_query")
     directory = project("bad_query", finished("bad_query", _header_with(scaffold.template("bad_query"), *change)))

@@ -20,13 +20,16 @@ def headline_db(tmp_path_factory):
     return db
 
 
-@pytest.mark.parametrize("args, words", [
-    (["query", "no_such_query"], "unknown query"),
-    (["query", "stepdown_rate", "--param", "nope=1"], "no parameter nope"),
-    (["query", "stepdown_rate", "--param", "window_days=abc"], "window_days"),
-    (["query", "stepdown_rate", "--param", "as_of=2025-13-01"], "as_of"),
-    (["query", "stepdown_rate", "--param", "window_days"], "key=value"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["query", "no_such_query"], "unknown query"),
+        (["query", "stepdown_rate", "--param", "nope=1"], "no parameter nope"),
+        (["query", "stepdown_rate", "--param", "window_days=abc"], "window_days"),
+        (["query", "stepdown_rate", "--param", "as_of=2025-13-01"], "as_of"),
+        (["query", "stepdown_rate", "--param", "window_days"], "key=value"),
+    ],
+)
 def test_query_errors_are_one_line(headline_db, args, words):
     result = cli(*args, "--db", headline_db)
     assert result.returncode != 0
@@ -42,8 +45,9 @@ def test_missing_database(tmp_path):
 
 
 def test_bad_sql_names_the_problem(tmp_path, headline_db):
-    (tmp_path / "broken.sql").write_text("-- title: Broken\n-- description: Selects from a missing table.\n"
-                                         "select * from no_such_table\n")
+    (tmp_path / "broken.sql").write_text(
+        "-- title: Broken\n-- description: Selects from a missing table.\nselect * from no_such_table\n"
+    )
     result = cli("query", "broken", "--db", headline_db, "--queries", tmp_path)
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1 and "no_such_table" in result.stderr

@@ -22,8 +22,16 @@ from outcomes.ingest.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
 
@@ -39,7 +47,9 @@ def _limit() -> float:
 TIMEOUT_MS = int(_limit() * 1000)  # any single wait (page load, chart drawn)
 
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian chromium (apt-get install -y chromium)")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="needs Debian chromium (apt-get install -y chromium)"
+)
 
 
 def url_paths() -> list[str]:
@@ -119,11 +129,16 @@ async def open_page(browser, url: str):
 
 # --- many sessions at once ---------------------------------------------------------------------------------
 
+
 def sessions() -> list[str]:
     """Every page, and filtered views of the data pages (sites from the demo generator)."""
     paths = url_paths()
-    filtered = ["stepdown?sites=Northside", "stepdown?sites=Riverside&window=30", "engagement?weeks=8&sites=Eastgate",
-                "overview?sites=Northside&sites=Riverside"]
+    filtered = [
+        "stepdown?sites=Northside",
+        "stepdown?sites=Riverside&window=30",
+        "engagement?weeks=8&sites=Eastgate",
+        "overview?sites=Northside&sites=Riverside",
+    ]
     return paths + [f for f in filtered if f.split("?")[0] in paths]
 
 
@@ -192,7 +207,7 @@ def test_reload_during_use_shows_one_version_per_page(demo_db_path, second_datas
         def publish():
             try:
                 load(second_dataset, live)  # the new version replaces the live file while the sessions run
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 failure.append(exc)
             finally:
                 done.set()
@@ -207,8 +222,9 @@ def test_reload_during_use_shows_one_version_per_page(demo_db_path, second_datas
                     await page.reload(timeout=TIMEOUT_MS)  # a new session
                 if published:  # give the run this started time to begin; the assertions below judge what it shows
                     try:
-                        await page.wait_for_function(f"() => ({VERSION})() === {json.dumps(NEW)}",
-                                                     timeout=min(TIMEOUT_MS, 60_000))
+                        await page.wait_for_function(
+                            f"() => ({VERSION})() === {json.dumps(NEW)}", timeout=min(TIMEOUT_MS, 60_000)
+                        )
                     except PlaywrightTimeout:
                         pass
                 await settle(page, has_charts(target.split("?")[0]))
@@ -233,13 +249,18 @@ def test_reload_during_use_shows_one_version_per_page(demo_db_path, second_datas
 
     old = {t: f for t, phase, v, f in seen if phase == "before"}
     new = {t: f for t, phase, v, f in seen if phase == "after"}
-    assert {v for _, phase, v, _ in seen if phase == "before"} == {OLD}, [(t, v) for t, ph, v, _ in seen if ph == "before"]
+    assert {v for _, phase, v, _ in seen if phase == "before"} == {OLD}, [
+        (t, v) for t, ph, v, _ in seen if ph == "before"
+    ]
     assert {v for _, phase, v, _ in seen if phase == "after"} == {NEW}, "new sessions must see the new data"
     for target in targets:
         assert old[target] != new[target], f"{target}: the two versions should look different"
         assert json.loads(old[target])["charts"] or json.loads(old[target])["metrics"], f"{target} shows nothing"
-    mixed = [(t, v) for t, phase, v, f in seen if phase in ("during", "published")
-             and not ((v == OLD and f == old[t]) or (v == NEW and f == new[t]))]
+    mixed = [
+        (t, v)
+        for t, phase, v, f in seen
+        if phase in ("during", "published") and not ((v == OLD and f == old[t]) or (v == NEW and f == new[t]))
+    ]
     assert not mixed, f"pages mixing data versions (caption vs numbers): {mixed}"
     published = [(t, v) for t, phase, v, _ in seen if phase == "published"]
     assert len(published) == len(targets) and {v for _, v in published} == {NEW}, published

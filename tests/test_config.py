@@ -30,7 +30,7 @@ def test_streamlit_accepts_every_setting():
 
     options = st_config.get_config_options()
     for section, values in _config().items():
-        for name, value in values.items():
+        for name in values:
             assert f"{section}.{name}" in options, f"{section}.{name} is not a Streamlit option"
     accepted = {o.value for o in st_config.ShowErrorDetailsConfigOptions}  # full, stacktrace, type, none
     assert _config()["client"]["showErrorDetails"] in accepted
@@ -40,8 +40,9 @@ def test_secrets_are_never_committed():
     import subprocess
 
     secret = [".streamlit/secrets.toml", "config/roles.toml", "data/audit.jsonl", "data/outcomes.duckdb", "data/demo/x"]
-    ignored = subprocess.run(["git", "check-ignore", "--no-index", *secret, "data/README.md"], cwd=ROOT,
-                             capture_output=True, text=True).stdout.split()
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *secret, "data/README.md"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
     assert ignored == secret, "git must ignore secrets, roles, the audit log and data, and keep data/README.md"
     example = tomllib.loads((ROOT / ".streamlit" / "secrets.example.toml").read_text())
     needed = {"redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url"}

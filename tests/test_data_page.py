@@ -117,8 +117,9 @@ def test_upload_limit_is_checked_in_code():
     assert uploads.check([("clients.csv", limit * 1024 * 1024)], limit) == []
     [problem] = uploads.check([("Clients.CSV", limit * 1024 * 1024 + 1)], limit)
     assert problem.rule == "too-large" and f"limit of {limit} MB" in problem.message
-    assert [p.rule for p in uploads.check([("clients.csv", 1), ("clients.parquet", 1), ("../x.csv", 1)])] == \
-        ["unknown-file"]
+    assert [p.rule for p in uploads.check([("clients.csv", 1), ("clients.parquet", 1), ("../x.csv", 1)])] == [
+        "unknown-file"
+    ]
     assert [p.rule for p in uploads.check([("clients.csv", 1), ("CLIENTS.csv", 1)])] == ["duplicate-file"]
     assert isinstance(uploads.check([("x.txt", 1)])[0], Problem)
 

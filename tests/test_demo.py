@@ -64,8 +64,12 @@ def test_returned_counts_match_files_and_volumes(runs, con):
 
 
 def test_ids_are_unique(con):
-    for name, key in (("clients", "client_id"), ("enrollments", "episode_id"),
-                      ("attendance", "session_id"), ("transitions", "transition_id")):
+    for name, key in (
+        ("clients", "client_id"),
+        ("enrollments", "episode_id"),
+        ("attendance", "session_id"),
+        ("transitions", "transition_id"),
+    ):
         assert _one(con, f"select count(*) - count(distinct {key}) from {name}") == 0
         assert _one(con, f"select count(*) from {name} where {key} is null") == 0
     arrivals = "select count(*) - count(distinct to_episode_id) from transitions where to_episode_id is not null"
@@ -92,26 +96,33 @@ def test_discharge_fields_are_consistent(con):
 
 
 def test_no_date_after_through(con):
-    for name, column in (("enrollments", "admit_date"), ("enrollments", "discharge_date"),
-                         ("attendance", "session_date"), ("transitions", "referral_date")):
+    for name, column in (
+        ("enrollments", "admit_date"),
+        ("enrollments", "discharge_date"),
+        ("attendance", "session_date"),
+        ("transitions", "referral_date"),
+    ):
         assert _one(con, f"select max({column}) from {name}") <= THROUGH, column
 
 
-@pytest.mark.parametrize("table, column, allowed", [
-    ("clients", "gender", ("female", "male", "nonbinary")),
-    ("clients", "primary_substance", ("alcohol", "opioids", "stimulants", "cannabis", "other")),
-    ("clients", "living_situation", LIVING),
-    ("clients", "employment", EMPLOYMENT),
-    ("enrollments", "site", ("Northside", "Riverside", "Eastgate")),
-    ("enrollments", "level_of_care", LEVELS),
-    ("enrollments", "discharge_reason", DISCHARGE_REASONS),
-    ("enrollments", "payer", ("medicaid", "commercial", "medicare", "self_pay", "state_funded")),
-    ("enrollments", "track", TRACKS),
-    ("enrollments", "asam_level", ("3.7-WM", "3.5", "2.5", "2.1", "1.0")),
-    ("attendance", "session_type", SESSION_TYPES),
-    ("attendance", "status", STATUSES),
-    ("transitions", "to_level_of_care", LEVELS),
-])
+@pytest.mark.parametrize(
+    "table, column, allowed",
+    [
+        ("clients", "gender", ("female", "male", "nonbinary")),
+        ("clients", "primary_substance", ("alcohol", "opioids", "stimulants", "cannabis", "other")),
+        ("clients", "living_situation", LIVING),
+        ("clients", "employment", EMPLOYMENT),
+        ("enrollments", "site", ("Northside", "Riverside", "Eastgate")),
+        ("enrollments", "level_of_care", LEVELS),
+        ("enrollments", "discharge_reason", DISCHARGE_REASONS),
+        ("enrollments", "payer", ("medicaid", "commercial", "medicare", "self_pay", "state_funded")),
+        ("enrollments", "track", TRACKS),
+        ("enrollments", "asam_level", ("3.7-WM", "3.5", "2.5", "2.1", "1.0")),
+        ("attendance", "session_type", SESSION_TYPES),
+        ("attendance", "status", STATUSES),
+        ("transitions", "to_level_of_care", LEVELS),
+    ],
+)
 def test_values_are_in_vocabulary(con, table, column, allowed):
     rows = con.execute(f"select distinct {column} from {table} where {column} is not null").fetchall()
     assert rows and {value for (value,) in rows} <= set(allowed)
@@ -119,31 +130,47 @@ def test_values_are_in_vocabulary(con, table, column, allowed):
 
 def test_shape_of_clients_and_episodes(con):
     assert _one(con, "select count(distinct site) from enrollments") == 3
-    assert _one(con, "select count(*) from enrollments where track is not null "
-                     "and level_of_care not in ('iop', 'php')") == 0
-    ages = con.execute("select min(year(admit_date) - birth_year), max(year(admit_date) - birth_year) "
-                       "from enrollments join clients using (client_id)").fetchone()
-    assert 18 <= ages[0] and ages[1] <= 75
+    assert (
+        _one(con, "select count(*) from enrollments where track is not null and level_of_care not in ('iop', 'php')")
+        == 0
+    )
+    ages = con.execute(
+        "select min(year(admit_date) - birth_year), max(year(admit_date) - birth_year) "
+        "from enrollments join clients using (client_id)"
+    ).fetchone()
+    assert ages[0] >= 18 and ages[1] <= 75
     missing = _one(con, "select avg((gender is null)::int) from clients")
     assert 0 < missing < 0.06
-    transfers = _one(con, "select count(*) from transitions t "
-                          "join enrollments e on e.episode_id = t.from_episode_id "
-                          "join enrollments n on n.episode_id = t.to_episode_id "
-                          "where e.discharge_reason = 'transferred' and n.level_of_care = 'residential' "
-                          "and n.site <> e.site and n.admit_date = e.discharge_date + 1")
+    transfers = _one(
+        con,
+        "select count(*) from transitions t "
+        "join enrollments e on e.episode_id = t.from_episode_id "
+        "join enrollments n on n.episode_id = t.to_episode_id "
+        "where e.discharge_reason = 'transferred' and n.level_of_care = 'residential' "
+        "and n.site <> e.site and n.admit_date = e.discharge_date + 1",
+    )
     assert transfers > 0
-    asam = dict(con.execute("select level_of_care, any_value(asam_level) from enrollments "
-                            "where asam_level is not null group by 1").fetchall())
+    asam = dict(
+        con.execute(
+            "select level_of_care, any_value(asam_level) from enrollments where asam_level is not null group by 1"
+        ).fetchall()
+    )
     assert asam == {"withdrawal_management": "3.7-WM", "residential": "3.5", "php": "2.5", "iop": "2.1", "op": "1.0"}
 
 
 def test_sessions_only_in_outpatient_episodes_within_their_dates(con):
-    levels = {row[0] for row in con.execute(
-        "select distinct level_of_care from attendance join enrollments using (episode_id)").fetchall()}
+    levels = {
+        row[0]
+        for row in con.execute(
+            "select distinct level_of_care from attendance join enrollments using (episode_id)"
+        ).fetchall()
+    }
     assert levels == {"php", "iop", "op"}
     outside = con.execute(
         "select count(*) from attendance join enrollments using (episode_id) "
-        "where session_date < admit_date or session_date > coalesce(discharge_date, ?)", [THROUGH]).fetchone()[0]
+        "where session_date < admit_date or session_date > coalesce(discharge_date, ?)",
+        [THROUGH],
+    ).fetchone()[0]
     assert outside == 0
 
 
@@ -155,16 +182,23 @@ def test_admissions_span_at_least_18_months(con):
 def test_first_months_are_not_thin(con):
     # stays open on the window's first day are kept, so its census is close to the census a year later
     def active(day: str) -> int:
-        return _one(con, f"select count(*) from enrollments where admit_date <= date '{day}' "
-                         f"and coalesce(discharge_date, date '{day}') >= date '{day}'")
+        return _one(
+            con,
+            f"select count(*) from enrollments where admit_date <= date '{day}' "
+            f"and coalesce(discharge_date, date '{day}') >= date '{day}'",
+        )
+
     assert active("2024-01-01") > 0.7 * active("2025-01-01")
     assert _one(con, "select count(*) from enrollments where discharge_date < date '2024-01-01'") == 0
 
 
 def test_iop_attendance_falls_over_the_weeks(con):
-    share = dict(con.execute(
-        "select (session_date - admit_date) // 7 + 1 as week, avg((status = 'attended')::int) "
-        "from attendance join enrollments using (episode_id) where level_of_care = 'iop' group by 1").fetchall())
+    share = dict(
+        con.execute(
+            "select (session_date - admit_date) // 7 + 1 as week, avg((status = 'attended')::int) "
+            "from attendance join enrollments using (episode_id) where level_of_care = 'iop' group by 1"
+        ).fetchall()
+    )
     assert share[1] > share[8]
     assert 0.7 < share[1] < 0.95
 
@@ -175,19 +209,32 @@ def test_residential_step_down_gaps_vary(con):
         "when n.admit_date - t.referral_date <= 14 then '1-14' else 'later' end, count(*) "
         "from transitions t join enrollments e on e.episode_id = t.from_episode_id "
         "left join enrollments n on n.episode_id = t.to_episode_id "
-        "where e.level_of_care = 'residential' and t.to_level_of_care = 'iop' group by 1").fetchall()
+        "where e.level_of_care = 'residential' and t.to_level_of_care = 'iop' group by 1"
+    ).fetchall()
     gaps = dict(gaps)
     assert gaps.get("same day", 0) > 0 and gaps.get("1-14", 0) > 0 and gaps.get("never", 0) > 0
-    assert _one(con, "select count(*) from transitions where referral_date <> "
-                     "(select discharge_date from enrollments where episode_id = from_episode_id)") == 0
+    assert (
+        _one(
+            con,
+            "select count(*) from transitions where referral_date <> "
+            "(select discharge_date from enrollments where episode_id = from_episode_id)",
+        )
+        == 0
+    )
 
 
 def test_some_referrals_never_arrive(con):
     never = _one(con, "select avg((to_episode_id is null)::int) from transitions")
     assert 0.1 < never < 0.4
     # the arriving episode is at the referred level and starts on or after the referral
-    assert _one(con, "select count(*) from transitions t join enrollments n on n.episode_id = t.to_episode_id "
-                     "where n.level_of_care <> t.to_level_of_care or n.admit_date < t.referral_date") == 0
+    assert (
+        _one(
+            con,
+            "select count(*) from transitions t join enrollments n on n.episode_id = t.to_episode_id "
+            "where n.level_of_care <> t.to_level_of_care or n.admit_date < t.referral_date",
+        )
+        == 0
+    )
 
 
 def test_csv_holds_the_same_data_and_replaces_parquet(runs, tmp_path):
@@ -199,8 +246,10 @@ def test_csv_holds_the_same_data_and_replaces_parquet(runs, tmp_path):
     parquet_dir = str(runs["a"][0]).replace("'", "''")
     for name in TABLES:
         parquet = f"'{parquet_dir}/{name}.parquet'"
-        diff = (f"select count(*) from ((select * from {name} except all select * from {parquet}) "
-                f"union all (select * from {parquet} except all select * from {name}))")
+        diff = (
+            f"select count(*) from ((select * from {name} except all select * from {parquet}) "
+            f"union all (select * from {parquet} except all select * from {name}))"
+        )
         assert _one(csv, diff) == 0, name
     types = dict(csv.execute("select column_name, column_type from (describe enrollments)").fetchall())
     assert types["admit_date"] == types["discharge_date"] == "DATE"
@@ -232,11 +281,18 @@ def test_another_through_date_moves_the_window(tmp_path):
     through = date(2025, 6, 29)  # a Sunday: weekend admissions must not spill past it
     generate(tmp_path, clients=1500, seed=4, through=through)
     con = _connect(tmp_path)
-    first, last = con.execute("select min(admit_date), max(greatest(admit_date, discharge_date)) "
-                              "from enrollments").fetchone()
+    first, last = con.execute(
+        "select min(admit_date), max(greatest(admit_date, discharge_date)) from enrollments"
+    ).fetchone()
     # the window starts 2023-09-01; a stay admitted before it is there because it was still open on that day
     assert first >= date(2023, 9, 1) - timedelta(days=BURN_IN_DAYS) and last <= through
     assert _one(con, "select count(*) from enrollments where discharge_date < date '2023-09-01'") == 0
     assert _one(con, "select max(session_date) from attendance") <= through
-    assert _one(con, "select count(*) from transitions t join enrollments n on n.episode_id = t.to_episode_id "
-                     "where n.admit_date < t.referral_date") == 0
+    assert (
+        _one(
+            con,
+            "select count(*) from transitions t join enrollments n on n.episode_id = t.to_episode_id "
+            "where n.admit_date < t.referral_date",
+        )
+        == 0
+    )

@@ -11,19 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from outcomes.privacy import access
-from outcomes.privacy import deploy
 from outcomes.ingest import uploads
 from outcomes.ingest.loader import load
+from outcomes.privacy import access, deploy
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_SECRET = "9f2c4e7a1b8d3f6e0a5c9b2d7e4f1a8c3b6d0e9f2a5c8b1d4e7f0a3c6b9d2e5f"
-AUTH = {"redirect_uri": "https://outcomes.provider.net/oauth2callback", "cookie_secret": GOOD_SECRET,
-        "client_id": "0oa1b2c3d4", "client_secret": "kq8ZpL2vN5xR7tW1yB4cF6hJ9mQ3sD0g",
-        "server_metadata_url": "https://login.provider.net/.well-known/openid-configuration"}
+AUTH = {
+    "redirect_uri": "https://outcomes.provider.net/oauth2callback",
+    "cookie_secret": GOOD_SECRET,
+    "client_id": "0oa1b2c3d4",
+    "client_secret": "kq8ZpL2vN5xR7tW1yB4cF6hJ9mQ3sD0g",
+    "server_metadata_url": "https://login.provider.net/.well-known/openid-configuration",
+}
 
 
 # --- address and mode -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"])
 def test_local_mode_on_loopback(address):
@@ -31,8 +35,10 @@ def test_local_mode_on_loopback(address):
     assert deploy.decide(address, None).mode == "local"
 
 
-@pytest.mark.parametrize("address", [None, "", "0.0.0.0", "::", "10.0.0.5", "192.168.1.2", "outcomes.lan",
-                                     "localhost.example.org", "127.0.0.1.nip.io"])
+@pytest.mark.parametrize(
+    "address",
+    [None, "", "0.0.0.0", "::", "10.0.0.5", "192.168.1.2", "outcomes.lan", "localhost.example.org", "127.0.0.1.nip.io"],
+)
 def test_no_login_off_loopback_is_refused(address):
     decision = deploy.decide(address, None)
     assert decision.mode == "refused" and not decision.serving
@@ -49,12 +55,17 @@ def test_default_config_listens_on_loopback():
 def test_valid_auth_serves_login_on_any_address():
     for address in ("0.0.0.0", "127.0.0.1", None):
         assert deploy.decide(address, AUTH).mode == "login"
-    named = {"redirect_uri": AUTH["redirect_uri"], "cookie_secret": GOOD_SECRET,
-             "microsoft": {k: AUTH[k] for k in deploy.PROVIDER_KEYS}, "okta": {k: AUTH[k] for k in deploy.PROVIDER_KEYS}}
+    named = {
+        "redirect_uri": AUTH["redirect_uri"],
+        "cookie_secret": GOOD_SECRET,
+        "microsoft": {k: AUTH[k] for k in deploy.PROVIDER_KEYS},
+        "okta": {k: AUTH[k] for k in deploy.PROVIDER_KEYS},
+    }
     assert deploy.check_auth(named) == []
 
 
 # --- a broken [auth] is refused, never served as local mode -----------------------------------------------
+
 
 def _broken(**change) -> list[str]:
     auth = dict(AUTH)
@@ -90,24 +101,32 @@ def test_the_example_secrets_file_is_refused():
     assert any("example value" in p and "client_id" in p for p in problems)
 
 
-@pytest.mark.parametrize("value, word", [
-    ("replace-with-the-client-id", "replace-with"), ("changeme", "changeme"), ("your-client-id", "your-"),
-    ("<client id>", "<"),
-])
+@pytest.mark.parametrize(
+    "value, word",
+    [
+        ("replace-with-the-client-id", "replace-with"),
+        ("changeme", "changeme"),
+        ("your-client-id", "your-"),
+        ("<client id>", "<"),
+    ],
+)
 def test_placeholder_values(value, word):
     assert any(f"client_id is still the example value (contains {word!r})" in p for p in _broken(client_id=value))
 
 
-@pytest.mark.parametrize("secret, why", [
-    ("x" * 32, "too short"),
-    ("x" * 64, "not random"),
-    ("0123456789abcdef" * 4, "not random"),
-    ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "not random"),
-    ("ab12" * 20, "not random"),
-    ("replace-with-a-long-random-string", "too short"),
-    (secrets.token_hex(16), "too short"),  # 16 random bytes
-    ("correct horse battery staple", "too short"),
-])
+@pytest.mark.parametrize(
+    "secret, why",
+    [
+        ("x" * 32, "too short"),
+        ("x" * 64, "not random"),
+        ("0123456789abcdef" * 4, "not random"),
+        ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "not random"),
+        ("ab12" * 20, "not random"),
+        ("replace-with-a-long-random-string", "too short"),
+        (secrets.token_hex(16), "too short"),  # 16 random bytes
+        ("correct horse battery staple", "too short"),
+    ],
+)
 def test_weak_cookie_secret(secret, why):
     assert any("cookie_secret" in p and why in p for p in _broken(cookie_secret=secret)), _broken(cookie_secret=secret)
 
@@ -127,9 +146,11 @@ def test_urls_must_be_https():
 
 # --- identity ---------------------------------------------------------------------------------------------
 
-GRANTS = access.parse_roles('[users."d@example.org"]\nrole = "director"\nsites = ["Northside"]\n'
-                            '[users."sub:00uABC"]\nrole = "analyst"\nsites = "*"\n'
-                            '[users."sub:pinned"]\nrole = "admin"\nsites = "*"\nissuer = "https://idp.one"\n')
+GRANTS = access.parse_roles(
+    '[users."d@example.org"]\nrole = "director"\nsites = ["Northside"]\n'
+    '[users."sub:00uABC"]\nrole = "analyst"\nsites = "*"\n'
+    '[users."sub:pinned"]\nrole = "admin"\nsites = "*"\nissuer = "https://idp.one"\n'
+)
 
 
 @pytest.mark.parametrize("flag", [False, "False", "false ", "no", "", None, 0, "0", "null", [], "yes"])
@@ -145,7 +166,7 @@ def test_verified_email(flag):
 
 
 def test_expired_token_is_signed_out():
-    now = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc).timestamp()
+    now = dt.datetime(2025, 6, 1, tzinfo=dt.UTC).timestamp()
     claims = {"is_logged_in": True, "email": "d@example.org", "email_verified": True}
     assert not deploy.expired(claims | {"exp": now + 60}, now)
     assert deploy.expired(claims | {"exp": now - 1}, now) and deploy.expired(claims | {"exp": now}, now)
@@ -161,24 +182,32 @@ def test_roles_by_subject_id():
     assert by_sub.role == "analyst" and by_sub.label == "sub:00uABC"
     assert not access.resolve({"is_logged_in": True, "sub": "00uabc"}, GRANTS).authorised  # exact match only
     # an unverified e-mail does not matter when the subject id is granted
-    assert access.resolve({"is_logged_in": True, "sub": "00uABC", "email": "x@y.org", "email_verified": False},
-                          GRANTS).role == "analyst"
+    assert (
+        access.resolve(
+            {"is_logged_in": True, "sub": "00uABC", "email": "x@y.org", "email_verified": False}, GRANTS
+        ).role
+        == "analyst"
+    )
     assert access.resolve({"is_logged_in": True, "sub": "pinned", "iss": "https://idp.one"}, GRANTS).role == "admin"
     assert not access.resolve({"is_logged_in": True, "sub": "pinned", "iss": "https://idp.two"}, GRANTS).authorised
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[users."sub:"]\nrole = "admin"\nsites = "*"', "subject id"),
-    ('[users."nobody"]\nrole = "admin"\nsites = "*"', "e-mail address or sub:"),
-    ('[users."a@b.org"]\nrole = "admin"\nsites = "*"\nissuer = "x"', "takes role and sites only"),
-    ('[users."sub:1"]\nrole = "admin"\nsites = "*"\nissuer = ""', "issuer"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[users."sub:"]\nrole = "admin"\nsites = "*"', "subject id"),
+        ('[users."nobody"]\nrole = "admin"\nsites = "*"', "e-mail address or sub:"),
+        ('[users."a@b.org"]\nrole = "admin"\nsites = "*"\nissuer = "x"', "takes role and sites only"),
+        ('[users."sub:1"]\nrole = "admin"\nsites = "*"\nissuer = ""', "issuer"),
+    ],
+)
 def test_bad_subject_entries(text, message):
     with pytest.raises(access.RolesError, match=message):
         access.parse_roles(text)
 
 
 # --- file modes -------------------------------------------------------------------------------------------
+
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)

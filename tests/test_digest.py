@@ -53,7 +53,7 @@ sites = ["Northside", "Riverside"]
 schedule = "monthly 1 07:00"
 """
 
-NORTH_ONLY = DIGESTS.split("[[recipients]]\nname = \"Regional")[0]
+NORTH_ONLY = DIGESTS.split('[[recipients]]\nname = "Regional')[0]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -81,17 +81,26 @@ def tls_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return folder / "cert.pem", folder / "key.pem"
 
 
@@ -132,12 +141,22 @@ def smtp_server(tls_files, password: str = "s3cret", exclude: tuple = (), port: 
     def authenticate(server, session, envelope, mechanism, auth_data):
         box.mechanisms.append(mechanism)
         ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-            b"digest", password.encode())
+            b"digest",
+            password.encode(),
+        )
         return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
 
-    controller = Controller(box, hostname="127.0.0.1", port=box.port, tls_context=context, require_starttls=True,
-                            auth_required=True, auth_require_tls=True, authenticator=authenticate,
-                            auth_exclude_mechanism=list(exclude))
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=box.port,
+        tls_context=context,
+        require_starttls=True,
+        auth_required=True,
+        auth_require_tls=True,
+        authenticator=authenticate,
+        auth_exclude_mechanism=list(exclude),
+    )
     controller.start()
     try:
         yield box
@@ -147,18 +166,38 @@ def smtp_server(tls_files, password: str = "s3cret", exclude: tuple = (), port: 
 
 def smtp_env(mp, port: int, tls_files, tmp: Path, password: str = "s3cret") -> None:
     """SMTP settings as environment variables; no secrets or roles file from the checkout is read."""
-    for key, value in {"HOST": "127.0.0.1", "PORT": str(port), "USERNAME": "digest", "PASSWORD": password,
-                       "FROM": "Treatment outcomes <outcomes@example.org>", "CAFILE": str(tls_files[0]),
-                       "STARTTLS": "true", "TIMEOUT": "20"}.items():
+    for key, value in {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "USERNAME": "digest",
+        "PASSWORD": password,
+        "FROM": "Treatment outcomes <outcomes@example.org>",
+        "CAFILE": str(tls_files[0]),
+        "STARTTLS": "true",
+        "TIMEOUT": "20",
+    }.items():
         mp.setenv(mailer.ENV_PREFIX + key, value)
     mp.setenv(mailer.SECRETS_ENV, str(tmp / "no-secrets.toml"))
     mp.setenv("OUTCOMES_ROLES", str(tmp / "no-roles.toml"))
 
 
 def run_digest(db_path, folder: Path, *extra: str, now: str = NOW) -> int:
-    return cli.main(["digest", *extra, "--db", str(db_path), "--config", str(folder / "digests.toml"),
-                     "--alerts", str(folder / "alerts.toml"), "--state", str(folder / "state.json"),
-                     "--now", now])
+    return cli.main(
+        [
+            "digest",
+            *extra,
+            "--db",
+            str(db_path),
+            "--config",
+            str(folder / "digests.toml"),
+            "--alerts",
+            str(folder / "alerts.toml"),
+            "--state",
+            str(folder / "state.json"),
+            "--now",
+            now,
+        ]
+    )
 
 
 def text_of(msg) -> str:
@@ -193,16 +232,24 @@ def delivered(demo_db_path, tls_files, tmp_path_factory):
         first = run_digest(demo_db_path, folder, "--due")
         received = list(box.envelopes)
         second = run_digest(demo_db_path, folder, "--due")
-        yield {"folder": folder, "box": box, "first": first, "second": second, "received": received,
-               "messages": {m["To"].addresses[0].display_name: m for m in box.messages()}}
+        yield {
+            "folder": folder,
+            "box": box,
+            "first": first,
+            "second": second,
+            "received": received,
+            "messages": {m["To"].addresses[0].display_name: m for m in box.messages()},
+        }
 
 
 def test_due_sends_each_digest_once(delivered, capsys):
     assert delivered["first"] == 0 and delivered["second"] == 0
     assert len(delivered["received"]) == 2
     assert len(delivered["box"].envelopes) == 2  # the second run sent nothing
-    assert sorted(e.rcpt_tos[0] for e in delivered["received"]) == ["director.north@example.org",
-                                                                    "director.regional@example.org"]
+    assert sorted(e.rcpt_tos[0] for e in delivered["received"]) == [
+        "director.north@example.org",
+        "director.regional@example.org",
+    ]
     assert {e.mail_from for e in delivered["received"]} == {"outcomes@example.org"}
     assert set(delivered["box"].mechanisms) == {"PLAIN"}  # smtplib's first choice, after STARTTLS
     state = json.loads((delivered["folder"] / "state.json").read_text())
@@ -236,8 +283,9 @@ def test_message_has_text_html_inline_charts_and_a_pdf(delivered):
     cids = {i["Content-ID"].strip("<>") for i in images}
     assert cids == set(__import__("re").findall(r'src="cid:([^"]+)"', html_part.get_content()))
     assert attachment.get_content_type() == "application/pdf"
-    assert msg["Message-ID"] == digest.message_id("digest", ["2025-W43", digest._slug("Northside director")],
-                                                  "outcomes@example.org")
+    assert msg["Message-ID"] == digest.message_id(
+        "digest", ["2025-W43", digest._slug("Northside director")], "outcomes@example.org"
+    )
     assert msg["Subject"] == "Treatment outcomes: Northside, the week of 20 Oct – 26 Oct 2025"
 
 
@@ -285,12 +333,15 @@ def test_small_counts_do_not_appear(delivered, demo_db, catalog):
     # nor the raw n may be in the message; the tile shows a dash and says the count is hidden.
     msg = delivered["messages"]["Northside director"]
     text = text_of(msg)
-    period, previous = kpis.Period(dt.date(2025, 10, 20), dt.date(2025, 10, 26)), kpis.Period(dt.date(2025, 10, 13),
-                                                                                              dt.date(2025, 10, 19))
+    period, previous = (
+        kpis.Period(dt.date(2025, 10, 20), dt.date(2025, 10, 26)),
+        kpis.Period(dt.date(2025, 10, 13), dt.date(2025, 10, 19)),
+    )
     checked = 0
     for kpi in kpis.KPIS:
-        raw = runner.run(demo_db, catalog[kpi.query], kpi.periods_params([previous, period]), raw=True,
-                         scope=("Northside",)).data
+        raw = runner.run(
+            demo_db, catalog[kpi.query], kpi.periods_params([previous, period]), raw=True, scope=("Northside",)
+        ).data
         row = kpi.by_period(raw, [previous, period])[-1]
         if row.empty:
             continue
@@ -303,7 +354,9 @@ def test_small_counts_do_not_appear(delivered, demo_db, catalog):
         if value != "—":  # e.g. fui7: 1 of 2 discharges, 50.0%
             assert value not in text, f"{kpi.label}: the raw value {value} is in the message"
         assert f"n = {int(row[kpi.n].iloc[0])} " not in text
-        line = next(ln for ln in msg.get_body(("plain",)).get_content().splitlines() if ln.strip().startswith(kpi.label))
+        line = next(
+            ln for ln in msg.get_body(("plain",)).get_content().splitlines() if ln.strip().startswith(kpi.label)
+        )
         assert "—" in line
     assert checked >= 1, "the demo week should hold small counts for Northside"
 
@@ -321,13 +374,23 @@ def test_the_notice_is_configurable(tmp_path, monkeypatch):
     config = digest.parse_digests(NORTH_ONLY)
     assert config.notice.part2 == own
     north = config.by_name()["Northside director"]
-    empty = digest.Digest(north, kpis.Period(dt.date(2025, 10, 20), dt.date(2025, 10, 26)),
-                          kpis.Period(dt.date(2025, 10, 13), dt.date(2025, 10, 19)), dt.date(2025, 10, 31), False)
-    msg = digest.compose(empty, config, "o@example.org", dt.datetime(2025, 10, 27, tzinfo=dt.timezone.utc))
+    empty = digest.Digest(
+        north,
+        kpis.Period(dt.date(2025, 10, 20), dt.date(2025, 10, 26)),
+        kpis.Period(dt.date(2025, 10, 13), dt.date(2025, 10, 19)),
+        dt.date(2025, 10, 31),
+        False,
+    )
+    msg = digest.compose(empty, config, "o@example.org", dt.datetime(2025, 10, 27, tzinfo=dt.UTC))
     assert msg.get_body(("plain",)).get_content().startswith(own)
     assert notices.PART2 not in msg.get_body(("plain",)).get_content()
-    data = export.pdf("Overview", [export.Chart("c", go.Figure(go.Scatter(x=[1, 2], y=[0.2, 0.4])))], "Sites: Northside",
-                      dt.date(2025, 10, 31), notice=config.notice)
+    data = export.pdf(
+        "Overview",
+        [export.Chart("c", go.Figure(go.Scatter(x=[1, 2], y=[0.2, 0.4])))],
+        "Sites: Northside",
+        dt.date(2025, 10, 31),
+        notice=config.notice,
+    )
     text = " ".join("".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages).split())
     assert own in text
 
@@ -335,13 +398,17 @@ def test_the_notice_is_configurable(tmp_path, monkeypatch):
 def test_a_recipient_with_too_few_clients_gets_no_numbers(demo_db, catalog):
     # a view of fewer than 11 clients shows nothing on screen; the message says so and draws nothing (a site
     # with no clients at all stands in for a small one: the guard is the same population query)
-    recipient = digest.Recipient("Tiny", "tiny@example.org", "director", ("Nowhere",),
-                                 digest.parse_schedule("weekly monday 07:00"), "week")
-    built = digest.build(demo_db, recipient, kpis.Period(dt.date(2025, 10, 20), dt.date(2025, 10, 26)),
-                         catalog=catalog)
+    recipient = digest.Recipient(
+        "Tiny", "tiny@example.org", "director", ("Nowhere",), digest.parse_schedule("weekly monday 07:00"), "week"
+    )
+    built = digest.build(demo_db, recipient, kpis.Period(dt.date(2025, 10, 20), dt.date(2025, 10, 26)), catalog=catalog)
     assert not built.enough and built.summary.empty and not built.figures and not built.signals
-    msg = digest.render(built, digest.parse_digests(DIGESTS), "Outcomes <o@example.org>",
-                        dt.datetime(2025, 10, 27, 7, 5, tzinfo=dt.timezone.utc))
+    msg = digest.render(
+        built,
+        digest.parse_digests(DIGESTS),
+        "Outcomes <o@example.org>",
+        dt.datetime(2025, 10, 27, 7, 5, tzinfo=dt.UTC),
+    )
     body = msg.get_body(("plain",)).get_content()
     assert "Too few clients to show" in body and "KEY MEASURES" not in body
     assert not [p for p in msg.walk() if p.get_content_maintype() in ("image", "application")]
@@ -382,8 +449,9 @@ def test_a_send_interrupted_midway_is_not_sent_again(demo_db_path, tls_files, tm
     # A run that stopped between recording "sending" and hearing back may have delivered the message: the next
     # run reports it and leaves it to a person, rather than risk a second copy.
     (tmp_path / "digests.toml").write_text(NORTH_ONLY)
-    mailer.State(tmp_path / "state.json").set_digest("Northside director", "2025-W43", status="sending",
-                                                      message_id="<digest.2025-W43.x@example.org>")
+    mailer.State(tmp_path / "state.json").set_digest(
+        "Northside director", "2025-W43", status="sending", message_id="<digest.2025-W43.x@example.org>"
+    )
     with smtp_server(tls_files) as box:
         smtp_env(monkeypatch, box.port, tls_files, tmp_path)
         assert run_digest(demo_db_path, tmp_path, "--due") == 1
@@ -408,9 +476,7 @@ def test_a_connection_lost_during_data_is_uncertain(tls_files, tmp_path):
         f.write(b"220 hi\r\n"), f.flush()
         for line in iter(f.readline, b""):
             word = line[:4].upper()
-            if word in (b"EHLO", b"HELO"):
-                f.write(b"250 ok\r\n")
-            elif word in (b"MAIL", b"RCPT"):
+            if word in (b"EHLO", b"HELO") or word in (b"MAIL", b"RCPT"):
                 f.write(b"250 ok\r\n")
             elif word == b"DATA":
                 f.write(b"354 go\r\n"), f.flush()
@@ -441,8 +507,12 @@ def test_dry_run_writes_eml_files_and_records_nothing(demo_db_path, tmp_path, mo
     assert run_digest(demo_db_path, tmp_path, "--recipient", "Nobody", "--dry-run", str(out)) == 2
     assert "no recipient named nobody" in capsys.readouterr().err
     # --recipient: that one only, for the last full week the data cover (20-26 Oct; data through Fri 31 Oct)
-    assert run_digest(demo_db_path, tmp_path, "--recipient", "northside director", "--dry-run", str(out),
-                      now="2025-12-01T09:00") == 0
+    assert (
+        run_digest(
+            demo_db_path, tmp_path, "--recipient", "northside director", "--dry-run", str(out), now="2025-12-01T09:00"
+        )
+        == 0
+    )
     (eml,) = out.glob("*.eml")
     assert eml.name == "digest-Northside-director-2025-W43.eml"
     msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
@@ -507,11 +577,18 @@ def test_digest_lists_the_alerts_that_hold(demo_db, catalog):
     config = digest.parse_digests(NORTH_ONLY)
     rules = alerting.parse_alerts(ALERT.replace("{threshold}", "0.99"), "alerts.toml", config.by_name(), catalog)
     north = config.by_name()["Northside director"]
-    built = digest.build(demo_db, north, kpis.Period(dt.date(2025, 10, 20), dt.date(2025, 10, 26)), catalog=catalog,
-                         rules=rules, draw=False)
-    assert [(a.rule.name, a.site, a.month) for a in built.alerts] == [("attendance-low", "Northside",
-                                                                       dt.date(2025, 10, 1))]
-    msg = digest.compose(built, config, "o@example.org", dt.datetime(2025, 10, 27, tzinfo=dt.timezone.utc))
+    built = digest.build(
+        demo_db,
+        north,
+        kpis.Period(dt.date(2025, 10, 20), dt.date(2025, 10, 26)),
+        catalog=catalog,
+        rules=rules,
+        draw=False,
+    )
+    assert [(a.rule.name, a.site, a.month) for a in built.alerts] == [
+        ("attendance-low", "Northside", dt.date(2025, 10, 1))
+    ]
+    msg = digest.compose(built, config, "o@example.org", dt.datetime(2025, 10, 27, tzinfo=dt.UTC))
     assert "IOP attendance below 99.0% at Northside: Oct 2025:" in msg.get_body(("plain",)).get_content()
 
 
@@ -532,25 +609,42 @@ def test_overview_rows_for_a_users_sites(demo_db, catalog):
 # --------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, error", [
-    ('[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "director"\nsites = ["N"]\nschedule = "weekly funday 07:00"',
-     r"recipient 1 \('A'\): schedule 'weekly funday 07:00': 'funday' is not a day"),
-    ('[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "director"\nsites = ["N"]\nschedule = "monthly 31 07:00"',
-     "from 1 to 28"),
-    ('[[recipients]]\nname = "A"\nemail = "not an address"\nrole = "director"\nsites = ["N"]\nschedule = "weekly monday 07:00"',
-     r"recipient 1 \('A'\): email"),
-    ('[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "boss"\nsites = ["N"]\nschedule = "weekly monday 07:00"',
-     "role must be one of"),
-    ('[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "director"\nsites = []\nschedule = "weekly monday 07:00"',
-     "sites must be"),
-    ('[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "director"\nsites = ["N"]\nschedule = "weekly monday 07:00"\nperiod = "year"',
-     "period must be"),
-    ('[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "director"\nsites = ["N"]\nschedule = "weekly monday 07:00"\ncc = "x"',
-     r"unknown keys \['cc'\]"),
-    ('[smtp]\nhost = "mail.example.org"\n', "SMTP settings do not belong in the repository"),
-    ('timezone = "Mars/Olympus"\n[[recipients]]\nname = "A"', "not a known time zone"),
-    ("recipients = []", "no recipients"),
-])
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        (
+            '[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "director"\nsites = ["N"]\nschedule = "weekly funday 07:00"',
+            r"recipient 1 \('A'\): schedule 'weekly funday 07:00': 'funday' is not a day",
+        ),
+        (
+            '[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "director"\nsites = ["N"]\nschedule = "monthly 31 07:00"',
+            "from 1 to 28",
+        ),
+        (
+            '[[recipients]]\nname = "A"\nemail = "not an address"\nrole = "director"\nsites = ["N"]\nschedule = "weekly monday 07:00"',
+            r"recipient 1 \('A'\): email",
+        ),
+        (
+            '[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "boss"\nsites = ["N"]\nschedule = "weekly monday 07:00"',
+            "role must be one of",
+        ),
+        (
+            '[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "director"\nsites = []\nschedule = "weekly monday 07:00"',
+            "sites must be",
+        ),
+        (
+            '[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "director"\nsites = ["N"]\nschedule = "weekly monday 07:00"\nperiod = "year"',
+            "period must be",
+        ),
+        (
+            '[[recipients]]\nname = "A"\nemail = "a@example.org"\nrole = "director"\nsites = ["N"]\nschedule = "weekly monday 07:00"\ncc = "x"',
+            r"unknown keys \['cc'\]",
+        ),
+        ('[smtp]\nhost = "mail.example.org"\n', "SMTP settings do not belong in the repository"),
+        ('timezone = "Mars/Olympus"\n[[recipients]]\nname = "A"', "not a known time zone"),
+        ("recipients = []", "no recipients"),
+    ],
+)
 def test_bad_digests_files_are_refused_with_the_entry_named(text, error):
     with pytest.raises(digest.DigestConfigError, match=error):
         digest.parse_digests(text, "digests.toml")
@@ -562,8 +656,10 @@ def test_unknown_sites_and_roles_are_refused(demo_db):
         digest.check_sites(config, signals.sites_of(demo_db))
     from outcomes.privacy import access
 
-    grants = access.parse_roles('[users."director.north@example.org"]\nrole = "director"\nsites = ["Northside"]\n'
-                                '[users."director.regional@example.org"]\nrole = "director"\nsites = ["Northside"]\n')
+    grants = access.parse_roles(
+        '[users."director.north@example.org"]\nrole = "director"\nsites = ["Northside"]\n'
+        '[users."director.regional@example.org"]\nrole = "director"\nsites = ["Northside"]\n'
+    )
     with pytest.raises(digest.DigestConfigError, match="'Regional director'.*grants only Northside"):
         digest.check_roles(digest.parse_digests(DIGESTS), grants, "roles.toml")
 
@@ -595,26 +691,32 @@ def test_shipped_examples_parse(catalog):
 CHICAGO = __import__("zoneinfo").ZoneInfo("America/Chicago")
 
 
-@pytest.mark.parametrize("schedule, now, latest", [
-    # Mon 27 Oct 2025 is a Monday: 07:05 is after that day's 07:00, 06:55 is before it (so the Monday before)
-    ("weekly monday 07:00", dt.datetime(2025, 10, 27, 7, 5), dt.datetime(2025, 10, 27, 7, 0)),
-    ("weekly monday 07:00", dt.datetime(2025, 10, 27, 6, 55), dt.datetime(2025, 10, 20, 7, 0)),
-    ("weekly friday 18:30", dt.datetime(2025, 10, 27, 7, 5), dt.datetime(2025, 10, 24, 18, 30)),
-    ("monthly 1 07:00", dt.datetime(2025, 11, 1, 7, 0), dt.datetime(2025, 11, 1, 7, 0)),
-    ("monthly 1 07:00", dt.datetime(2025, 11, 1, 6, 59), dt.datetime(2025, 10, 1, 7, 0)),
-    ("monthly 15 09:00", dt.datetime(2025, 3, 2, 12, 0), dt.datetime(2025, 2, 15, 9, 0)),
-])
+@pytest.mark.parametrize(
+    "schedule, now, latest",
+    [
+        # Mon 27 Oct 2025 is a Monday: 07:05 is after that day's 07:00, 06:55 is before it (so the Monday before)
+        ("weekly monday 07:00", dt.datetime(2025, 10, 27, 7, 5), dt.datetime(2025, 10, 27, 7, 0)),
+        ("weekly monday 07:00", dt.datetime(2025, 10, 27, 6, 55), dt.datetime(2025, 10, 20, 7, 0)),
+        ("weekly friday 18:30", dt.datetime(2025, 10, 27, 7, 5), dt.datetime(2025, 10, 24, 18, 30)),
+        ("monthly 1 07:00", dt.datetime(2025, 11, 1, 7, 0), dt.datetime(2025, 11, 1, 7, 0)),
+        ("monthly 1 07:00", dt.datetime(2025, 11, 1, 6, 59), dt.datetime(2025, 10, 1, 7, 0)),
+        ("monthly 15 09:00", dt.datetime(2025, 3, 2, 12, 0), dt.datetime(2025, 2, 15, 9, 0)),
+    ],
+)
 def test_schedules(schedule, now, latest):
     assert digest.parse_schedule(schedule).latest(now.replace(tzinfo=CHICAGO)) == latest.replace(tzinfo=CHICAGO)
 
 
-@pytest.mark.parametrize("kind, day, start, end, key", [
-    ("week", dt.date(2025, 10, 26), dt.date(2025, 10, 20), dt.date(2025, 10, 26), "2025-W43"),  # a Sunday itself
-    ("week", dt.date(2025, 10, 31), dt.date(2025, 10, 20), dt.date(2025, 10, 26), "2025-W43"),  # a Friday
-    ("week", dt.date(2026, 1, 4), dt.date(2025, 12, 29), dt.date(2026, 1, 4), "2026-W01"),  # ISO week-year
-    ("month", dt.date(2025, 10, 31), dt.date(2025, 10, 1), dt.date(2025, 10, 31), "2025-10"),
-    ("month", dt.date(2025, 10, 30), dt.date(2025, 9, 1), dt.date(2025, 9, 30), "2025-09"),
-])
+@pytest.mark.parametrize(
+    "kind, day, start, end, key",
+    [
+        ("week", dt.date(2025, 10, 26), dt.date(2025, 10, 20), dt.date(2025, 10, 26), "2025-W43"),  # a Sunday itself
+        ("week", dt.date(2025, 10, 31), dt.date(2025, 10, 20), dt.date(2025, 10, 26), "2025-W43"),  # a Friday
+        ("week", dt.date(2026, 1, 4), dt.date(2025, 12, 29), dt.date(2026, 1, 4), "2026-W01"),  # ISO week-year
+        ("month", dt.date(2025, 10, 31), dt.date(2025, 10, 1), dt.date(2025, 10, 31), "2025-10"),
+        ("month", dt.date(2025, 10, 30), dt.date(2025, 9, 1), dt.date(2025, 9, 30), "2025-09"),
+    ],
+)
 def test_periods(kind, day, start, end, key):
     period = digest.period_before(kind, day)
     assert (period.start, period.end, digest.period_key(period)) == (start, end, key)
@@ -622,11 +724,18 @@ def test_periods(kind, day, start, end, key):
 
 def test_smtp_settings_from_secrets_and_environment(tmp_path):
     secrets = tmp_path / "secrets.toml"
-    secrets.write_text('[smtp]\nhost = "mail.example.org"\nport = 2525\nusername = "u"\npassword = "p"\n'
-                       'from = "Outcomes <o@example.org>"\n')
+    secrets.write_text(
+        '[smtp]\nhost = "mail.example.org"\nport = 2525\nusername = "u"\npassword = "p"\n'
+        'from = "Outcomes <o@example.org>"\n'
+    )
     got = mailer.load_settings(secrets, env={})
-    assert (got.host, got.port, got.username, got.starttls, got.sender) == ("mail.example.org", 2525, "u", True,
-                                                                            "Outcomes <o@example.org>")
+    assert (got.host, got.port, got.username, got.starttls, got.sender) == (
+        "mail.example.org",
+        2525,
+        "u",
+        True,
+        "Outcomes <o@example.org>",
+    )
     assert mailer.load_settings(secrets, env={"OUTCOMES_SMTP_PORT": "587"}).port == 587
     assert mailer.load_settings(tmp_path / "none.toml", env={}) is None
     secrets.write_text('[smtp]\nhost = "m"\nusername = "u"\npassword = "p"\nstarttls = false\n')
@@ -670,7 +779,5 @@ def test_state_file_is_atomic_private_and_fails_closed(tmp_path, demo_db_path, m
     monkeypatch.setenv("OUTCOMES_ROLES", str(tmp_path / "none.toml"))
     assert run_digest(demo_db_path, tmp_path, "--due", "--dry-run", str(tmp_path / "out")) == 2
     assert "cannot read the digest state" in capsys.readouterr().err
-    with mailer.locked(path):
-        with pytest.raises(mailer.Busy):
-            with mailer.locked(path):
-                pass
+    with mailer.locked(path), pytest.raises(mailer.Busy), mailer.locked(path):
+        pass

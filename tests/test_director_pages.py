@@ -33,8 +33,13 @@ from outcomes.privacy import suppress as sup
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "director"
 AS_OF = dt.date(2025, 6, 30)
-DIRECTOR_PAGES = ["pages/overview.py", "pages/stepdown.py", "pages/engagement.py", "pages/retention.py",
-                  "pages/pathways.py"]
+DIRECTOR_PAGES = [
+    "pages/overview.py",
+    "pages/stepdown.py",
+    "pages/engagement.py",
+    "pages/retention.py",
+    "pages/pathways.py",
+]
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +120,9 @@ def numbers(fig: dict) -> list[float]:
                 walk(v, key)
         elif key in ("y", "z", "customdata", "value", "text", "hovertext") and not isinstance(node, bool):
             try:
-                out.append(float(str(node).replace(",", "").replace("%", "").strip("()")) /
-                           (100 if "%" in str(node) else 1))
+                out.append(
+                    float(str(node).replace(",", "").replace("%", "").strip("()")) / (100 if "%" in str(node) else 1)
+                )
             except ValueError:
                 pass
 
@@ -138,16 +144,20 @@ def test_periods():
     assert kpis.default_period(dt.date(2025, 10, 31)) == kpis.Period(dt.date(2025, 8, 1), dt.date(2025, 10, 31))
     # data through mid-month: that month is not full yet
     assert kpis.default_period(dt.date(2025, 10, 15)) == kpis.Period(dt.date(2025, 7, 1), dt.date(2025, 9, 30))
-    assert kpis.previous_period(kpis.Period(dt.date(2025, 4, 1), dt.date(2025, 6, 30))) == \
-        kpis.Period(dt.date(2025, 1, 1), dt.date(2025, 3, 31))
+    assert kpis.previous_period(kpis.Period(dt.date(2025, 4, 1), dt.date(2025, 6, 30))) == kpis.Period(
+        dt.date(2025, 1, 1), dt.date(2025, 3, 31)
+    )
     # not whole months: the same number of days just before
     p, default = kpis.period_from(dt.date(2025, 5, 10), dt.date(2025, 6, 20), AS_OF)
     assert not default and kpis.previous_period(p) == kpis.Period(dt.date(2025, 3, 29), dt.date(2025, 5, 9))
     # a To after the data-through date is cut back to it; only From: up to the data-through date
     assert kpis.period_from(None, dt.date(2025, 9, 1), AS_OF)[0].end == AS_OF
     assert kpis.period_from(dt.date(2025, 2, 1), None, AS_OF)[0] == kpis.Period(dt.date(2025, 2, 1), AS_OF)
-    assert [q.label() for q in kpis.periods_before(kpis.Period(dt.date(2025, 4, 1), AS_OF), 3)] == \
-        ["1 Oct – 31 Dec 2024", "1 Jan – 31 Mar 2025", "1 Apr – 30 Jun 2025"]
+    assert [q.label() for q in kpis.periods_before(kpis.Period(dt.date(2025, 4, 1), AS_OF), 3)] == [
+        "1 Oct – 31 Dec 2024",
+        "1 Jan – 31 Mar 2025",
+        "1 Apr – 30 Jun 2025",
+    ]
 
 
 # (value, change) per tile; see tests/fixtures/director/README.md
@@ -308,8 +318,7 @@ def _cells(df: pd.DataFrame) -> list[float]:
 
 
 @pytest.mark.parametrize("page", DIRECTOR_PAGES)
-def test_hidden_cells_reach_no_chart_table_or_download(open_page, director_con, catalog, downloads, monkeypatch,
-                                                       page):
+def test_hidden_cells_reach_no_chart_table_or_download(open_page, director_con, catalog, downloads, monkeypatch, page):
     # Southside holds the small groups (4 of 15 stepped down, 9 of 12 ...); on Pathways its one link has 13
     # clients, so the women of Southside (7 of them moved residential -> IOP) make a hidden one
     view = {"sites": "Southside"} | ({"genders": "female"} if "pathways" in page else {})
@@ -341,9 +350,11 @@ def test_hidden_cells_reach_no_chart_table_or_download(open_page, director_con, 
 
     for fig in figures(at):
         assert not leaks(numbers(fig)), fig["layout"].get("title")
-    value_columns = {c for q in catalog.values() for c in [*q.suppress.get("counts", []),
-                                                          *(q.suppress.get("rates") or {}),
-                                                          *(q.suppress.get("stats") or {})]}
+    value_columns = {
+        c
+        for q in catalog.values()
+        for c in [*q.suppress.get("counts", []), *(q.suppress.get("rates") or {}), *(q.suppress.get("stats") or {})]
+    }
     for frame in at.dataframe:
         shown_frame = frame.value
         text = shown_frame[[c for c in shown_frame.columns if c in value_columns]].astype(str).to_numpy().ravel()
@@ -354,8 +365,11 @@ def test_hidden_cells_reach_no_chart_table_or_download(open_page, director_con, 
                 values.append(float(cell.rstrip("%")) / 100 if cell.endswith("%") else float(cell))
             except ValueError:
                 pass
-        assert not [v for v in values if any(abs(v - s) < (5e-4 if v < 1 else 1e-9) for s in secret
-                                             if s < 1 or float(v).is_integer())]
+        assert not [
+            v
+            for v in values
+            if any(abs(v - s) < (5e-4 if v < 1 else 1e-9) for s in secret if s < 1 or float(v).is_integer())
+        ]
     assert downloads, "each table has a CSV download"
     for make in downloads.values():
         payload = make()
@@ -425,8 +439,14 @@ def one(con, catalog, name, **params) -> dict:
 
 def test_kpi_queries_by_hand(director_con, catalog):
     c = director_con
-    assert one(c, catalog, "stepdown_rate", grain="period", **CURRENT) | {"ci_low": 0, "ci_high": 0} == \
-        {"month": None, "eligible_discharges": 39, "stepped_down": 16, "stepdown_rate": 16 / 39, "ci_low": 0, "ci_high": 0}
+    assert one(c, catalog, "stepdown_rate", grain="period", **CURRENT) | {"ci_low": 0, "ci_high": 0} == {
+        "month": None,
+        "eligible_discharges": 39,
+        "stepped_down": 16,
+        "stepdown_rate": 16 / 39,
+        "ci_low": 0,
+        "ci_high": 0,
+    }
     assert one(c, catalog, "stepdown_rate", grain="period", **PREVIOUS)["stepped_down"] == 21
     assert one(c, catalog, "stepdown_rate", grain="period", window_days=7, **PREVIOUS)["stepped_down"] == 0
     assert one(c, catalog, "stepdown_rate", grain="period", sites="Northside", **CURRENT)["eligible_discharges"] == 24
@@ -442,26 +462,36 @@ def test_kpi_queries_by_hand(director_con, catalog):
     assert r["retained"] == pytest.approx(28 / 33)
     r = one(c, catalog, "kpi_iop_retention", start="2025-01-01", end="2025-04-01", sites="Northside")
     assert (r["admissions"], r["at_risk"], r["retained"]) == (24, 18, pytest.approx(21 / 24))
-    assert runner.run(c, catalog["kpi_iop_retention"], {"start": "2024-10-03", "end": "2024-12-31"}, raw=True).data.empty
+    assert runner.run(
+        c, catalog["kpi_iop_retention"], {"start": "2024-10-03", "end": "2024-12-31"}, raw=True
+    ).data.empty
     f = one(c, catalog, "fui_followup", grain="period", window_days=7, **CURRENT)
     assert (f["eligible_discharges"], f["followed_up"]) == (39, 16)
     assert one(c, catalog, "fui_followup", grain="period", window_days=7, **PREVIOUS)["followed_up"] == 0
     assert one(c, catalog, "fui_followup", grain="period", window_days=30, **PREVIOUS)["followed_up"] == 21
     monthly = runner.run(c, catalog["stepdown_rate"], {}, raw=True).data
-    assert [(str(m)[:7], e, s) for m, e, s in monthly[["month", "eligible_discharges", "stepped_down"]].itertuples(
-        index=False)] == [("2025-01", 37, 21), ("2025-04", 39, 16)]
+    assert [
+        (str(m)[:7], e, s)
+        for m, e, s in monthly[["month", "eligible_discharges", "stepped_down"]].itertuples(index=False)
+    ] == [("2025-01", 37, 21), ("2025-04", 39, 16)]
 
 
 def test_by_site_and_by_level_queries_by_hand(director_con, catalog):
     df = runner.run(director_con, catalog["stepdown_by_site"], {}, raw=True).data
     assert [tuple(r) for r in df[["site", "eligible_discharges", "stepped_down"]].itertuples(index=False)] == [
-        ("Northside", 25, 12), ("Northside", 24, 12), ("Southside", 12, 9), ("Southside", 15, 4)]
+        ("Northside", 25, 12),
+        ("Northside", 24, 12),
+        ("Southside", 12, 9),
+        ("Southside", 15, 4),
+    ]
     assert [str(p)[:10] for p in df["period"]] == ["2025-01-01", "2025-04-01"] * 2
     shown = runner.run(director_con, catalog["stepdown_by_site"], {}).data
     assert shown["stepped_down"].isna().tolist() == [False, False, True, True]
     df = runner.run(director_con, catalog["discharge_outcomes_by_level"], {}, raw=True).data
-    assert [tuple(r) for r in df[["level_of_care", "discharges", "completed", "left_against_advice"]].itertuples(
-        index=False)] == [("residential", 76, 76, 0), ("iop", 8, 3, 5)]
+    assert [
+        tuple(r)
+        for r in df[["level_of_care", "discharges", "completed", "left_against_advice"]].itertuples(index=False)
+    ] == [("residential", 76, 76, 0), ("iop", 8, 3, 5)]
 
 
 def test_kpi_queries_agree_with_the_catalog_on_demo_data(demo_db, catalog):
@@ -470,12 +500,16 @@ def test_kpi_queries_agree_with_the_catalog_on_demo_data(demo_db, catalog):
         span = {"start": start, "end": end}
         monthly = runner.run(con, catalog["stepdown_rate"], span, raw=True).data
         total = one(con, catalog, "stepdown_rate", grain="period", **span)
-        assert (total["eligible_discharges"], total["stepped_down"]) == \
-            (monthly["eligible_discharges"].sum(), monthly["stepped_down"].sum())
+        assert (total["eligible_discharges"], total["stepped_down"]) == (
+            monthly["eligible_discharges"].sum(),
+            monthly["stepped_down"].sum(),
+        )
         monthly = runner.run(con, catalog["fui_followup"], span | {"window_days": 7}, raw=True).data
         total = one(con, catalog, "fui_followup", grain="period", window_days=7, **span)
-        assert (total["eligible_discharges"], total["followed_up"]) == \
-            (monthly["eligible_discharges"].sum(), monthly["followed_up"].sum())
+        assert (total["eligible_discharges"], total["followed_up"]) == (
+            monthly["eligible_discharges"].sum(),
+            monthly["followed_up"].sum(),
+        )
         weekly = runner.run(con, catalog["attendance_weekly"], span, raw=True).data
         total = one(con, catalog, "kpi_iop_attendance", **span)
         assert (total["scheduled"], total["attended"]) == (weekly["scheduled"].sum(), weekly["attended"].sum())
@@ -485,11 +519,14 @@ def test_kpi_queries_agree_with_the_catalog_on_demo_data(demo_db, catalog):
         for row in by_level.itertuples():
             assert (row.discharges, row.completed, row.left_against_advice) == tuple(sums.loc[row.level_of_care])
     # retention on day 90 is the Kaplan-Meier estimate over all routes and tracks
-    episodes = con.execute("""
+    episodes = con.execute(
+        """
         select least(coalesce(discharge_date, date '9999-12-31'), $as_of) - admit_date as duration,
                coalesce(discharge_date <= $as_of and discharge_reason not in ('completed', 'transferred'), false)
         from episodes where level_of_care = 'iop' and admit_date between date '2024-11-01' and date '2025-04-30'
-    """, {"as_of": db.load_info(con)["data_through"]}).fetchall()
+    """,
+        {"as_of": db.load_info(con)["data_through"]},
+    ).fetchall()
     km = kaplan_meier([d for d, _ in episodes], [int(e) for _, e in episodes], times=[90])
     total = one(con, catalog, "kpi_iop_retention", start="2024-11-01", end="2025-04-30")
     assert total["retained"] == pytest.approx(float(km["survival"].iloc[0]))

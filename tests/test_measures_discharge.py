@@ -24,16 +24,48 @@ Z = 1.959963984540054
 
 COLUMNS = {
     "fui_followup": ["month", "eligible_discharges", "followed_up", "followup_rate", "ci_low", "ci_high"],
-    "time_to_stepdown": ["reason_group", "day", "at_risk", "stepped_on_day", "cumulative_share",
-                         "stepped_by_max_day", "median_days"],
-    "referral_conversion": ["site", "to_level_of_care", "referred", "admitted", "attended_14d", "admitted_rate",
-                            "attended_rate"],
+    "time_to_stepdown": [
+        "reason_group",
+        "day",
+        "at_risk",
+        "stepped_on_day",
+        "cumulative_share",
+        "stepped_by_max_day",
+        "median_days",
+    ],
+    "referral_conversion": [
+        "site",
+        "to_level_of_care",
+        "referred",
+        "admitted",
+        "attended_14d",
+        "admitted_rate",
+        "attended_rate",
+    ],
     "referral_not_arrived": ["month", "site", "referred", "not_arrived", "not_arrived_rate"],
-    "readmission": ["month", "level_of_care", "discharges_30", "readmitted_30", "readmission_rate_30",
-                    "discharges_90", "readmitted_90", "readmission_rate_90"],
-    "discharge_outcomes": ["month", "level_of_care", "discharges", "completed", "left_against_advice",
-                           "administrative", "transferred", "other", "positive", "positive_rate",
-                           "completion_rate"],
+    "readmission": [
+        "month",
+        "level_of_care",
+        "discharges_30",
+        "readmitted_30",
+        "readmission_rate_30",
+        "discharges_90",
+        "readmitted_90",
+        "readmission_rate_90",
+    ],
+    "discharge_outcomes": [
+        "month",
+        "level_of_care",
+        "discharges",
+        "completed",
+        "left_against_advice",
+        "administrative",
+        "transferred",
+        "other",
+        "positive",
+        "positive_rate",
+        "completion_rate",
+    ],
     "length_of_stay": ["level_of_care", "episodes", "median_days", "p25_days", "p75_days"],
 }
 
@@ -129,16 +161,14 @@ FUI_CASES = {
     # 31-day chain 0 / 30 (F05): the second is dropped (X02, the other 03-22 discharge, is male)
     "chain_0_30_second_dropped": ({"start": "2025-03-22", "end": "2025-03-22", "genders": "female"}, []),
     # 31-day chain 0 / 31 (F08): the second is kept (X03, the other 04-01 discharge, is female)
-    "chain_0_31_second_kept": ({"start": "2025-04-01", "end": "2025-04-01", "genders": "male"},
-                               [("2025-04-01", 1, 1)]),
+    "chain_0_31_second_kept": ({"start": "2025-04-01", "end": "2025-04-01", "genders": "male"}, [("2025-04-01", 1, 1)]),
     # day 1 is the first follow-up day: F01 (OP day 1) followed even with a 1-day window; A02 not
     "day_1_counts": ({"window_days": "1", "start": "2025-01-10", "end": "2025-01-10"}, [("2025-01-01", 2, 1)]),
     # F02: the only session is on the discharge day
     "discharge_day_not_counted": ({"start": "2025-01-15", "end": "2025-01-15"}, [("2025-01-01", 1, 0)]),
     # F03: PHP session on day 30 counts in a 30-day window, not in a 29-day one
     "window_last_day_30": ({"start": "2025-02-03", "end": "2025-02-03"}, [("2025-02-01", 1, 1)]),
-    "window_last_day_29": ({"window_days": "29", "start": "2025-02-03", "end": "2025-02-03"},
-                           [("2025-02-01", 1, 0)]),
+    "window_last_day_29": ({"window_days": "29", "start": "2025-02-03", "end": "2025-02-03"}, [("2025-02-01", 1, 0)]),
     # F05-W1: its only later session is in a withdrawal management episode
     "withdrawal_management_never_counts": ({"start": "2025-02-20", "end": "2025-02-20"}, [("2025-02-01", 1, 0)]),
     # F06: deceased, the only 03-10 discharge
@@ -240,10 +270,16 @@ TTS_ALL_GROUPS = {
 
 TTS_CASES = {
     "eastside": ({"sites": "Eastside", "max_day": "10"}, TTS_EAST, TTS_EAST_GROUPS),
-    "eastside_censored_by_as_of": ({"sites": "Eastside", "max_day": "10", "as_of": "2025-06-05"},
-                                   TTS_EAST_CENSORED, TTS_EAST_CENSORED_GROUPS),
-    "eastside_start": ({"sites": "Eastside", "max_day": "5", "start": "2025-06-20"},
-                       TTS_EAST_LATE, TTS_EAST_LATE_GROUPS),
+    "eastside_censored_by_as_of": (
+        {"sites": "Eastside", "max_day": "10", "as_of": "2025-06-05"},
+        TTS_EAST_CENSORED,
+        TTS_EAST_CENSORED_GROUPS,
+    ),
+    "eastside_start": (
+        {"sites": "Eastside", "max_day": "5", "start": "2025-06-20"},
+        TTS_EAST_LATE,
+        TTS_EAST_LATE_GROUPS,
+    ),
     "all_sites": ({"max_day": "3"}, TTS_ALL, TTS_ALL_GROUPS),
 }
 
@@ -279,8 +315,10 @@ CONVERSION_CASES = {
     "as_of_april": ({"as_of": "2025-04-30"}, CONVERSION_AS_OF_APRIL),
     "sites_southside": ({"sites": "Southside"}, CONVERSION_SOUTHSIDE),
     # T-X02 (03-22), T-X03 (04-01): both bounds inclusive
-    "start_end": ({"start": "2025-03-21", "end": "2025-04-01"},
-                  [("Northside", "iop", 1, 1, 0), ("Southside", "op", 1, 0, 0)]),
+    "start_end": (
+        {"start": "2025-03-21", "end": "2025-04-01"},
+        [("Northside", "iop", 1, 1, 0), ("Southside", "op", 1, 0, 0)],
+    ),
     "attended_day_14": ({"start": "2025-03-20", "end": "2025-03-20"}, [("Northside", "iop", 1, 1, 1)]),  # T-X01
     "attended_day_15": ({"start": "2025-03-22", "end": "2025-03-22"}, [("Northside", "iop", 1, 1, 0)]),  # T-X02
 }
@@ -302,11 +340,14 @@ NOT_ARRIVED_ALL = [
 NOT_ARRIVED_CASES = {
     "defaults": ({}, NOT_ARRIVED_ALL),
     # as_of=2025-03-25: T-A06's episode starts 05-07 and T-X02's 03-30, both after as_of; T-X01's on 03-25 counts
-    "as_of_march": ({"as_of": "2025-03-25"}, [
-        ("2025-01-01", "Northside", 1, 0),
-        ("2025-02-01", "Northside", 1, 1),
-        ("2025-03-01", "Northside", 2, 1),
-    ]),
+    "as_of_march": (
+        {"as_of": "2025-03-25"},
+        [
+            ("2025-01-01", "Northside", 1, 0),
+            ("2025-02-01", "Northside", 1, 1),
+            ("2025-03-01", "Northside", 2, 1),
+        ],
+    ),
     "sites_southside": ({"sites": "Southside"}, [("2025-04-01", "Southside", 3, 1)]),
 }
 
@@ -357,8 +398,10 @@ READMISSION_CASES = {
     "day_1_is_a_transfer": ({"start": "2025-01-31", "end": "2025-01-31"}, []),  # A01
     "day_2": ({"start": "2025-01-10", "end": "2025-01-10"}, [("2025-01-01", "residential", 2, 1, 2, 1)]),  # A02; F01
     "day_30": ({"start": "2025-01-20", "end": "2025-01-20"}, [("2025-01-01", "iop", 1, 1, 1, 1)]),  # A03
-    "day_31": ({"start": "2025-01-25", "end": "2025-01-25", "sites": "Southside"},
-               [("2025-01-01", "residential", 1, 0, 1, 1)]),  # A04
+    "day_31": (
+        {"start": "2025-01-25", "end": "2025-01-25", "sites": "Southside"},
+        [("2025-01-01", "residential", 1, 0, 1, 1)],
+    ),  # A04
     "day_90": ({"start": "2025-02-01", "end": "2025-02-01"}, [("2025-02-01", "iop", 1, 0, 1, 1)]),  # A05
     "day_91": ({"start": "2025-02-05", "end": "2025-02-05"}, [("2025-02-01", "iop", 1, 0, 1, 0)]),  # A06
     # A09 (IOP, deceased) and F04 (residential) are both discharged 02-10: only F04 is counted
@@ -396,15 +439,21 @@ OUTCOMES_ALL = [
 OUTCOMES_CASES = {
     "defaults": ({}, OUTCOMES_ALL),
     "as_of_may": ({"as_of": "2025-05-31"}, OUTCOMES_ALL[:-2]),  # June discharges are after as_of
-    "sites_eastside": ({"sites": "Eastside"}, [
-        ("2025-03-01", "op", 3, 1, 0, 1, 0, 1, 1),  # L01, L02, L03
-        ("2025-04-01", "op", 1, 0, 1, 0, 0, 0, 0),  # L04
-        ("2025-06-01", "residential", 9, 5, 2, 1, 0, 1, 5),  # T01-T05 completed; T06, T07; T08; T09
-    ]),
-    "start_end_may": ({"start": "2025-05-01", "end": "2025-05-31"}, [
-        ("2025-05-01", "withdrawal_management", 1, 1, 0, 0, 0, 0, 1),
-        ("2025-05-01", "residential", 3, 2, 0, 0, 1, 0, 3),
-    ]),
+    "sites_eastside": (
+        {"sites": "Eastside"},
+        [
+            ("2025-03-01", "op", 3, 1, 0, 1, 0, 1, 1),  # L01, L02, L03
+            ("2025-04-01", "op", 1, 0, 1, 0, 0, 0, 0),  # L04
+            ("2025-06-01", "residential", 9, 5, 2, 1, 0, 1, 5),  # T01-T05 completed; T06, T07; T08; T09
+        ],
+    ),
+    "start_end_may": (
+        {"start": "2025-05-01", "end": "2025-05-31"},
+        [
+            ("2025-05-01", "withdrawal_management", 1, 1, 0, 0, 0, 0, 1),
+            ("2025-05-01", "residential", 3, 2, 0, 0, 1, 0, 3),
+        ],
+    ),
 }
 
 
@@ -428,27 +477,36 @@ LOS_ALL = [
 
 LOS_CASES = {
     "defaults": ({}, LOS_ALL),
-    "sites_eastside": ({"sites": "Eastside"}, [
-        # T: 19, 20, 17, 21, 22, 20, 21, 21, 16 -> 16 17 19 20 20 21 21 21 22: positions 2, 4, 6
-        ("residential", 9, 20.0, 19.0, 21.0),
-        ("op", 4, 5.5, 1.0, 22.5),
-    ]),
-    "start_end_march": ({"start": "2025-03-01", "end": "2025-03-31"}, [
-        ("withdrawal_management", 1, 25.0, 25.0, 25.0),  # F05-W2
-        # F08-R1 19, X01 19, X02 21, F06 37: median (19 + 21) / 2, p25 at 0.75 -> 19, p75 at 2.25 -> 21 + 0.25 * 16
-        ("residential", 4, 20.0, 19.0, 25.0),
-        ("op", 3, 1.0, 1.0, 5.5),  # L01 1, L02 1, L03 10: p75 at 1.5 -> 5.5
-    ]),
-    "as_of_may": ({"as_of": "2025-05-31"}, [
-        ("withdrawal_management", 3, 5.0, 4.5, 15.0),
-        # the 32 less June's 11 (F11 16, T01-T09, X05 23): 13; 15 x2; 18; 19 x4; 20 x2; 21 x6; 22 x2; 24; 26; 37
-        # 21 stays, positions 0-20: p25 at 5 -> 19, median at 10 -> 21, p75 at 15 -> 21
-        ("residential", 21, 21.0, 19.0, 21.0),
-        ("php", 1, 15.0, 15.0, 15.0),
-        # without A08 (45): 29 31 33 36 50 68 -> p25 at 1.25 -> 31.5, median at 2.5 -> 34.5, p75 at 3.75 -> 46.5
-        ("iop", 6, 34.5, 31.5, 46.5),
-        ("op", 4, 5.5, 1.0, 22.5),
-    ]),
+    "sites_eastside": (
+        {"sites": "Eastside"},
+        [
+            # T: 19, 20, 17, 21, 22, 20, 21, 21, 16 -> 16 17 19 20 20 21 21 21 22: positions 2, 4, 6
+            ("residential", 9, 20.0, 19.0, 21.0),
+            ("op", 4, 5.5, 1.0, 22.5),
+        ],
+    ),
+    "start_end_march": (
+        {"start": "2025-03-01", "end": "2025-03-31"},
+        [
+            ("withdrawal_management", 1, 25.0, 25.0, 25.0),  # F05-W2
+            # F08-R1 19, X01 19, X02 21, F06 37: median (19 + 21) / 2, p25 at 0.75 -> 19, p75 at 2.25 -> 21 + 0.25 * 16
+            ("residential", 4, 20.0, 19.0, 25.0),
+            ("op", 3, 1.0, 1.0, 5.5),  # L01 1, L02 1, L03 10: p75 at 1.5 -> 5.5
+        ],
+    ),
+    "as_of_may": (
+        {"as_of": "2025-05-31"},
+        [
+            ("withdrawal_management", 3, 5.0, 4.5, 15.0),
+            # the 32 less June's 11 (F11 16, T01-T09, X05 23): 13; 15 x2; 18; 19 x4; 20 x2; 21 x6; 22 x2; 24; 26; 37
+            # 21 stays, positions 0-20: p25 at 5 -> 19, median at 10 -> 21, p75 at 15 -> 21
+            ("residential", 21, 21.0, 19.0, 21.0),
+            ("php", 1, 15.0, 15.0, 15.0),
+            # without A08 (45): 29 31 33 36 50 68 -> p25 at 1.25 -> 31.5, median at 2.5 -> 34.5, p75 at 3.75 -> 46.5
+            ("iop", 6, 34.5, 31.5, 46.5),
+            ("op", 4, 5.5, 1.0, 22.5),
+        ],
+    ),
 }
 
 
@@ -556,8 +614,10 @@ def test_readmission(con, run_query, case):
     assert list(df.columns) == COLUMNS["readmission"]
     cols = ["month", "level_of_care", "discharges_30", "readmitted_30", "discharges_90", "readmitted_90"]
     assert_table(_rows(df, cols), expected)
-    assert_table(_rows(df, ["readmission_rate_30", "readmission_rate_90"]),
-                 [(_rate(r30, d30), _rate(r90, d90)) for _, _, d30, r30, d90, r90 in expected])
+    assert_table(
+        _rows(df, ["readmission_rate_30", "readmission_rate_90"]),
+        [(_rate(r30, d30), _rate(r90, d90)) for _, _, d30, r30, d90, r90 in expected],
+    )
 
 
 @pytest.mark.parametrize("case", list(OUTCOMES_CASES))
@@ -636,7 +696,8 @@ def _month(day: date) -> str:
 
 def _is_transfer(e: dict, eps: list[dict]) -> bool:
     return any(
-        o["client_id"] == e["client_id"] and o["episode_id"] != e["episode_id"]
+        o["client_id"] == e["client_id"]
+        and o["episode_id"] != e["episode_id"]
         and o["level_of_care"] in ("residential", "withdrawal_management")
         and 0 <= (o["admit"] - e["out"]).days <= 1
         for o in eps
@@ -667,9 +728,14 @@ def reference_fui(params: dict[str, str]) -> list[tuple]:
     followup = _attended_days(eps, ("php", "iop", "op"))
     by_client = defaultdict(list)
     for e in eps:
-        if e["level_of_care"] in ("residential", "withdrawal_management") and e["out"] and e["out"] <= as_of:
-            if not _is_transfer(e, eps) and e["discharge_reason"] != "deceased":
-                by_client[e["client_id"]].append(e)
+        if (
+            e["level_of_care"] in ("residential", "withdrawal_management")
+            and e["out"]
+            and e["out"] <= as_of
+            and not _is_transfer(e, eps)
+            and e["discharge_reason"] != "deceased"
+        ):
+            by_client[e["client_id"]].append(e)
     kept = []
     for stays in by_client.values():
         last = None
@@ -774,16 +840,22 @@ def reference_readmission(params: dict[str, str]) -> list[tuple]:
             continue
         if not chosen(e) or not in_range(e["out"]) or e["discharge_reason"] == "deceased" or _is_transfer(e, eps):
             continue
-        gaps = [(o["admit"] - e["out"]).days for o in eps
-                if o["client_id"] == e["client_id"] and o["level_of_care"] in ("residential", "withdrawal_management")]
+        gaps = [
+            (o["admit"] - e["out"]).days
+            for o in eps
+            if o["client_id"] == e["client_id"] and o["level_of_care"] in ("residential", "withdrawal_management")
+        ]
         c = counts[(_month(e["out"]), e["level_of_care"])]
         for k, window in ((0, 30), (2, 90)):
             if e["out"] + timedelta(days=window) <= as_of:
                 c[k] += 1
                 c[k + 1] += any(2 <= g <= window for g in gaps)
     order = {"residential": 0, "iop": 1}
-    return [(m, level, *c) for (m, level), c in sorted(counts.items(), key=lambda kv: (kv[0][0], order[kv[0][1]]))
-            if c[0] > 0]
+    return [
+        (m, level, *c)
+        for (m, level), c in sorted(counts.items(), key=lambda kv: (kv[0][0], order[kv[0][1]]))
+        if c[0] > 0
+    ]
 
 
 LEVEL_ORDER = {"withdrawal_management": 0, "residential": 1, "php": 2, "iop": 3, "op": 4}
@@ -796,8 +868,15 @@ def _discharged(params: dict[str, str]):
 
 
 def reference_outcomes(params: dict[str, str]) -> list[tuple]:
-    buckets = {"completed": 1, "left_against_advice": 2, "administrative": 3, "transferred": 4,
-               "other": 5, "incarcerated": 5, "deceased": 5}
+    buckets = {
+        "completed": 1,
+        "left_against_advice": 2,
+        "administrative": 3,
+        "transferred": 4,
+        "other": 5,
+        "incarcerated": 5,
+        "deceased": 5,
+    }
     counts = defaultdict(lambda: [0] * 7)
     for e in _discharged(params):
         c = counts[(_month(e["out"]), e["level_of_care"])]
@@ -812,8 +891,10 @@ def reference_los(params: dict[str, str]) -> list[tuple]:
     stays = defaultdict(list)
     for e in _discharged(params):
         stays[e["level_of_care"]].append(max((e["out"] - e["admit"]).days, 1))
-    return [(level, len(v), _quantile(v, 0.5), _quantile(v, 0.25), _quantile(v, 0.75))
-            for level, v in sorted(stays.items(), key=lambda kv: LEVEL_ORDER[kv[0]])]
+    return [
+        (level, len(v), _quantile(v, 0.5), _quantile(v, 0.25), _quantile(v, 0.75))
+        for level, v in sorted(stays.items(), key=lambda kv: LEVEL_ORDER[kv[0]])
+    ]
 
 
 @pytest.mark.parametrize("case", list(FUI_CASES))

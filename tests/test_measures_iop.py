@@ -137,8 +137,14 @@ def test_iop_initiation_engagement(con, run_query, case):
 # rows: (track, client_weeks, weeks_3plus_sessions, weeks_9plus_hours)
 # ======================================================================================
 
-DOSE_COLUMNS = ["track", "client_weeks", "weeks_3plus_sessions", "weeks_9plus_hours",
-                "share_3plus_sessions", "share_9plus_hours"]
+DOSE_COLUMNS = [
+    "track",
+    "client_weeks",
+    "weeks_3plus_sessions",
+    "weeks_9plus_hours",
+    "share_3plus_sessions",
+    "share_9plus_hours",
+]
 
 DOSE_DEFAULT = [
     # weeks: IB 3, ID 2, IE 12 (open: day 77 = week 12), IF 5, IG 6, IH 3, IL 7, IM 1, IN-I1 4,
@@ -194,37 +200,43 @@ RETENTION_COLUMNS = ["entry_route", "track", "curve", "day", "at_risk", "dropout
 RETENTION_DEFAULT = {
     # IM 0 (event), ID 9 (event), IB 18 (event), IH 18 (event; 15 days after residential = direct),
     # P1 20 (completed: censored), IN-I1 21 (event), IF 28 (completed), IL 47 (open), IE 77 (open), IN-I2 77 (open)
-    ("direct", "day"): (77, {
-        0: (10, 1, 0.9),  # day-0 dropout
-        1: (9, 0, 0.9),
-        9: (9, 1, 0.8),  # 0.9 * 8/9
-        10: (8, 0, 0.8),
-        18: (8, 2, 0.6),  # tie of two events: 0.8 * 6/8
-        19: (6, 0, 0.6),
-        20: (6, 0, 0.6),  # P1 censored at 20, still at risk that day
-        21: (5, 1, 0.48),  # 0.6 * 4/5
-        22: (4, 0, 0.48),
-        29: (3, 0, 0.48),
-        30: (3, 0, 0.48),
-        48: (2, 0, 0.48),
-        60: (2, 0, 0.48),
-        77: (2, 0, 0.48),
-    }),
+    ("direct", "day"): (
+        77,
+        {
+            0: (10, 1, 0.9),  # day-0 dropout
+            1: (9, 0, 0.9),
+            9: (9, 1, 0.8),  # 0.9 * 8/9
+            10: (8, 0, 0.8),
+            18: (8, 2, 0.6),  # tie of two events: 0.8 * 6/8
+            19: (6, 0, 0.6),
+            20: (6, 0, 0.6),  # P1 censored at 20, still at risk that day
+            21: (5, 1, 0.48),  # 0.6 * 4/5
+            22: (4, 0, 0.48),
+            29: (3, 0, 0.48),
+            30: (3, 0, 0.48),
+            48: (2, 0, 0.48),
+            60: (2, 0, 0.48),
+            77: (2, 0, 0.48),
+        },
+    ),
     # R3 10 (incarcerated: event), R1 20 (event), R4 20 (event), R2 20 (transferred: censored),
     # IC 35 (administrative: event), IA 47 (completed), IK 69 (open; its residential ended after admission)
-    ("direct", "evening"): (69, {
-        0: (7, 0, 1.0),
-        10: (7, 1, 6 / 7),
-        11: (6, 0, 6 / 7),
-        20: (6, 2, 4 / 7),  # two events and a censoring at 20: 6/7 * 4/6
-        21: (3, 0, 4 / 7),
-        30: (3, 0, 4 / 7),
-        35: (3, 1, 8 / 21),  # 4/7 * 2/3
-        36: (2, 0, 8 / 21),
-        48: (1, 0, 8 / 21),
-        60: (1, 0, 8 / 21),
-        69: (1, 0, 8 / 21),
-    }),
+    ("direct", "evening"): (
+        69,
+        {
+            0: (7, 0, 1.0),
+            10: (7, 1, 6 / 7),
+            11: (6, 0, 6 / 7),
+            20: (6, 2, 4 / 7),  # two events and a censoring at 20: 6/7 * 4/6
+            21: (3, 0, 4 / 7),
+            30: (3, 0, 4 / 7),
+            35: (3, 1, 8 / 21),  # 4/7 * 2/3
+            36: (2, 0, 8 / 21),
+            48: (1, 0, 8 / 21),
+            60: (1, 0, 8 / 21),
+            69: (1, 0, 8 / 21),
+        },
+    ),
     ("direct", "unknown"): (21, {0: (1, 0, 1.0), 21: (1, 0, 1.0)}),  # P2 open, censored at 21
     ("stepdown", "day"): (39, {0: (1, 0, 1.0), 30: (1, 0, 1.0), 39: (1, 0, 1.0)}),  # IG completed at 39
     ("stepdown", "evening"): (28, {0: (1, 0, 1.0), 27: (1, 0, 1.0), 28: (1, 1, 0.0)}),  # II: only one at risk drops out
@@ -235,18 +247,21 @@ RETENTION_DEFAULT = {
 # R4 not yet admitted.
 RETENTION_EVENING_MAY18 = {
     # R3 10 (event), R1 17, R2 17, IK 26, IC 35 (event), IA 47
-    ("direct", "evening"): (47, {
-        0: (6, 0, 1.0),
-        10: (6, 1, 5 / 6),
-        11: (5, 0, 5 / 6),
-        17: (5, 0, 5 / 6),
-        18: (3, 0, 5 / 6),
-        26: (3, 0, 5 / 6),
-        27: (2, 0, 5 / 6),
-        35: (2, 1, 5 / 12),  # 5/6 * 1/2
-        36: (1, 0, 5 / 12),
-        47: (1, 0, 5 / 12),
-    }),
+    ("direct", "evening"): (
+        47,
+        {
+            0: (6, 0, 1.0),
+            10: (6, 1, 5 / 6),
+            11: (5, 0, 5 / 6),
+            17: (5, 0, 5 / 6),
+            18: (3, 0, 5 / 6),
+            26: (3, 0, 5 / 6),
+            27: (2, 0, 5 / 6),
+            35: (2, 1, 5 / 12),  # 5/6 * 1/2
+            36: (1, 0, 5 / 12),
+            47: (1, 0, 5 / 12),
+        },
+    ),
     ("stepdown", "evening"): (28, {28: (1, 1, 0.0)}),  # II
 }
 
@@ -374,8 +389,17 @@ def test_census_defaults(con, run_query):
 # rows: (week_start, track, session_type, scheduled, attended, no_show)
 # ======================================================================================
 
-ATTENDANCE_COLUMNS = ["week_start", "track", "session_type", "series", "scheduled", "attended", "no_show",
-                      "attendance_rate", "no_show_rate"]
+ATTENDANCE_COLUMNS = [
+    "week_start",
+    "track",
+    "session_type",
+    "series",
+    "scheduled",
+    "attended",
+    "no_show",
+    "attendance_rate",
+    "no_show_rate",
+]
 
 ATTENDANCE_MAY = [
     ("2025-05-05", "day", "group", 3, 3, 0),  # P1 05-05, 05-07, 05-09
@@ -387,7 +411,14 @@ ATTENDANCE_MAY = [
 ATTENDANCE_APR28 = [("2025-04-28", "evening", "group", 2, 2, 0)]
 ATTENDANCE_JUNE = [
     ("2025-06-23", "unknown", "family", 1, 0, 1),  # P2 06-25 no_show
-    ("2025-06-23", "unknown", "group", 3, 2, 0),  # P2 06-23, 06-24 attended, 06-27 client_cancelled; 06-26 program-cancelled left out
+    (
+        "2025-06-23",
+        "unknown",
+        "group",
+        3,
+        2,
+        0,
+    ),  # P2 06-23, 06-24 attended, 06-27 client_cancelled; 06-26 program-cancelled left out
     ("2025-06-30", "unknown", "group", 1, 1, 0),  # P2 06-30
 ]
 
@@ -411,7 +442,9 @@ def test_attendance_weekly(con, run_query, case):
 
 
 def test_attendance_weekly_defaults(con, run_query):
-    got = rows(run_query(con, "attendance_weekly"), ["week_start", "track", "session_type", "scheduled", "attended", "no_show"])
+    got = rows(
+        run_query(con, "attendance_weekly"), ["week_start", "track", "session_type", "scheduled", "attended", "no_show"]
+    )
     assert got == reference_attendance({})
     assert not any(r[0] == "2025-01-13" for r in got)  # CW1's family session is PHP
 
@@ -611,8 +644,17 @@ def _read(table: str) -> list[dict[str, str]]:
 def episodes() -> tuple[Ep, ...]:
     gender = {c["client_id"]: c["gender"] for c in _read("clients")}
     return tuple(
-        Ep(e["episode_id"], e["client_id"], e["site"], e["level_of_care"], _d(e["admit_date"]), _d(e["discharge_date"]),
-           e["discharge_reason"], e["track"] or None, gender[e["client_id"]])
+        Ep(
+            e["episode_id"],
+            e["client_id"],
+            e["site"],
+            e["level_of_care"],
+            _d(e["admit_date"]),
+            _d(e["discharge_date"]),
+            e["discharge_reason"],
+            e["track"] or None,
+            gender[e["client_id"]],
+        )
         for e in _read("enrollments")
     )
 
@@ -620,8 +662,13 @@ def episodes() -> tuple[Ep, ...]:
 @cache
 def sessions() -> tuple[Session, ...]:
     return tuple(
-        Session(s["episode_id"], _d(s["session_date"]), s["session_type"], s["status"],
-                int(s["duration_minutes"]) if s["duration_minutes"] else None)
+        Session(
+            s["episode_id"],
+            _d(s["session_date"]),
+            s["session_type"],
+            s["status"],
+            int(s["duration_minutes"]) if s["duration_minutes"] else None,
+        )
         for s in _read("attendance")
     )
 
@@ -630,8 +677,11 @@ def _selected(params: dict) -> callable:
     sites = set(params["sites"].split(",")) if params.get("sites") else None
     genders = set(params["genders"].split(",")) if params.get("genders") else None
     tracks = set(params["tracks"].split(",")) if params.get("tracks") else None
-    return lambda e: ((sites is None or e.site in sites) and (genders is None or e.gender in genders)
-                      and (tracks is None or e.track in tracks))
+    return lambda e: (
+        (sites is None or e.site in sites)
+        and (genders is None or e.gender in genders)
+        and (tracks is None or e.track in tracks)
+    )
 
 
 def _window(params: dict):
@@ -651,8 +701,10 @@ def _monday(day: date) -> date:
 
 
 def _stepdown(e: Ep) -> bool:
-    return any(o.client == e.client and o.level == "residential" and o.out is not None
-               and 0 <= (e.admit - o.out).days <= 14 for o in episodes())
+    return any(
+        o.client == e.client and o.level == "residential" and o.out is not None and 0 <= (e.admit - o.out).days <= 14
+        for o in episodes()
+    )
 
 
 def reference_iet(params: dict) -> list[tuple]:
@@ -697,8 +749,14 @@ def reference_dose(params: dict) -> list[tuple]:
             continue
         last = e.out if e.out is not None and e.out <= as_of else as_of
         for week in range(1, (last - e.admit).days // 7 + 2):
-            done = [s for s in sessions() if s.episode == e.id and s.status == "attended"
-                    and (s.day - e.admit).days >= 0 and (s.day - e.admit).days // 7 + 1 == week]
+            done = [
+                s
+                for s in sessions()
+                if s.episode == e.id
+                and s.status == "attended"
+                and (s.day - e.admit).days >= 0
+                and (s.day - e.admit).days // 7 + 1 == week
+            ]
             three = len(done) >= 3
             if any(s.minutes is None for s in done):
                 nine = three
@@ -753,8 +811,11 @@ def reference_census(params: dict) -> list[tuple]:
     out = []
     while week <= last:
         for level in levels:
-            clients = {e.client for e in known if e.level == level and e.admit <= week + timedelta(days=6)
-                       and (e.out is None or e.out >= week)}
+            clients = {
+                e.client
+                for e in known
+                if e.level == level and e.admit <= week + timedelta(days=6) and (e.out is None or e.out >= week)
+            }
             out.append((week.isoformat(), level, len(clients)))
         week += timedelta(days=7)
     return out
@@ -818,6 +879,7 @@ def reference_pathways(params: dict) -> list[tuple]:
             by_client[e.client].append(e)
     counts = defaultdict(int)
     for eps in by_client.values():
+
         def seen_out(e):
             return e.out if e.out is not None and e.out <= as_of else None
 
@@ -914,7 +976,10 @@ REFERENCES = {
     "iop_dose": (reference_dose, DOSE_COLUMNS[:4]),
     "iop_initiation_engagement": (reference_iet, IET_COLUMNS[:5]),
     "census": (reference_census, CENSUS_COLUMNS),
-    "attendance_weekly": (reference_attendance, ["week_start", "track", "session_type", "scheduled", "attended", "no_show"]),
+    "attendance_weekly": (
+        reference_attendance,
+        ["week_start", "track", "session_type", "scheduled", "attended", "no_show"],
+    ),
     "family_participation": (reference_family, FAMILY_COLUMNS[:3]),
     "engagement_heatmap": (reference_heatmap, HEATMAP_COLUMNS[:4]),
     "pathways": (reference_pathways, PATHWAY_COLUMNS),

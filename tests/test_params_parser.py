@@ -52,11 +52,28 @@ def test_named_parameters(sql, expected):
     assert named_parameters(sql) == expected
 
 
-RUNNABLE = [c for c in CASES if c[0] in {
-    "plain", "repeated names once, first-use order", "line comment", "block comment", "nested block comment",
-    "string", "doubled quote in string", "escape string", "double-quoted identifier", "dollar-quoted string",
-    "tagged dollar-quoted string", "$$ inside a tagged string", "cast", "punctuation after", "operators after",
-}]
+RUNNABLE = [
+    c
+    for c in CASES
+    if c[0]
+    in {
+        "plain",
+        "repeated names once, first-use order",
+        "line comment",
+        "block comment",
+        "nested block comment",
+        "string",
+        "doubled quote in string",
+        "escape string",
+        "double-quoted identifier",
+        "dollar-quoted string",
+        "tagged dollar-quoted string",
+        "$$ inside a tagged string",
+        "cast",
+        "punctuation after",
+        "operators after",
+    }
+]
 
 
 @pytest.mark.parametrize("sql, expected", [c[1:] for c in RUNNABLE], ids=[c[0] for c in RUNNABLE])

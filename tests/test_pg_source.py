@@ -20,9 +20,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from outcomes.ingest import contract
-from outcomes.ingest import pg_source
 from outcomes.cli import main
+from outcomes.ingest import contract, pg_source
 from outcomes.ingest.loader import LoadError, load
 
 pytestmark = pytest.mark.postgres
@@ -97,10 +96,19 @@ def server():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     data = root / "data"
-    run = lambda *cmd: subprocess.run(as_postgres + [str(c) for c in cmd], check=True, capture_output=True)  # noqa: E731
+    run = lambda *cmd: subprocess.run(as_postgres + [str(c) for c in cmd], check=True, capture_output=True)
     run(bindir / "initdb", "-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256")
-    run(bindir / "pg_ctl", "-D", data, "-l", root / "log", "-w", "-o",
-        f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
+    run(
+        bindir / "pg_ctl",
+        "-D",
+        data,
+        "-l",
+        root / "log",
+        "-w",
+        "-o",
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
+        "start",
+    )
     try:
         srv = Server(root, port)
         srv.execute(f"create role reader login password '{PASSWORD}'")
@@ -120,9 +128,14 @@ def csv_db(tmp_path_factory):
 
 
 def tables_of(con, db: str) -> dict[str, list[tuple]]:
-    return {t: con.execute("select column_name, data_type from duckdb_columns() where database_name = $d and "
-                           "table_name = $t order by column_index", {"d": db, "t": t}).fetchall()
-            for (t,) in con.execute("select table_name from duckdb_tables() where database_name = $d", {"d": db}).fetchall()}
+    return {
+        t: con.execute(
+            "select column_name, data_type from duckdb_columns() where database_name = $d and "
+            "table_name = $t order by column_index",
+            {"d": db, "t": t},
+        ).fetchall()
+        for (t,) in con.execute("select table_name from duckdb_tables() where database_name = $d", {"d": db}).fetchall()
+    }
 
 
 def assert_same_database(a: Path, b: Path, skip=("load_info", "load_files")) -> None:
@@ -135,8 +148,9 @@ def assert_same_database(a: Path, b: Path, skip=("load_info", "load_files")) -> 
     for table in sorted(set(ta) - set(skip)):
         assert ta[table] == tb[table], f"{table}: columns or types differ"
         for x, y in (("a", "b"), ("b", "a")):
-            extra = con.execute(f"select count(*) from (select * from {x}.{table} except all "
-                                f"select * from {y}.{table})").fetchone()[0]
+            extra = con.execute(
+                f"select count(*) from (select * from {x}.{table} except all select * from {y}.{table})"
+            ).fetchone()[0]
             assert extra == 0, f"{table}: {extra} rows in {x} but not in {y}"
     con.close()
 
@@ -147,18 +161,27 @@ def test_postgres_load_equals_csv_load(server, csv_db, tmp_path):
     assert_same_database(csv_db, tmp_path / "pg.duckdb")
     con = duckdb.connect(str(tmp_path / "pg.duckdb"), read_only=True)
     assert con.execute("select data_through, source_folder from load_info").fetchone() == (AS_OF, server.url("good"))
-    assert con.execute("select file_name from load_files where table_name = 'enrollments'").fetchone()[0] == "good.enrollments"
+    assert (
+        con.execute("select file_name from load_files where table_name = 'enrollments'").fetchone()[0]
+        == "good.enrollments"
+    )
     con.close()
 
 
 def test_cli_loads_from_a_url(server, tmp_path, capsys):
-    assert main(["load", server.url("good"), "--db", str(tmp_path / "cli.duckdb"), "--as-of", "2025-06-30", "--quiet"]) == 0
+    assert (
+        main(["load", server.url("good"), "--db", str(tmp_path / "cli.duckdb"), "--as-of", "2025-06-30", "--quiet"])
+        == 0
+    )
     assert "loaded" in capsys.readouterr().out
 
 
 def test_views_are_read_and_a_missing_table_is_named(server, tmp_path):
-    server.execute("drop schema if exists partial cascade", "create schema partial",
-                   *(f"create view partial.{t} as select * from good.{t}" for t in ("clients", "enrollments", "attendance")))
+    server.execute(
+        "drop schema if exists partial cascade",
+        "create schema partial",
+        *(f"create view partial.{t} as select * from good.{t}" for t in ("clients", "enrollments", "attendance")),
+    )
     with pytest.raises(LoadError) as err:
         pg_source.load(server.url("partial"), tmp_path / "x.duckdb", AS_OF)
     assert [(p.file, p.rule) for p in err.value.problems] == [("partial.transitions", "missing-table")]
@@ -175,7 +198,11 @@ def test_bad_rows_are_named_by_table_key_and_column(server, tmp_path):
         path.write_text(path.read_text().replace(old, new, 1))
 
     edit("enrollments", "E-SD01-I,SD01,Northside,iop,", "E-SD01-I,SD01,Northside,IOP,")  # not in the vocabulary
-    edit("enrollments", "E-SD02-R,SD02,Northside,residential,2025-02-14,", "E-SD02-R,SD02,Northside,residential,2025-03-14,")
+    edit(
+        "enrollments",
+        "E-SD02-R,SD02,Northside,residential,2025-02-14,",
+        "E-SD02-R,SD02,Northside,residential,2025-03-14,",
+    )
     edit("attendance", "S-SD02-01,E-SD02-I,", "S-SD02-01,E-NOPE,")  # no such episode
     edit("clients", "SD03,1978,", "SD03,nineteen,")  # text in a column the warehouse holds as text
     clients = folder / "clients.csv"
@@ -200,9 +227,12 @@ def test_bad_rows_are_named_by_table_key_and_column(server, tmp_path):
 
 
 def test_identifier_columns_are_refused_before_any_row_is_read(server, tmp_path):
-    server.execute("drop schema if exists named cascade", "create schema named",
-                   *(f"create view named.{t} as select * from good.{t}" for t in ("enrollments", "attendance", "transitions")),
-                   "create view named.clients as select *, 'Jane' as first_name from good.clients")
+    server.execute(
+        "drop schema if exists named cascade",
+        "create schema named",
+        *(f"create view named.{t} as select * from good.{t}" for t in ("enrollments", "attendance", "transitions")),
+        "create view named.clients as select *, 'Jane' as first_name from good.clients",
+    )
     with pytest.raises(LoadError) as err:
         pg_source.load(server.url("named"), tmp_path / "x.duckdb", AS_OF)
     [p] = err.value.problems

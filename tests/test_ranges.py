@@ -12,12 +12,15 @@ INF = np.inf
 
 # The row sums of discharge_outcomes over discharges, completed, left_against_advice, administrative,
 # transferred, other, positive, ~discharges-positive, ~discharges-completed.
-DISCHARGES = np.array([
-    [1, -1, -1, -1, -1, -1, 0, 0, 0],
-    [0, -1, 0, 0, -1, 0, 1, 0, 0],
-    [1, 0, 0, 0, 0, 0, -1, -1, 0],
-    [1, -1, 0, 0, 0, 0, 0, 0, -1],
-], dtype=float)
+DISCHARGES = np.array(
+    [
+        [1, -1, -1, -1, -1, -1, 0, 0, 0],
+        [0, -1, 0, 0, -1, 0, 1, 0, 0],
+        [1, 0, 0, 0, 0, 0, -1, -1, 0],
+        [1, -1, 0, 0, 0, 0, 0, 0, -1],
+    ],
+    dtype=float,
+)
 
 
 def test_circuits_of_a_total_and_two_parts():
@@ -47,8 +50,11 @@ def test_a_walk_reports_an_unbounded_range():
 
 
 @settings(max_examples=150, deadline=None, database=None)
-@given(st.lists(st.integers(0, 25), min_size=5, max_size=5), st.lists(st.booleans(), min_size=9, max_size=9),
-       st.lists(st.sampled_from(["free", "labelled"]), min_size=9, max_size=9))
+@given(
+    st.lists(st.integers(0, 25), min_size=5, max_size=5),
+    st.lists(st.booleans(), min_size=9, max_size=9),
+    st.lists(st.sampled_from(["free", "labelled"]), min_size=9, max_size=9),
+)
 def test_the_walk_agrees_with_milp_on_the_discharge_sums(parts, hidden, bounds):
     """Random discharge rows, any cells hidden, any column bounded as a label would bound it: the width the
     walk finds is the width milp finds (the sums are unimodular), for every unknown cell."""

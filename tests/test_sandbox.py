@@ -18,10 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from outcomes.catalog import adhoc
-from outcomes.privacy import audit
-from outcomes.catalog import sandbox
+from outcomes.catalog import adhoc, sandbox
 from outcomes.ingest.loader import load
+from outcomes.privacy import audit
 
 ROOT = Path(__file__).resolve().parents[1]
 SORT_BOMB = "select len(list_sort(list_reverse(range(20000000))))"  # folded while binding: 20 s in-process
@@ -41,7 +40,7 @@ def timed(fn, *args, **kwargs):
     started = time.monotonic()
     try:
         return fn(*args, **kwargs), None, time.monotonic() - started
-    except Exception as exc:  # noqa: BLE001 - the test looks at which one
+    except Exception as exc:
         return None, exc, time.monotonic() - started
 
 
@@ -51,6 +50,7 @@ def works(pool, db) -> None:
 
 
 # --- the repros of the issue ------------------------------------------------------------------------------
+
 
 def one_clear_line(exc, limit) -> None:
     """What a stopped statement says: how long it ran against its limit, or that it ran out of memory."""
@@ -110,21 +110,30 @@ def test_runaway_stops_itself_and_the_worker_stays(pool, demo_db_path):
 
 
 def test_memory_limit_of_duckdb_is_set(pool, demo_db_path):
-    got = pool.run("select current_setting('memory_limit') as m, current_setting('threads') as t", demo_db_path,
-                   raw=True).data
+    got = pool.run(
+        "select current_setting('memory_limit') as m, current_setting('threads') as t", demo_db_path, raw=True
+    ).data
     assert got["t"].tolist() == [1] or got["t"].tolist() == ["1"]
     assert "953.6 MiB" in str(got["m"].iloc[0]) or "1.0 GB" in str(got["m"].iloc[0]), got["m"].iloc[0]
 
 
 def test_hardened_settings_cannot_be_changed(pool, demo_db_path):
-    for sql in ("select * from read_csv('/etc/passwd')", "select * from glob('/etc/*')",
-                "select * from read_text('/etc/hostname')", "select * from read_parquet('https://example.com/x')"):
+    for sql in (
+        "select * from read_csv('/etc/passwd')",
+        "select * from glob('/etc/*')",
+        "select * from read_text('/etc/hostname')",
+        "select * from read_parquet('https://example.com/x')",
+    ):
         _, exc, _ = timed(pool.run, sql, demo_db_path)
         assert isinstance(exc, adhoc.QueryFailed) and "switched off" in str(exc), (sql, exc)
     _, exc, _ = timed(pool.run, "select * from '/etc/passwd'", demo_db_path)  # no scan of a file by its name
     assert isinstance(exc, adhoc.QueryFailed) and "does not exist" in str(exc), exc
-    for sql in ("set memory_limit = '20GB'", "set enable_external_access = true", "reset threads",
-                "pragma memory_limit='20GB'"):
+    for sql in (
+        "set memory_limit = '20GB'",
+        "set enable_external_access = true",
+        "reset threads",
+        "pragma memory_limit='20GB'",
+    ):
         _, exc, _ = timed(pool.run, sql, demo_db_path)
         assert isinstance(exc, adhoc.Refused), (sql, exc)
 
@@ -233,10 +242,19 @@ def test_a_count_in_any_form_is_hidden(pool, demo_db_path, expr):
     assert not raw.mask.to_numpy().any() and raw.data["v"].iloc[0] is not None
 
 
-@pytest.mark.parametrize("expr, value", [
-    ("'Northside'", "Northside"), ("'iop'", "iop"), ("count(*) * 0", 0), ("count(*)", 50),
-    ("count(*)::varchar", None), ("date '2025-01-05'", None), ("true", True), ("['a', 'b']", None),
-])
+@pytest.mark.parametrize(
+    "expr, value",
+    [
+        ("'Northside'", "Northside"),
+        ("'iop'", "iop"),
+        ("count(*) * 0", 0),
+        ("count(*)", 50),
+        ("count(*)::varchar", None),
+        ("date '2025-01-05'", None),
+        ("true", True),
+        ("['a', 'b']", None),
+    ],
+)
 def test_what_is_shown(pool, demo_db_path, expr, value):
     sql = f"select {expr} as v from range(50)"
     result = pool.run(sql, demo_db_path)
@@ -246,8 +264,7 @@ def test_what_is_shown(pool, demo_db_path, expr, value):
 
 
 def test_a_small_count_hides_the_measures_on_its_row(pool, demo_db_path):
-    sql = ("select * from (values ('a', '5', 0.25, 12.0), ('b', '50', 0.5, 12.0)) t(k, n_text, share, mean) "
-           "order by k")
+    sql = "select * from (values ('a', '5', 0.25, 12.0), ('b', '50', 0.5, 12.0)) t(k, n_text, share, mean) order by k"
     result = pool.run(sql, demo_db_path)
     assert result.mask.loc[0].tolist() == [False, True, True, True]
     assert result.mask.loc[1].tolist() == [False, False, False, False]
@@ -260,6 +277,7 @@ def test_one_line_errors(pool, demo_db_path):
 
 
 # --- the audit record -------------------------------------------------------------------------------------
+
 
 def test_logged_before_it_runs_then_its_outcome(pool, demo_db_path, tmp_path):
     log = tmp_path / "audit.jsonl"
@@ -301,9 +319,13 @@ def _workers_of(pid: int) -> list[int]:
 
 def test_a_killed_server_still_leaves_the_started_line(demo_db_path, tmp_path):
     log = tmp_path / "audit.jsonl"
-    cli = subprocess.Popen([sys.executable, "-m", "outcomes", "sql", RUNAWAY, "--db", str(demo_db_path),
-                            "--timeout", "60"], cwd=ROOT, env=dict(os.environ, OUTCOMES_AUDIT_LOG=str(log)),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "outcomes", "sql", RUNAWAY, "--db", str(demo_db_path), "--timeout", "60"],
+        cwd=ROOT,
+        env=dict(os.environ, OUTCOMES_AUDIT_LOG=str(log)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (log.exists() and _workers_of(cli.pid)):
         time.sleep(0.1)
@@ -322,9 +344,14 @@ def test_a_killed_server_still_leaves_the_started_line(demo_db_path, tmp_path):
 
 def test_cli_repro_fails_in_one_line(demo_db_path, tmp_path):
     log = tmp_path / "audit.jsonl"
-    result = subprocess.run([sys.executable, "-m", "outcomes", "sql", SORT_BOMB, "--db", str(demo_db_path),
-                             "--timeout", "2"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env=dict(os.environ, OUTCOMES_AUDIT_LOG=str(log)))
+    result = subprocess.run(
+        [sys.executable, "-m", "outcomes", "sql", SORT_BOMB, "--db", str(demo_db_path), "--timeout", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, OUTCOMES_AUDIT_LOG=str(log)),
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
     stopped = result.stderr.startswith("error: stopped after ") and result.stderr.strip().endswith("limit 2 s")

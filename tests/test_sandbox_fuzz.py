@@ -18,8 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outcomes.catalog import adhoc
-from outcomes.catalog import sandbox
+from outcomes.catalog import adhoc, sandbox
 
 TIMEOUT = 2.0
 EXAMPLES = 1100  # per test; two tests: 2,200 statements
@@ -148,8 +147,13 @@ def digest(path: Path) -> str:
 
 
 def fuzz(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
 
 
 def check(pool, db: Path, target: Path, sql: str, forbidden: bool) -> None:
@@ -199,6 +203,9 @@ def test_nothing_changed_after_fuzzing(pool, demo_db_path, db_before, target):
     check(pool, demo_db_path, target, "drop table episodes", True)
     assert digest(demo_db_path) == db_before
     for _ in range(pool.size):
-        got = pool.run("select current_setting('threads') as t, current_setting('enable_external_access') as e",
-                       demo_db_path, raw=True).data
+        got = pool.run(
+            "select current_setting('threads') as t, current_setting('enable_external_access') as e",
+            demo_db_path,
+            raw=True,
+        ).data
         assert str(got["t"].iloc[0]) == "1" and str(got["e"].iloc[0]).lower() == "false"

@@ -27,7 +27,7 @@ def months(k: int, start: dt.date = dt.date(2024, 1, 1)) -> list[dt.date]:
 
 
 def series(pattern: str, n: int = 100):
-    """"BABA..." -> (months, events, n); "-" is a hidden month (missing counts)."""
+    """ "BABA..." -> (months, events, n); "-" is a hidden month (missing counts)."""
     events = [{"A": A, "B": B, "-": None}[c] for c in pattern]
     return months(len(pattern)), events, [None if e is None else n for e in events]
 
@@ -75,8 +75,12 @@ def test_a_run_of_8_below_is_a_signal():
     assert (found.crossings, found.crossings_limit) == (12, 6)
     assert len(found.signals) == 1
     s = found.signals[0]
-    assert (s.rule, s.direction, s.start_month, s.end_month) == ("long_run", "below", dt.date(2025, 1, 1),
-                                                                  dt.date(2025, 8, 1))
+    assert (s.rule, s.direction, s.start_month, s.end_month) == (
+        "long_run",
+        "below",
+        dt.date(2025, 1, 1),
+        dt.date(2025, 8, 1),
+    )
     assert (s.measure, s.site, s.label) == ("stepdown_14", "Northside", "14-day step-down")
     assert s.sentence == "8 months in a row below the centre line since Jan 2025"
     assert s.detail == "run of 8 below the centre line (more than 7 for 20 useful points)"
@@ -113,15 +117,20 @@ def test_too_few_crossings_is_a_signal():
     assert [s.rule for s in found.signals] == ["few_crossings"]
     s = found.signals[0]
     assert (s.start_month, s.end_month, s.direction) == (dt.date(2024, 1, 1), dt.date(2025, 8, 1), "")
-    assert s.sentence == ("Only 3 crossings of the centre line in 20 months from Jan 2024 to Aug 2025, where at "
-                          "least 6 are expected by chance")
+    assert s.sentence == (
+        "Only 3 crossings of the centre line in 20 months from Jan 2024 to Aug 2025, where at "
+        "least 6 are expected by chance"
+    )
 
 
 def test_a_long_run_that_ended_gives_its_months():
     # 10 A then 10 B: one crossing (< 6) and two runs of 10 (> 7); the first run ended in Oct 2024.
     found = analyse(*series("A" * 10 + "B" * 10))
-    assert [(s.rule, s.direction) for s in found.signals] == [("long_run", "above"), ("few_crossings", ""),
-                                                               ("long_run", "below")]
+    assert [(s.rule, s.direction) for s in found.signals] == [
+        ("long_run", "above"),
+        ("few_crossings", ""),
+        ("long_run", "below"),
+    ]
     assert found.signals[0].sentence == "10 months in a row above the centre line from Jan 2024 to Oct 2024"
     assert found.signals[2].sentence == "10 months in a row below the centre line since Nov 2024"
 
@@ -141,8 +150,9 @@ def test_a_point_outside_the_limits_is_a_signal():
     events[10] = 450
     found = analyse(months(20), events, [1000] * 20, measure="iop_attendance")
     assert found.method == "laney"
-    assert [(s.rule, s.direction, s.start_month) for s in found.signals] == [("outside_limits", "above",
-                                                                               dt.date(2024, 11, 1))]
+    assert [(s.rule, s.direction, s.start_month) for s in found.signals] == [
+        ("outside_limits", "above", dt.date(2024, 11, 1))
+    ]
     assert found.signals[0].sentence == "Nov 2024 is above the upper control limit (45.0% against 40.1%)"
     assert found.signals[0].detail == "45.0% above the upper Laney p′ limit 40.1% (centre 31.8%)"
 
@@ -155,8 +165,11 @@ def test_the_limits_are_the_charts_own():
     events[10], events[15] = 450, 190
     drawn = p_chart(events, [1000] * 20)
     flagged = {s.start_month for s in detect(months(20), events, [1000] * 20) if s.rule == "outside_limits"}
-    assert flagged == {m for m, out in zip(months(20), drawn["outside"]) if out} == {dt.date(2024, 11, 1),
-                                                                                      dt.date(2025, 4, 1)}
+    assert (
+        flagged
+        == {m for m, out in zip(months(20), drawn["outside"]) if out}
+        == {dt.date(2024, 11, 1), dt.date(2025, 4, 1)}
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -235,10 +248,15 @@ def test_counts_must_be_whole():
 
 
 def test_series_rows_skip_hidden_rates_and_apply_where():
-    df = pd.DataFrame({"month": pd.to_datetime(["2024-02-01", "2024-01-01", "2024-01-01", "2024-03-01"]),
-                       "level_of_care": ["iop", "iop", "op", "iop"],
-                       "completed": [20, 5, 9, 30], "discharges": [40, 12, 30, 50],
-                       "completion_rate": [0.5, None, 0.3, 0.6]})
+    df = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2024-02-01", "2024-01-01", "2024-01-01", "2024-03-01"]),
+            "level_of_care": ["iop", "iop", "op", "iop"],
+            "completed": [20, 5, 9, 30],
+            "discharges": [40, 12, 30, 50],
+            "completion_rate": [0.5, None, 0.3, 0.6],
+        }
+    )
     rows = signals.series_rows(signals.SERIES_BY_KEY["iop_completion"], df)
     assert rows["month"].dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-02", "2024-03"]
     assert rows["events"].isna().tolist() == [True, False, False]  # the rate is hidden: no point
@@ -263,12 +281,18 @@ def test_scan_reads_suppressed_results_only(catalog, demo_db):
 
 
 def test_scan_views_and_scope(demo_db, catalog):
-    assert signals.views(demo_db) == [("Eastgate", ["Eastgate"]), ("Northside", ["Northside"]),
-                                      ("Riverside", ["Riverside"]), ("", None)]
+    assert signals.views(demo_db) == [
+        ("Eastgate", ["Eastgate"]),
+        ("Northside", ["Northside"]),
+        ("Riverside", ["Riverside"]),
+        ("", None),
+    ]
     assert signals.views(demo_db, scope=("Northside",)) == [("Northside", ["Northside"])]
-    assert signals.views(demo_db, ["Northside", "Riverside"]) == [("Northside", ["Northside"]),
-                                                                  ("Riverside", ["Riverside"]),
-                                                                  ("", ["Northside", "Riverside"])]
+    assert signals.views(demo_db, ["Northside", "Riverside"]) == [
+        ("Northside", ["Northside"]),
+        ("Riverside", ["Riverside"]),
+        ("", ["Northside", "Riverside"]),
+    ]
     found = signals.scan(demo_db, scope=("Northside",), catalog=catalog)
     assert {s.site for s in found} <= {"Northside"}
 

@@ -109,52 +109,76 @@ def assert_same(con, table: str, columns: str, expected_sql: str) -> None:
     """The table's rows (these columns) and the expected query's rows are the same multiset."""
     actual = rows(con, f"select {columns} from {table}")
     expected = rows(con, expected_sql)
-    key = lambda r: tuple((x is None, str(x)) for x in r)  # noqa: E731 - sort rows holding nulls
+    key = lambda r: tuple((x is None, str(x)) for x in r)
     assert sorted(actual, key=key) == sorted(expected, key=key), table
 
 
 # ---- 10_episodes.sql and 15_sessions.sql ---------------------------------------------------------------------
 
+
 def test_client_key_numbers_clients_in_id_order(con):
-    assert_same(con, "episodes", "episode_id, client_key", """
+    assert_same(
+        con,
+        "episodes",
+        "episode_id, client_key",
+        """
         select e.episode_id, (select count(*) from clients as c where c.client_id <= e.client_id)
-        from enrollments as e""")
+        from enrollments as e""",
+    )
 
 
 def test_iop_episode_keys(con):
-    assert_same(con, "iop_episode_keys", "episode_key, episode_id, client_id, admit_date", """
+    assert_same(
+        con,
+        "iop_episode_keys",
+        "episode_key, episode_id, client_id, admit_date",
+        """
         select
             (select count(*) from enrollments as o where o.level_of_care = 'iop'
              and (o.admit_date < e.admit_date or (o.admit_date = e.admit_date and o.episode_id <= e.episode_id))),
             e.episode_id, e.client_id, e.admit_date
         from enrollments as e
-        where e.level_of_care = 'iop'""")
+        where e.level_of_care = 'iop'""",
+    )
 
 
 def test_iop_sessions(con):
-    assert_same(con, "iop_sessions s join iop_episode_keys k using (episode_key)",
-                "k.episode_id, s.session_date, s.session_type::varchar, s.status::varchar, s.day", """
+    assert_same(
+        con,
+        "iop_sessions s join iop_episode_keys k using (episode_key)",
+        "k.episode_id, s.session_date, s.session_type::varchar, s.status::varchar, s.day",
+        """
         select a.episode_id, a.session_date, a.session_type, a.status, a.session_date - e.admit_date
         from attendance as a, enrollments as e
-        where a.episode_id = e.episode_id and e.level_of_care = 'iop'""")
+        where a.episode_id = e.episode_id and e.level_of_care = 'iop'""",
+    )
     dates = [r[0] for r in rows(con, "select session_date from iop_sessions")]
     assert dates == sorted(dates), "in date order, for date-range scans"
 
 
 def test_episode_attendance(con):
-    assert_same(con, "episode_attendance", "episode_id, first_attended, last_attended", """
+    assert_same(
+        con,
+        "episode_attendance",
+        "episode_id, first_attended, last_attended",
+        """
         select e.episode_id,
             (select min(session_date) from attendance as a where a.episode_id = e.episode_id and a.status = 'attended'),
             (select max(session_date) from attendance as a where a.episode_id = e.episode_id and a.status = 'attended')
         from enrollments as e
-        where exists (select 1 from attendance as a where a.episode_id = e.episode_id and a.status = 'attended')""")
+        where exists (select 1 from attendance as a where a.episode_id = e.episode_id and a.status = 'attended')""",
+    )
 
 
 # ---- 20_summaries.sql ----------------------------------------------------------------------------------------
 
+
 def test_residential_discharges(con):
-    assert_same(con, "residential_discharges",
-                "episode_id, client_id, site, discharge_date, discharge_reason, is_transfer, days_to_iop", """
+    assert_same(
+        con,
+        "residential_discharges",
+        "episode_id, client_id, site, discharge_date, discharge_reason, is_transfer, days_to_iop",
+        """
         select e.episode_id, e.client_id, e.site, e.discharge_date, e.discharge_reason,
             exists (select 1 from enrollments as n
                     where n.client_id = e.client_id and n.episode_id <> e.episode_id
@@ -164,7 +188,8 @@ def test_residential_discharges(con):
              where a.episode_id = i.episode_id and i.client_id = e.client_id and i.level_of_care = 'iop'
              and a.status = 'attended' and a.session_date >= e.discharge_date)
         from enrollments as e
-        where e.level_of_care = 'residential' and e.discharge_date is not null""")
+        where e.level_of_care = 'residential' and e.discharge_date is not null""",
+    )
 
 
 WEEK_COUNTS = """
@@ -177,21 +202,29 @@ WEEK_COUNTS = """
 
 
 def test_iop_episode_weeks(con):
-    assert_same(con, "iop_episode_weeks",
-                "episode_id, week, scheduled, attended, no_show, client_cancelled, program_cancelled, "
-                "family_attended, attended_minutes, attended_no_duration", f"""
+    assert_same(
+        con,
+        "iop_episode_weeks",
+        "episode_id, week, scheduled, attended, no_show, client_cancelled, program_cancelled, "
+        "family_attended, attended_minutes, attended_no_duration",
+        f"""
         select a.episode_id, floor((a.session_date - e.admit_date) / 7)::bigint + 1 as week, {WEEK_COUNTS}
         from attendance as a, enrollments as e
         where a.episode_id = e.episode_id and e.level_of_care = 'iop' and a.session_date >= e.admit_date
-        group by a.episode_id, week""")
+        group by a.episode_id, week""",
+    )
 
 
 # ---- 30_scale.sql --------------------------------------------------------------------------------------------
 
+
 def test_iop_episodes(con):
-    assert_same(con, "iop_episodes",
-                f"episode_id, client_id, admit_date, discharge_date, discharge_reason, is_stepdown, has_recent_care, "
-                f"initiation_date, engaged, {ATTRIBUTES}", f"""
+    assert_same(
+        con,
+        "iop_episodes",
+        f"episode_id, client_id, admit_date, discharge_date, discharge_reason, is_stepdown, has_recent_care, "
+        f"initiation_date, engaged, {ATTRIBUTES}",
+        f"""
         with starts as (
             select e.*,
                 (select min(a.session_date) from attendance as a where a.episode_id = e.episode_id
@@ -210,7 +243,8 @@ def test_iop_episodes(con):
                       and a.status = 'attended'
                       and a.session_date between i.initiation_date + 1 and i.initiation_date + 34) >= 2, false),
             {ATTRIBUTES}
-        from starts as i""")
+        from starts as i""",
+    )
 
 
 def _type_counts() -> str:
@@ -218,61 +252,83 @@ def _type_counts() -> str:
         f"count(*) filter (where session_type = '{t}' and status <> 'program_cancelled'), "
         f"count(*) filter (where session_type = '{t}' and status = 'attended'), "
         f"count(*) filter (where session_type = '{t}' and status = 'no_show')"
-        for t in ("individual", "group", "education", "family"))
+        for t in ("individual", "group", "education", "family")
+    )
 
 
 def test_iop_calendar_weeks(con):
-    types = ", ".join(f"{t}_scheduled, {t}_attended, {t}_no_show" for t in ("individual", "group", "education", "family"))
-    assert_same(con, "iop_calendar_weeks c join iop_episode_keys k using (episode_key)",
-                f"k.episode_id, week_start, {types}, {ATTRIBUTES}", f"""
+    types = ", ".join(
+        f"{t}_scheduled, {t}_attended, {t}_no_show" for t in ("individual", "group", "education", "family")
+    )
+    assert_same(
+        con,
+        "iop_calendar_weeks c join iop_episode_keys k using (episode_key)",
+        f"k.episode_id, week_start, {types}, {ATTRIBUTES}",
+        f"""
         select a.episode_id, a.session_date - (isodow(a.session_date) - 1)::integer as week_start,
-            {_type_counts()}, {', '.join('any_value(e.' + c.strip() + ')' for c in ATTRIBUTES.split(','))}
+            {_type_counts()}, {", ".join("any_value(e." + c.strip() + ")" for c in ATTRIBUTES.split(","))}
         from attendance as a, episodes as e
         where a.episode_id = e.episode_id and e.level_of_care = 'iop' and a.session_date >= e.admit_date
-        group by a.episode_id, week_start""")
+        group by a.episode_id, week_start""",
+    )
 
 
 def test_iop_months(con):
-    assert_same(con, "iop_months m join iop_episode_keys k using (episode_key)",
-                f"k.episode_id, month, scheduled, attended, no_show, had_family, {ATTRIBUTES}", f"""
+    assert_same(
+        con,
+        "iop_months m join iop_episode_keys k using (episode_key)",
+        f"k.episode_id, month, scheduled, attended, no_show, had_family, {ATTRIBUTES}",
+        f"""
         select a.episode_id, make_date(year(a.session_date), month(a.session_date), 1) as month,
             count(*) filter (where status <> 'program_cancelled'), count(*) filter (where status = 'attended'),
             count(*) filter (where status = 'no_show'),
             bool_or(session_type = 'family' and status = 'attended'),
-            {', '.join('any_value(e.' + c.strip() + ')' for c in ATTRIBUTES.split(','))}
+            {", ".join("any_value(e." + c.strip() + ")" for c in ATTRIBUTES.split(","))}
         from attendance as a, episodes as e
         where a.episode_id = e.episode_id and e.level_of_care = 'iop' and a.session_date >= e.admit_date
-        group by a.episode_id, month""")
+        group by a.episode_id, month""",
+    )
 
 
 def test_iop_weeks(con):
-    assert_same(con, "iop_weeks w join iop_episode_keys k using (episode_key)",
-                f"k.episode_id, w.admit_date, discharge_date, week, scheduled, attended, attended_minutes, "
-                f"attended_no_duration, {ATTRIBUTES}", f"""
+    assert_same(
+        con,
+        "iop_weeks w join iop_episode_keys k using (episode_key)",
+        f"k.episode_id, w.admit_date, discharge_date, week, scheduled, attended, attended_minutes, "
+        f"attended_no_duration, {ATTRIBUTES}",
+        f"""
         select w.episode_id, e.admit_date, e.discharge_date, w.week, w.scheduled, w.attended, w.attended_minutes,
-            w.attended_no_duration, {', '.join('e.' + c.strip() for c in ATTRIBUTES.split(','))}
+            w.attended_no_duration, {", ".join("e." + c.strip() for c in ATTRIBUTES.split(","))}
         from iop_episode_weeks as w, episodes as e
-        where w.episode_id = e.episode_id""")
+        where w.episode_id = e.episode_id""",
+    )
 
 
 def test_residential_stepdowns(con):
-    assert_same(con, "residential_stepdowns",
-                f"episode_id, client_id, discharge_date, discharge_reason, is_transfer, days_to_iop, {ATTRIBUTES}", f"""
+    assert_same(
+        con,
+        "residential_stepdowns",
+        f"episode_id, client_id, discharge_date, discharge_reason, is_transfer, days_to_iop, {ATTRIBUTES}",
+        f"""
         select d.episode_id, d.client_id, d.discharge_date, d.discharge_reason, d.is_transfer, d.days_to_iop,
-            {', '.join('e.' + c.strip() for c in ATTRIBUTES.split(','))}
+            {", ".join("e." + c.strip() for c in ATTRIBUTES.split(","))}
         from residential_discharges as d, episodes as e
-        where d.episode_id = e.episode_id""")
+        where d.episode_id = e.episode_id""",
+    )
 
 
 def test_followup_discharges(con):
     # the 31-day rule walked in Python: keep a discharge 31 days or more after the last kept one
-    candidates = rows(con, """
+    candidates = rows(
+        con,
+        """
         select e.episode_id, e.client_id, e.discharge_date from enrollments as e
         where e.level_of_care in ('residential', 'withdrawal_management') and e.discharge_date is not null
         and e.discharge_reason <> 'deceased'
         and not exists (select 1 from enrollments as n where n.client_id = e.client_id and n.episode_id <> e.episode_id
                         and n.level_of_care in ('residential', 'withdrawal_management')
-                        and n.admit_date between e.discharge_date and e.discharge_date + 1)""")
+                        and n.admit_date between e.discharge_date and e.discharge_date + 1)""",
+    )
     by_client = defaultdict(list)
     for episode, client, day in candidates:
         by_client[client].append((day, episode))
@@ -282,38 +338,54 @@ def test_followup_discharges(con):
         for day, episode in sorted(stays):
             kept[episode] = last is None or (day - last).days >= 31
             last = day if kept[episode] else last
-    followup = dict(rows(con, """
+    followup = dict(
+        rows(
+            con,
+            """
         select d.episode_id, (select min(a.session_date) - d.discharge_date from attendance as a, enrollments as o
                               where a.episode_id = o.episode_id and o.client_id = d.client_id
                               and o.level_of_care in ('php', 'iop', 'op') and a.status = 'attended'
                               and a.session_date > d.discharge_date)
-        from enrollments as d where d.discharge_date is not null"""))
-    attributes = {r[0]: r[1:] for r in rows(con, f"select episode_id, client_id, level_of_care, discharge_date, "
-                                                  f"{ATTRIBUTES} from episodes")}
+        from enrollments as d where d.discharge_date is not null""",
+        )
+    )
+    attributes = {
+        r[0]: r[1:]
+        for r in rows(con, f"select episode_id, client_id, level_of_care, discharge_date, {ATTRIBUTES} from episodes")
+    }
     expected = [(e, *attributes[e][:3], kept[e], followup[e], *attributes[e][3:]) for e in kept]
-    actual = rows(con, f"select episode_id, client_id, level_of_care, discharge_date, kept, days_to_followup, "
-                       f"{ATTRIBUTES} from followup_discharges")
+    actual = rows(
+        con,
+        f"select episode_id, client_id, level_of_care, discharge_date, kept, days_to_followup, "
+        f"{ATTRIBUTES} from followup_discharges",
+    )
     assert sorted(actual, key=str) == sorted(expected, key=str)
 
 
 def test_referrals(con):
-    assert_same(con, "referrals",
-                f"transition_id, referral_date, to_level_of_care, to_episode_id, arrived_level, arrived_date, "
-                f"days_to_attended, {ATTRIBUTES}", f"""
+    assert_same(
+        con,
+        "referrals",
+        f"transition_id, referral_date, to_level_of_care, to_episode_id, arrived_level, arrived_date, "
+        f"days_to_attended, {ATTRIBUTES}",
+        f"""
         select t.transition_id, t.referral_date, t.to_level_of_care, t.to_episode_id,
             (select level_of_care from enrollments as n where n.episode_id = t.to_episode_id),
             (select admit_date from enrollments as n where n.episode_id = t.to_episode_id),
             (select min(a.session_date) - t.referral_date from attendance as a
              where a.episode_id = t.to_episode_id and a.status = 'attended' and a.session_date >= t.referral_date),
-            {', '.join('e.' + c.strip() for c in ATTRIBUTES.split(','))}
+            {", ".join("e." + c.strip() for c in ATTRIBUTES.split(","))}
         from transitions as t, episodes as e
-        where t.from_episode_id = e.episode_id""")
+        where t.from_episode_id = e.episode_id""",
+    )
 
 
 def test_discharge_readmissions(con):
-    assert_same(con, "discharge_readmissions",
-                f"episode_id, level_of_care, discharge_date, discharge_reason, is_transfer, days_to_readmission, "
-                f"{ATTRIBUTES}", f"""
+    assert_same(
+        con,
+        "discharge_readmissions",
+        f"episode_id, level_of_care, discharge_date, discharge_reason, is_transfer, days_to_readmission, {ATTRIBUTES}",
+        f"""
         select d.episode_id, d.level_of_care, d.discharge_date, d.discharge_reason,
             exists (select 1 from enrollments as a where a.client_id = d.client_id and a.episode_id <> d.episode_id
                     and a.level_of_care in ('residential', 'withdrawal_management')
@@ -322,16 +394,18 @@ def test_discharge_readmissions(con):
              where a.client_id = d.client_id and a.episode_id <> d.episode_id
              and a.level_of_care in ('residential', 'withdrawal_management')
              and a.admit_date between d.discharge_date + 2 and d.discharge_date + 90),
-            {', '.join('d.' + c.strip() for c in ATTRIBUTES.split(','))}
+            {", ".join("d." + c.strip() for c in ATTRIBUTES.split(","))}
         from episodes as d
-        where d.level_of_care in ('residential', 'iop') and d.discharge_date is not null""")
+        where d.level_of_care in ('residential', 'iop') and d.discharge_date is not null""",
+    )
 
 
 def test_path_steps(con):
     # paths in Python: a client's episodes by admission (then discharge, open last, then id); a gap of more than
     # 90 days after the previous discharge starts a new path
-    episodes = rows(con, f"select client_id, episode_id, level_of_care, admit_date, discharge_date, {ATTRIBUTES} "
-                         f"from episodes")
+    episodes = rows(
+        con, f"select client_id, episode_id, level_of_care, admit_date, discharge_date, {ATTRIBUTES} from episodes"
+    )
     by_client = defaultdict(list)
     for e in episodes:
         by_client[e[0]].append(e)
@@ -350,13 +424,18 @@ def test_path_steps(con):
             for step, e in enumerate(path, 1):
                 following = path[step][2] if step < len(path) else None
                 expected.append((client, number, step, e[2], following, first[3], *first[5:]))
-    actual = rows(con, f"select client_id, path_no, step, level_of_care, next_level, path_start, {ATTRIBUTES} "
-                       f"from path_steps")
+    actual = rows(
+        con, f"select client_id, path_no, step, level_of_care, next_level, path_start, {ATTRIBUTES} from path_steps"
+    )
     assert sorted(actual, key=str) == sorted(expected, key=str)
 
 
 def test_same_level_overlaps(con):
-    assert_same(con, "same_level_overlaps", "episode_id", """
+    assert_same(
+        con,
+        "same_level_overlaps",
+        "episode_id",
+        """
         select a.episode_id from enrollments as a
         where exists (
             select 1 from enrollments as b
@@ -364,25 +443,31 @@ def test_same_level_overlaps(con):
             and b.admit_date - (isodow(b.admit_date) - 1)::integer
                 <= coalesce(a.discharge_date - (isodow(a.discharge_date) - 1)::integer, date '9999-12-31')
             and a.admit_date - (isodow(a.admit_date) - 1)::integer
-                <= coalesce(b.discharge_date - (isodow(b.discharge_date) - 1)::integer, date '9999-12-31'))""")
+                <= coalesce(b.discharge_date - (isodow(b.discharge_date) - 1)::integer, date '9999-12-31'))""",
+    )
 
 
 def test_edge_fixture_holds_the_edge_cases(edge_db):
     # what the definitions above must get right on the edge fixture, written out
     assert rows(edge_db, "select days_to_followup from followup_discharges where episode_id = 'E-ED01-R'") == [(12,)]
     assert rows(edge_db, "select days_to_attended from referrals where transition_id = 'T-ED02'") == [(2,)]
-    assert rows(edge_db, "select min(day) from iop_sessions join iop_episode_keys using (episode_key) "
-                         "where episode_id = 'E-ED03-I'") == [(-5,)]
+    assert rows(
+        edge_db,
+        "select min(day) from iop_sessions join iop_episode_keys using (episode_key) where episode_id = 'E-ED03-I'",
+    ) == [(-5,)]
     assert rows(edge_db, "select count(*) from same_level_overlaps where episode_id like 'E-ED04-%'") == [(2,)]
-    assert rows(edge_db, "select is_transfer, days_to_readmission from discharge_readmissions "
-                         "where episode_id = 'E-ED04-R'") == [(False, 24)]
+    assert rows(
+        edge_db, "select is_transfer, days_to_readmission from discharge_readmissions where episode_id = 'E-ED04-R'"
+    ) == [(False, 24)]
 
 
 # ---- catalog queries that read the tables above: same rows as their definitions on the base tables ------------
 
 REFERENCE = {
     # distinct clients active in each week at each level, every level of the selected episodes, zero when none
-    "census": ("week_start, level_of_care, active_clients", """
+    "census": (
+        "week_start, level_of_care, active_clients",
+        """
         with pop as (
             select * from filtered(episodes, $filters) where admit_date <= $as_of
         ),
@@ -393,25 +478,34 @@ REFERENCE = {
         select w, l.level_of_care,
             (select count(distinct p.client_id) from pop as p where p.level_of_care = l.level_of_care
              and p.admit_date <= w + 6 and (p.discharge_date is null or p.discharge_date >= w))
-        from weeks, (select distinct level_of_care from pop) as l"""),
-    "attendance_weekly": ("week_start, track, session_type, scheduled, attended, no_show", """
+        from weeks, (select distinct level_of_care from pop) as l""",
+    ),
+    "attendance_weekly": (
+        "week_start, track, session_type, scheduled, attended, no_show",
+        """
         select date_trunc('week', a.session_date)::date, coalesce(e.track, 'unknown'), a.session_type, count(*),
             count(*) filter (where a.status = 'attended'), count(*) filter (where a.status = 'no_show')
         from attendance as a, filtered(episodes, $filters, tracks := $tracks) as e
         where a.episode_id = e.episode_id and e.level_of_care = 'iop' and a.status <> 'program_cancelled'
             and a.session_date >= e.admit_date
             and ($start is null or a.session_date >= $start) and ($end is null or a.session_date <= $end)
-        group by all"""),
-    "kpi_iop_attendance": ("month, scheduled, attended, no_show", """
+        group by all""",
+    ),
+    "kpi_iop_attendance": (
+        "month, scheduled, attended, no_show",
+        """
         select case when $grain = 'month' then date_trunc('month', a.session_date)::date end as m, count(*),
             count(*) filter (where a.status = 'attended'), count(*) filter (where a.status = 'no_show')
         from attendance as a, filtered(episodes, $filters, tracks := $tracks) as e
         where a.episode_id = e.episode_id and e.level_of_care = 'iop' and a.status <> 'program_cancelled'
             and a.session_date >= e.admit_date
             and ($start is null or a.session_date >= $start) and ($end is null or a.session_date <= $end)
-        group by m"""),
+        group by m""",
+    ),
     # every week from admission to the last day (discharge, or as_of if later or open) is a client week
-    "iop_dose": ("track, client_weeks, weeks_3plus_sessions, weeks_9plus_hours", """
+    "iop_dose": (
+        "track, client_weeks, weeks_3plus_sessions, weeks_9plus_hours",
+        """
         with e as (
             select episode_id, coalesce(track, 'unknown') as track, admit_date,
                 case when discharge_date <= $as_of then discharge_date else $as_of end as last_day
@@ -435,9 +529,12 @@ REFERENCE = {
         )
         select track, count(*), count(*) filter (where attended >= 3),
             count(*) filter (where case when unknown > 0 then attended >= 3 else coalesce(minutes, 0) >= 540 end)
-        from counted group by track"""),
+        from counted group by track""",
+    ),
     # at risk on day d: followed up to d and not stepped down before it; stepped on day d
-    "time_to_stepdown": ("reason_group, day, at_risk, stepped_on_day", """
+    "time_to_stepdown": (
+        "reason_group, day, at_risk, stepped_on_day",
+        """
         with o as (
             select case when d.discharge_reason in ('completed', 'left_against_advice') then d.discharge_reason
                 else 'other' end as reason_group,
@@ -453,15 +550,23 @@ REFERENCE = {
                 count(*) filter (where event = day)
             from o, range(0, $max_day + 1) as r(day)
             group by all
-        ) where n > 0"""),
+        ) where n > 0""",
+    ),
 }
 
 CASES = [
-    {}, {"sites": ["Northside"]}, {"start": dt.date(2025, 3, 4), "end": dt.date(2025, 5, 20)},
-    {"start": dt.date(2025, 3, 1), "end": dt.date(2025, 3, 31)}, {"start": dt.date(2025, 3, 11), "end": dt.date(2025, 3, 13)},
-    {"end": dt.date(2025, 4, 9)}, {"start": dt.date(2025, 2, 26)}, {"as_of": dt.date(2025, 4, 15)},
-    {"grain": "month", "start": dt.date(2025, 2, 3)}, {"tracks": ["evening"], "start": dt.date(2025, 3, 10)},
-    {"payers": ["medicaid"]}, {"max_day": 10},
+    {},
+    {"sites": ["Northside"]},
+    {"start": dt.date(2025, 3, 4), "end": dt.date(2025, 5, 20)},
+    {"start": dt.date(2025, 3, 1), "end": dt.date(2025, 3, 31)},
+    {"start": dt.date(2025, 3, 11), "end": dt.date(2025, 3, 13)},
+    {"end": dt.date(2025, 4, 9)},
+    {"start": dt.date(2025, 2, 26)},
+    {"as_of": dt.date(2025, 4, 15)},
+    {"grain": "month", "start": dt.date(2025, 2, 3)},
+    {"tracks": ["evening"], "start": dt.date(2025, 3, 10)},
+    {"payers": ["medicaid"]},
+    {"max_day": 10},
 ]
 
 
@@ -480,5 +585,5 @@ def test_rewritten_query_equals_its_definition(name, con, catalog, run_query):
             cur.close()
         got = [tuple(r) for r in actual[[c.strip() for c in columns.split(",")]].itertuples(index=False)]
         got = [tuple(None if pd.isna(x) else (x.date() if isinstance(x, pd.Timestamp) else x) for x in r) for r in got]
-        key = lambda r: tuple((x is None, str(x)) for x in r)  # noqa: E731
+        key = lambda r: tuple((x is None, str(x)) for x in r)
         assert sorted(got, key=key) == sorted(expected, key=key), (name, given)

@@ -34,6 +34,7 @@ BIG = 100_000  # the attacker's upper bound for a count it cannot see
 
 # --- the attacker ----------------------------------------------------------------------------------------
 
+
 class Attack:
     """Integer unknowns for one published table; `solve(expr)` gives the feasible (min, max) of a linear expr."""
 
@@ -70,7 +71,7 @@ class Attack:
         else:
             assert abs(const) < 1e-6, "the published table contradicts its own declared sums"
 
-    def learn(self, total_rows: bool = True) -> "Attack":
+    def learn(self, total_rows: bool = True) -> Attack:
         """Everything the declaration and the shown cells tell: sums, total rows, rates and their rests."""
         spec, df = self.spec, self.shown
         for i in range(len(df)):
@@ -80,8 +81,9 @@ class Attack:
                     terms.append((-1.0, ({(i, p): 1.0}, 0.0) if p.startswith("~") else self.cell(i, p)))
                 self.equal(terms)
             for rate, (num, den) in (spec.get("rates") or {}).items():
-                self.equal([(1.0, self.cell(i, den)), (-1.0, self.cell(i, num)),
-                            (-1.0, ({(i, f"~{den}-{num}"): 1.0}, 0.0))])
+                self.equal(
+                    [(1.0, self.cell(i, den)), (-1.0, self.cell(i, num)), (-1.0, ({(i, f"~{den}-{num}"): 1.0}, 0.0))]
+                )
                 r = df.at[i, rate]
                 n, d = self.cell(i, num), self.cell(i, den)
                 if pd.isna(r):
@@ -92,7 +94,7 @@ class Attack:
                     fits = [x for x in range(int(d[1]) + 1) if abs(wilson(x, d[1], rate) - r) < 1e-9]
                     if len(fits) == 1:
                         self.equal([(1.0, n), (-1.0, ({}, float(fits[0])))])
-        for key, marker in ((spec.get("total_rows") or {}).items() if total_rows else []):
+        for key, marker in (spec.get("total_rows") or {}).items() if total_rows else []:
             measures = set(spec.get("counts", [])) | set(spec.get("rates") or {}) | set(spec.get("stats") or {})
             others = [c for c in df.columns if c != key and c not in measures]
             for _, idx in df.groupby(others, dropna=False).groups.items() if others else [(None, df.index)]:
@@ -173,8 +175,10 @@ def primary_only(truth: pd.DataFrame, spec: dict, monkeypatch) -> list[tuple]:
 DISCHARGE_SPEC = {
     "counts": ["discharges", "completed", "left_against_advice", "administrative", "transferred", "other", "positive"],
     "rates": {"positive_rate": ["positive", "discharges"], "completion_rate": ["completed", "discharges"]},
-    "totals": {"discharges": ["completed", "left_against_advice", "administrative", "transferred", "other"],
-               "positive": ["completed", "transferred"]},
+    "totals": {
+        "discharges": ["completed", "left_against_advice", "administrative", "transferred", "other"],
+        "positive": ["completed", "transferred"],
+    },
 }
 PARTS = DISCHARGE_SPEC["totals"]["discharges"]
 
@@ -193,8 +197,18 @@ def discharge_table(rng: np.random.Generator, rows: int = 6) -> pd.DataFrame:
 
 def test_a_hidden_reason_is_recovered_without_complementary_suppression(monkeypatch):
     """One small part and its total shown: the attacker subtracts. This is what the rest of the file guards."""
-    truth = pd.DataFrame({"month": ["2025-03"], "level_of_care": ["iop"], "discharges": [60], "completed": [25],
-                          "left_against_advice": [20], "administrative": [12], "transferred": [0], "other": [3]})
+    truth = pd.DataFrame(
+        {
+            "month": ["2025-03"],
+            "level_of_care": ["iop"],
+            "discharges": [60],
+            "completed": [25],
+            "left_against_advice": [20],
+            "administrative": [12],
+            "transferred": [0],
+            "other": [3],
+        }
+    )
     truth["positive"] = truth.completed + truth.transferred
     truth["positive_rate"] = truth.positive / truth.discharges
     truth["completion_rate"] = truth.completed / truth.discharges
@@ -207,8 +221,18 @@ def test_a_hidden_reason_is_recovered_without_complementary_suppression(monkeypa
 
 def test_two_relations_together_do_not_give_a_cell_away(monkeypatch):
     """completed is small; hiding only another part of discharges leaves completed = positive - transferred."""
-    truth = pd.DataFrame({"month": ["2025-02"], "level_of_care": ["residential"], "discharges": [60], "completed": [5],
-                          "left_against_advice": [30], "administrative": [12], "transferred": [13], "other": [0]})
+    truth = pd.DataFrame(
+        {
+            "month": ["2025-02"],
+            "level_of_care": ["residential"],
+            "discharges": [60],
+            "completed": [5],
+            "left_against_advice": [30],
+            "administrative": [12],
+            "transferred": [13],
+            "other": [0],
+        }
+    )
     truth["positive"] = truth.completed + truth.transferred
     truth["positive_rate"] = truth.positive / truth.discharges
     truth["completion_rate"] = truth.completed / truth.discharges
@@ -226,8 +250,11 @@ def test_random_discharge_tables_leak_nothing(seed):
 
 RATE_SPEC = {
     "counts": ["eligible_discharges", "stepped_down"],
-    "rates": {"stepdown_rate": ["stepped_down", "eligible_discharges"],
-              "ci_low": ["stepped_down", "eligible_discharges"], "ci_high": ["stepped_down", "eligible_discharges"]},
+    "rates": {
+        "stepdown_rate": ["stepped_down", "eligible_discharges"],
+        "ci_low": ["stepped_down", "eligible_discharges"],
+        "ci_high": ["stepped_down", "eligible_discharges"],
+    },
 }
 
 
@@ -323,8 +350,10 @@ def margins_table(grid, payers) -> pd.DataFrame:
     """Admissions by payer (rows) and level of care (columns), with a row margin and a column margin."""
     df = pd.DataFrame(grid, columns=["residential", "iop", "op"])
     df.insert(0, "payer", payers)
-    df = pd.concat([df, pd.DataFrame([["All payers", *df[["residential", "iop", "op"]].sum()]], columns=df.columns)],
-                   ignore_index=True)
+    df = pd.concat(
+        [df, pd.DataFrame([["All payers", *df[["residential", "iop", "op"]].sum()]], columns=df.columns)],
+        ignore_index=True,
+    )
     df["total"] = df[["residential", "iop", "op"]].sum(axis=1)
     return df
 
@@ -347,11 +376,14 @@ def test_random_two_way_tables_leak_nothing(seed):
 
 def test_unshown_part_of_a_total():
     """scheduled = attended + no_show + client_cancelled, where client_cancelled (3) is not a column."""
-    spec = {"counts": ["scheduled", "attended", "no_show"],
-            "rates": {"attendance_rate": ["attended", "scheduled"], "no_show_rate": ["no_show", "scheduled"]},
-            "totals": {"scheduled": ["attended", "no_show", "~client_cancelled"]}}
-    truth = pd.DataFrame({"week_start": ["2025-03-03", "2025-03-10"], "scheduled": [80, 90], "attended": [60, 60],
-                          "no_show": [17, 30]})
+    spec = {
+        "counts": ["scheduled", "attended", "no_show"],
+        "rates": {"attendance_rate": ["attended", "scheduled"], "no_show_rate": ["no_show", "scheduled"]},
+        "totals": {"scheduled": ["attended", "no_show", "~client_cancelled"]},
+    }
+    truth = pd.DataFrame(
+        {"week_start": ["2025-03-03", "2025-03-10"], "scheduled": [80, 90], "attended": [60, 60], "no_show": [17, 30]}
+    )
     truth["attendance_rate"] = truth.attended / truth.scheduled
     truth["no_show_rate"] = truth.no_show / truth.scheduled
     assert attack(truth, spec) == []
@@ -369,6 +401,7 @@ def test_complement_is_idempotent_and_only_widens():
 
 
 # --- catalog queries on the demo database ----------------------------------------------------------------
+
 
 def test_catalog_declarations_cover_the_sums_in_discharge_outcomes(catalog):
     spec = catalog["discharge_outcomes"].suppress
@@ -404,14 +437,22 @@ def test_catalog_queries_leak_nothing_on_demo_data(demo_db, catalog):
 def test_catalog_rejects_bad_relations(tmp_path):
     from outcomes.catalog.query import CatalogError, parse
 
-    base = ("-- title: t\n-- description: d\n-- suppress:\n--   counts: [a, b, c]\n{extra}"
-            "select 1 as a, 1 as b, 2 as c\n")
+    base = (
+        "-- title: t\n-- description: d\n-- suppress:\n--   counts: [a, b, c]\n{extra}select 1 as a, 1 as b, 2 as c\n"
+    )
     good = tmp_path / "good.sql"
     good.write_text(base.format(extra="--   totals: {c: [a, b]}\n--   total_rows: {site: All}\n"))
     assert parse(good).suppress["totals"] == {"c": ["a", "b"]}
-    for extra in ("--   totals: {c: [a, zz]}\n", "--   totals: {zz: [a, b]}\n", "--   totals: {c: a}\n",
-                  "--   totals: {c: [a, ~x, ~y]}\n", "--   totals: {c: [c, a]}\n", "--   total_rows: {a: All}\n",
-                  "--   total_rows: [site]\n", "--   sums: {c: [a, b]}\n"):
+    for extra in (
+        "--   totals: {c: [a, zz]}\n",
+        "--   totals: {zz: [a, b]}\n",
+        "--   totals: {c: a}\n",
+        "--   totals: {c: [a, ~x, ~y]}\n",
+        "--   totals: {c: [c, a]}\n",
+        "--   total_rows: {a: All}\n",
+        "--   total_rows: [site]\n",
+        "--   sums: {c: [a, b]}\n",
+    ):
         bad = tmp_path / "bad.sql"
         bad.write_text(base.format(extra=extra))
         with pytest.raises(CatalogError, match="bad.sql"):
@@ -419,6 +460,7 @@ def test_catalog_rejects_bad_relations(tmp_path):
 
 
 # --- the range attacker: how far can a hidden small value be narrowed? ------------------------------------
+
 
 class RangeAttack(Attack):
     """The Attack's integer program, read with the published labels: a hidden count whose reason is "small" is
@@ -436,8 +478,11 @@ class RangeAttack(Attack):
 
         names = list(self.var)
         n = len(names)
-        gaps = [k for k, (i, c) in enumerate(names) if labelled and not c.startswith("~")
-                and self.why.at[i, c] == sup.COMPLEMENT]
+        gaps = [
+            k
+            for k, (i, c) in enumerate(names)
+            if labelled and not c.startswith("~") and self.why.at[i, c] == sup.COMPLEMENT
+        ]
         size = n + len(gaps)
         lo, hi = np.zeros(size), np.full(size, float(BIG))
         hi[n:] = 1
@@ -499,12 +544,20 @@ class RangeAttack(Attack):
 
     def known_sums(self) -> list[float]:
         """The known total of every declared sum whose unknown cells all have one sign."""
-        return [abs(rhs) for coefs, rhs in self.rows
-                if coefs and (all(c > 0 for c in coefs.values()) or all(c < 0 for c in coefs.values()))]
+        return [
+            abs(rhs)
+            for coefs, rhs in self.rows
+            if coefs and (all(c > 0 for c in coefs.values()) or all(c < 0 for c in coefs.values()))
+        ]
 
 
-def range_leaks(truth: pd.DataFrame, spec: dict, shown: pd.DataFrame | None = None,
-                why: pd.DataFrame | None = None, total_rows: bool = True) -> list[tuple]:
+def range_leaks(
+    truth: pd.DataFrame,
+    spec: dict,
+    shown: pd.DataFrame | None = None,
+    why: pd.DataFrame | None = None,
+    total_rows: bool = True,
+) -> list[tuple]:
     """Every protected value the attacker narrows too far: (cell, value, what, found). Without labels its
     range (largest less smallest whole-number value) must be 10 or more (11 or more possible values); with
     them, 10 or more values must stay possible (every one of 1-10 for a cell labelled "1–10") or, where the
@@ -556,7 +609,10 @@ def test_reasons_and_labels_follow_each_column_type():
     assert screen["stepdown_rate"].tolist()[:2] == ["too few", "hidden"]
     assert sup.hidden_column(why).tolist() == [
         "stepped_down=small;stepdown_rate=small;ci_low=small;ci_high=small",
-        "stepped_down=complement;stepdown_rate=complement;ci_low=complement;ci_high=complement", "", ""]
+        "stepped_down=complement;stepdown_rate=complement;ci_low=complement;ci_high=complement",
+        "",
+        "",
+    ]
     assert sup.legend(why, RATE_SPEC) == " · ".join([sup.SMALL_NOTE, sup.FEW_NOTE, sup.COMPLEMENT_NOTE])
     assert sup.legend(why.iloc[2:], RATE_SPEC) == ""
     # without reasons, a table with sums cannot tell small from complement: everything hidden reads "hidden"
@@ -577,12 +633,23 @@ def test_suppressed_exports_name_the_hidden_cells():
     assert '"hidden":""' in output.to_json(shown, why).replace(" ", "")
     assert "hidden" not in output.to_csv(shown).splitlines()[0]
 
+
 def test_the_range_attacker_narrows_what_the_old_rule_let_through(monkeypatch):
     """Parts 3 and 12 of a shown total 15, the 3 labelled "1–10" and the 12 "hidden" (so 0 or 11 and up): the
     3 can only be 1 to 4. The old rule (no hidden cell pinned to one value) let this through; the range rule
     hides a larger part instead (left_against_advice 30: 3 can then be 1 to 10)."""
-    truth = pd.DataFrame({"month": ["2025-03"], "level_of_care": ["iop"], "discharges": [75], "completed": [30],
-                          "left_against_advice": [30], "administrative": [12], "transferred": [0], "other": [3]})
+    truth = pd.DataFrame(
+        {
+            "month": ["2025-03"],
+            "level_of_care": ["iop"],
+            "discharges": [75],
+            "completed": [30],
+            "left_against_advice": [30],
+            "administrative": [12],
+            "transferred": [0],
+            "other": [3],
+        }
+    )
     truth["positive"] = truth.completed + truth.transferred
     truth["positive_rate"] = truth.positive / truth.discharges
     truth["completion_rate"] = truth.completed / truth.discharges
@@ -599,8 +666,18 @@ def test_the_range_attacker_narrows_what_the_old_rule_let_through(monkeypatch):
 
 def test_two_small_parts_summing_to_20_are_both_10_to_a_reader_of_labels():
     """Without labels, a + b = 20 leaves each 0 to 20; labelled "1–10" both, each is 10. Hide a third."""
-    truth = pd.DataFrame({"month": ["2025-03"], "discharges": [60], "completed": [25], "left_against_advice": [15],
-                          "administrative": [10], "transferred": [0], "other": [10], "positive": [25]})
+    truth = pd.DataFrame(
+        {
+            "month": ["2025-03"],
+            "discharges": [60],
+            "completed": [25],
+            "left_against_advice": [15],
+            "administrative": [10],
+            "transferred": [0],
+            "other": [10],
+            "positive": [25],
+        }
+    )
     truth["positive_rate"] = truth.positive / truth.discharges
     truth["completion_rate"] = truth.completed / truth.discharges
     shown, mask, why = sup.suppress_detail(truth, DISCHARGE_SPEC)
@@ -608,8 +685,9 @@ def test_two_small_parts_summing_to_20_are_both_10_to_a_reader_of_labels():
     assert mask.loc[0, "left_against_advice"], "the smallest part that protects: 15"
     only_two = shown.assign(left_against_advice=15.0)
     labels = why.assign(left_against_advice="")
-    assert ((0, "other"), 10.0, "possible values with labels", 1) in range_leaks(truth, DISCHARGE_SPEC, only_two,
-                                                                                labels)
+    assert ((0, "other"), 10.0, "possible values with labels", 1) in range_leaks(
+        truth, DISCHARGE_SPEC, only_two, labels
+    )
 
 
 def _switch_off_the_range_rule(monkeypatch):
@@ -619,12 +697,17 @@ def _switch_off_the_range_rule(monkeypatch):
     monkeypatch.setattr(sup, "SUM_RULE", False)
 
 
-@pytest.mark.parametrize("make,spec", [
-    (lambda rng: discharge_table(rng), DISCHARGE_SPEC),
-    # denominators of 11-24 with a small rest: hiding the numerator (11 and up) leaves the rest narrow
-    (lambda rng: rate_table([(int(d), int(d - rng.integers(1, 11))) for d in rng.integers(11, 25, size=8)]),
-     RATE_SPEC),
-])
+@pytest.mark.parametrize(
+    "make,spec",
+    [
+        (lambda rng: discharge_table(rng), DISCHARGE_SPEC),
+        # denominators of 11-24 with a small rest: hiding the numerator (11 and up) leaves the rest narrow
+        (
+            lambda rng: rate_table([(int(d), int(d - rng.integers(1, 11))) for d in rng.integers(11, 25, size=8)]),
+            RATE_SPEC,
+        ),
+    ],
+)
 def test_the_range_attacker_succeeds_with_the_range_rule_switched_off(make, spec, monkeypatch):
     tables = [make(np.random.default_rng(400 + seed)) for seed in range(6)]
     assert all(range_leaks(t, spec) == [] for t in tables)
@@ -802,23 +885,27 @@ def test_exported_csv_is_the_data_on_screen(demo_db_path, monkeypatch):
         table = shown.value
         assert len(exported) == len(table) == len(df)
         for col in df.columns:
-            hidden_on_screen = table[col].astype(str).isin([sup.SMALL_LABEL, sup.FEW_LABEL,
-                                                            sup.COMPLEMENT_LABEL]).to_numpy()
-            assert not (hidden_on_screen & exported[col].notna().to_numpy()).any(), f"{name}.{col}: hidden cell exported"
+            hidden_on_screen = (
+                table[col].astype(str).isin([sup.SMALL_LABEL, sup.FEW_LABEL, sup.COMPLEMENT_LABEL]).to_numpy()
+            )
+            assert not (hidden_on_screen & exported[col].notna().to_numpy()).any(), (
+                f"{name}.{col}: hidden cell exported"
+            )
             assert (mask[col].to_numpy() <= exported[col].isna().to_numpy()).all(), f"{name}.{col}"
 
 
-HOSTILE = ["=HYPERLINK(\"http://x.invalid\",\"click\")", "+1+2", "-2+3", "@SUM(A1)", "\tlead", "\rcr", "plain",
-           "Northside"]
+HOSTILE = ['=HYPERLINK("http://x.invalid","click")', "+1+2", "-2+3", "@SUM(A1)", "\tlead", "\rcr", "plain", "Northside"]
 
 
 def hostile_frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "site": HOSTILE,
-        "count": [-5, -1, 0, 1, 12, 13, -40, 7],
-        "rate": [-0.25, 0.5, -1.5, 0.0, 1.0, 0.3, -0.01, 0.9],
-        "month": pd.to_datetime(["2025-01-01"] * 8),
-    })
+    return pd.DataFrame(
+        {
+            "site": HOSTILE,
+            "count": [-5, -1, 0, 1, 12, 13, -40, 7],
+            "rate": [-0.25, 0.5, -1.5, 0.0, 1.0, 0.3, -0.01, 0.9],
+            "month": pd.to_datetime(["2025-01-01"] * 8),
+        }
+    )
 
 
 def test_csv_neutralises_formulas_and_keeps_numbers():
@@ -840,7 +927,7 @@ def test_excel_neutralises_formulas_and_keeps_numbers():
     rows = list(sheet.iter_rows(min_row=2, values_only=True))
     site = [r[header.index("site")] for r in rows]
     count = [r[header.index("count")] for r in rows]
-    assert site[0] == "'=HYPERLINK(\"http://x.invalid\",\"click\")" and site[7] == "Northside"
+    assert site[0] == '\'=HYPERLINK("http://x.invalid","click")' and site[7] == "Northside"
     assert all(isinstance(v, str) and not v.startswith(("=", "+", "-", "@")) for v in site)
     assert count == [-5, -1, 0, 1, 12, 13, -40, 7] and all(isinstance(v, int) for v in count)
     for row in sheet.iter_rows(min_row=2):
@@ -850,14 +937,14 @@ def test_excel_neutralises_formulas_and_keeps_numbers():
 
 
 def test_neutralise_leaves_numeric_and_missing_values_alone():
-    df = pd.DataFrame({"n": pd.array([-3, None, 4], dtype="Int64"), "x": [-1.5, np.nan, 2.0],
-                       "s": ["-3", None, "ok"]})
+    df = pd.DataFrame({"n": pd.array([-3, None, 4], dtype="Int64"), "x": [-1.5, np.nan, 2.0], "s": ["-3", None, "ok"]})
     out = output.neutralise(df)
     assert out["n"].equals(df["n"]) and out["x"].equals(df["x"])
     assert out["s"][0] == "'-3" and pd.isna(out["s"][1]) and out["s"][2] == "ok"
 
 
 # --- the minimum population ----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def headline_app(build_db, monkeypatch):
@@ -924,7 +1011,9 @@ def test_published_points_of_a_hand_made_curve():
     """at_risk 40 38 35 30 18 15 12 11 9, events 0 2 3 12 1 2 0 0 0. Day 0 is shown (nothing left yet). Days 1-3:
     events since day 0 are 2, 5, 17 but exits 2, 5, 10, so not yet; day 4: 18 events, 22 exits: shown. Days 5-7
     add 2, 4, 4 events: too few; day 8 has 9 at risk. Only day 0's own events are known."""
-    shown, own = sup.published_points(np.array([40, 38, 35, 30, 18, 15, 12, 11, 9]), np.array([0, 2, 3, 12, 1, 2, 0, 0, 0]))
+    shown, own = sup.published_points(
+        np.array([40, 38, 35, 30, 18, 15, 12, 11, 9]), np.array([0, 2, 3, 12, 1, 2, 0, 0, 0])
+    )
     assert np.flatnonzero(shown).tolist() == [0, 4]
     assert np.flatnonzero(own).tolist() == [0]
 
@@ -951,10 +1040,10 @@ def test_published_points_keep_every_step_safe(days, everyone):
         n -= d + min(c, n - d)
     at_risk, events = np.array(at_risk), np.array(events)
     shown, own = sup.published_points(at_risk, events)
-    safe = lambda v: v == 0 or v >= 11  # noqa: E731
+    safe = lambda v: v == 0 or v >= 11
     last, last_n = -1, at_risk[0]
     for b in np.flatnonzero(shown):
-        assert at_risk[b] >= 11 and safe(events[last + 1:b + 1].sum()) and safe(last_n - at_risk[b])
+        assert at_risk[b] >= 11 and safe(events[last + 1 : b + 1].sum()) and safe(last_n - at_risk[b])
         if own[b] and last >= 0 and own[last]:
             assert safe(at_risk[last] - at_risk[b] - events[last])
         last, last_n = b, at_risk[b]
@@ -970,8 +1059,12 @@ def _curve_truth(at_risk, events, total=None) -> pd.DataFrame:
     return df
 
 
-CURVE_SPEC = {"keys": ["day"], "counts": ["at_risk", "events"], "stats": {"estimate": "at_risk"},
-              "curve": {"by": ["g"], "x": "day", "at_risk": "at_risk", "events": "events", "estimate": "estimate"}}
+CURVE_SPEC = {
+    "keys": ["day"],
+    "counts": ["at_risk", "events"],
+    "stats": {"estimate": "at_risk"},
+    "curve": {"by": ["g"], "x": "day", "at_risk": "at_risk", "events": "events", "estimate": "estimate"},
+}
 
 
 def test_a_curve_is_shown_only_at_its_published_days_and_rounded():
@@ -986,8 +1079,7 @@ def test_a_curve_is_shown_only_at_its_published_days_and_rounded():
 
 
 def test_a_curve_total_that_gives_the_tail_back_is_hidden():
-    spec = CURVE_SPEC | {"counts": ["at_risk", "events", "total"],
-                         "curve": CURVE_SPEC["curve"] | {"total": "total"}}
+    spec = CURVE_SPEC | {"counts": ["at_risk", "events", "total"], "curve": CURVE_SPEC["curve"] | {"total": "total"}}
     # day 1 (14 events, 14 censored on day 0) is shown; day 2's 3 events are not, and total 17 would tell them
     hidden = sup.suppress(_curve_truth([40, 26, 11], [0, 14, 3], total=17), spec)[0]
     assert hidden["total"].isna().all() and hidden["events"].notna().tolist() == [True, True, False]
@@ -1009,8 +1101,10 @@ class CurveAttack:
         n0 = float(shown[at_risk].iloc[0])
         for t in range(1, self.size):
             if pd.notna(shown[at_risk].iloc[t]):
-                self.equal({**{("d", s): 1 for s in range(t)}, **{("c", s): 1 for s in range(t)}},
-                           n0 - float(shown[at_risk].iloc[t]))
+                self.equal(
+                    {**{("d", s): 1 for s in range(t)}, **{("c", s): 1 for s in range(t)}},
+                    n0 - float(shown[at_risk].iloc[t]),
+                )
         for t in range(self.size):
             if pd.notna(shown[events].iloc[t]):
                 self.equal({("d", t): 1}, float(shown[events].iloc[t]))
@@ -1028,14 +1122,16 @@ class CurveAttack:
     def learn_steps(self, raw_events: np.ndarray) -> None:
         last = -1
         for b in self.published:
-            self.equal({("d", s): 1 for s in range(last + 1, b + 1)}, float(raw_events[last + 1:b + 1].sum()))
+            self.equal({("d", s): 1 for s in range(last + 1, b + 1)}, float(raw_events[last + 1 : b + 1].sum()))
             last = b
 
     def bounds(self, kind: str, t: int) -> tuple[float, float]:
         from scipy.optimize import Bounds, LinearConstraint, milp
 
         m = 2 * self.size
-        cons = [LinearConstraint(np.array([a for a, _ in self.rows]), [b for _, b in self.rows], [b for _, b in self.rows])]
+        cons = [
+            LinearConstraint(np.array([a for a, _ in self.rows]), [b for _, b in self.rows], [b for _, b in self.rows])
+        ]
         cons.append(LinearConstraint(np.ones((1, m)), 0, self.everyone))  # nobody exits twice
         c = np.zeros(m)
         c[t if kind == "d" else self.size + t] = 1
@@ -1102,8 +1198,14 @@ def test_without_the_curve_rule_daily_counts_come_back(demo_db, catalog, name, m
 def test_the_retention_tile_hides_a_value_that_gives_small_dropouts_back():
     """kpi_iop_retention: with 5 dropouts in 200 admissions the retained share would tell the 5."""
     spec = {"counts": ["admissions", "at_risk", "dropouts"], "stats": {"retained": ["at_risk", "dropouts"]}}
-    truth = pd.DataFrame({"admissions": [200, 200, 200], "at_risk": [150, 150, 150], "dropouts": [5, 0, 40],
-                          "retained": [0.975, 1.0, 0.8]})
+    truth = pd.DataFrame(
+        {
+            "admissions": [200, 200, 200],
+            "at_risk": [150, 150, 150],
+            "dropouts": [5, 0, 40],
+            "retained": [0.975, 1.0, 0.8],
+        }
+    )
     shown, _ = sup.suppress(truth, spec)
     assert shown["retained"].isna().tolist() == [True, False, False]
 
@@ -1111,15 +1213,19 @@ def test_the_retention_tile_hides_a_value_that_gives_small_dropouts_back():
 def test_catalog_rejects_a_bad_curve(tmp_path):
     from outcomes.catalog.query import CatalogError, parse
 
-    base = ("-- title: t\n-- description: d\n-- suppress:\n--   counts: [n, d]\n--   stats: {{s: n}}\n{extra}"
-            "select 'a' as g, 0 as day, 20 as n, 0 as d, 1.0 as s\n")
+    base = (
+        "-- title: t\n-- description: d\n-- suppress:\n--   counts: [n, d]\n--   stats: {{s: n}}\n{extra}"
+        "select 'a' as g, 0 as day, 20 as n, 0 as d, 1.0 as s\n"
+    )
     good = tmp_path / "good.sql"
     good.write_text(base.format(extra="--   curve: {by: [g], x: day, at_risk: n, events: d, estimate: s}\n"))
     assert parse(good).suppress["curve"]["events"] == "d"
-    for extra in ("--   curve: {by: [g], x: day, at_risk: n, events: d}\n",
-                  "--   curve: {by: g, x: day, at_risk: n, events: d, estimate: s}\n",
-                  "--   curve: {by: [g], x: day, at_risk: s, events: d, estimate: s}\n",
-                  "--   curve: {by: [g], x: day, at_risk: n, events: d, estimate: s, total: zz}\n"):
+    for extra in (
+        "--   curve: {by: [g], x: day, at_risk: n, events: d}\n",
+        "--   curve: {by: g, x: day, at_risk: n, events: d, estimate: s}\n",
+        "--   curve: {by: [g], x: day, at_risk: s, events: d, estimate: s}\n",
+        "--   curve: {by: [g], x: day, at_risk: n, events: d, estimate: s, total: zz}\n",
+    ):
         bad = tmp_path / "bad.sql"
         bad.write_text(base.format(extra=extra))
         with pytest.raises(CatalogError, match="bad.sql"):

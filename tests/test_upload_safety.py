@@ -63,8 +63,9 @@ def cr_in_header(src):
 
 def truncated_parquet(src):
     con = duckdb.connect()
-    con.execute(f"copy (select * from read_csv('{src / 'attendance.csv'}')) to '{src / 'attendance.parquet'}' "
-                "(format parquet)")
+    con.execute(
+        f"copy (select * from read_csv('{src / 'attendance.csv'}')) to '{src / 'attendance.parquet'}' (format parquet)"
+    )
     (src / "attendance.csv").unlink()
     data = (src / "attendance.parquet").read_bytes()
     (src / "attendance.parquet").write_bytes(data[: len(data) // 2])

@@ -45,14 +45,28 @@ def machine() -> dict:
     import pyarrow
     import streamlit
 
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
-                if line.startswith("model name")), platform.processor() or platform.machine())
-    mem = next((int(line.split()[1]) // 1024 for line in _read("/proc/meminfo").splitlines()
-                if line.startswith("MemTotal:")), None)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or platform.machine(),
+    )
+    mem = next(
+        (int(line.split()[1]) // 1024 for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal:")),
+        None,
+    )
     return {
-        "cores": os.cpu_count(), "memory_mb": mem, "cpu": cpu, "platform": platform.platform(),
-        "python": platform.python_version(), "duckdb": duckdb.__version__, "pandas": pandas.__version__,
-        "pyarrow": pyarrow.__version__, "streamlit": streamlit.__version__,
+        "cores": os.cpu_count(),
+        "memory_mb": mem,
+        "cpu": cpu,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "pandas": pandas.__version__,
+        "pyarrow": pyarrow.__version__,
+        "streamlit": streamlit.__version__,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -71,8 +85,12 @@ def _mb(kilobytes: int) -> float:
 def _child(code: str, *args: str) -> tuple[dict, float]:
     """Run Python `code` with `args` in a child process: the JSON it prints last, and its own peak RSS in MB."""
     code += "\nprint(json.dumps(out | {'maxrss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n"
-    proc = subprocess.run([sys.executable, "-c", "import json, resource, sys, time\n" + code, *args], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import json, resource, sys, time\n" + code, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
         raise RuntimeError(f"child process failed ({proc.returncode}): {tail}")
@@ -171,8 +189,13 @@ def _child_tree(code: str, *args: str) -> tuple[dict, float]:
     import threading
 
     code += "\nprint(json.dumps(out))\n"
-    proc = subprocess.Popen([sys.executable, "-c", "import json, sys, time\n" + code, *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import json, sys, time\n" + code, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak = [0]
 
     def sample():
@@ -198,14 +221,21 @@ def same_tables(a: Path, b: Path) -> dict[str, bool]:
     try:
         con.execute(f"attach '{a}' as a (read_only)")
         con.execute(f"attach '{b}' as b (read_only)")
-        names = [r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = 'a' "
-                                           "and table_name not in ('load_info', 'load_files') order by 1").fetchall()]
+        names = [
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'a' "
+                "and table_name not in ('load_info', 'load_files') order by 1"
+            ).fetchall()
+        ]
         out = {}
         for name in names:
             fingerprint = "select count(*), sum(hash(t)::hugeint) from {}.{} as t"
             try:
-                out[name] = con.execute(fingerprint.format("a", name)).fetchone() == \
-                    con.execute(fingerprint.format("b", name)).fetchone()
+                out[name] = (
+                    con.execute(fingerprint.format("a", name)).fetchone()
+                    == con.execute(fingerprint.format("b", name)).fetchone()
+                )
             except duckdb.Error:
                 out[name] = False
         return out
@@ -222,17 +252,27 @@ def bench_spark(data_dir: Path, work: Path, duck_db: Path, duck_load: dict, prog
     spark_db.unlink(missing_ok=True)
     progress("writing the lake ...")
     info, rss = _child(_LAKE, str(data_dir), str(lake_dir))
-    out: dict = {"master": SPARK_MASTER, "driver_memory": SPARK_DRIVER_MEMORY,
-                 "lake": {"seconds": round(info["seconds"], 1), "peak_rss_mb": rss}}
+    out: dict = {
+        "master": SPARK_MASTER,
+        "driver_memory": SPARK_DRIVER_MEMORY,
+        "lake": {"seconds": round(info["seconds"], 1), "peak_rss_mb": rss},
+    }
     progress(f"building on Spark {SPARK_MASTER} ...")
     info, rss = _child_tree(_SPARK_BUILD, str(lake_dir), str(built), SPARK_MASTER, SPARK_DRIVER_MEMORY)
-    out["build"] = {"seconds": round(info["seconds"], 1), "peak_rss_mb": rss, "spark": info["spark"],
-                    "tables": info["tables"]}
+    out["build"] = {
+        "seconds": round(info["seconds"], 1),
+        "peak_rss_mb": rss,
+        "spark": info["spark"],
+        "tables": info["tables"],
+    }
     progress(f"built on Spark in {info['seconds']:.1f} s; load --prebuilt ...")
     info, rss = _child(_LOAD_PREBUILT, str(lake_dir), str(spark_db), str(built))
     marks = info["phases"] + [["end", info["seconds"]]]
-    out["load_prebuilt"] = {"seconds": round(info["seconds"], 1), "peak_rss_mb": rss,
-                            "phases": {m: round(b - a, 2) for (m, a), (_, b) in zip(marks, marks[1:]) if m != "published"}}
+    out["load_prebuilt"] = {
+        "seconds": round(info["seconds"], 1),
+        "peak_rss_mb": rss,
+        "phases": {m: round(b - a, 2) for (m, a), (_, b) in zip(marks, marks[1:]) if m != "published"},
+    }
     out["duckdb_build_seconds"] = duck_load["phases"].get("building summaries")
     progress("comparing the two databases ...")
     # in a child, so that the comparison's memory is not counted as serving memory below
@@ -297,8 +337,9 @@ def bench_queries(db_path: Path, runs: int) -> list[dict]:
                     row[f"{label}_rows"] = len(result.data)
                 except Exception as exc:  # a failing query is a finding, not a crash
                     row[f"{label}_error"] = str(exc).splitlines()[0][:200]
-            row["filtered_params"] = {k: (v.isoformat() if isinstance(v, dt.date) else v)
-                                      for k, v in typical_filters(con, query).items()}
+            row["filtered_params"] = {
+                k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in typical_filters(con, query).items()
+            }
             out.append(row)
     finally:
         con.close()
@@ -316,7 +357,9 @@ def bench_pages(db_path: Path, runs: int, timeout: float = 300) -> list[dict]:
     os.environ["OUTCOMES_DB"] = str(db_path)
     con = db.connect(db_path)
     try:
-        sites = [r[0] for r in con.execute("select value from filter_options where filter = 'site' order by 1").fetchall()]
+        sites = [
+            r[0] for r in con.execute("select value from filter_options where filter = 'site' order by 1").fetchall()
+        ]
     finally:
         con.close()
     choices = [list(c) for k in range(1, len(sites) + 1) for c in combinations(sites, k)]
@@ -337,7 +380,7 @@ def bench_pages(db_path: Path, runs: int, timeout: float = 300) -> list[dict]:
             widget = None
         if widget is not None:
             times = []
-            for choice in choices[:max(1, runs)]:
+            for choice in choices[: max(1, runs)]:
                 widget.set_value(choice)
                 t = time.perf_counter()
                 at.run()
@@ -391,26 +434,46 @@ def bench_pandas(data_dir: Path, db_path: Path, runs: int, query_ms: dict, work:
         equal, detail = bp.same_rows(df, duck[(name, label)])
         pandas_ms = statistics.median(times) * 1000
         duck_ms = query_ms[(name, label)]
-        out["measures"].append({
-            "name": name, "params": label, "pandas_ms": round(pandas_ms, 1), "duckdb_ms": duck_ms,
-            "speedup": round(pandas_ms / duck_ms, 1) if duck_ms else None,
-            "speedup_with_read": round((pandas_ms + info["read_seconds"] * 1000) / duck_ms, 1) if duck_ms else None,
-            "equal": equal, "detail": detail,
-        })
+        out["measures"].append(
+            {
+                "name": name,
+                "params": label,
+                "pandas_ms": round(pandas_ms, 1),
+                "duckdb_ms": duck_ms,
+                "speedup": round(pandas_ms / duck_ms, 1) if duck_ms else None,
+                "speedup_with_read": round((pandas_ms + info["read_seconds"] * 1000) / duck_ms, 1) if duck_ms else None,
+                "equal": equal,
+                "detail": detail,
+            }
+        )
     return out
 
 
-def run(clients: int = 1_000_000, runs: int = 7, seed: int = 42, json_path: Path | None = None,
-        workdir: Path | None = None, reuse: bool = False, keep: bool = False, progress=print,
-        engine: str = "duckdb") -> dict:
+def run(
+    clients: int = 1_000_000,
+    runs: int = 7,
+    seed: int = 42,
+    json_path: Path | None = None,
+    workdir: Path | None = None,
+    reuse: bool = False,
+    keep: bool = False,
+    progress=print,
+    engine: str = "duckdb",
+) -> dict:
     """Run the whole benchmark; returns the result dictionary (also saved as JSON). With engine "spark", the
     load-time tables are also built on Spark local[2] and published, timed beside the DuckDB build."""
     own_work = workdir is None
     work = Path(tempfile.mkdtemp(prefix="outcomes-bench-")) if own_work else Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     data_dir, db_path, marker = work / "data", work / "outcomes.duckdb", work / "data" / "generated.json"
-    result: dict = {"clients": clients, "seed": seed, "runs": runs, "engine": engine,
-                    "started": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine()}
+    result: dict = {
+        "clients": clients,
+        "seed": seed,
+        "runs": runs,
+        "engine": engine,
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
     try:
         previous = json.loads(marker.read_text()) if reuse and marker.exists() else None
         if previous and previous.get("clients") == clients and previous.get("seed") == seed:
@@ -427,9 +490,13 @@ def run(clients: int = 1_000_000, runs: int = 7, seed: int = 42, json_path: Path
         info, rss = _child(_LOAD, str(data_dir), str(db_path))
         marks = info["phases"] + [["end", info["seconds"]]]
         phases = {m: round(b - a, 2) for (m, a), (_, b) in zip(marks, marks[1:]) if m != "published"}
-        result["load"] = {"seconds": round(info["seconds"], 1), "peak_rss_mb": rss, "phases": phases,
-                          "database_mb": round(db_path.stat().st_size / 2 ** 20, 1),
-                          "data_through": info["data_through"]}
+        result["load"] = {
+            "seconds": round(info["seconds"], 1),
+            "peak_rss_mb": rss,
+            "phases": phases,
+            "database_mb": round(db_path.stat().st_size / 2**20, 1),
+            "data_through": info["data_through"],
+        }
         progress(f"loaded in {info['seconds']:.1f} s")
         if engine == "spark":
             result["spark"] = bench_spark(data_dir, work, db_path, result["load"], progress)
@@ -439,7 +506,9 @@ def run(clients: int = 1_000_000, runs: int = 7, seed: int = 42, json_path: Path
         result["pages"] = bench_pages(db_path, runs)
         result["serving_peak_rss_mb"] = _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         progress("pandas baseline ...")
-        query_ms = {(q["name"], label): q.get(f"{label}_ms") for q in result["queries"] for label in ("default", "filtered")}
+        query_ms = {
+            (q["name"], label): q.get(f"{label}_ms") for q in result["queries"] for label in ("default", "filtered")
+        }
         result["pandas"] = bench_pandas(data_dir, db_path, runs, query_ms, work, clients)
         result["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         result["targets"] = targets(result)
@@ -448,7 +517,9 @@ def run(clients: int = 1_000_000, runs: int = 7, seed: int = 42, json_path: Path
             shutil.rmtree(work, ignore_errors=True)
         elif not keep:
             db_path.unlink(missing_ok=True)
-    path = Path(json_path) if json_path else RESULTS_DIR / f"bench-{clients}{'-spark' if engine == 'spark' else ''}.json"
+    path = (
+        Path(json_path) if json_path else RESULTS_DIR / f"bench-{clients}{'-spark' if engine == 'spark' else ''}.json"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     result["json_path"] = str(path)
@@ -463,7 +534,9 @@ def targets(result: dict) -> dict:
     values = {
         "load_seconds": result["load"]["seconds"],
         "query_ms_max": max((q for q in queries if q is not None), default=None),
-        "page_filter_change_ms_max": max((p["filter_change_ms"] for p in pages if "filter_change_ms" in p), default=None),
+        "page_filter_change_ms_max": max(
+            (p["filter_change_ms"] for p in pages if "filter_change_ms" in p), default=None
+        ),
         "page_cached_ms_max": max((p["cached_ms"] for p in pages), default=None),
         "peak_memory_mb": max(result["load"]["peak_rss_mb"], result["serving_peak_rss_mb"]),
         "engagement_speedup": min((s for s in engagement if s is not None), default=None),
@@ -489,8 +562,8 @@ def spark_summary(result: dict) -> list[str]:
         f"Python and JVM; driver memory {sp['driver_memory']})",
         f"  writing the lake {sp['lake']['seconds']:.1f} s; load --prebuilt {lp['seconds']:.1f} s "
         f"(peak {lp['peak_rss_mb']:,.0f} MB): " + ", ".join(f"{k} {v:.1f} s" for k, v in lp["phases"].items()),
-        "  slowest on Spark: " + ", ".join(f"{k} {v:.0f} s" for k, v in
-                                          sorted(sp["build"]["tables"].items(), key=lambda kv: -kv[1])[:4]),
+        "  slowest on Spark: "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(sp["build"]["tables"].items(), key=lambda kv: -kv[1])[:4]),
         "  every table the same in both databases" if not same else f"  DIFFERENT: {', '.join(same)}",
     ]
 
@@ -521,18 +594,27 @@ def summary(result: dict) -> str:
     lines += ["", f"{'page':<28}{'first ms':>10}{'filter change ms':>18}{'cached ms':>11}"]
     for p in result["pages"]:
         change = f"{p['filter_change_ms']:.1f}" if "filter_change_ms" in p else "-"
-        lines.append(f"{p['page']:<28}{p['first_ms']:>10.1f}{change:>18}{p['cached_ms']:>11.1f}"
-                     + (f"  problems: {'; '.join(p['problems'])}" if p["problems"] else ""))
+        lines.append(
+            f"{p['page']:<28}{p['first_ms']:>10.1f}{change:>18}{p['cached_ms']:>11.1f}"
+            + (f"  problems: {'; '.join(p['problems'])}" if p["problems"] else "")
+        )
     pd_ = result["pandas"]
-    lines += ["", f"pandas baseline (read of the base tables {pd_['read_seconds']:.1f} s, peak {pd_['peak_rss_mb']:,.0f} MB)",
-              f"{'measure':<22}{'params':<10}{'pandas ms':>11}{'duckdb ms':>11}{'speedup':>9}  same rows"]
+    lines += [
+        "",
+        f"pandas baseline (read of the base tables {pd_['read_seconds']:.1f} s, peak {pd_['peak_rss_mb']:,.0f} MB)",
+        f"{'measure':<22}{'params':<10}{'pandas ms':>11}{'duckdb ms':>11}{'speedup':>9}  same rows",
+    ]
     for x in pd_["measures"]:
-        lines.append(f"{x['name']:<22}{x['params']:<10}{x['pandas_ms']:>11.1f}{x['duckdb_ms'] or 0:>11.1f}"
-                     f"{(x['speedup'] or 0):>8.0f}x  {'yes' if x['equal'] else 'NO'}: {x['detail']}")
+        lines.append(
+            f"{x['name']:<22}{x['params']:<10}{x['pandas_ms']:>11.1f}{x['duckdb_ms'] or 0:>11.1f}"
+            f"{(x['speedup'] or 0):>8.0f}x  {'yes' if x['equal'] else 'NO'}: {x['detail']}"
+        )
     lines += ["", f"{'target':<44}{'limit':>10}{'measured':>12}  met"]
     for t in result["targets"].values():
         sign = ">=" if t["unit"] == "x" else "<="
         value = "-" if t["value"] is None else f"{t['value']:,.1f}"
-        lines.append(f"{t['what']:<44}{sign + ' ' + format(t['target'], ',g') + ' ' + t['unit']:>10}{value:>12}  "
-                     f"{'-' if t['met'] is None else 'yes' if t['met'] else 'NO'}")
+        lines.append(
+            f"{t['what']:<44}{sign + ' ' + format(t['target'], ',g') + ' ' + t['unit']:>10}{value:>12}  "
+            f"{'-' if t['met'] is None else 'yes' if t['met'] else 'NO'}"
+        )
     return "\n".join(lines)

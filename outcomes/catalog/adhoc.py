@@ -106,8 +106,10 @@ def statement(sql: str) -> str:
     if st.type not in READ_ONLY:
         kind = st.type.name
         why = _KINDS.get(kind, f"{kind} statements are not queries")
-        raise Refused(f"refused: {why}; ad-hoc SQL runs one read-only query "
-                      "(select, with, from, values, describe, show, summarize)")
+        raise Refused(
+            f"refused: {why}; ad-hoc SQL runs one read-only query "
+            "(select, with, from, values, describe, show, summarize)"
+        )
     text = st.query.strip()
     return text[:-1].rstrip() if text.endswith(";") else text
 
@@ -186,9 +188,10 @@ def typed(df: pd.DataFrame, types: list[str]) -> tuple[pd.DataFrame, dict[str, s
         elif kind == "measure":
             out[col] = pd.to_numeric(out[col].map(lambda v: np.nan if v is None else float(v)), errors="coerce")
         elif duck_type.upper() == "INTERVAL":
-            out[col] = pd.Series([None if v is None else interval_text(v) for v in out[col]], index=out.index,
-                                 dtype=object)
-    for col in out.columns[len(types):]:  # no type known: be careful
+            out[col] = pd.Series(
+                [None if v is None else interval_text(v) for v in out[col]], index=out.index, dtype=object
+            )
+    for col in out.columns[len(types) :]:  # no type known: be careful
         kinds[col] = _pandas_kind(out[col])
     return out, kinds
 
@@ -374,8 +377,9 @@ def unknown_reasons(mask: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     return out
 
 
-def result(df: pd.DataFrame, types: list[str], sql: str, raw: bool = False, truncated: bool = False,
-           seconds: float = 0.0) -> AdhocResult:
+def result(
+    df: pd.DataFrame, types: list[str], sql: str, raw: bool = False, truncated: bool = False, seconds: float = 0.0
+) -> AdhocResult:
     """An AdhocResult from fetched rows and their DuckDB types: typed, and suppressed unless `raw`."""
     data, kinds = typed(df, types)
     counts = [c for c, k in kinds.items() if k == "count"]
@@ -386,8 +390,9 @@ def result(df: pd.DataFrame, types: list[str], sql: str, raw: bool = False, trun
     return AdhocResult(data, mask, counts, truncated, seconds, raw, sql, unknown_reasons(mask, kinds))
 
 
-def run(con, sql: str, raw: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
-        max_rows: int | None = DEFAULT_MAX_ROWS) -> AdhocResult:
+def run(
+    con, sql: str, raw: bool = False, timeout: float | None = DEFAULT_TIMEOUT, max_rows: int | None = DEFAULT_MAX_ROWS
+) -> AdhocResult:
     """Run one read-only statement on a fresh cursor of `con` (use outcomes.ingest.db.connect, read-only and hardened).
 
     Raises Refused (not a single read-only statement; nothing ran), QueryFailed (DuckDB's error in one line) or

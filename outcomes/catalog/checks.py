@@ -34,8 +34,10 @@ def check_header(query: Query) -> list[str]:
     for key in ("title", "n"):
         missing = charts.placeholders(query.panel.get(key)) - set(values)
         if missing:
-            problems.append(f"{query.path.name}: panel {key} uses {{{', '.join(sorted(missing))}}}, which is "
-                            "neither a parameter nor a panel var")
+            problems.append(
+                f"{query.path.name}: panel {key} uses {{{', '.join(sorted(missing))}}}, which is "
+                "neither a parameter nor a panel var"
+            )
     return problems
 
 
@@ -47,8 +49,11 @@ def check_result(query: Query, df: pd.DataFrame) -> list[str]:
     if not charts.problems(query.chart, set(chart_values(query))):
         spec = charts.spec(query.chart, chart_values(query))
         rows = query.panel.get("rows") or {}
-        problems += [f"{query.path.name}: chart column {c!r} is not in the result ({', '.join(df.columns)})"
-                     for c in [*charts.columns(spec), *rows] if c not in df.columns]
+        problems += [
+            f"{query.path.name}: chart column {c!r} is not in the result ({', '.join(df.columns)})"
+            for c in [*charts.columns(spec), *rows]
+            if c not in df.columns
+        ]
     try:
         roles(df, query.suppress)
     except UnclassifiedColumn as exc:
@@ -60,11 +65,19 @@ def check_result(query: Query, df: pd.DataFrame) -> list[str]:
     for col, n in (spec.get("stats") or {}).items():
         if any(c not in df.columns for c in (n if isinstance(n, list) else [n])):
             problems.append(f"{query.path.name}: stat {col} needs n columns of the result, not {n!r}")
-    declared = set(spec.get("counts", [])) | set(spec.get("rates") or {}) | set(spec.get("stats") or {}) | set(spec.get("keys", []))
+    declared = (
+        set(spec.get("counts", []))
+        | set(spec.get("rates") or {})
+        | set(spec.get("stats") or {})
+        | set(spec.get("keys", []))
+    )
     declared |= set(spec.get("total_rows") or {})
     curve = spec.get("curve") or {}
     declared |= set(curve.get("by") or []) | {curve[k] for k in ("x", "estimate") if k in curve}
-    problems += [f"{query.path.name}: suppress names {c!r}, which is not in the result" for c in sorted(declared - set(df.columns))]
+    problems += [
+        f"{query.path.name}: suppress names {c!r}, which is not in the result"
+        for c in sorted(declared - set(df.columns))
+    ]
     return problems
 
 
@@ -80,8 +93,10 @@ def check_golden(query: Query, df: pd.DataFrame, update: bool = False) -> list[s
         path.write_text(text)
         return []
     if not path.exists():
-        return [f"{query.path.name}: no golden output {_shown(path)}: write it with "
-                "`python -m outcomes check --update-golden` and check it against a hand count"]
+        return [
+            f"{query.path.name}: no golden output {_shown(path)}: write it with "
+            "`python -m outcomes check --update-golden` and check it against a hand count"
+        ]
     if path.read_text() != text:
         return [f"{query.path.name}: output differs from {_shown(path)}"]
     return []
@@ -101,8 +116,10 @@ def check_complete(query: Query) -> list[str]:
     docs = project(query.path.parent)[1]
     page = docs / f"{query.name}.md"
     if not page.exists():
-        problems.append(f"{query.path.name}: no reference page docs/measures/{query.name}.md (what is counted, "
-                        "the numerator and denominator, the standard it follows)")
+        problems.append(
+            f"{query.path.name}: no reference page docs/measures/{query.name}.md (what is counted, "
+            "the numerator and denominator, the standard it follows)"
+        )
     elif not (docs / "README.md").exists() or f"({query.name}.md)" not in (docs / "README.md").read_text():
         problems.append(f"{query.path.name}: docs/measures/{query.name}.md is not listed in docs/measures/README.md")
     return problems

@@ -71,8 +71,7 @@ def frame(header: dict, payload: bytes = b"") -> bytes:
 class Child:
     """One running child; used by one thread at a time."""
 
-    def __init__(self, target: str, address_space: int | None, env: dict | None = None,
-                 start_timeout: float = 60.0):
+    def __init__(self, target: str, address_space: int | None, env: dict | None = None, start_timeout: float = 60.0):
         self.target = target
         self.address_space = address_space
         self._stderr = tempfile.TemporaryFile()
@@ -83,8 +82,14 @@ class Child:
         # DuckDB connections and server threads); the child is a fresh interpreter.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "outcomes.catalog.child", target, str(address_space or 0), str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=child_env, cwd=ROOT,
-            close_fds=True, start_new_session=True)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=child_env,
+            cwd=ROOT,
+            close_fds=True,
+            start_new_session=True,
+        )
         self._out = self.proc.stdout.fileno()
         self._buf = b""
         try:
@@ -187,6 +192,7 @@ class Child:
 
 
 # --- the child's side ---------------------------------------------------------------------------------------
+
 
 class Channel:
     """The child's end: blocking receive and send on its own copies of stdin and stdout."""

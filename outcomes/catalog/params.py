@@ -55,10 +55,17 @@ class Param:
                 return value
             return str(value)
         except (ValueError, TypeError, OverflowError):
-            expected = {"date": "a date YYYY-MM-DD", "dates": "dates YYYY-MM-DD, comma-separated",
-                        "int": "a whole number", "float": "a number", "bool": "true or false",
-                        "choice": "one of " + ", ".join(map(str, self.choices))}
-            raise ValueError(f"parameter {self.name}: {str(value)[:40]!r} is not {expected.get(self.type, self.type)}") from None
+            expected = {
+                "date": "a date YYYY-MM-DD",
+                "dates": "dates YYYY-MM-DD, comma-separated",
+                "int": "a whole number",
+                "float": "a number",
+                "bool": "true or false",
+                "choice": "one of " + ", ".join(map(str, self.choices)),
+            }
+            raise ValueError(
+                f"parameter {self.name}: {str(value)[:40]!r} is not {expected.get(self.type, self.type)}"
+            ) from None
 
 
 def frozen(values: dict) -> tuple:

@@ -18,8 +18,21 @@ from outcomes.paths import BUILD_DIR, QUERY_DIR
 # The director pages a query can be drawn on (`page:`), in menu order; Explore groups queries by these too.
 PAGES = ("overview", "stepdown", "engagement", "retention", "pathways")
 AREAS = (*PAGES, "other")
-HEADER_KEYS = {"title", "description", "params", "chart", "area", "suppress", "definition", "unstable_below",
-               "site_free", "page", "order", "panel", "model"}
+HEADER_KEYS = {
+    "title",
+    "description",
+    "params",
+    "chart",
+    "area",
+    "suppress",
+    "definition",
+    "unstable_below",
+    "site_free",
+    "page",
+    "order",
+    "panel",
+    "model",
+}
 PANEL_KEYS = {"title", "empty", "footnote", "recent_months", "recent_weeks", "n", "n_at", "rows", "vars"}
 # What a query declaring `site_free: true` may read: nothing that holds episodes (see episode_sources).
 SITE_FREE_SOURCES = {"filter_options", "load_info", "load_files"}
@@ -65,8 +78,10 @@ class Query:
 
 def _param(name: str, spec, path: Path) -> Param:
     if name in filters.MAGIC or name in filters.GLOBAL:
-        raise CatalogError(f"{path.name}: parameter {name} is a global filter: use ${name if name in filters.MAGIC else 'filters'} "
-                           "in the SQL and leave it out of params")
+        raise CatalogError(
+            f"{path.name}: parameter {name} is a global filter: use ${name if name in filters.MAGIC else 'filters'} "
+            "in the SQL and leave it out of params"
+        )
     if not isinstance(spec, dict) or spec.get("type") not in PARAM_TYPES:
         raise CatalogError(f"{path.name}: parameter {name} needs a type, one of {', '.join(PARAM_TYPES)}")
     unknown = set(spec) - {"type", "default", "label", "choices", "options"}
@@ -74,8 +89,14 @@ def _param(name: str, spec, path: Path) -> Param:
         raise CatalogError(f"{path.name}: parameter {name} has unknown keys {sorted(unknown)}")
     if spec["type"] == "choice" and not spec.get("choices"):
         raise CatalogError(f"{path.name}: choice parameter {name} needs choices")
-    p = Param(name, spec["type"], None, spec.get("label", name.replace("_", " ")), tuple(spec.get("choices") or ()),
-              spec.get("options"))
+    p = Param(
+        name,
+        spec["type"],
+        None,
+        spec.get("label", name.replace("_", " ")),
+        tuple(spec.get("choices") or ()),
+        spec.get("options"),
+    )
     default = spec.get("default")
     if default is not None and not (p.type == "date" and default == "data_through"):
         try:
@@ -93,8 +114,10 @@ def _params(path: Path, declared: dict, sql: str) -> dict[str, Param]:
         if name not in params and name in filters.MAGIC:
             params[name] = filters.MAGIC[name]
         elif name not in params and name in filters.GLOBAL:
-            raise CatalogError(f"{path.name}: ${name} is a member of $filters: read the table through "
-                               "filtered(table, $filters) instead")
+            raise CatalogError(
+                f"{path.name}: ${name} is a member of $filters: read the table through "
+                "filtered(table, $filters) instead"
+            )
     undeclared = [n for n in used if n not in params]
     unused = [n for n in params if n not in used]
     if undeclared:
@@ -112,7 +135,9 @@ def parse(path: Path) -> Query:
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path.name}: header is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(meta, dict):
-        raise CatalogError(f"{path.name}: missing header (leading `--` comment lines of YAML with title and description)")
+        raise CatalogError(
+            f"{path.name}: missing header (leading `--` comment lines of YAML with title and description)"
+        )
     unknown = set(meta) - HEADER_KEYS
     if unknown:
         raise CatalogError(f"{path.name}: unknown header keys {sorted(unknown)}")
@@ -139,9 +164,24 @@ def parse(path: Path) -> Query:
     area = meta.get("area", page or "other")
     if area not in AREAS:
         raise CatalogError(f"{path.name}: area must be one of {', '.join(AREAS)}")
-    return Query(path.stem, path, meta["title"].strip(), " ".join(meta["description"].split()), sql, params,
-                 chart, area, suppress, (meta.get("definition") or "").strip(),
-                 int(meta.get("unstable_below", UNSTABLE_BELOW)), site_free, page, order, panel, model)
+    return Query(
+        path.stem,
+        path,
+        meta["title"].strip(),
+        " ".join(meta["description"].split()),
+        sql,
+        params,
+        chart,
+        area,
+        suppress,
+        (meta.get("definition") or "").strip(),
+        int(meta.get("unstable_below", UNSTABLE_BELOW)),
+        site_free,
+        page,
+        order,
+        panel,
+        model,
+    )
 
 
 def _placement(path: Path, meta: dict) -> tuple[str | None, int, dict]:
@@ -182,7 +222,9 @@ def episode_sources() -> frozenset[str]:
     for path in BUILD_DIR.glob("*.sql"):
         text = path.read_text().lower()
         names |= set(re.findall(r"create\s+(?:or\s+replace\s+)?(?:temp\s+)?(?:table|view)\s+([a-z_][a-z0-9_]*)", text))
-        names |= set(re.findall(r"create\s+(?:or\s+replace\s+)?macro\s+([a-z_][a-z0-9_]*)\s*\([^)]*\)\s*as\s+table", text))
+        names |= set(
+            re.findall(r"create\s+(?:or\s+replace\s+)?macro\s+([a-z_][a-z0-9_]*)\s*\([^)]*\)\s*as\s+table", text)
+        )
     return frozenset(names - SITE_FREE_SOURCES)
 
 
@@ -194,8 +236,10 @@ def _check_site_scope(path: Path, sql: str, params: dict, site_free: bool) -> No
     if site_free and reads:
         raise CatalogError(f"{path.name}: declares site_free but reads episode data ({', '.join(reads)})")
     if reads and "filters" not in params:
-        raise CatalogError(f"{path.name}: reads episode data ({', '.join(reads)}) but does not take $filters "
-                           "(read it through filtered(table, $filters)), so a user's site scope could not apply to it")
+        raise CatalogError(
+            f"{path.name}: reads episode data ({', '.join(reads)}) but does not take $filters "
+            "(read it through filtered(table, $filters)), so a user's site scope could not apply to it"
+        )
 
 
 def _check_relations(path: Path, suppress: dict) -> None:
@@ -211,8 +255,10 @@ def _check_relations(path: Path, suppress: dict) -> None:
         unshown = [p for p in parts if isinstance(p, str) and p.startswith("~")]
         wrong = [p for p in parts if p not in counts and p not in unshown]
         if wrong or len(unshown) > 1 or total in parts or len(set(parts)) < len(parts):
-            raise CatalogError(f"{path.name}: suppress totals {total}: parts must be distinct declared counts, "
-                               f"and at most one unshown ~part ({', '.join(map(str, wrong)) or 'check the list'})")
+            raise CatalogError(
+                f"{path.name}: suppress totals {total}: parts must be distinct declared counts, "
+                f"and at most one unshown ~part ({', '.join(map(str, wrong)) or 'check the list'})"
+            )
     rows = suppress.get("total_rows") or {}
     if not isinstance(rows, dict) or any(not isinstance(v, (str, int)) or isinstance(v, bool) for v in rows.values()):
         raise CatalogError(f"{path.name}: suppress total_rows must map a key column to the value of its total row")
@@ -230,9 +276,13 @@ def _check_curve(path: Path, suppress: dict) -> None:
     if not isinstance(curve, dict) or needed - set(curve) or set(curve) - needed - {"total"}:
         raise CatalogError(f"{path.name}: suppress curve takes by, x, at_risk, events, estimate and optionally total")
     counts = set(suppress.get("counts") or [])
-    if not isinstance(curve["by"], list) or {curve["at_risk"], curve["events"], curve.get("total", curve["events"])} - counts:
-        raise CatalogError(f"{path.name}: suppress curve: by must be a list, and at_risk, events and total "
-                           "declared counts")
+    if (
+        not isinstance(curve["by"], list)
+        or {curve["at_risk"], curve["events"], curve.get("total", curve["events"])} - counts
+    ):
+        raise CatalogError(
+            f"{path.name}: suppress curve: by must be a list, and at_risk, events and total declared counts"
+        )
 
 
 def load_catalog(directory: Path = QUERY_DIR) -> dict[str, Query]:

@@ -49,8 +49,12 @@ def bind(query: Query, given: dict, data_through=None) -> dict:
     `$filters` is made from the individual filter values in `given` (sites, payers, ...), or given whole."""
     unknown = sorted(n for n in given if not query.takes(n))
     if unknown:
-        takes = [n for n in query.params if n != "filters"] + (list(filters.CLIENT) if "filters" in query.params else [])
-        raise UnknownParameter(f"{query.name} has no parameter {', '.join(unknown)} (it takes {', '.join(takes) or 'none'})")
+        takes = [n for n in query.params if n != "filters"] + (
+            list(filters.CLIENT) if "filters" in query.params else []
+        )
+        raise UnknownParameter(
+            f"{query.name} has no parameter {', '.join(unknown)} (it takes {', '.join(takes) or 'none'})"
+        )
     values = {}
     for name, p in query.params.items():
         if p.type == "filters":
@@ -82,7 +86,9 @@ def execute(con, sql: str, values: dict, timeout: float | None = DEFAULT_TIMEOUT
                 truncated = len(rows) > max_rows
                 df = pd.DataFrame.from_records(rows[:max_rows], columns=cols)
         except duckdb.InterruptException:
-            raise QueryTimeout(f"query stopped after {time.monotonic() - started:.1f} s (limit {timeout:g} s)") from None
+            raise QueryTimeout(
+                f"query stopped after {time.monotonic() - started:.1f} s (limit {timeout:g} s)"
+            ) from None
         return df, truncated
     finally:
         if timer:
@@ -90,8 +96,16 @@ def execute(con, sql: str, values: dict, timeout: float | None = DEFAULT_TIMEOUT
         cur.close()
 
 
-def run(con, query: Query, given: dict | None = None, raw: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
-        max_rows: int | None = None, data_through=None, scope=None) -> Result:
+def run(
+    con,
+    query: Query,
+    given: dict | None = None,
+    raw: bool = False,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_rows: int | None = None,
+    data_through=None,
+    scope=None,
+) -> Result:
     """Run a catalog query with its defaults overridden by `given`; suppressed unless `raw`.
 
     `scope` is the sites the user may see (None: every site): the sites of `$filters` are narrowed to it, and

@@ -22,8 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from outcomes.catalog import adhoc
-from outcomes.catalog import runner
+from outcomes.catalog import adhoc, runner
 from outcomes.catalog.child import Child, ChildDied, ChildTimeout, ProtocolError
 
 DEFAULT_TIMEOUT = runner.DEFAULT_TIMEOUT
@@ -35,11 +34,26 @@ MAX_SQL_CHARS = 100_000  # a longer statement is refused unparsed (parsing 2 MB 
 # allocations outside its buffer manager.
 ADDRESS_HEADROOM = 1 << 30
 WORKERS = 2
-ENV = {"workers": "OUTCOMES_SQL_WORKERS", "memory_limit": "OUTCOMES_SQL_MEMORY_LIMIT",
-       "threads": "OUTCOMES_SQL_THREADS", "max_temp_directory_size": "OUTCOMES_SQL_TEMP_LIMIT",
-       "address_space": "OUTCOMES_SQL_ADDRESS_SPACE", "max_result_bytes": "OUTCOMES_SQL_MAX_RESULT_BYTES"}
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+ENV = {
+    "workers": "OUTCOMES_SQL_WORKERS",
+    "memory_limit": "OUTCOMES_SQL_MEMORY_LIMIT",
+    "threads": "OUTCOMES_SQL_THREADS",
+    "max_temp_directory_size": "OUTCOMES_SQL_TEMP_LIMIT",
+    "address_space": "OUTCOMES_SQL_ADDRESS_SPACE",
+    "max_result_bytes": "OUTCOMES_SQL_MAX_RESULT_BYTES",
+}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
 
 
 def size_bytes(text: str | int) -> int:
@@ -67,7 +81,7 @@ class Limits:
         return self.address_space or size_bytes(self.memory_limit) + ADDRESS_HEADROOM
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Limits":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Limits:
         """Defaults overridden by $OUTCOMES_SQL_MEMORY_LIMIT, _THREADS, _TEMP_LIMIT, _ADDRESS_SPACE, _MAX_RESULT_BYTES."""
         given = {}
         for name in ("memory_limit", "max_temp_directory_size"):
@@ -80,8 +94,11 @@ class Limits:
         return cls(**given)
 
     def duckdb_config(self) -> dict:
-        return {"memory_limit": self.memory_limit, "threads": self.threads,
-                "max_temp_directory_size": self.max_temp_directory_size}
+        return {
+            "memory_limit": self.memory_limit,
+            "threads": self.threads,
+            "max_temp_directory_size": self.max_temp_directory_size,
+        }
 
 
 class Stopped(runner.QueryTimeout):
@@ -164,7 +181,7 @@ class Pool:
 
         threading.Thread(target=start, name="sql-worker-start", daemon=True).start()
 
-    def warm(self) -> "Pool":
+    def warm(self) -> Pool:
         """Start workers up to `size` in the background; returns at once."""
         for _ in range(self.size):
             self._start_in_background()
@@ -249,8 +266,15 @@ class Pool:
 
     # --- one statement ---
 
-    def run(self, sql: str, db_path: str | os.PathLike, raw: bool = False, timeout: float = DEFAULT_TIMEOUT,
-            max_rows: int = DEFAULT_MAX_ROWS, wait: float | None = None) -> adhoc.AdhocResult:
+    def run(
+        self,
+        sql: str,
+        db_path: str | os.PathLike,
+        raw: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        wait: float | None = None,
+    ) -> adhoc.AdhocResult:
         """Run one ad-hoc statement in a worker; suppressed unless `raw`.
 
         Raises adhoc.Refused (not one read-only statement), adhoc.QueryFailed (DuckDB's error in one line),
@@ -261,12 +285,19 @@ class Pool:
         if not isinstance(sql, str):
             raise adhoc.Refused("refused: the statement must be text")
         if len(sql) > MAX_SQL_CHARS:
-            raise adhoc.Refused(f"refused: the statement is {len(sql):,} characters, over the limit of "
-                                f"{MAX_SQL_CHARS:,}")
+            raise adhoc.Refused(
+                f"refused: the statement is {len(sql):,} characters, over the limit of {MAX_SQL_CHARS:,}"
+            )
         if timeout is None or timeout <= 0 or max_rows is None or max_rows <= 0:
             raise ValueError("ad-hoc SQL needs a positive time limit and row cap")
-        request = {"sql": sql, "db": str(db_path), "version": _version(db_path), "timeout": float(timeout),
-                   "max_rows": int(max_rows), "max_bytes": self.limits.max_result_bytes}
+        request = {
+            "sql": sql,
+            "db": str(db_path),
+            "version": _version(db_path),
+            "timeout": float(timeout),
+            "max_rows": int(max_rows),
+            "max_bytes": self.limits.max_result_bytes,
+        }
         child = self._acquire(timeout if wait is None else wait)
         healthy = False
         started = time.monotonic()
@@ -299,8 +330,9 @@ class Pool:
         if error == "memory":
             raise MemoryExceeded(self._memory_message())
         if error == "too_large":
-            raise WorkerFailed(f"the result is over {self.limits.max_result_bytes / 2**20:g} MB; "
-                               "select fewer columns or rows")
+            raise WorkerFailed(
+                f"the result is over {self.limits.max_result_bytes / 2**20:g} MB; select fewer columns or rows"
+            )
         if error:
             raise adhoc.QueryFailed(message or "the statement failed")
         import pandas as pd
@@ -315,8 +347,14 @@ class Pool:
         df = pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), columns=range(table.num_columns))
         df = df.astype(object) if table.num_columns else df
         df.columns = names[: table.num_columns]
-        return adhoc.result(df, [str(t) for t in header.get("types", [])], str(header.get("sql", "")), raw,
-                            bool(header.get("truncated")), float(header.get("seconds") or 0.0))
+        return adhoc.result(
+            df,
+            [str(t) for t in header.get("types", [])],
+            str(header.get("sql", "")),
+            raw,
+            bool(header.get("truncated")),
+            float(header.get("seconds") or 0.0),
+        )
 
 
 def _discard(child: Child) -> None:
@@ -354,9 +392,18 @@ def default_pool() -> Pool:
         return _default
 
 
-def run(sql: str, db_path: str | os.PathLike, *, raw: bool = False, timeout: float = DEFAULT_TIMEOUT,
-        max_rows: int = DEFAULT_MAX_ROWS, pool: Pool | None = None, user: str | None = None,
-        log: str | os.PathLike | None = None, **who) -> adhoc.AdhocResult:
+def run(
+    sql: str,
+    db_path: str | os.PathLike,
+    *,
+    raw: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    pool: Pool | None = None,
+    user: str | None = None,
+    log: str | os.PathLike | None = None,
+    **who,
+) -> adhoc.AdhocResult:
     """Run one ad-hoc statement in a worker of `pool` (default: the process-wide one).
 
     With `user`, the statement is written to the audit log (`log`, default audit.log_path()) in full with its
@@ -390,12 +437,19 @@ def run(sql: str, db_path: str | os.PathLike, *, raw: bool = False, timeout: flo
     except adhoc.QueryFailed as exc:
         finish("error", error=str(exc).split(":", 1)[0].strip()[:80])  # DuckDB's message can quote a value
         raise
-    finish("ok", rows=len(result.data), seconds=round(result.seconds, 3), truncated=result.truncated,
-           suppressed=int(result.mask.to_numpy().sum()), raw=raw)
+    finish(
+        "ok",
+        rows=len(result.data),
+        seconds=round(result.seconds, 3),
+        truncated=result.truncated,
+        suppressed=int(result.mask.to_numpy().sum()),
+        raw=raw,
+    )
     return result
 
 
 # --- the worker (runs in the child process) -------------------------------------------------------------------
+
 
 def serve(channel) -> None:
     """Worker loop: answer one request at a time until the parent closes the pipe."""
@@ -453,8 +507,11 @@ def _answer_one(request: dict, state: dict, config: dict, duckdb, pa, db) -> tup
     try:
         text = adhoc.statement(request["sql"])
         if request.get("version") is None:
-            return {"error": "failed", "message": f"no database at {request['db']}; load one with "
-                                                  "`python -m outcomes load DIR` or `python -m outcomes demo`"}, b""
+            return {
+                "error": "failed",
+                "message": f"no database at {request['db']}; load one with "
+                "`python -m outcomes load DIR` or `python -m outcomes demo`",
+            }, b""
         con = _connection(state, request["version"], config, db)
         cur = holder["cur"] = con.cursor()
         if stopped.is_set():
@@ -476,8 +533,15 @@ def _answer_one(request: dict, state: dict, config: dict, duckdb, pa, db) -> tup
         data = sink.getvalue()
         if data.size > request["max_bytes"]:
             return {"error": "too_large", "bytes": data.size}, b""
-        return {"ok": True, "sql": text, "types": types, "columns": columns, "truncated": rows > max_rows,
-                "rows": table.num_rows, "seconds": time.monotonic() - started}, data.to_pybytes()
+        return {
+            "ok": True,
+            "sql": text,
+            "types": types,
+            "columns": columns,
+            "truncated": rows > max_rows,
+            "rows": table.num_rows,
+            "seconds": time.monotonic() - started,
+        }, data.to_pybytes()
     except adhoc.Refused as exc:
         return {"error": "refused", "message": str(exc)}, b""
     except adhoc.QueryFailed as exc:
@@ -495,8 +559,11 @@ def _answer_one(request: dict, state: dict, config: dict, duckdb, pa, db) -> tup
     except Exception as exc:  # an Arrow conversion, or anything else: one line, and a fresh worker after it
         if "memory" in str(exc).lower() or "bad_alloc" in str(exc):
             return {"error": "memory", "exit": True}, b""
-        return {"error": "failed", "message": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
-                "exit": True}, b""
+        return {
+            "error": "failed",
+            "message": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            "exit": True,
+        }, b""
     finally:
         timer.cancel()
         cur = holder.get("cur")

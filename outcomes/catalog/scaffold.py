@@ -106,8 +106,10 @@ order by month
 def check_name(name: str, directory: Path = QUERY_DIR) -> Path:
     """The path for a new query called `name`; raises ScaffoldError if the name is bad or the file exists."""
     if not NAME.match(name or ""):
-        raise ScaffoldError(f"{name!r} is not a query name: use lower_snake_case letters and digits, "
-                            "starting with a letter (e.g. stepdown_by_payer)")
+        raise ScaffoldError(
+            f"{name!r} is not a query name: use lower_snake_case letters and digits, "
+            "starting with a letter (e.g. stepdown_by_payer)"
+        )
     path = Path(directory) / f"{name}.sql"
     if path.exists():
         raise ScaffoldError(f"{path} already exists; choose another name")
@@ -128,8 +130,9 @@ def new(name: str, directory: Path = QUERY_DIR) -> Path:
     return path
 
 
-def from_statement(sql: str, name: str = "new_query", counts: list[str] | None = None,
-                   others: list[str] | None = None) -> str:
+def from_statement(
+    sql: str, name: str = "new_query", counts: list[str] | None = None, others: list[str] | None = None
+) -> str:
     """An ad-hoc statement as a catalog file with a complete header to fill in.
 
     `counts` (integer columns) are declared as counts; `others` (other numeric columns) are listed for the
@@ -138,8 +141,10 @@ def from_statement(sql: str, name: str = "new_query", counts: list[str] | None =
     counts, others = list(counts or []), list(others or [])
     todo_roles = ""
     if others:
-        todo_roles = ("--   # TODO give each of these a role, as rates: {col: [numerator, denominator]} or stats: "
-                      "{col: n_column}:\n--   #   " + ", ".join(others) + "\n")
+        todo_roles = (
+            "--   # TODO give each of these a role, as rates: {col: [numerator, denominator]} or stats: "
+            "{col: n_column}:\n--   #   " + ", ".join(others) + "\n"
+        )
     body = sql.strip().rstrip(";").rstrip()
     return (
         f"-- title: TODO short title ({name})\n"

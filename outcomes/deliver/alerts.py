@@ -63,8 +63,9 @@ class Rule:
     def series(self, catalog: dict[str, Query]) -> signals.Series:
         """The rule's measure as a signals.Series: the rate's declared numerator and denominator."""
         num, den = catalog[self.query].suppress["rates"][self.rate]
-        return signals.Series(self.name, self.label or self.rate, self.query, self.params, num, den, self.rate,
-                              self.where)
+        return signals.Series(
+            self.name, self.label or self.rate, self.query, self.params, num, den, self.rate, self.where
+        )
 
 
 @dataclass
@@ -95,7 +96,9 @@ def parse_alerts(text: str, source: str, recipients: dict, catalog: dict[str, Qu
         raise AlertConfigError(f"{source}: alerts must be an array of tables ([[alerts]])")
     rules, seen = [], set()
     for i, entry in enumerate(entries, start=1):
-        where = f"{source}: alert {i}" + (f" ({entry.get('name')!r})" if isinstance(entry, dict) and entry.get("name") else "")
+        where = f"{source}: alert {i}" + (
+            f" ({entry.get('name')!r})" if isinstance(entry, dict) and entry.get("name") else ""
+        )
         if not isinstance(entry, dict):
             raise AlertConfigError(f"{where}: must be a table")
         unknown = sorted(set(entry) - KEYS)
@@ -113,7 +116,9 @@ def parse_alerts(text: str, source: str, recipients: dict, catalog: dict[str, Qu
         rates = catalog[query].suppress.get("rates") or {}
         rate = entry.get("rate")
         if rate not in rates:
-            raise AlertConfigError(f"{where}: rate must be one of {query}'s rates ({', '.join(rates) or 'none'}), not {rate!r}")
+            raise AlertConfigError(
+                f"{where}: rate must be one of {query}'s rates ({', '.join(rates) or 'none'}), not {rate!r}"
+            )
         params = entry.get("params", {})
         if not isinstance(params, dict):
             raise AlertConfigError(f"{where}: params must be a table")
@@ -146,7 +151,7 @@ def parse_alerts(text: str, source: str, recipients: dict, catalog: dict[str, Qu
         elif isinstance(sites, list) and sites and all(isinstance(s, str) and s.strip() for s in sites):
             sites = tuple(dict.fromkeys(s.strip() for s in sites))
         else:
-            raise AlertConfigError(f"{where}: sites must be \"*\" or a non-empty list of site names")
+            raise AlertConfigError(f'{where}: sites must be "*" or a non-empty list of site names')
         names = entry.get("recipients")
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise AlertConfigError(f"{where}: recipients must be a non-empty list of names from the digests file")
@@ -161,8 +166,20 @@ def parse_alerts(text: str, source: str, recipients: dict, catalog: dict[str, Qu
         label = entry.get("label", "")
         if not isinstance(label, str):
             raise AlertConfigError(f"{where}: label must be text")
-        rules.append(Rule(name.strip(), query, rate, condition, None if threshold is None else float(threshold),
-                          tuple(dict.fromkeys(names)), sites, dict(params), dict(filt), label))
+        rules.append(
+            Rule(
+                name.strip(),
+                query,
+                rate,
+                condition,
+                None if threshold is None else float(threshold),
+                tuple(dict.fromkeys(names)),
+                sites,
+                dict(params),
+                dict(filt),
+                label,
+            )
+        )
     return rules
 
 
@@ -186,12 +203,17 @@ def check_sites(rules: list[Rule], known: list[str]) -> None:
 
 def last_full_month(data_through: dt.date) -> dt.date:
     """The first day of the last calendar month complete by the data-through date."""
-    end = data_through if data_through == kpis.month_end(data_through) else data_through.replace(day=1) - dt.timedelta(days=1)
+    end = (
+        data_through
+        if data_through == kpis.month_end(data_through)
+        else data_through.replace(day=1) - dt.timedelta(days=1)
+    )
     return end.replace(day=1)
 
 
-def evaluate(con, rule: Rule, catalog: dict[str, Query], data_through: dt.date, scope=None,
-             sites: list[str] | None = None) -> list[Reading]:
+def evaluate(
+    con, rule: Rule, catalog: dict[str, Query], data_through: dt.date, scope=None, sites: list[str] | None = None
+) -> list[Reading]:
     """The rule on each of its sites (within `scope`, and `sites` when given), from suppressed results."""
     names = list(rule.sites) if rule.sites is not None else signals.sites_of(con)
     if scope is not None:
@@ -208,8 +230,9 @@ def evaluate(con, rule: Rule, catalog: dict[str, Query], data_through: dt.date, 
         try:
             df, analysis = signals.analyse_series(con, series, [site], scope, catalog, site)
         except (KeyError, ValueError) as exc:
-            raise AlertConfigError(f"alert {rule.name!r}: {rule.query} gives no monthly series of {rule.rate} "
-                                   f"({exc})") from None
+            raise AlertConfigError(
+                f"alert {rule.name!r}: {rule.query} gives no monthly series of {rule.rate} ({exc})"
+            ) from None
         rows = signals.series_rows(series, df)
         at = rows[rows["month"].dt.date == month]
         value = None
@@ -223,7 +246,10 @@ def evaluate(con, rule: Rule, catalog: dict[str, Query], data_through: dt.date, 
             holds, sentence = None, f"{month:%b %Y}: hidden or no data"
         else:
             holds = value < rule.threshold if rule.condition == "below" else value > rule.threshold
-            sentence = f"{month:%b %Y}: {value:.1%} ({rule.condition} {rule.threshold:.1%})" if holds else \
-                f"{month:%b %Y}: {value:.1%}"
+            sentence = (
+                f"{month:%b %Y}: {value:.1%} ({rule.condition} {rule.threshold:.1%})"
+                if holds
+                else f"{month:%b %Y}: {value:.1%}"
+            )
         out.append(Reading(rule, site, holds, month, value, sentence, rows, analysis))
     return out

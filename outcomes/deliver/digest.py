@@ -46,7 +46,6 @@ MAX_INLINE = 4  # charts in the message body
 INLINE_SIZE = (900, 430)
 
 
-
 class DigestConfigError(Exception):
     """The digests file is malformed or does not fit the data or the roles file; the message names the entry."""
 
@@ -145,16 +144,19 @@ def parse_digests(text: str, source: str = "digests file") -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise DigestConfigError(f"{source}: not valid TOML: {exc}") from None
     if "smtp" in data:
-        raise DigestConfigError(f"{source}: SMTP settings do not belong in the repository; put them in "
-                                f".streamlit/secrets.toml [smtp] or {mailer.ENV_PREFIX}* variables")
+        raise DigestConfigError(
+            f"{source}: SMTP settings do not belong in the repository; put them in "
+            f".streamlit/secrets.toml [smtp] or {mailer.ENV_PREFIX}* variables"
+        )
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
         raise DigestConfigError(f"{source}: unknown keys {unknown} (known: {', '.join(sorted(TOP_KEYS))})")
     try:
         tz = ZoneInfo(data["timezone"]) if data.get("timezone") else local_zone()
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise DigestConfigError(f"{source}: timezone {data.get('timezone')!r} is not a known time zone "
-                                "(e.g. \"America/Chicago\")") from None
+        raise DigestConfigError(
+            f'{source}: timezone {data.get("timezone")!r} is not a known time zone (e.g. "America/Chicago")'
+        ) from None
     url = data.get("dashboard_url", "")
     if not isinstance(url, str) or (url and not re.match(r"https?://", url)):
         raise DigestConfigError(f"{source}: dashboard_url must be an http(s) address")
@@ -171,14 +173,17 @@ def parse_digests(text: str, source: str = "digests file") -> Config:
         if extra:
             raise DigestConfigError(f"{where}: unknown keys {extra} (known: {', '.join(sorted(RECIPIENT_KEYS))})")
         name = entry.get("name")
-        if not isinstance(name, str) or not name.strip() or len(name) > 80 or any(c in name for c in "\r\n<>\""):
-            raise DigestConfigError(f"{where}: name is required: up to 80 characters, no line breaks, <, > or \"")
+        if not isinstance(name, str) or not name.strip() or len(name) > 80 or any(c in name for c in '\r\n<>"'):
+            raise DigestConfigError(f'{where}: name is required: up to 80 characters, no line breaks, <, > or "')
         if name.strip().lower() in names:
             raise DigestConfigError(f"{where}: the name {name!r} is used twice")
         names.add(name.strip().lower())
         email = entry.get("email")
-        if not isinstance(email, str) or parseaddr(email)[1] != email.strip() or not re.fullmatch(
-                r"[^@\s]+@[^@\s]+\.[^@\s]+", email.strip()):
+        if (
+            not isinstance(email, str)
+            or parseaddr(email)[1] != email.strip()
+            or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email.strip())
+        ):
             raise DigestConfigError(f"{where}: email must be one address such as director@example.org, not {email!r}")
         role = entry.get("role")
         if role not in access.ROLES:
@@ -189,15 +194,17 @@ def parse_digests(text: str, source: str = "digests file") -> Config:
         elif isinstance(sites, list) and sites and all(isinstance(s, str) and s.strip() for s in sites):
             scope = tuple(dict.fromkeys(s.strip() for s in sites))
         else:
-            raise DigestConfigError(f"{where}: sites must be \"*\" or a non-empty list of site names")
+            raise DigestConfigError(f'{where}: sites must be "*" or a non-empty list of site names')
         try:
             schedule = parse_schedule(entry.get("schedule", ""))
         except ValueError as exc:
             raise DigestConfigError(f"{where}: {exc}") from None
         period = entry.get("period", "week" if schedule.kind == "weekly" else "month")
         if period not in PERIODS:
-            raise DigestConfigError(f"{where}: period must be \"week\" (the last full Monday-Sunday week) or "
-                                    f"\"month\" (the last full calendar month), not {period!r}")
+            raise DigestConfigError(
+                f'{where}: period must be "week" (the last full Monday-Sunday week) or '
+                f'"month" (the last full calendar month), not {period!r}'
+            )
         out.append(Recipient(name.strip(), email.strip(), role, scope, schedule, period))
     return Config(tuple(out), tz, notices.load(), url, source)
 
@@ -207,7 +214,9 @@ def load_digests(path: str | Path | None = None) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DigestConfigError(f"no digests file at {path}: copy config/digests.example.toml there and edit it") from None
+        raise DigestConfigError(
+            f"no digests file at {path}: copy config/digests.example.toml there and edit it"
+        ) from None
     return parse_digests(text, path.name)
 
 
@@ -216,8 +225,9 @@ def check_sites(config: Config, known: list[str]) -> None:
     for r in config.recipients:
         missing = [s for s in r.sites or () if s not in known]
         if missing:
-            raise DigestConfigError(f"{config.source}: recipient {r.name!r}: unknown sites {missing} "
-                                    f"(the data has {', '.join(known)})")
+            raise DigestConfigError(
+                f"{config.source}: recipient {r.name!r}: unknown sites {missing} (the data has {', '.join(known)})"
+            )
 
 
 def check_roles(config: Config, grants: dict[str, access.Grant], source: str) -> None:
@@ -244,7 +254,7 @@ def period_before(kind: str, day: dt.date) -> kpis.Period:
 
 
 def period_key(period: kpis.Period) -> str:
-    """"2025-W44" for a week, "2025-10" for a month: the state file's and the Message-ID's name for it."""
+    """ "2025-W44" for a week, "2025-10" for a month: the state file's and the Message-ID's name for it."""
     if period.days == 7 and period.start.weekday() == 0:
         return f"{period.start:%G-W%V}"
     return f"{period.start:%Y-%m}" if period.whole_months == 1 else f"{period.start}_{period.end}"
@@ -290,7 +300,7 @@ class Digest:
 
 
 def _note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | None = None) -> str:
-    """"n = 1,234 eligible discharges (plus 2 hidden cells of 1–10)", from the shown rows only."""
+    """ "n = 1,234 eligible discharges (plus 2 hidden cells of 1–10)", from the shown rows only."""
     n_col = n_col or query.chart.get("n")
     if not n_col or n_col not in df:
         return ""
@@ -317,8 +327,10 @@ def analysis_note(analysis: signals.Analysis) -> str:
         return f"No signals: {analysis.points} months shown, fewer than the {signals.MIN_POINTS} the rules need."
     if analysis.run_limit is None:
         return f"No signals: {analysis.useful} months off the centre line, fewer than the {signals.MIN_POINTS} the run rules need."
-    return (f"No signals: longest run {analysis.longest_run} months (a run of more than {analysis.run_limit} would be "
-            f"one), {analysis.crossings} crossings of the centre line (fewer than {analysis.crossings_limit} would be).")
+    return (
+        f"No signals: longest run {analysis.longest_run} months (a run of more than {analysis.run_limit} would be "
+        f"one), {analysis.crossings} crossings of the centre line (fewer than {analysis.crossings_limit} would be)."
+    )
 
 
 def series_chart(con, series: signals.Series, sites, scope, catalog, site_label: str, title: str):
@@ -354,26 +366,68 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date) -> list[export.Ch
         note = "\n".join(x for x in (_note(catalog[name], rows_df, rows_mask, n), footnote) if x)
         out.append(export.Chart(title, fig, note))
 
-    add("14-day step-down rate by discharge month", "stepdown_rate", {"window_days": 14},
-        lambda df: control_charts.rate_p_chart(df, "month", "stepped_down", "eligible_discharges", rate="stepdown_rate"))
-    add("14-day step-down rate by site", "stepdown_by_site", {"window_days": 14, "grain": "quarter"},
-        lambda df: control_charts.p_chart_grid(df, "site", "period", "stepped_down", "eligible_discharges", rate="stepdown_rate"))
-    add("Days from discharge to first IOP session, by discharge reason", "time_to_stepdown", {"max_day": 30},
-        lambda df: flow_charts.curves(df, "day", "cumulative_share", "at_risk", color="reason_group", marks=(7, 14, 30),
-                                 y_label="Reached IOP", x_label="Days after discharge", hover_word=" reached IOP"),
-        footnote=flow_charts.CURVE_NOTE, note_rows=lambda df, mask: _where(df, mask, {"day": 0}))
-    add("IOP referral funnel", "referral_conversion", {},
-        lambda df: flow_charts.funnel(df, {"referred": "Referred", "admitted": "Admitted", "attended_14d": "Attended ≤14 days"},
-                                 "site", {"admitted": "admitted_rate", "attended_14d": "attended_rate"}),
-        where={"to_level_of_care": "iop"})
+    add(
+        "14-day step-down rate by discharge month",
+        "stepdown_rate",
+        {"window_days": 14},
+        lambda df: control_charts.rate_p_chart(
+            df, "month", "stepped_down", "eligible_discharges", rate="stepdown_rate"
+        ),
+    )
+    add(
+        "14-day step-down rate by site",
+        "stepdown_by_site",
+        {"window_days": 14, "grain": "quarter"},
+        lambda df: control_charts.p_chart_grid(
+            df, "site", "period", "stepped_down", "eligible_discharges", rate="stepdown_rate"
+        ),
+    )
+    add(
+        "Days from discharge to first IOP session, by discharge reason",
+        "time_to_stepdown",
+        {"max_day": 30},
+        lambda df: flow_charts.curves(
+            df,
+            "day",
+            "cumulative_share",
+            "at_risk",
+            color="reason_group",
+            marks=(7, 14, 30),
+            y_label="Reached IOP",
+            x_label="Days after discharge",
+            hover_word=" reached IOP",
+        ),
+        footnote=flow_charts.CURVE_NOTE,
+        note_rows=lambda df, mask: _where(df, mask, {"day": 0}),
+    )
+    add(
+        "IOP referral funnel",
+        "referral_conversion",
+        {},
+        lambda df: flow_charts.funnel(
+            df,
+            {"referred": "Referred", "admitted": "Admitted", "attended_14d": "Attended ≤14 days"},
+            "site",
+            {"admitted": "admitted_rate", "attended_14d": "attended_rate"},
+        ),
+        where={"to_level_of_care": "iop"},
+    )
     since = kpis.add_months(data_through.replace(day=1), -11)
-    add("Referred, not arrived", "referral_not_arrived", {"start": since},
-        lambda df: rate_charts.rate_heatmap(df, "month", "site", "not_arrived_rate", "referred",
-                                       x_label="Month of referral", height=300),
-        footnote=f"Showing the last 12 months (from {since:%-d %b %Y}).")
-    add("7-day follow-up after residential or withdrawal management (FUI-aligned)", "fui_followup",
+    add(
+        "Referred, not arrived",
+        "referral_not_arrived",
+        {"start": since},
+        lambda df: rate_charts.rate_heatmap(
+            df, "month", "site", "not_arrived_rate", "referred", x_label="Month of referral", height=300
+        ),
+        footnote=f"Showing the last 12 months (from {since:%-d %b %Y}).",
+    )
+    add(
+        "7-day follow-up after residential or withdrawal management (FUI-aligned)",
+        "fui_followup",
         {"window_days": 7},
-        lambda df: control_charts.rate_p_chart(df, "month", "followed_up", "eligible_discharges", rate="followup_rate"))
+        lambda df: control_charts.rate_p_chart(df, "month", "followed_up", "eligible_discharges", rate="followup_rate"),
+    )
     return out
 
 
@@ -391,19 +445,38 @@ def tiles(con, catalog, scope, period: kpis.Period, previous: kpis.Period) -> pd
 
 def signal_rows(found: list) -> pd.DataFrame:
     """Signals as a small table for people: measure, site, signal."""
-    return pd.DataFrame({"measure": [s.label for s in found],
-                         "site": [s.site or "All these sites" for s in found],
-                         "signal": [s.sentence for s in found]}, columns=["measure", "site", "signal"])
+    return pd.DataFrame(
+        {
+            "measure": [s.label for s in found],
+            "site": [s.site or "All these sites" for s in found],
+            "signal": [s.sentence for s in found],
+        },
+        columns=["measure", "site", "signal"],
+    )
 
 
 def alert_rows(readings: list) -> pd.DataFrame:
-    return pd.DataFrame({"alert": [r.rule.name for r in readings], "site": [r.site for r in readings],
-                         "condition": [r.rule.what for r in readings], "now": [r.sentence for r in readings]},
-                        columns=["alert", "site", "condition", "now"])
+    return pd.DataFrame(
+        {
+            "alert": [r.rule.name for r in readings],
+            "site": [r.site for r in readings],
+            "condition": [r.rule.what for r in readings],
+            "now": [r.sentence for r in readings],
+        },
+        columns=["alert", "site", "condition", "now"],
+    )
 
 
-def build(con, recipient: Recipient, period: kpis.Period, *, catalog: dict[str, Query] | None = None,
-          rules: list | None = None, readings: dict | None = None, draw: bool = True) -> Digest:
+def build(
+    con,
+    recipient: Recipient,
+    period: kpis.Period,
+    *,
+    catalog: dict[str, Query] | None = None,
+    rules: list | None = None,
+    readings: dict | None = None,
+    draw: bool = True,
+) -> Digest:
     """Everything one recipient's message shows, from suppressed results limited to their sites.
 
     `readings` (rule name -> alerting.Reading list, from this run's evaluation) saves evaluating the rules again.
@@ -441,16 +514,24 @@ def build(con, recipient: Recipient, period: kpis.Period, *, catalog: dict[str, 
         if fig is not None:
             fig.cid = f"chart{len(digest.inline) + 1}.{hashlib.sha256(recipient.name.encode()).hexdigest()[:8]}"
             digest.inline.append(fig)
-    digest.pages = [export.Chart(f"Key measures, {period.label()} against {previous.label()}",
-                                 flow_charts.table_figure(digest.summary),
-                                 "Each value is the output of its catalog query for these dates and your sites; "
-                                 "counts of 1–10 are hidden.")]
+    digest.pages = [
+        export.Chart(
+            f"Key measures, {period.label()} against {previous.label()}",
+            flow_charts.table_figure(digest.summary),
+            "Each value is the output of its catalog query for these dates and your sites; counts of 1–10 are hidden.",
+        )
+    ]
     table = signal_rows(digest.signals)
     if table.empty:
         table = pd.DataFrame({"signal": ["No control-chart signals reach this period."]})
-    digest.pages.append(export.Chart("Signals this period", flow_charts.table_figure(table),
-                                     "Signals: a point outside the 3-sigma (or Laney p′) limits, a run longer than "
-                                     "round(log2(n) + 3) or fewer crossings than expected (Anhøj & Olesen 2014)."))
+    digest.pages.append(
+        export.Chart(
+            "Signals this period",
+            flow_charts.table_figure(table),
+            "Signals: a point outside the 3-sigma (or Laney p′) limits, a run longer than "
+            "round(log2(n) + 3) or fewer crossings than expected (Anhøj & Olesen 2014).",
+        )
+    )
     if digest.alerts:
         digest.pages.append(export.Chart("Alerts", flow_charts.table_figure(alert_rows(digest.alerts))))
     digest.pages += stepdown_pages(con, catalog, scope, through)
@@ -473,10 +554,16 @@ def message_id(kind: str, parts: list[str], sender: str) -> str:
 
 
 def _table_html(df: pd.DataFrame) -> str:
-    head = "".join(f'<th style="text-align:left;padding:4px 10px;border-bottom:1px solid #999">{html.escape(str(c))}</th>'
-                   for c in df.columns)
-    body = "".join("<tr>" + "".join(f'<td style="padding:4px 10px;border-bottom:1px solid #eee">{html.escape(str(v))}</td>'
-                                    for v in row) + "</tr>" for row in df.itertuples(index=False))
+    head = "".join(
+        f'<th style="text-align:left;padding:4px 10px;border-bottom:1px solid #999">{html.escape(str(c))}</th>'
+        for c in df.columns
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td style="padding:4px 10px;border-bottom:1px solid #eee">{html.escape(str(v))}</td>' for v in row)
+        + "</tr>"
+        for row in df.itertuples(index=False)
+    )
     return f'<table style="border-collapse:collapse;font-size:14px">{head and f"<tr>{head}</tr>"}{body}</table>'
 
 
@@ -485,25 +572,40 @@ def _table_text(df: pd.DataFrame) -> str:
 
 
 def _notice_html(notice: str) -> str:
-    return (f'<p style="font-size:12px;color:#333;border:1px solid #bbb;padding:8px;background:#f7f7f7">'
-            f'{html.escape(notice)}</p>')
+    return (
+        f'<p style="font-size:12px;color:#333;border:1px solid #bbb;padding:8px;background:#f7f7f7">'
+        f"{html.escape(notice)}</p>"
+    )
 
 
-def compose(digest: Digest, config: Config, sender: str, now: dt.datetime, pngs: dict[str, bytes] | None = None,
-            pdf: bytes | None = None) -> EmailMessage:
+def compose(
+    digest: Digest,
+    config: Config,
+    sender: str,
+    now: dt.datetime,
+    pngs: dict[str, bytes] | None = None,
+    pdf: bytes | None = None,
+) -> EmailMessage:
     """The e-mail: plain text and HTML alternatives, the charts inline (cid:), the PDF attached."""
     r, period = digest.recipient, digest.period
     where = r.sites_text()
     subject = f"Treatment outcomes: {where}, {period_words(period)}"
     words = period_words(period)
-    intro = (f"{words[:1].upper() + words[1:]} ({period.label()}) against {digest.previous.label()}, for "
-             f"{where}. Data through {digest.data_through:%-d %b %Y}. Counts of 1–10 are hidden, as on screen.")
+    intro = (
+        f"{words[:1].upper() + words[1:]} ({period.label()}) against {digest.previous.label()}, for "
+        f"{where}. Data through {digest.data_through:%-d %b %Y}. Counts of 1–10 are hidden, as on screen."
+    )
     text = [config.notice.part2, "", subject, "", intro, ""]
-    parts = [_notice_html(config.notice.part2), f"<h2 style=\"font-family:Arial,sans-serif\">{html.escape(subject)}</h2>",
-             f"<p>{html.escape(intro)}</p>"]
+    parts = [
+        _notice_html(config.notice.part2),
+        f'<h2 style="font-family:Arial,sans-serif">{html.escape(subject)}</h2>',
+        f"<p>{html.escape(intro)}</p>",
+    ]
     if not digest.enough:
-        line = ("Too few clients to show: your sites hold fewer than 11 clients, so this message holds no results "
-                "(the dashboard would show none either).")
+        line = (
+            "Too few clients to show: your sites hold fewer than 11 clients, so this message holds no results "
+            "(the dashboard would show none either)."
+        )
         text.append(line)
         parts.append(f"<p>{html.escape(line)}</p>")
     else:
@@ -517,11 +619,19 @@ def compose(digest: Digest, config: Config, sender: str, now: dt.datetime, pngs:
             parts.append("<p>No control-chart signals reach this period.</p>")
         else:
             text += [f"- {m}, {s}: {g}." for m, s, g in rows.itertuples(index=False)]
-            parts.append("<ul>" + "".join(f"<li><b>{html.escape(m)}, {html.escape(s)}:</b> {html.escape(g)}.</li>"
-                                          for m, s, g in rows.itertuples(index=False)) + "</ul>")
+            parts.append(
+                "<ul>"
+                + "".join(
+                    f"<li><b>{html.escape(m)}, {html.escape(s)}:</b> {html.escape(g)}.</li>"
+                    for m, s, g in rows.itertuples(index=False)
+                )
+                + "</ul>"
+            )
         if digest.older_signals:
-            older = (f"{digest.older_signals} earlier {'signal ends' if digest.older_signals == 1 else 'signals end'} "
-                     "before this period (see the charts on the dashboard).")
+            older = (
+                f"{digest.older_signals} earlier {'signal ends' if digest.older_signals == 1 else 'signals end'} "
+                "before this period (see the charts on the dashboard)."
+            )
             text.append(older)
             parts.append(f"<p>{html.escape(older)}</p>")
         text.append("")
@@ -530,8 +640,14 @@ def compose(digest: Digest, config: Config, sender: str, now: dt.datetime, pngs:
         if digest.alerts:
             for a in digest.alerts:
                 text.append(f"- {a.rule.what} at {a.site}: {a.sentence}.")
-            parts.append("<ul>" + "".join(f"<li><b>{html.escape(a.rule.what)} at {html.escape(a.site)}:</b> "
-                                          f"{html.escape(a.sentence)}.</li>" for a in digest.alerts) + "</ul>")
+            parts.append(
+                "<ul>"
+                + "".join(
+                    f"<li><b>{html.escape(a.rule.what)} at {html.escape(a.site)}:</b> {html.escape(a.sentence)}.</li>"
+                    for a in digest.alerts
+                )
+                + "</ul>"
+            )
         else:
             text.append("No alert holds for your sites.")
             parts.append("<p>No alert holds for your sites.</p>")
@@ -541,19 +657,24 @@ def compose(digest: Digest, config: Config, sender: str, now: dt.datetime, pngs:
             parts.append("<h3>Charts</h3>")
             for f in digest.inline:
                 text += [f"- {f.title}: {f.note}"]
-                parts.append(f"<h4>{html.escape(f.title)}</h4><img src=\"cid:{f.cid}\" width=\"720\" "
-                             f"alt=\"{html.escape(f.title)}\" style=\"max-width:100%\">"
-                             + "".join(f"<p style=\"font-size:13px\">{html.escape(line)}</p>" for line in f.note.split("\n")))
+                parts.append(
+                    f'<h4>{html.escape(f.title)}</h4><img src="cid:{f.cid}" width="720" '
+                    f'alt="{html.escape(f.title)}" style="max-width:100%">'
+                    + "".join(f'<p style="font-size:13px">{html.escape(line)}</p>' for line in f.note.split("\n"))
+                )
             text.append("")
         if pdf:
-            line = ("Attached: the Overview and Step-down pages for your sites as a PDF (a chart whose every value "
-                    "is hidden is left out, as on screen).")
+            line = (
+                "Attached: the Overview and Step-down pages for your sites as a PDF (a chart whose every value "
+                "is hidden is left out, as on screen)."
+            )
             text.append(line)
             parts.append(f"<p>{html.escape(line)}</p>")
-    footer = (f"You get this {r.schedule.text} as {r.role} for {where}."
-              + (f" Dashboard: {config.dashboard_url}" if config.dashboard_url else ""))
+    footer = f"You get this {r.schedule.text} as {r.role} for {where}." + (
+        f" Dashboard: {config.dashboard_url}" if config.dashboard_url else ""
+    )
     text += ["", footer]
-    parts.append(f"<p style=\"font-size:12px;color:#666\">{html.escape(footer)}</p>")
+    parts.append(f'<p style="font-size:12px;color:#666">{html.escape(footer)}</p>')
 
     msg = EmailMessage()
     msg["From"] = sender
@@ -563,8 +684,9 @@ def compose(digest: Digest, config: Config, sender: str, now: dt.datetime, pngs:
     msg["Message-ID"] = message_id("digest", [period_key(period), _slug(r.name)], sender)
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content("\n".join(text))
-    msg.add_alternative(f"<html><body style=\"font-family:Arial,sans-serif\">{''.join(parts)}</body></html>",
-                        subtype="html")
+    msg.add_alternative(
+        f'<html><body style="font-family:Arial,sans-serif">{"".join(parts)}</body></html>', subtype="html"
+    )
     body = msg.get_payload()[1]
     for f in digest.inline:
         if pngs and f.cid in pngs:
@@ -579,25 +701,39 @@ def render(digest: Digest, config: Config, sender: str, now: dt.datetime) -> Ema
     pngs = {f.cid: export.png(f.figure, *INLINE_SIZE) for f in digest.inline}
     pdf = None
     if digest.enough and digest.pages:
-        pdf = export.pdf(f"Overview and Step-down, {digest.recipient.sites_text()}", digest.pages,
-                         f"Sites: {digest.recipient.sites_text()}; {digest.period.label()}", digest.data_through,
-                         made=now.replace(tzinfo=None), notice=config.notice)
+        pdf = export.pdf(
+            f"Overview and Step-down, {digest.recipient.sites_text()}",
+            digest.pages,
+            f"Sites: {digest.recipient.sites_text()}; {digest.period.label()}",
+            digest.data_through,
+            made=now.replace(tzinfo=None),
+            notice=config.notice,
+        )
     return compose(digest, config, sender, now, pngs, pdf)
 
 
-def alert_message(reading, recipient: Recipient, config: Config, sender: str, now: dt.datetime, since: str,
-                  through: dt.date) -> EmailMessage:
+def alert_message(
+    reading, recipient: Recipient, config: Config, sender: str, now: dt.datetime, since: str, through: dt.date
+) -> EmailMessage:
     """An alert: what crossed, where and when, with the measure's p-chart."""
     rule = reading.rule
     subject = f"Alert: {rule.what} at {reading.site}"
-    lines = [f"{rule.what} at {reading.site}: {reading.sentence}.",
-             f"Data through {through:%-d %b %Y}. You will not hear about this again until it clears."]
+    lines = [
+        f"{rule.what} at {reading.site}: {reading.sentence}.",
+        f"Data through {through:%-d %b %Y}. You will not hear about this again until it clears.",
+    ]
     png = None
     note = ""
     if reading.rows is not None:
-        fig = control_charts.rate_p_chart(reading.rows, "month", "events", "n",
-                                  benchmark=(rule.threshold, f"alert {rule.condition} {rule.threshold:.0%}")
-                                  if rule.threshold is not None else None)
+        fig = control_charts.rate_p_chart(
+            reading.rows,
+            "month",
+            "events",
+            "n",
+            benchmark=(rule.threshold, f"alert {rule.condition} {rule.threshold:.0%}")
+            if rule.threshold is not None
+            else None,
+        )
         if fig is not None:
             control_charts.mark_signals(fig, reading.analysis.signals if reading.analysis else [], reading.rows)
             png = export.png(fig, *INLINE_SIZE)
@@ -608,15 +744,22 @@ def alert_message(reading, recipient: Recipient, config: Config, sender: str, no
     msg["To"] = formataddr((recipient.name, recipient.email))
     msg["Subject"] = subject
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id("alert", [_slug(rule.name), _slug(reading.site), re.sub(r"\D", "", since),
-                                             _slug(recipient.name)], sender)
+    msg["Message-ID"] = message_id(
+        "alert", [_slug(rule.name), _slug(reading.site), re.sub(r"\D", "", since), _slug(recipient.name)], sender
+    )
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content("\n\n".join([config.notice.part2, subject, *lines, note]).strip() + "\n")
     img = f'<img src="cid:{cid}" width="720" alt="{html.escape(subject)}" style="max-width:100%">' if png else ""
-    msg.add_alternative("<html><body style=\"font-family:Arial,sans-serif\">" + _notice_html(config.notice.part2)
-                        + f"<h2>{html.escape(subject)}</h2>" + "".join(f"<p>{html.escape(x)}</p>" for x in lines)
-                        + img + "".join(f"<p style=\"font-size:13px\">{html.escape(x)}</p>" for x in note.split("\n") if x)
-                        + "</body></html>", subtype="html")
+    msg.add_alternative(
+        '<html><body style="font-family:Arial,sans-serif">'
+        + _notice_html(config.notice.part2)
+        + f"<h2>{html.escape(subject)}</h2>"
+        + "".join(f"<p>{html.escape(x)}</p>" for x in lines)
+        + img
+        + "".join(f'<p style="font-size:13px">{html.escape(x)}</p>' for x in note.split("\n") if x)
+        + "</body></html>",
+        subtype="html",
+    )
     if png:
         msg.get_payload()[1].add_related(png, "image", "png", cid=f"<{cid}>", filename="chart.png")
     return msg
@@ -659,18 +802,40 @@ class Outbox:
             (self.dry_run / f"{name}.eml").write_bytes(data)
         else:
             if self.settings is None:
-                raise mailer.SendError("no SMTP settings: set [smtp] in .streamlit/secrets.toml or "
-                                       f"{mailer.ENV_PREFIX}HOST (or use --dry-run DIR)")
+                raise mailer.SendError(
+                    "no SMTP settings: set [smtp] in .streamlit/secrets.toml or "
+                    f"{mailer.ENV_PREFIX}HOST (or use --dry-run DIR)"
+                )
             mailer.send(msg, self.settings, data)
-        audit.write("email_sent", "digest", self.audit_path, message=kind, delivery="file" if self.dry_run else "smtp", recipient=recipient.email,
-                    recipient_name=recipient.name, role=recipient.role,
-                    scope=list(recipient.sites) if recipient.sites is not None else access.ALL,
-                    message_id=msg["Message-ID"], sha256=digest, bytes=len(data), **details)
+        audit.write(
+            "email_sent",
+            "digest",
+            self.audit_path,
+            message=kind,
+            delivery="file" if self.dry_run else "smtp",
+            recipient=recipient.email,
+            recipient_name=recipient.name,
+            role=recipient.role,
+            scope=list(recipient.sites) if recipient.sites is not None else access.ALL,
+            message_id=msg["Message-ID"],
+            sha256=digest,
+            bytes=len(data),
+            **details,
+        )
         return digest
 
 
-def _send_recorded(outbox: Outbox, msg: EmailMessage, kind: str, recipient: Recipient, now: dt.datetime,
-                   report: Report, record, what: str, **details) -> bool:
+def _send_recorded(
+    outbox: Outbox,
+    msg: EmailMessage,
+    kind: str,
+    recipient: Recipient,
+    now: dt.datetime,
+    report: Report,
+    record,
+    what: str,
+    **details,
+) -> bool:
     """Record `sending`, send, then record `sent` or `failed` (`record(**entry)` writes the state; None for a dry
     run, which records nothing). True when it went out."""
     if record:
@@ -683,9 +848,11 @@ def _send_recorded(outbox: Outbox, msg: EmailMessage, kind: str, recipient: Reci
         report.fail(f"{what}: {exc}; it will be tried again on the next run")
         return False
     except mailer.SendUncertain as exc:
-        report.fail(f"{what}: {exc}. Not sent again by itself: check the mail log for {msg['Message-ID']}, "
-                    f"then send it by hand with `python -m outcomes digest --recipient \"{recipient.name}\"` if "
-                    "it did not arrive")
+        report.fail(
+            f"{what}: {exc}. Not sent again by itself: check the mail log for {msg['Message-ID']}, "
+            f'then send it by hand with `python -m outcomes digest --recipient "{recipient.name}"` if '
+            "it did not arrive"
+        )
         return False
     if record:
         record(status="sent", sha256=sha, time=mailer.now_iso(now), error=None)
@@ -694,8 +861,9 @@ def _send_recorded(outbox: Outbox, msg: EmailMessage, kind: str, recipient: Reci
     return True
 
 
-def run_alerts(con, rules, config: Config, catalog, state: mailer.State, outbox: Outbox, now: dt.datetime,
-               report: Report) -> dict:
+def run_alerts(
+    con, rules, config: Config, catalog, state: mailer.State, outbox: Outbox, now: dt.datetime, report: Report
+) -> dict:
     """Evaluate every rule; send each newly holding alert once to each of its recipients, and not again until it
     has cleared. Returns the readings by rule name. A dry run reads the state but records nothing."""
     through = runner.data_through_of(con)
@@ -711,13 +879,21 @@ def run_alerts(con, rules, config: Config, catalog, state: mailer.State, outbox:
                 continue
             if not reading.holds:
                 if entry.get("active") and live:
-                    state.set_alert(rule.name, reading.site, {"active": False, "cleared": mailer.now_iso(now),
-                                                              "since": entry.get("since")})
+                    state.set_alert(
+                        rule.name,
+                        reading.site,
+                        {"active": False, "cleared": mailer.now_iso(now), "since": entry.get("since")},
+                    )
                     report.say(f"{where} cleared ({reading.sentence})")
                 continue
             if not entry.get("active"):
-                entry = {"active": True, "since": mailer.now_iso(now), "month": str(reading.month),
-                         "value": reading.value, "deliveries": {}}
+                entry = {
+                    "active": True,
+                    "since": mailer.now_iso(now),
+                    "month": str(reading.month),
+                    "value": reading.value,
+                    "deliveries": {},
+                }
                 if live:
                     state.set_alert(rule.name, reading.site, entry)
             deliveries = entry.setdefault("deliveries", {})
@@ -726,34 +902,58 @@ def run_alerts(con, rules, config: Config, catalog, state: mailer.State, outbox:
                 if done.get("status") == "sent":
                     continue
                 if done.get("status") == "sending":
-                    report.fail(f"{where} to {name}: an earlier run stopped while sending "
-                                f"{done.get('message_id')}; not sent again by itself")
+                    report.fail(
+                        f"{where} to {name}: an earlier run stopped while sending "
+                        f"{done.get('message_id')}; not sent again by itself"
+                    )
                     continue
                 person = people[name]
                 try:
                     msg = alert_message(reading, person, config, outbox.sender, now, entry["since"], through)
                 except Exception as exc:
-                    report.fail(f"{where} to {name}: the message could not be built ({type(exc).__name__}: {exc}); "
-                                "it will be tried again on the next run")
+                    report.fail(
+                        f"{where} to {name}: the message could not be built ({type(exc).__name__}: {exc}); "
+                        "it will be tried again on the next run"
+                    )
                     continue
 
                 def record(_name=name, _site=reading.site, **values):
                     deliveries[_name] = deliveries.get(_name, {}) | values
                     state.set_alert(rule.name, _site, entry)
 
-                _send_recorded(outbox, msg, "alert", person, now, report, record if live else None, where,
-                               period=str(reading.month), alert=rule.name, site=reading.site)
+                _send_recorded(
+                    outbox,
+                    msg,
+                    "alert",
+                    person,
+                    now,
+                    report,
+                    record if live else None,
+                    where,
+                    period=str(reading.month),
+                    alert=rule.name,
+                    site=reading.site,
+                )
     return readings
 
 
-def run(con, config: Config, *, mode: str, names: list[str] | None = None, rules: list | None = None,
-        state_file: Path | None = None, outbox: Outbox, now: dt.datetime | None = None,
-        catalog: dict[str, Query] | None = None) -> Report:
+def run(
+    con,
+    config: Config,
+    *,
+    mode: str,
+    names: list[str] | None = None,
+    rules: list | None = None,
+    state_file: Path | None = None,
+    outbox: Outbox,
+    now: dt.datetime | None = None,
+    catalog: dict[str, Query] | None = None,
+) -> Report:
     """Build and send digests. mode "due": what each schedule makes due and is not yet sent (recorded in the
     state file), and the alerts; "all" or "recipient" (`names`): those recipients now, for the last full period
     the data covers (recorded too, so a scheduled run does not send it again; not for a dry run)."""
     catalog = catalog or load_catalog()
-    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(config.timezone)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(config.timezone)
     report = Report()
     through = runner.data_through_of(con)
     known = signals.sites_of(con)
@@ -770,7 +970,9 @@ def run(con, config: Config, *, mode: str, names: list[str] | None = None, rules
     live = not outbox.dry_run
     with mailer.locked(path):
         state = mailer.State.load(path)
-        readings = run_alerts(con, rules, config, catalog, state, outbox, now, report) if mode == "due" and rules else {}
+        readings = (
+            run_alerts(con, rules, config, catalog, state, outbox, now, report) if mode == "due" and rules else {}
+        )
         for r in chosen:
             if mode == "due":
                 occasion = r.schedule.latest(now)
@@ -784,8 +986,10 @@ def run(con, config: Config, *, mode: str, names: list[str] | None = None, rules
                 if entry.get("status") == "sent":
                     continue
                 if entry.get("status") == "sending":
-                    report.fail(f"{what}: an earlier run stopped while sending {entry.get('message_id')}; not sent "
-                                f"again by itself (check the mail log, then `digest --recipient \"{r.name}\"`)")
+                    report.fail(
+                        f"{what}: an earlier run stopped while sending {entry.get('message_id')}; not sent "
+                        f'again by itself (check the mail log, then `digest --recipient "{r.name}"`)'
+                    )
                     continue
                 if through < period.end:
                     report.say(f"{what}: waiting for data through {period.end:%-d %b %Y} (have {through:%-d %b %Y})")
@@ -794,15 +998,28 @@ def run(con, config: Config, *, mode: str, names: list[str] | None = None, rules
                 digest = build(con, r, period, catalog=catalog, rules=rules, readings=readings)
                 msg = render(digest, config, outbox.sender, now)
             except Exception as exc:  # one recipient's failure (say, the chart browser) must not stop the others
-                report.fail(f"{what}: the message could not be built ({type(exc).__name__}: {exc}); nothing was "
-                            "sent and it will be tried again on the next run")
+                report.fail(
+                    f"{what}: the message could not be built ({type(exc).__name__}: {exc}); nothing was "
+                    "sent and it will be tried again on the next run"
+                )
                 continue
 
             def record(_name=r.name, _key=key, **values):
                 state.set_digest(_name, _key, **values)
 
-            _send_recorded(outbox, msg, "digest", r, now, report, record if live else None, what, period=key,
-                           period_start=period.start, period_end=period.end)
+            _send_recorded(
+                outbox,
+                msg,
+                "digest",
+                r,
+                now,
+                report,
+                record if live else None,
+                what,
+                period=key,
+                period_start=period.start,
+                period_end=period.end,
+            )
     return report
 
 
@@ -811,8 +1028,9 @@ def run(con, config: Config, *, mode: str, names: list[str] | None = None, rules
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def overview_rows(con, scope, period: kpis.Period, rules: list | None = None,
-                  catalog: dict[str, Query] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def overview_rows(
+    con, scope, period: kpis.Period, rules: list | None = None, catalog: dict[str, Query] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The Overview's "Signals this period" (measure, site, signal) and "Alerts" (alert, site, condition, now)
     rows for a user's sites (`scope` None: every site), from suppressed results; empty when the view holds
     fewer than 11 clients."""

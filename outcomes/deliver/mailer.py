@@ -128,8 +128,16 @@ def load_settings(secrets: str | os.PathLike | None = None, env: Mapping[str, st
     sender = str(values.get("from") or DEFAULT_SENDER)
     if "@" not in parseaddr(sender)[1]:
         raise SettingsError(f"{where}: from must be an e-mail address, not {sender!r}")
-    return Settings(str(values["host"]), port, username, password, sender, starttls,
-                    str(values["cafile"]) if values.get("cafile") else None, timeout)
+    return Settings(
+        str(values["host"]),
+        port,
+        username,
+        password,
+        sender,
+        starttls,
+        str(values["cafile"]) if values.get("cafile") else None,
+        timeout,
+    )
 
 
 def wire_bytes(msg: EmailMessage) -> bytes:
@@ -166,17 +174,22 @@ def send(msg: EmailMessage, settings: Settings, data: bytes | None = None) -> No
                 if code not in (250, 251):
                     raise SendError(f"{where} refused the recipient {rcpt}: {code} {reply.decode(errors='replace')}")
         except smtplib.SMTPAuthenticationError as exc:
-            raise SendError(f"{where} refused the login for {settings.username}: {exc.smtp_code} "
-                            f"{exc.smtp_error.decode(errors='replace')}") from None
+            raise SendError(
+                f"{where} refused the login for {settings.username}: {exc.smtp_code} "
+                f"{exc.smtp_error.decode(errors='replace')}"
+            ) from None
         except (OSError, smtplib.SMTPException) as exc:  # TLS, a dropped line or a refusal before any data
             raise SendError(f"{where}: {type(exc).__name__}: {exc}") from None
         try:
             smtp.data(data)
         except smtplib.SMTPDataError as exc:  # the server answered: it did not take the message
-            raise SendError(f"{where} refused the message: {exc.smtp_code} {exc.smtp_error.decode(errors='replace')}") from None
+            raise SendError(
+                f"{where} refused the message: {exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+            ) from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise SendUncertain(f"{where}: the connection failed while the message was sent ({exc}); "
-                                "it may have been delivered") from None
+            raise SendUncertain(
+                f"{where}: the connection failed while the message was sent ({exc}); it may have been delivered"
+            ) from None
     finally:
         with contextlib.suppress(OSError, smtplib.SMTPException):
             smtp.quit()
@@ -200,7 +213,7 @@ class State:
         self.data = data or {"version": 1, "digests": {}, "alerts": {}}
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "State":
+    def load(cls, path: str | os.PathLike) -> State:
         """The state at `path`; a missing file is an empty state, an unreadable one an error (fail closed)."""
         path = Path(path)
         try:
@@ -208,9 +221,15 @@ class State:
         except FileNotFoundError:
             return cls(path)
         except (OSError, ValueError) as exc:
-            raise StateError(f"cannot read the digest state {path}: {exc}; nothing is sent until it is fixed "
-                             "(move it aside only if you accept that due digests may go out again)") from None
-        if not isinstance(data, dict) or not isinstance(data.get("digests"), dict) or not isinstance(data.get("alerts"), dict):
+            raise StateError(
+                f"cannot read the digest state {path}: {exc}; nothing is sent until it is fixed "
+                "(move it aside only if you accept that due digests may go out again)"
+            ) from None
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("digests"), dict)
+            or not isinstance(data.get("alerts"), dict)
+        ):
             raise StateError(f"the digest state {path} is not a state file (digests and alerts tables)")
         return cls(path, data)
 
@@ -220,7 +239,7 @@ class State:
     def set_digest(self, name: str, period: str, **entry) -> None:
         periods = self.data["digests"].setdefault(name, {})
         periods[period] = periods.get(period, {}) | entry
-        for old in sorted(periods)[:-self.KEEP]:
+        for old in sorted(periods)[: -self.KEEP]:
             del periods[old]
         self.save()
 
@@ -242,7 +261,7 @@ class State:
                 os.fchmod(fd, 0o600)
                 view = memoryview(text)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -276,4 +295,4 @@ def locked(path: str | os.PathLike):
 
 
 def now_iso(now: dt.datetime | None = None) -> str:
-    return (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
+    return (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")

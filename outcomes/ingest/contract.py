@@ -58,10 +58,28 @@ TABLES: dict[str, Table] = {
             "One row per client. De-identified: no names, record numbers, birth dates or contact details.",
             (
                 Column("client_id", "VARCHAR", True, "Pseudonymous client id, unique.", example="C000123"),
-                Column("birth_year", "INTEGER", False, "Year of birth; used only for the age band at admission.", example="1988"),
+                Column(
+                    "birth_year",
+                    "INTEGER",
+                    False,
+                    "Year of birth; used only for the age band at admission.",
+                    example="1988",
+                ),
                 Column("gender", "VARCHAR", False, "Gender as recorded (free text, kept as given).", example="female"),
-                Column("primary_substance", "VARCHAR", False, "Primary substance at intake (free text, kept as given).", example="opioids"),
-                Column("co_occurring_mh", "BOOLEAN", False, "Co-occurring mental health condition (true/false).", example="true"),
+                Column(
+                    "primary_substance",
+                    "VARCHAR",
+                    False,
+                    "Primary substance at intake (free text, kept as given).",
+                    example="opioids",
+                ),
+                Column(
+                    "co_occurring_mh",
+                    "BOOLEAN",
+                    False,
+                    "Co-occurring mental health condition (true/false).",
+                    example="true",
+                ),
                 Column("living_situation", "VARCHAR", False, "Living situation at intake.", LIVING, "sober_living"),
                 Column("employment", "VARCHAR", False, "Employment at intake.", EMPLOYMENT, "unemployed"),
             ),
@@ -76,11 +94,26 @@ TABLES: dict[str, Table] = {
                 Column("site", "VARCHAR", True, "Site name.", example="Northside"),
                 Column("level_of_care", "VARCHAR", True, "Level of care of the episode.", LEVELS, "residential"),
                 Column("admit_date", "DATE", True, "Admission date (YYYY-MM-DD).", example="2025-03-02"),
-                Column("discharge_date", "DATE", False, "Discharge date; empty while enrolled. Not before admit_date.", example="2025-03-30"),
-                Column("discharge_reason", "VARCHAR", False, "Why the episode ended; present exactly when discharge_date is.", DISCHARGE_REASONS, "completed"),
+                Column(
+                    "discharge_date",
+                    "DATE",
+                    False,
+                    "Discharge date; empty while enrolled. Not before admit_date.",
+                    example="2025-03-30",
+                ),
+                Column(
+                    "discharge_reason",
+                    "VARCHAR",
+                    False,
+                    "Why the episode ended; present exactly when discharge_date is.",
+                    DISCHARGE_REASONS,
+                    "completed",
+                ),
                 Column("payer", "VARCHAR", False, "Payer (free text, kept as given).", example="medicaid"),
                 Column("track", "VARCHAR", False, "IOP track.", TRACKS, "evening"),
-                Column("asam_level", "VARCHAR", False, "ASAM level as given (e.g. 3.5, 2.1); not validated.", example="3.5"),
+                Column(
+                    "asam_level", "VARCHAR", False, "ASAM level as given (e.g. 3.5, 2.1); not validated.", example="3.5"
+                ),
             ),
             {"client_id": "clients"},
         ),
@@ -104,10 +137,22 @@ TABLES: dict[str, Table] = {
             "One row per referral made at discharge.",
             (
                 Column("transition_id", "VARCHAR", True, "Referral id, unique.", example="T000042"),
-                Column("from_episode_id", "VARCHAR", True, "The discharging episode (must exist in enrollments).", example="E000456"),
+                Column(
+                    "from_episode_id",
+                    "VARCHAR",
+                    True,
+                    "The discharging episode (must exist in enrollments).",
+                    example="E000456",
+                ),
                 Column("referral_date", "DATE", True, "Date of the referral (YYYY-MM-DD).", example="2025-03-30"),
                 Column("to_level_of_care", "VARCHAR", True, "Level referred to.", LEVELS, "iop"),
-                Column("to_episode_id", "VARCHAR", False, "Episode the client arrived in; empty when they never arrived.", example="E000789"),
+                Column(
+                    "to_episode_id",
+                    "VARCHAR",
+                    False,
+                    "Episode the client arrived in; empty when they never arrived.",
+                    example="E000789",
+                ),
             ),
             {"from_episode_id": "enrollments", "to_episode_id": "enrollments"},
         ),
@@ -147,19 +192,22 @@ def identifier_kind(column: str) -> str | None:
 FREE_TEXT = {"clients": ("gender", "primary_substance"), "enrollments": ("payer", "asam_level")}
 
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
-_STREET = (r"(street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|way|court|ct|place|pl|terrace|ter"
-           r"|circle|cir|highway|hwy|parkway|pkwy|square|sq)")
+_STREET = (
+    r"(street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|way|court|ct|place|pl|terrace|ter"
+    r"|circle|cir|highway|hwy|parkway|pkwy|square|sq)"
+)
 # What a free-text value must not look like, as one RE2 pattern (DuckDB's regexp_matches), matched ignoring
 # case. Six or more digits, whatever separates them, cover SSNs (123-45-6789, 123456789), phone numbers,
 # record-number runs and dates with a four-digit year; the rest cover short dates, dates with a month name,
 # e-mail addresses and street addresses. Levels such as "3.5" or "2.1" have two digits.
-IDENTIFIER_VALUE = "|".join([
-    r"(\d[\s().+/-]*){6,}",  # six or more digits: SSN, phone, MRN-like run, 2024-01-05
-    r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}\b",  # 1/5/24, 5.1.2024
-    rf"\b{_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?,?\s+\d{{2,4}}\b",  # Jan 5, 2024
-    rf"\b\d{{1,2}}(st|nd|rd|th)?\s+{_MONTH},?\s+\d{{2,4}}\b",  # 5 January 2024
-    r"[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+",  # e-mail
-    rf"\b\d{{1,6}}\s+([a-z0-9.'-]+\s+){{0,4}}{_STREET}\b",  # 12 Main St, 1600 Pennsylvania Avenue
-    r"\bp\.?\s?o\.?\s+box\s+\d+",  # PO Box 12
-])
-
+IDENTIFIER_VALUE = "|".join(
+    [
+        r"(\d[\s().+/-]*){6,}",  # six or more digits: SSN, phone, MRN-like run, 2024-01-05
+        r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}\b",  # 1/5/24, 5.1.2024
+        rf"\b{_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?,?\s+\d{{2,4}}\b",  # Jan 5, 2024
+        rf"\b\d{{1,2}}(st|nd|rd|th)?\s+{_MONTH},?\s+\d{{2,4}}\b",  # 5 January 2024
+        r"[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+",  # e-mail
+        rf"\b\d{{1,6}}\s+([a-z0-9.'-]+\s+){{0,4}}{_STREET}\b",  # 12 Main St, 1600 Pennsylvania Avenue
+        r"\bp\.?\s?o\.?\s+box\s+\d+",  # PO Box 12
+    ]
+)

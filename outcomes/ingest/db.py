@@ -22,14 +22,17 @@ class NoDatabase(Exception):
     """There is no loaded database at the path."""
 
 
-def connect(path: str | Path = DEFAULT_DB, threads: int | None = None,
-            extra: dict | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: str | Path = DEFAULT_DB, threads: int | None = None, extra: dict | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open `path` read-only with file access, extensions and configuration changes switched off.
 
     `extra` adds settings (memory_limit, temp_directory...); it cannot switch a hardened one back on."""
     path = Path(path)
     if not path.exists():
-        raise NoDatabase(f"no database at {path}; load one with `python -m outcomes load DIR` or `python -m outcomes demo`")
+        raise NoDatabase(
+            f"no database at {path}; load one with `python -m outcomes load DIR` or `python -m outcomes demo`"
+        )
     config = dict(extra or {}) | HARDENED
     if threads:
         config["threads"] = threads
@@ -45,7 +48,7 @@ class DataVersion:
     mtime_ns: int
 
     @classmethod
-    def of(cls, path: str | Path = DEFAULT_DB) -> "DataVersion":
+    def of(cls, path: str | Path = DEFAULT_DB) -> DataVersion:
         path = Path(path)
         try:
             st = os.stat(path)
@@ -58,8 +61,9 @@ class VersionGone(NoDatabase):
     """The file of this data version is no longer at its path: a reload replaced it."""
 
 
-def open_version(version: DataVersion, threads: int | None = None,
-                 extra: dict | None = None) -> duckdb.DuckDBPyConnection:
+def open_version(
+    version: DataVersion, threads: int | None = None, extra: dict | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open the very file `version` names, read-only and hardened, or raise VersionGone.
 
     DuckDB keeps one database instance per path in a process: connecting to a path again while any connection

@@ -42,40 +42,62 @@ BURN_IN_DAYS = 548
 
 WM, RES, PHP, IOP, OP = (LEVELS.index(x) for x in ("withdrawal_management", "residential", "php", "iop", "op"))
 TRANSFER = "T"  # stage key: the residential stay after a transfer to another site
-DONE, AMA, ADMIN, XFER, JAIL, DIED, OTHER = (DISCHARGE_REASONS.index(x) for x in (
-    "completed", "left_against_advice", "administrative", "transferred", "incarcerated", "deceased", "other"))
+DONE, AMA, ADMIN, XFER, JAIL, DIED, OTHER = (
+    DISCHARGE_REASONS.index(x)
+    for x in ("completed", "left_against_advice", "administrative", "transferred", "incarcerated", "deceased", "other")
+)
 GROUP, INDIV, EDU, FAMILY = (SESSION_TYPES.index(x) for x in ("group", "individual", "education", "family"))
-ATTENDED, NO_SHOW, CLIENT_CANC, PROG_CANC = (STATUSES.index(x) for x in (
-    "attended", "no_show", "client_cancelled", "program_cancelled"))
+ATTENDED, NO_SHOW, CLIENT_CANC, PROG_CANC = (
+    STATUSES.index(x) for x in ("attended", "no_show", "client_cancelled", "program_cancelled")
+)
 HOMELESS, SOBER = LIVING.index("homeless"), LIVING.index("sober_living")
 EMPLOYED, UNEMPLOYED = EMPLOYMENT.index("employed"), EMPLOYMENT.index("unemployed")
 
 
 # Discharge-reason mix by stage (columns: completed, left_against_advice, administrative, transferred,
 # incarcerated, deceased, other) before the client's engagement and the site shift the completion share.
-REASON_P = {stage: np.array(p)[np.argsort([DONE, AMA, ADMIN, XFER, JAIL, DIED, OTHER])] / sum(p) for stage, p in {
-    WM: [.78, .14, .03, .02, .005, .001, .024],
-    RES: [.60, .25, .06, .04, .015, .003, .032],
-    TRANSFER: [.62, .25, .06, 0, .015, .003, .05],
-    PHP: [.65, .18, .09, .02, .01, .002, .048],
-    IOP: [.55, .24, .12, .02, .02, .002, .048],
-    OP: [.50, .26, .14, .02, .02, .004, .056],
-}.items()}
+REASON_P = {
+    stage: np.array(p)[np.argsort([DONE, AMA, ADMIN, XFER, JAIL, DIED, OTHER])] / sum(p)
+    for stage, p in {
+        WM: [0.78, 0.14, 0.03, 0.02, 0.005, 0.001, 0.024],
+        RES: [0.60, 0.25, 0.06, 0.04, 0.015, 0.003, 0.032],
+        TRANSFER: [0.62, 0.25, 0.06, 0, 0.015, 0.003, 0.05],
+        PHP: [0.65, 0.18, 0.09, 0.02, 0.01, 0.002, 0.048],
+        IOP: [0.55, 0.24, 0.12, 0.02, 0.02, 0.002, 0.048],
+        OP: [0.50, 0.26, 0.14, 0.02, 0.02, 0.004, 0.056],
+    }.items()
+}
 SITE_COMPLETION = np.array([0.0, 0.04, -0.04])
 # Eastgate's IOP has a waiting list: fewer residential discharges arrive there.
 SITE_STEPDOWN_ARRIVAL = np.array([0.82, 0.80, 0.58])
 SITE_SHARE = [0.42, 0.33, 0.25]
 # First level of care by primary substance (rows: SUBSTANCES; columns: LEVELS). Most clients start in
 # outpatient care; withdrawal management and residential are mostly alcohol and opioids.
-ENTRY_P = np.array([[.12, .14, .05, .41, .28], [.16, .18, .05, .38, .23], [.06, .20, .07, .42, .25],
-                    [.01, .04, .04, .46, .45], [.05, .12, .06, .45, .32]])
-PAYER_P = np.array([[.25, .60, .03, .07, .05], [.35, .50, .00, .10, .05],  # rows: EMPLOYMENT
-                    [.65, .05, .08, .05, .17], [.50, .15, .20, .05, .10]])
+ENTRY_P = np.array(
+    [
+        [0.12, 0.14, 0.05, 0.41, 0.28],
+        [0.16, 0.18, 0.05, 0.38, 0.23],
+        [0.06, 0.20, 0.07, 0.42, 0.25],
+        [0.01, 0.04, 0.04, 0.46, 0.45],
+        [0.05, 0.12, 0.06, 0.45, 0.32],
+    ]
+)
+PAYER_P = np.array(
+    [
+        [0.25, 0.60, 0.03, 0.07, 0.05],
+        [0.35, 0.50, 0.00, 0.10, 0.05],  # rows: EMPLOYMENT
+        [0.65, 0.05, 0.08, 0.05, 0.17],
+        [0.50, 0.15, 0.20, 0.05, 0.10],
+    ]
+)
 # Scheduled minutes by session type, for php, iop and op; one of the four is drawn per session.
 # An IOP program day is two sessions (a group, then a group or psychoeducation) of about 90 minutes.
-MINUTES = {"individual": ([50, 55, 60, 60],) * 3, "family": ([60, 75, 90, 90],) * 3,
-           "group": ([300, 300, 300, 240], [90, 90, 90, 75], [90, 90, 90, 60]),
-           "education": ([180, 180, 120, 120], [90, 90, 90, 60], [90, 60, 60, 90])}
+MINUTES = {
+    "individual": ([50, 55, 60, 60],) * 3,
+    "family": ([60, 75, 90, 90],) * 3,
+    "group": ([300, 300, 300, 240], [90, 90, 90, 75], [90, 90, 90, 60]),
+    "education": ([180, 180, 120, 120], [90, 90, 90, 60], [90, 60, 60, 90]),
+}
 DURATIONS = np.array([[MINUTES[t][k] for t in SESSION_TYPES] for k in range(3)], np.int32)
 OUTPATIENT_ROW = {PHP: 0, IOP: 1, OP: 2}
 ROW_OF_LEVEL = np.array([OUTPATIENT_ROW.get(level, 0) for level in range(len(LEVELS))])
@@ -117,7 +139,7 @@ def _los(rng: np.random.Generator, level: int, reason: np.ndarray) -> np.ndarray
     """Days from admission to discharge; an episode that ends early lasts part of the planned stay."""
     n = len(reason)
     planned = {
-        WM: lambda: rng.choice([3, 4, 5, 6, 7], n, p=[.1, .25, .3, .2, .15]),
+        WM: lambda: rng.choice([3, 4, 5, 6, 7], n, p=[0.1, 0.25, 0.3, 0.2, 0.15]),
         RES: lambda: np.rint(rng.triangular(14, 28, 45, n)),
         PHP: lambda: rng.integers(14, 29, n),
         IOP: lambda: rng.integers(56, 113, n),  # 8-16 weeks
@@ -142,27 +164,41 @@ class _Sim:
         self.last = np.zeros(n, np.int8)  # its discharge reason
         self.open = np.zeros(n, bool)  # an episode still open, or an admission due after `through`
         self.dead = np.zeros(n, bool)
-        self.gender = _pick(rng, n, [.36, .62, .02])
-        self.substance = _pick(rng, n, [.38, .27, .18, .10, .07])
-        self.mh = rng.random(n) < .45
-        self.living = _pick(rng, n, [.62, .12, .14, .12])
-        self.employment = _pick(rng, n, [.38, .05, .47, .10])
+        self.gender = _pick(rng, n, [0.36, 0.62, 0.02])
+        self.substance = _pick(rng, n, [0.38, 0.27, 0.18, 0.10, 0.07])
+        self.mh = rng.random(n) < 0.45
+        self.living = _pick(rng, n, [0.62, 0.12, 0.14, 0.12])
+        self.employment = _pick(rng, n, [0.38, 0.05, 0.47, 0.10])
         self.payer = _pick_rows(rng, PAYER_P, self.employment)
         self.site = _pick(rng, n, SITE_SHARE)
         # One engagement score drives completion and attendance, so intake risk factors show in outcomes.
-        self.z = (rng.normal(0, .8, n) - .5 * (self.living == HOMELESS) + .3 * (self.living == SOBER)
-                  + .2 * (self.employment == EMPLOYED) - .2 * (self.employment == UNEMPLOYED) - .2 * self.mh
-                  - .2 * np.isin(self.substance, (SUBSTANCES.index("opioids"), SUBSTANCES.index("stimulants"))))
+        self.z = (
+            rng.normal(0, 0.8, n)
+            - 0.5 * (self.living == HOMELESS)
+            + 0.3 * (self.living == SOBER)
+            + 0.2 * (self.employment == EMPLOYED)
+            - 0.2 * (self.employment == UNEMPLOYED)
+            - 0.2 * self.mh
+            - 0.2 * np.isin(self.substance, (SUBSTANCES.index("opioids"), SUBSTANCES.index("stimulants")))
+        )
         days = np.arange(start, through + 1)
         month = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
-        weight = ((1 + .15 * (days - start) / max(1, through - start)) * np.where(_weekday(days) >= 5, .5, 1)
-                  * np.select([month == 11, month == 0], [.85, 1.12], 1))
+        weight = (
+            (1 + 0.15 * (days - start) / max(1, through - start))
+            * np.where(_weekday(days) >= 5, 0.5, 1)
+            * np.select([month == 11, month == 0], [0.85, 1.12], 1)
+        )
         self.first = rng.choice(days, n, p=weight / weight.sum())
         year = self.first.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
         # Adults, and still no older than 75 at a readmission in a later year.
         self.birth_year = year - np.minimum(18 + np.rint(rng.gamma(3, 6.5, n)), 75 - (last_day.year - year))
-        self.holidays = np.array([_day(date(y, m, d)) for y in range(first_day.year - 1, last_day.year + 1)
-                                  for m, d in ((1, 1), (7, 4), (12, 25))])
+        self.holidays = np.array(
+            [
+                _day(date(y, m, d))
+                for y in range(first_day.year - 1, last_day.year + 1)
+                for m, d in ((1, 1), (7, 4), (12, 25))
+            ]
+        )
 
     def add(self, who, level, site, admit, los, reason, ref):
         """Record the episodes admitted by `through`; return episode index (-1: none), discharge day, ended."""
@@ -170,9 +206,16 @@ class _Sim:
         disch = admit + los
         ended = made & (disch <= self.through)
         ep = np.where(made, self.n_eps + np.cumsum(made) - 1, -1)
-        self.eps.append(dict(client=who[made], level=np.full(made.sum(), level, np.int8), site=site[made],
-                             admit=admit[made], disch=np.where(ended, disch, -1)[made],
-                             reason=np.where(ended, reason, -1)[made]))
+        self.eps.append(
+            dict(
+                client=who[made],
+                level=np.full(made.sum(), level, np.int8),
+                site=site[made],
+                admit=admit[made],
+                disch=np.where(ended, disch, -1)[made],
+                reason=np.where(ended, reason, -1)[made],
+            )
+        )
         self.n_eps += int(made.sum())
         self.links.append((ref[made & (ref >= 0)], ep[made & (ref >= 0)]))
         self.open[who[~ended]] = True
@@ -197,7 +240,7 @@ class _Sim:
         rng, level = self.rng, RES if key == TRANSFER else key
         who, admit, site, ref = (np.concatenate(x) for x in zip(*self.queue.pop(key)))
         n, p = len(who), REASON_P[key]
-        done = rng.random(n) < np.clip(p[DONE] + .1 * self.z[who] + SITE_COMPLETION[site], .05, .97)
+        done = rng.random(n) < np.clip(p[DONE] + 0.1 * self.z[who] + SITE_COMPLETION[site], 0.05, 0.97)
         others = np.delete(np.arange(len(p)), DONE)
         reason = np.where(done, DONE, rng.choice(others, n, p=p[others] / p[others].sum())).astype(np.int8)
         ep, disch, ended = self.add(who, level, site, admit, _los(rng, level, reason), reason, ref)
@@ -208,29 +251,29 @@ class _Sim:
             self.send(to if key is None else key, to, who[m], ep[m], disch[m], to_site[m], arrive, gap)
 
         if level == WM:  # mostly on to residential the same or the next day
-            m = completed & (u < .9)
-            send(RES, m, .93, rng.choice([0, 1], m.sum(), p=[.7, .3]))
-            m = completed & (u >= .9) & (u < .95)
-            send(IOP, m, .7, rng.integers(1, 8, m.sum()))
+            m = completed & (u < 0.9)
+            send(RES, m, 0.93, rng.choice([0, 1], m.sum(), p=[0.7, 0.3]))
+            m = completed & (u >= 0.9) & (u < 0.95)
+            send(IOP, m, 0.7, rng.integers(1, 8, m.sum()))
         elif level == RES:
             if key == RES:  # a transfer continues the stay at another site the next day
                 m = ended & (reason == XFER)
-                send(RES, m, .96, np.ones(m.sum(), np.int64), (site + rng.integers(1, 3, n)) % 3, TRANSFER)
-            refer = np.select([reason == DONE, reason == AMA, np.isin(reason, (ADMIN, OTHER))], [.93, .3, .35], 0)
+                send(RES, m, 0.96, np.ones(m.sum(), np.int64), (site + rng.integers(1, 3, n)) % 3, TRANSFER)
+            refer = np.select([reason == DONE, reason == AMA, np.isin(reason, (ADMIN, OTHER))], [0.93, 0.3, 0.35], 0)
             m = ended & (u < refer)
-            arrive = SITE_STEPDOWN_ARRIVAL[site] * np.where(reason == DONE, 1, .6)
+            arrive = SITE_STEPDOWN_ARRIVAL[site] * np.where(reason == DONE, 1, 0.6)
             g = rng.random(n)
-            gap = np.select([g < .35, g < .75], [0, rng.integers(1, 8, n)], rng.integers(8, 31, n))
-            moved = np.where(rng.random(n) < .92, site, (site + rng.integers(1, 3, n)) % 3)
-            php = rng.random(n) < .18
+            gap = np.select([g < 0.35, g < 0.75], [0, rng.integers(1, 8, n)], rng.integers(8, 31, n))
+            moved = np.where(rng.random(n) < 0.92, site, (site + rng.integers(1, 3, n)) % 3)
+            php = rng.random(n) < 0.18
             send(PHP, m & php, arrive, gap[m & php], moved)
             send(IOP, m & ~php, arrive, gap[m & ~php], moved)
         elif level == PHP:
-            m = completed & (u < .9)
-            send(IOP, m, .85, rng.choice([0, 1, 2, 3], m.sum(), p=[.35, .4, .15, .1]))
+            m = completed & (u < 0.9)
+            send(IOP, m, 0.85, rng.choice([0, 1, 2, 3], m.sum(), p=[0.35, 0.4, 0.15, 0.1]))
         elif level == IOP:  # most completers, and some who leave early, continue in OP
-            m = ended & (u < np.where(reason == DONE, .88, np.where(np.isin(reason, (AMA, ADMIN)), .25, 0)))
-            send(OP, m, np.where(reason == DONE, .88, .55), rng.integers(0, 15, m.sum()))
+            m = ended & (u < np.where(reason == DONE, 0.88, np.where(np.isin(reason, (AMA, ADMIN)), 0.25, 0)))
+            send(OP, m, np.where(reason == DONE, 0.88, 0.55), rng.integers(0, 15, m.sum()))
 
     def course(self, who, entry, start, site):
         """Run one treatment course for clients `who`, entering at level `entry` on day `start`."""
@@ -250,14 +293,15 @@ class _Sim:
         who, start, site = np.arange(n), self.first, self.site
         self.course(who, _pick_rows(rng, ENTRY_P, self.substance), start, site)
         for _ in range(3):
-            p = .36 + .1 * np.isin(self.last[who], (AMA, ADMIN)) - .03 * self.z[who]
+            p = 0.36 + 0.1 * np.isin(self.last[who], (AMA, ADMIN)) - 0.03 * self.z[who]
             back = ~self.open[who] & ~self.dead[who] & (rng.random(len(who)) < p)
             who, k = who[back], back.sum()
             g = rng.random(k)
-            gap = np.select([g < .35, g < .7], [rng.integers(2, 31, k), rng.integers(31, 91, k)],
-                            rng.integers(91, 366, k))
-            site = np.where(rng.random(k) < .85, self.site[who], (self.site[who] + rng.integers(1, 3, k)) % 3)
-            entry = _pick(rng, k, [.24, .28, 0, .32, .16])  # WM, RES, PHP, IOP, OP
+            gap = np.select(
+                [g < 0.35, g < 0.7], [rng.integers(2, 31, k), rng.integers(31, 91, k)], rng.integers(91, 366, k)
+            )
+            site = np.where(rng.random(k) < 0.85, self.site[who], (self.site[who] + rng.integers(1, 3, k)) % 3)
+            entry = _pick(rng, k, [0.24, 0.28, 0, 0.32, 0.16])  # WM, RES, PHP, IOP, OP
             self.course(who, entry, self.end[who] + gap, site)
 
     def episodes(self, want: int) -> dict[str, np.ndarray] | None:
@@ -276,10 +320,13 @@ class _Sim:
         self.rank[order] = np.arange(len(order))
         e = {k: v[order] for k, v in e.items()}
         n = len(order)
-        e["payer"] = np.where(rng.random(n) < .06, _pick(rng, n, [.5, .28, .07, .05, .1]), self.payer[e["client"]])
-        evening = rng.random(n) < np.where(e["level"] == IOP, .55, .08)
-        e["track"] = np.where(np.isin(e["level"], (PHP, IOP)), np.where(evening, TRACKS.index("evening"),
-                                                                        TRACKS.index("day")), -1).astype(np.int8)
+        e["payer"] = np.where(
+            rng.random(n) < 0.06, _pick(rng, n, [0.5, 0.28, 0.07, 0.05, 0.1]), self.payer[e["client"]]
+        )
+        evening = rng.random(n) < np.where(e["level"] == IOP, 0.55, 0.08)
+        e["track"] = np.where(
+            np.isin(e["level"], (PHP, IOP)), np.where(evening, TRACKS.index("evening"), TRACKS.index("day")), -1
+        ).astype(np.int8)
         return e
 
     def sessions(self, e: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -295,12 +342,12 @@ class _Sim:
         kind = np.full((n, 12), PROGRAM, np.int8)
         php, iop, op = level == PHP, level == IOP, level == OP
         wd[php, :5] = np.arange(5)
-        wd[iop, :4] = IOP_PATTERN[track[iop], (rng.random(n) < .4)[iop].astype(np.int64)]
+        wd[iop, :4] = IOP_PATTERN[track[iop], (rng.random(n) < 0.4)[iop].astype(np.int64)]
         wd[iop, 4:8], kind[:, 4:8] = wd[iop, :4], SECOND
         wd[iop, 8], kind[iop, 8] = rng.integers(0, 5, iop.sum()), SLOT_INDIV
-        family = iop & (rng.random(n) < .4)
+        family = iop & (rng.random(n) < 0.4)
         wd[family, 9], kind[family, 9] = rng.integers(0, 5, family.sum()), SLOT_FAMILY
-        first, twice = rng.integers(0, 5, n), op & (rng.random(n) < .8)
+        first, twice = rng.integers(0, 5, n), op & (rng.random(n) < 0.8)
         wd[op, 0], kind[op, :2] = first[op], SLOT_OP
         wd[twice, 1] = (first[twice] + 2 + rng.integers(0, 2, twice.sum())) % 5
         wd[:, 11], kind[:, 11] = _weekday(admit), INTAKE
@@ -313,28 +360,42 @@ class _Sim:
         week = (np.arange(len(row), dtype=np.int32) - first_row)[:, None]
         day, k = week0[row, None] + 7 * week + wd[row], kind[row]
         parity = rng.integers(0, 2, n)[row, None]
-        ok = ((wd[row] < 7) & (day >= admit[row, None]) & (day <= end[row, None])
-              & ((k != SLOT_FAMILY) | ((week + parity) % 2 == 0)) & ((k != INTAKE) | (week == 0)))
+        ok = (
+            (wd[row] < 7)
+            & (day >= admit[row, None])
+            & (day <= end[row, None])
+            & ((k != SLOT_FAMILY) | ((week + parity) % 2 == 0))
+            & ((k != INTAKE) | (week == 0))
+        )
         s = np.broadcast_to(row[:, None], ok.shape)[ok]
         day, k = day[ok], k[ok]
         m, lv, u = len(s), level[s], rng.random(len(s))
         typ = np.select(
             [(k == PROGRAM) & (lv == PHP), k == PROGRAM, k == SECOND, k == SLOT_OP, k == SLOT_FAMILY],
-            [np.select([u < .7, u < .9], [GROUP, EDU], INDIV), np.where(u < .85, GROUP, EDU),
-             np.where(u < .4, GROUP, EDU), np.select([u < .5, u < .95], [GROUP, INDIV], FAMILY), FAMILY],
-            INDIV).astype(np.int8)
+            [
+                np.select([u < 0.7, u < 0.9], [GROUP, EDU], INDIV),
+                np.where(u < 0.85, GROUP, EDU),
+                np.where(u < 0.4, GROUP, EDU),
+                np.select([u < 0.5, u < 0.95], [GROUP, INDIV], FAMILY),
+                FAMILY,
+            ],
+            INDIV,
+        ).astype(np.int8)
         # Attendance fades over the weeks since admission; leavers stop coming 1-3 weeks before discharge.
-        base = np.clip(.91 + .04 * self.z[e["client"][idx]] + rng.normal(0, .04, n) - .04 * op, .45, .98)
-        slope = np.clip(rng.normal(.24, .06, n), 0, .45)
+        base = np.clip(0.91 + 0.04 * self.z[e["client"][idx]] + rng.normal(0, 0.04, n) - 0.04 * op, 0.45, 0.98)
+        slope = np.clip(rng.normal(0.24, 0.06, n), 0, 0.45)
         fade = np.where(np.isin(reason, (AMA, ADMIN)), np.maximum(admit, end - rng.integers(7, 22, n)), end + 1)
-        p = (base[s] - slope[s] * np.minimum((day - admit[s]) // 7, 11) / 11
-             + np.select([typ == INDIV, typ == FAMILY], [.03, -.06], 0))
-        p = np.where(k == INTAKE, .97, np.where(day >= fade[s], .04, p))
+        p = (
+            base[s]
+            - slope[s] * np.minimum((day - admit[s]) // 7, 11) / 11
+            + np.select([typ == INDIV, typ == FAMILY], [0.03, -0.06], 0)
+        )
+        p = np.where(k == INTAKE, 0.97, np.where(day >= fade[s], 0.04, p))
         # Who comes to a program day mostly stays for its second session, and who misses it misses both.
         came, second = rng.random(m), np.flatnonzero(k == SECOND)
-        came[second] = np.where(rng.random(len(second)) < .9, came[second - 1], came[second])
-        status = np.where(came < p, ATTENDED, np.where(rng.random(m) < .62, NO_SHOW, CLIENT_CANC))
-        status[(rng.random(m) < .025) | np.isin(day, self.holidays)] = PROG_CANC
+        came[second] = np.where(rng.random(len(second)) < 0.9, came[second - 1], came[second])
+        status = np.where(came < p, ATTENDED, np.where(rng.random(m) < 0.62, NO_SHOW, CLIENT_CANC))
+        status[(rng.random(m) < 0.025) | np.isin(day, self.holidays)] = PROG_CANC
         minutes = DURATIONS[ROW_OF_LEVEL[lv], typ, rng.integers(0, 4, m)]
         return dict(episode=idx[s], day=day, type=typ, status=status.astype(np.int8), minutes=minutes)
 
@@ -354,8 +415,9 @@ def _dates(days: np.ndarray) -> pa.Array:
     return pa.array(days.astype(np.int32), pa.date32(), mask=days < 0)
 
 
-def _chunk(rng, n: int, first_client: int, counts: dict[str, int], start: date, through: date,
-           width: int) -> dict[str, pa.Table]:
+def _chunk(
+    rng, n: int, first_client: int, counts: dict[str, int], start: date, through: date, width: int
+) -> dict[str, pa.Table]:
     """Simulate n clients and return the four tables, numbering ids after those already written."""
     # Some simulated clients have care only before the window; simulate spares and keep the first n.
     e, spare = None, n // 3 + 16
@@ -365,26 +427,40 @@ def _chunk(rng, n: int, first_client: int, counts: dict[str, int], start: date, 
         e, spare = sim.episodes(n), spare * 2
     s = sim.sessions(e)
 
-    def gaps(k: int, share: float = .02) -> np.ndarray:  # optional values left empty
+    def gaps(k: int, share: float = 0.02) -> np.ndarray:  # optional values left empty
         return rng.random(k) < share
 
     c, ne, ns = sim.clients, len(e["admit"]), len(s["day"])
     client_id, episode_id = _ids("C", first_client, n, width), _ids("E", counts["enrollments"], ne, 8)
     clients = dict(
-        client_id=client_id, birth_year=pa.array(sim.birth_year[c].astype(np.int32), mask=gaps(n)),
-        gender=_text(GENDERS, sim.gender[c], gaps(n)), primary_substance=_text(SUBSTANCES, sim.substance[c], gaps(n)),
-        co_occurring_mh=pa.array(sim.mh[c], mask=gaps(n)), living_situation=_text(LIVING, sim.living[c], gaps(n)),
-        employment=_text(EMPLOYMENT, sim.employment[c], gaps(n)))
+        client_id=client_id,
+        birth_year=pa.array(sim.birth_year[c].astype(np.int32), mask=gaps(n)),
+        gender=_text(GENDERS, sim.gender[c], gaps(n)),
+        primary_substance=_text(SUBSTANCES, sim.substance[c], gaps(n)),
+        co_occurring_mh=pa.array(sim.mh[c], mask=gaps(n)),
+        living_situation=_text(LIVING, sim.living[c], gaps(n)),
+        employment=_text(EMPLOYMENT, sim.employment[c], gaps(n)),
+    )
     enrollments = dict(
-        episode_id=episode_id, client_id=client_id.take(pa.array(np.searchsorted(c, e["client"]))),
-        site=_text(SITES, e["site"]), level_of_care=_text(LEVELS, e["level"]), admit_date=_dates(e["admit"]),
-        discharge_date=_dates(e["disch"]), discharge_reason=_text(DISCHARGE_REASONS, e["reason"]),
-        payer=_text(PAYERS, e["payer"], gaps(ne, .01)), track=_text(TRACKS, e["track"], gaps(ne, .01)),
-        asam_level=_text([ASAM[level] for level in LEVELS], e["level"], gaps(ne, .01)))
+        episode_id=episode_id,
+        client_id=client_id.take(pa.array(np.searchsorted(c, e["client"]))),
+        site=_text(SITES, e["site"]),
+        level_of_care=_text(LEVELS, e["level"]),
+        admit_date=_dates(e["admit"]),
+        discharge_date=_dates(e["disch"]),
+        discharge_reason=_text(DISCHARGE_REASONS, e["reason"]),
+        payer=_text(PAYERS, e["payer"], gaps(ne, 0.01)),
+        track=_text(TRACKS, e["track"], gaps(ne, 0.01)),
+        asam_level=_text([ASAM[level] for level in LEVELS], e["level"], gaps(ne, 0.01)),
+    )
     attendance = dict(
-        session_id=_ids("S", counts["attendance"], ns, 10), episode_id=episode_id.take(pa.array(s["episode"])),
-        session_date=_dates(s["day"]), session_type=_text(SESSION_TYPES, s["type"]),
-        status=_text(STATUSES, s["status"]), duration_minutes=pa.array(s["minutes"], mask=gaps(ns, .01)))
+        session_id=_ids("S", counts["attendance"], ns, 10),
+        episode_id=episode_id.take(pa.array(s["episode"])),
+        session_date=_dates(s["day"]),
+        session_type=_text(SESSION_TYPES, s["type"]),
+        status=_text(STATUSES, s["status"]),
+        duration_minutes=pa.array(s["minutes"], mask=gaps(ns, 0.01)),
+    )
     src, to_level, referred = (np.concatenate(x) for x in zip(*sim.refs))
     arrived = np.full(len(src), -1, np.int64)
     for rows, eps in sim.links:
@@ -395,16 +471,24 @@ def _chunk(rng, n: int, first_client: int, counts: dict[str, int], start: date, 
     arrived = np.where(arrived >= 0, sim.rank[arrived], -1)[order]
     transitions = dict(
         transition_id=_ids("T", counts["transitions"], len(order), 8),
-        from_episode_id=episode_id.take(pa.array(sim.rank[src[order]])), referral_date=_dates(referred[order]),
+        from_episode_id=episode_id.take(pa.array(sim.rank[src[order]])),
+        referral_date=_dates(referred[order]),
         to_level_of_care=_text(LEVELS, to_level[order]),
-        to_episode_id=episode_id.take(pa.array(arrived, mask=arrived < 0)))
+        to_episode_id=episode_id.take(pa.array(arrived, mask=arrived < 0)),
+    )
     columns = {"clients": clients, "enrollments": enrollments, "attendance": attendance, "transitions": transitions}
     return {name: pa.Table.from_pydict(columns[name], schema=schema) for name, schema in SCHEMAS.items()}
 
 
-def generate(out_dir, clients: int = 5000, seed: int = 42, fmt: str = "parquet",
-             through: datetime.date = date(2025, 10, 31), chunk_clients: int = 50_000,
-             progress=None) -> dict[str, int]:
+def generate(
+    out_dir,
+    clients: int = 5000,
+    seed: int = 42,
+    fmt: str = "parquet",
+    through: datetime.date = date(2025, 10, 31),
+    chunk_clients: int = 50_000,
+    progress=None,
+) -> dict[str, int]:
     """Write the four tables to out_dir; return row counts by table."""
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
@@ -419,9 +503,12 @@ def generate(out_dir, clients: int = 5000, seed: int = 42, fmt: str = "parquet",
     paths = {name: out / f"{name}.{fmt}" for name in SCHEMAS}
     # Written beside the targets and swapped in at the end, so no reader sees a half-written file.
     temps = {name: path.with_name(path.name + ".tmp") for name, path in paths.items()}
-    writers = {name: pq.ParquetWriter(temps[name], schema, compression="zstd") if fmt == "parquet" else
-               pacsv.CSVWriter(temps[name], schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
-               for name, schema in SCHEMAS.items()}
+    writers = {
+        name: pq.ParquetWriter(temps[name], schema, compression="zstd")
+        if fmt == "parquet"
+        else pacsv.CSVWriter(temps[name], schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        for name, schema in SCHEMAS.items()
+    }
     try:
         for i in range(chunks):
             n = min(chunk_clients, clients - i * chunk_clients)

@@ -21,9 +21,9 @@ from outcomes.ingest import contract
 PARTITIONED = {
     "enrollments": "select *, strftime(admit_date, '%Y-%m') as month from enrollments",
     "attendance": "select a.*, e.site, strftime(a.session_date, '%Y-%m') as month "
-                  "from attendance as a inner join enrollments as e on a.episode_id = e.episode_id",
+    "from attendance as a inner join enrollments as e on a.episode_id = e.episode_id",
     "transitions": "select t.*, e.site, strftime(t.referral_date, '%Y-%m') as month "
-                   "from transitions as t inner join enrollments as e on t.from_episode_id = e.episode_id",
+    "from transitions as t inner join enrollments as e on t.from_episode_id = e.episode_id",
 }
 
 
@@ -54,8 +54,10 @@ def write(folder: str | Path, lake: str | Path) -> dict[str, int]:
             target = lake / name
             target.mkdir(parents=True, exist_ok=True)
             if name in PARTITIONED:
-                con.execute(f"copy ({PARTITIONED[name]}) to {_sql_str(target)} "
-                            "(format parquet, partition_by (site, month), overwrite_or_ignore true)")
+                con.execute(
+                    f"copy ({PARTITIONED[name]}) to {_sql_str(target)} "
+                    "(format parquet, partition_by (site, month), overwrite_or_ignore true)"
+                )
             else:
                 con.execute(f"copy {name} to {_sql_str(target / 'part-0.parquet')} (format parquet)")
             counts[name] = con.execute(f"select count(*) from {name}").fetchone()[0]

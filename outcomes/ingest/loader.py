@@ -20,8 +20,10 @@ from outcomes.privacy import deploy
 
 MAX_SHOWN = 50  # problems listed in full; the rest are counted by rule
 # The value itself is never repeated: it may be the identifier.
-IDENTIFIER_MESSAGE = ("value looks like an identifier (an SSN, phone or record number, a date, an e-mail or street "
-                      "address); free-text fields must not hold identifiers (the value is not shown)")
+IDENTIFIER_MESSAGE = (
+    "value looks like an identifier (an SSN, phone or record number, a date, an e-mail or street "
+    "address); free-text fields must not hold identifiers (the value is not shown)"
+)
 MAX_LINE_BYTES = 2_000_000
 MAX_COLUMNS = 200  # columns in one file's header; the contract has at most 14 per table
 # DuckDB settings for a load: a memory cap (it spills to disk beyond it) and row order kept as read, so that a
@@ -95,10 +97,19 @@ def find_files(source: Path) -> tuple[dict[str, Path], list[Problem]]:
         if (source / name).is_dir():
             candidates.append(source / name)
         if not candidates:
-            problems.append(Problem(f"{name}.csv", None, None, "missing-file", f"no {name}.csv or {name}.parquet in {source}"))
+            problems.append(
+                Problem(f"{name}.csv", None, None, "missing-file", f"no {name}.csv or {name}.parquet in {source}")
+            )
         elif len(candidates) > 1:
-            problems.append(Problem(candidates[0].name, None, None, "ambiguous-file",
-                                    f"{' and '.join(_label(c) for c in candidates)} both exist; keep one"))
+            problems.append(
+                Problem(
+                    candidates[0].name,
+                    None,
+                    None,
+                    "ambiguous-file",
+                    f"{' and '.join(_label(c) for c in candidates)} both exist; keep one",
+                )
+            )
         else:
             found[name] = candidates[0]
     return found, problems
@@ -110,8 +121,11 @@ def _label(path: Path) -> str:
 
 def lake_files(folder: Path) -> list[Path]:
     """The Parquet files of a lake table folder, in name order (hidden and _-prefixed files are not data)."""
-    return sorted(p for p in folder.rglob("*.parquet")
-                  if not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts))
+    return sorted(
+        p
+        for p in folder.rglob("*.parquet")
+        if not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)
+    )
 
 
 def checksum(path: Path) -> str:
@@ -141,7 +155,9 @@ def _parquet_header(con, path: Path) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _check_columns(table: contract.Table, file: str, header: list[str], line: int | None = 1) -> tuple[list[Problem], list[str]]:
+def _check_columns(
+    table: contract.Table, file: str, header: list[str], line: int | None = 1
+) -> tuple[list[Problem], list[str]]:
     problems, ignored = [], []
     known = {c.name for c in table.columns}
     seen = set()
@@ -153,7 +169,15 @@ def _check_columns(table: contract.Table, file: str, header: list[str], line: in
             continue
         kind = contract.identifier_kind(col)
         if kind:
-            problems.append(Problem(file, line, col, "privacy", f"looks like {kind}; direct identifiers must not be loaded (remove the column)"))
+            problems.append(
+                Problem(
+                    file,
+                    line,
+                    col,
+                    "privacy",
+                    f"looks like {kind}; direct identifiers must not be loaded (remove the column)",
+                )
+            )
         else:
             ignored.append(col)
     for col in table.required:
@@ -220,7 +244,9 @@ class _Build:
     def _create_stage(self, table, columns: list[tuple[str, str]]) -> None:
         """Create the empty staging table with these (name, type) columns, and its view. The key is stored
         uncompressed: compressing 100M distinct ids costs more load time than the space it saves."""
-        defs = ", ".join(f'"{c}" {t}' + (" using compression uncompressed" if c == table.key else "") for c, t in columns)
+        defs = ", ".join(
+            f'"{c}" {t}' + (" using compression uncompressed" if c == table.key else "") for c, t in columns
+        )
         self.con.execute(f"create table _s_{table.name} ({defs})")
         self._view(table.name)
 
@@ -242,27 +268,47 @@ class _Build:
         try:
             header = _parquet_header(self.con, path) if path.suffix == ".parquet" else _csv_header(path)
         except duckdb.Error:
-            self.problems.append(Problem(label, None, None, "unreadable", "not a readable Parquet file (truncated or corrupt?)"))
+            self.problems.append(
+                Problem(label, None, None, "unreadable", "not a readable Parquet file (truncated or corrupt?)")
+            )
             return
         except csv.Error:
-            self.problems.append(Problem(path.name, 1, None, "bad-header", "the header row is not valid CSV (a line "
-                                         "break or quote inside an unquoted column name?)"))
+            self.problems.append(
+                Problem(
+                    path.name,
+                    1,
+                    None,
+                    "bad-header",
+                    "the header row is not valid CSV (a line break or quote inside an unquoted column name?)",
+                )
+            )
             return
         if not header:
             self.problems.append(Problem(label, None, None, "empty-file", "file is empty (no header row)"))
             return
         if len(header) > MAX_COLUMNS:
-            self.problems.append(Problem(label, 1, None, "too-many-header-columns",
-                                         f"{len(header):,} columns in the header; at most {MAX_COLUMNS} are read"))
+            self.problems.append(
+                Problem(
+                    label,
+                    1,
+                    None,
+                    "too-many-header-columns",
+                    f"{len(header):,} columns in the header; at most {MAX_COLUMNS} are read",
+                )
+            )
             return
         if any("\x00" in col or "\r" in col or "\n" in col for col in header):
-            self.problems.append(Problem(label, 1, None, "bad-header", "a column name holds a NUL or line-break character"))
+            self.problems.append(
+                Problem(label, 1, None, "bad-header", "a column name holds a NUL or line-break character")
+            )
             return
         present = self._columns(table, header)
         if present is None:
             return
         if path.suffix == ".parquet":
-            self._stage_parquet(table, f"read_parquet({_sql_str(path)})", present, "not a readable Parquet file (truncated or corrupt?)")
+            self._stage_parquet(
+                table, f"read_parquet({_sql_str(path)})", present, "not a readable Parquet file (truncated or corrupt?)"
+            )
         else:
             self._stage_csv(table, path, header, present)
 
@@ -281,12 +327,17 @@ class _Build:
         the paths, as text."""
         files = lake_files(folder)
         if not files:
-            self.problems.append(Problem(self.label(table.name), None, None, "empty-file", "no Parquet files in the folder"))
+            self.problems.append(
+                Problem(self.label(table.name), None, None, "empty-file", "no Parquet files in the folder")
+            )
             return
-        keys = sorted({part.split("=", 1)[0] for f in files for part in f.relative_to(folder).parts[:-1] if "=" in part})
+        keys = sorted(
+            {part.split("=", 1)[0] for f in files for part in f.relative_to(folder).parts[:-1] if "=" in part}
+        )
         types = "{" + ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in keys) + "}"
-        scan = (f"read_parquet([{', '.join(_sql_str(f) for f in files)}], union_by_name=true"
-                + (f", hive_partitioning=true, hive_types={types})" if keys else ", hive_partitioning=false)"))
+        scan = f"read_parquet([{', '.join(_sql_str(f) for f in files)}], union_by_name=true" + (
+            f", hive_partitioning=true, hive_types={types})" if keys else ", hive_partitioning=false)"
+        )
         unreadable = "not readable as Parquet files (truncated or corrupt?)"
         try:
             header = [r[0] for r in self.con.execute(f"describe select * from {scan}").fetchall()]
@@ -328,7 +379,11 @@ class _Build:
                 f"store_rejects=true, rejects_scan='{rt}_scan', rejects_table='{rt}', rejects_limit=0)"
             )
         except duckdb.Error as exc:
-            self.problems.append(Problem(path.name, None, None, "unreadable", f"could not be read as CSV: {str(exc).splitlines()[0][:200]}"))
+            self.problems.append(
+                Problem(
+                    path.name, None, None, "unreadable", f"could not be read as CSV: {str(exc).splitlines()[0][:200]}"
+                )
+            )
             return
         rows = self.con.execute(f"select line, column_name, error_type from {rt} order by line").fetchall()
         self.rejected_lines[table.name] = sorted({r[0] for r in rows})
@@ -336,15 +391,18 @@ class _Build:
             typ = table.column(column).type.lower() if column in present else "value"
             kind = {"integer": "whole number", "date": "date (YYYY-MM-DD)", "boolean": "true/false"}.get(typ, typ)
             msg = _REJECT_MESSAGES.get(error, error.lower()).format(type=kind)
-            self.problems.append(Problem(path.name, int(line), column if column in types else None, error.lower().replace(" ", "-"), msg))
+            self.problems.append(
+                Problem(path.name, int(line), column if column in types else None, error.lower().replace(" ", "-"), msg)
+            )
 
     def _stage_parquet(self, table, scan: str, present: list[str], unreadable: str):
         """Stage from a typed scan (Parquet, a lake, Arrow): a column already of the contract's type is taken as
         it is; any other is converted, and each value that does not convert is reported."""
         label = self.label(table.name)
         try:
-            stored = dict(self.con.execute(
-                f"select column_name, column_type from (describe select * from {scan})").fetchall())
+            stored = dict(
+                self.con.execute(f"select column_name, column_type from (describe select * from {scan})").fetchall()
+            )
         except duckdb.Error:
             self.problems.append(Problem(label, None, None, "unreadable", unreadable))
             return
@@ -371,14 +429,21 @@ class _Build:
             return
         for col in checked:
             typ = table.column(col).type
-            self._rule(table.name, col, "type", f"value is not a valid {typ.lower()}", f'"_raw_{col}" is not null and "{col}" is null')
+            self._rule(
+                table.name,
+                col,
+                "type",
+                f"value is not a valid {typ.lower()}",
+                f'"_raw_{col}" is not null and "{col}" is null',
+            )
         for col in checked:
             self.con.execute(f'alter table _s_{table.name} drop column "_raw_{col}"')
         if checked:
             self._view(table.name)
 
-    def _rule(self, name: str, column: str | None, rule: str, message: str, where: str, params=None,
-              total: int | None = None) -> None:
+    def _rule(
+        self, name: str, column: str | None, rule: str, message: str, where: str, params=None, total: int | None = None
+    ) -> None:
         """Report the rows of `name` matching `where`: the first MAX_SHOWN, then a count of the rest.
         `total`, when known, is the number of matching rows (0: nothing to report, no scan)."""
         if total == 0:
@@ -393,8 +458,11 @@ class _Build:
         file = self.label(name)
         if self.keyed(name):
             key = contract.TABLES[name].key
-            keys = dict(self.con.execute(
-                f'select _row, "{key}" from _v_{name} where _row in ({", ".join(str(r) for (r,) in rows)})').fetchall())
+            keys = dict(
+                self.con.execute(
+                    f'select _row, "{key}" from _v_{name} where _row in ({", ".join(str(r) for (r,) in rows)})'
+                ).fetchall()
+            )
             for (row,) in rows:
                 self.problems.append(Problem(file, None, column, rule, message, _key_text(key, keys[row], row)))
         else:
@@ -423,46 +491,136 @@ class _Build:
                 c = table.column(col)
                 if c.allowed:
                     allowed = ", ".join(_sql_str(v) for v in c.allowed)
-                    out.append((name, col, "allowed-values", f"not one of: {', '.join(c.allowed)}",
-                                f'"{col}" is not null and "{col}" not in ({allowed})', None, False))
+                    out.append(
+                        (
+                            name,
+                            col,
+                            "allowed-values",
+                            f"not one of: {', '.join(c.allowed)}",
+                            f'"{col}" is not null and "{col}" not in ({allowed})',
+                            None,
+                            False,
+                        )
+                    )
                 if c.type == "VARCHAR":
-                    out.append((name, col, "nul-byte", "contains a NUL byte", f"contains(\"{col}\", chr(0))", None, False))
-            out.append((
-                name, table.key, "unique", f"duplicate {table.key} (an earlier row has the same id)",
-                f"_row in (select _row from (select _row, row_number() over (partition by {table.key} order by _row) as k from _v_{name}) where k > 1)",
-                None, True))
+                    out.append(
+                        (name, col, "nul-byte", "contains a NUL byte", f'contains("{col}", chr(0))', None, False)
+                    )
+            out.append(
+                (
+                    name,
+                    table.key,
+                    "unique",
+                    f"duplicate {table.key} (an earlier row has the same id)",
+                    f"_row in (select _row from (select _row, row_number() over (partition by {table.key} order by _row) as k from _v_{name}) where k > 1)",
+                    None,
+                    True,
+                )
+            )
             for col, parent in table.foreign_keys.items():
                 # A parent with rejected lines would make every child of those lines an orphan: noise.
                 if col in present and parent in staged and not self.rejected_lines.get(parent):
                     key = contract.TABLES[parent].key
-                    out.append((name, col, "foreign-key", f"no such {key} in {self.label(parent)}",
-                                f'"{col}" is not null and "{col}" not in (select {key} from _s_{parent})', None, True))
+                    out.append(
+                        (
+                            name,
+                            col,
+                            "foreign-key",
+                            f"no such {key} in {self.label(parent)}",
+                            f'"{col}" is not null and "{col}" not in (select {key} from _s_{parent})',
+                            None,
+                            True,
+                        )
+                    )
             for col in contract.DATE_COLUMNS.get(name, ()):
                 if col in present:
-                    out.append((name, col, "after-data-through", f"date is after the data-through date {data_through}",
-                                f'"{col}" > $through', {"through": data_through}, False))
+                    out.append(
+                        (
+                            name,
+                            col,
+                            "after-data-through",
+                            f"date is after the data-through date {data_through}",
+                            f'"{col}" > $through',
+                            {"through": data_through},
+                            False,
+                        )
+                    )
         for name, cols in contract.FREE_TEXT.items():  # an identifier typed into a free-text field
             for col in cols:
                 if name in staged and col in self.present[name]:
-                    out.append((name, col, "identifier-like-value", IDENTIFIER_MESSAGE,
-                                f'regexp_matches("{col}", {_sql_str(contract.IDENTIFIER_VALUE)}, \'i\')', None, False))
+                    out.append(
+                        (
+                            name,
+                            col,
+                            "identifier-like-value",
+                            IDENTIFIER_MESSAGE,
+                            f"regexp_matches(\"{col}\", {_sql_str(contract.IDENTIFIER_VALUE)}, 'i')",
+                            None,
+                            False,
+                        )
+                    )
         if "clients" in staged and "birth_year" in self.present["clients"]:
-            out.append(("clients", "birth_year", "range", f"birth year must be from 1900 to {data_through.year}",
-                        "birth_year not between 1900 and $y", {"y": data_through.year}, False))
+            out.append(
+                (
+                    "clients",
+                    "birth_year",
+                    "range",
+                    f"birth year must be from 1900 to {data_through.year}",
+                    "birth_year not between 1900 and $y",
+                    {"y": data_through.year},
+                    False,
+                )
+            )
         if "attendance" in staged and "duration_minutes" in self.present["attendance"]:
-            out.append(("attendance", "duration_minutes", "range", "duration must be from 0 to 1440 minutes",
-                        "duration_minutes not between 0 and 1440", None, False))
+            out.append(
+                (
+                    "attendance",
+                    "duration_minutes",
+                    "range",
+                    "duration must be from 0 to 1440 minutes",
+                    "duration_minutes not between 0 and 1440",
+                    None,
+                    False,
+                )
+            )
         if "enrollments" in staged:
             cols = set(self.present["enrollments"])
             if "discharge_date" in cols:
-                out.append(("enrollments", "discharge_date", "discharge-before-admit", "discharge_date is before admit_date",
-                            "discharge_date < admit_date", None, False))
+                out.append(
+                    (
+                        "enrollments",
+                        "discharge_date",
+                        "discharge-before-admit",
+                        "discharge_date is before admit_date",
+                        "discharge_date < admit_date",
+                        None,
+                        False,
+                    )
+                )
             has_date = "discharge_date is not null" if "discharge_date" in cols else "false"
             has_reason = "discharge_reason is not null" if "discharge_reason" in cols else "false"
-            out.append(("enrollments", "discharge_reason", "reason-without-discharge",
-                        "discharge_reason given but discharge_date is empty", f"{has_reason} and not ({has_date})", None, False))
-            out.append(("enrollments", "discharge_reason", "discharge-without-reason",
-                        "discharge_date given but discharge_reason is empty", f"{has_date} and not ({has_reason})", None, False))
+            out.append(
+                (
+                    "enrollments",
+                    "discharge_reason",
+                    "reason-without-discharge",
+                    "discharge_reason given but discharge_date is empty",
+                    f"{has_reason} and not ({has_date})",
+                    None,
+                    False,
+                )
+            )
+            out.append(
+                (
+                    "enrollments",
+                    "discharge_reason",
+                    "discharge-without-reason",
+                    "discharge_date given but discharge_reason is empty",
+                    f"{has_date} and not ({has_reason})",
+                    None,
+                    False,
+                )
+            )
         return out
 
     def check_rules(self, data_through: dt.date) -> None:
@@ -493,12 +651,18 @@ class _Build:
             return False
         empty, out_of_order = self.con.execute(
             f'select count(*) filter (where "{key}" is null), count(*) filter (where prev >= "{key}") '
-            f'from (select "{key}", lag("{key}") over () as prev from _s_{name})').fetchone()
+            f'from (select "{key}", lag("{key}") over () as prev from _s_{name})'
+        ).fetchone()
         return empty == 0 and out_of_order == 0
 
     def latest_date(self) -> dt.date | None:
-        parts = [f"select max(\"{col}\") as d from _s_{name}" for name, cols in contract.DATE_COLUMNS.items()
-                 if name in self.present for col in cols if col in self.present[name]]
+        parts = [
+            f'select max("{col}") as d from _s_{name}'
+            for name, cols in contract.DATE_COLUMNS.items()
+            if name in self.present
+            for col in cols
+            if col in self.present[name]
+        ]
         return self.con.execute(f"select max(d) from ({' union all '.join(parts)})").fetchone()[0] if parts else None
 
     def publish_tables(self) -> None:
@@ -508,7 +672,9 @@ class _Build:
             if order is None and present == [c.name for c in table.columns]:
                 self.con.execute(f"alter table _s_{name} rename to {name}")  # no copy of the biggest table
                 continue
-            cols = [f'"{c.name}"' if c.name in present else f'cast(null as {c.type}) as "{c.name}"' for c in table.columns]
+            cols = [
+                f'"{c.name}"' if c.name in present else f'cast(null as {c.type}) as "{c.name}"' for c in table.columns
+            ]
             by = f" order by {order}" if order else ""
             self.con.execute(f"create table {name} as select {', '.join(cols)} from _s_{name}{by}")
             self.con.execute(f"drop table _s_{name}")
@@ -578,8 +744,13 @@ def build_models(con) -> None:
             con.execute(stmt)
 
 
-def load(source: str | Path | TableSource, db_path: str | Path, as_of: dt.date | None = None, progress=None,
-         prebuilt: str | Path | None = None) -> LoadResult:
+def load(
+    source: str | Path | TableSource,
+    db_path: str | Path,
+    as_of: dt.date | None = None,
+    progress=None,
+    prebuilt: str | Path | None = None,
+) -> LoadResult:
     """Validate the four extracts in `source` (a folder, or a TableSource) and atomically replace `db_path` with
     a new database. With `prebuilt`, the load-time tables are taken from that folder (`python -m outcomes build`)
     instead of being built here.
@@ -617,8 +788,9 @@ def load(source: str | Path | TableSource, db_path: str | Path, as_of: dt.date |
             stale.unlink(missing_ok=True)
     tmp = db_path.parent / f".{db_path.name}.building-{os.getpid()}"
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
-                                           **LOAD_CONFIG})
+    con = duckdb.connect(
+        str(tmp), config={"autoinstall_known_extensions": False, "autoload_known_extensions": False, **LOAD_CONFIG}
+    )
     try:
         build = _Build(con, files, tables)
         for i, name in enumerate(contract.TABLES):
@@ -644,12 +816,16 @@ def load(source: str | Path | TableSource, db_path: str | Path, as_of: dt.date |
         )
         con.execute("create table load_files (table_name varchar, file_name varchar, sha256 varchar, row_count bigint)")
         for name in files:
-            con.execute("insert into load_files values ($t, $f, $s, $n)",
-                        {"t": name, "f": build.label(name), "s": sums.get(name), "n": rows[name]})
+            con.execute(
+                "insert into load_files values ($t, $f, $s, $n)",
+                {"t": name, "f": build.label(name), "s": sums.get(name), "n": rows[name]},
+            )
         con.execute("insert into load_files values ('_build', 'queries/_build', $s, null)", {"s": sums["_build"]})
         if prebuilt is not None:
-            con.execute("insert into load_files values ('_prebuilt', $f, $s, null)",
-                        {"f": Path(prebuilt).name, "s": sums["_prebuilt"]})
+            con.execute(
+                "insert into load_files values ('_prebuilt', $f, $s, null)",
+                {"f": Path(prebuilt).name, "s": sums["_prebuilt"]},
+            )
             report(0.85, "publishing prebuilt tables")
             pb.publish(con, manifest)
         else:

@@ -14,13 +14,34 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from outcomes.ingest import contract
-from outcomes.ingest.loader import LoadError, LoadResult, Problem, load as load_tables
+from outcomes.ingest.loader import LoadError, LoadResult, Problem
+from outcomes.ingest.loader import load as load_tables
 
 SCHEMES = ("postgresql", "postgres")
 # libpq URI parameters passed through; anything else is refused, a password above all.
-PASSED = {"host", "hostaddr", "port", "dbname", "user", "service", "sslmode", "sslrootcert", "sslcert", "sslkey",
-          "sslcrl", "connect_timeout", "application_name", "target_session_attrs", "options", "gssencmode",
-          "channel_binding", "keepalives", "keepalives_idle", "krbsrvname", "require_auth"}
+PASSED = {
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "service",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "connect_timeout",
+    "application_name",
+    "target_session_attrs",
+    "options",
+    "gssencmode",
+    "channel_binding",
+    "keepalives",
+    "keepalives_idle",
+    "krbsrvname",
+    "require_auth",
+}
 
 
 class SourceError(ValueError):
@@ -44,8 +65,10 @@ def parse(url: str) -> Location:
     if parts.scheme.lower() not in SCHEMES:
         raise SourceError("a PostgreSQL source starts with postgresql://")
     if parts.password is not None:
-        raise SourceError("the URL holds a password; remove it and set PGPASSWORD, use a service file "
-                          "(?service=NAME) or ~/.pgpass instead")
+        raise SourceError(
+            "the URL holds a password; remove it and set PGPASSWORD, use a service file "
+            "(?service=NAME) or ~/.pgpass instead"
+        )
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
@@ -55,8 +78,10 @@ def parse(url: str) -> Location:
         if key == "schema":
             schema = value
         elif key in ("password", "passfile") or key not in PASSED:
-            raise SourceError(f"URL parameter {key!r} is not taken" + (
-                "; give the password by PGPASSWORD, a service file or ~/.pgpass" if key == "password" else ""))
+            raise SourceError(
+                f"URL parameter {key!r} is not taken"
+                + ("; give the password by PGPASSWORD, a service file or ~/.pgpass" if key == "password" else "")
+            )
         else:
             params.append((key, value))
     if not schema:
@@ -84,8 +109,9 @@ class PostgresSource:
         try:
             self._con = adbc_driver_postgresql.dbapi.connect(self.location.uri)
         except Exception as exc:  # the driver's own error classes; libpq's message names no password
-            raise LoadError([Problem(self.label, None, None, "unreadable",
-                                     f"could not connect: {_first_line(exc)}")]) from None
+            raise LoadError(
+                [Problem(self.label, None, None, "unreadable", f"could not connect: {_first_line(exc)}")]
+            ) from None
         return self
 
     def __exit__(self, *exc) -> None:
@@ -105,28 +131,41 @@ class PostgresSource:
             cur.close()
 
     def find(self) -> tuple[dict[str, str], list[Problem]]:
-        present = {r[0] for r in self._rows(
-            "select table_name from information_schema.tables where table_schema = $1", (self.location.schema,))}
+        present = {
+            r[0]
+            for r in self._rows(
+                "select table_name from information_schema.tables where table_schema = $1", (self.location.schema,)
+            )
+        }
         found, problems = {}, []
         for name in contract.TABLES:
             label = f"{self.location.schema}.{name}"
             if name in present:
                 found[name] = label
             else:
-                problems.append(Problem(label, None, None, "missing-table",
-                                        f"no table or view {name} in schema {self.location.schema}"))
+                problems.append(
+                    Problem(
+                        label, None, None, "missing-table", f"no table or view {name} in schema {self.location.schema}"
+                    )
+                )
         return found, problems
 
     def columns(self, name: str) -> list[str]:
-        return [r[0] for r in self._rows(
-            "select column_name from information_schema.columns where table_schema = $1 and table_name = $2 "
-            "order by ordinal_position", (self.location.schema, name))]
+        return [
+            r[0]
+            for r in self._rows(
+                "select column_name from information_schema.columns where table_schema = $1 and table_name = $2 "
+                "order by ordinal_position",
+                (self.location.schema, name),
+            )
+        ]
 
     def read(self, name: str, columns: list[str]):
         cur = self._con.cursor()
         self._open.append(cur)
-        cur.execute(f"select {', '.join(_ident(c) for c in columns)} "
-                    f"from {_ident(self.location.schema)}.{_ident(name)}")
+        cur.execute(
+            f"select {', '.join(_ident(c) for c in columns)} from {_ident(self.location.schema)}.{_ident(name)}"
+        )
         return cur.fetch_record_batch()  # streamed: the loader reads it once, batch by batch
 
 

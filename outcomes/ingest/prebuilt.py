@@ -55,8 +55,10 @@ def statements(build_dir: Path = BUILD_DIR) -> list[Statement]:
             elif m := _DEFINITION.match(text):
                 out.append(Statement(sql, path.name, definition=m.group(1).lower(), name=m.group(2).lower()))
             else:
-                raise BuildError(f"{path.name}: only `create table NAME as SELECT`, `create macro` and `create type` "
-                                 f"can be built on another engine: {text[:60]!r}")
+                raise BuildError(
+                    f"{path.name}: only `create table NAME as SELECT`, `create macro` and `create type` "
+                    f"can be built on another engine: {text[:60]!r}"
+                )
     return out
 
 
@@ -71,8 +73,21 @@ class Manifest:
 
 
 def manifest_text(build_hash: str, engine: str, sources: dict, rows: dict, extra: dict | None = None) -> str:
-    return json.dumps({"format": FORMAT, "build_hash": build_hash, "engine": engine, "sources": sources,
-                       "rows": rows, **(extra or {})}, indent=1, sort_keys=True) + "\n"
+    return (
+        json.dumps(
+            {
+                "format": FORMAT,
+                "build_hash": build_hash,
+                "engine": engine,
+                "sources": sources,
+                "rows": rows,
+                **(extra or {}),
+            },
+            indent=1,
+            sort_keys=True,
+        )
+        + "\n"
+    )
 
 
 def _problem(folder: Path, message: str):
@@ -91,8 +106,14 @@ def read_manifest(folder: Path) -> Manifest:
         data = json.loads(raw)
         if data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format')!r}")
-        return Manifest(folder, hashlib.sha256(raw).hexdigest(), data["build_hash"], data["engine"],
-                        dict(data["sources"]), {k: int(v) for k, v in data["rows"].items()})
+        return Manifest(
+            folder,
+            hashlib.sha256(raw).hexdigest(),
+            data["build_hash"],
+            data["engine"],
+            dict(data["sources"]),
+            {k: int(v) for k, v in data["rows"].items()},
+        )
     except FileNotFoundError:
         message = f"no {MANIFEST}: not a finished build (run `python -m outcomes build` into it)"
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -112,8 +133,12 @@ def check(manifest: Manifest, sums: dict[str, str], rows: dict[str, int]) -> lis
         if built is not None and sums.get(name) is not None and built != sums[name]:
             problems.append(_problem(manifest.folder, f"built from a different {name} (checksum differs); build again"))
         elif manifest.rows.get(name) != count:
-            problems.append(_problem(manifest.folder, f"built from {manifest.rows.get(name)} {name} rows, "
-                                                      f"these extracts have {count}; build again"))
+            problems.append(
+                _problem(
+                    manifest.folder,
+                    f"built from {manifest.rows.get(name)} {name} rows, these extracts have {count}; build again",
+                )
+            )
     return problems
 
 
@@ -138,11 +163,24 @@ def publish(con, manifest: Manifest) -> None:
             scan = f"read_parquet([{', '.join(_sql_str(f) for f in files)}])"
             found = [r[0] for r in con.execute(f"describe select * from {scan}").fetchall()]
             if sorted(found) != sorted(c for c, _ in columns):
-                raise LoadError([_problem(manifest.folder, f"{stmt.table} has columns {', '.join(found)}; "
-                                                           f"queries/_build makes {', '.join(c for c, _ in columns)}")])
+                raise LoadError(
+                    [
+                        _problem(
+                            manifest.folder,
+                            f"{stmt.table} has columns {', '.join(found)}; "
+                            f"queries/_build makes {', '.join(c for c, _ in columns)}",
+                        )
+                    ]
+                )
             cols = ", ".join(f'cast("{c}" as {t})' for c, t in columns)
             con.execute(f"insert into {stmt.table} select {cols} from {scan}")
         count = con.execute(f"select count(*) from {stmt.table}").fetchone()[0]
         if count != manifest.rows.get(stmt.table):
-            raise LoadError([_problem(manifest.folder, f"{stmt.table} holds {count} rows; the manifest says "
-                                                       f"{manifest.rows.get(stmt.table)}")])
+            raise LoadError(
+                [
+                    _problem(
+                        manifest.folder,
+                        f"{stmt.table} holds {count} rows; the manifest says {manifest.rows.get(stmt.table)}",
+                    )
+                ]
+            )

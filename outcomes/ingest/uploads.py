@@ -20,9 +20,9 @@ from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
 
-from outcomes.privacy import deploy
 from outcomes.ingest import contract
 from outcomes.ingest.loader import LoadError, LoadResult, Problem
+from outcomes.privacy import deploy
 
 SUFFIXES = (".csv", ".parquet")
 DEFAULT_LIMIT_MB = 200  # server.maxUploadSize in .streamlit/config.toml
@@ -43,15 +43,23 @@ def check(files: list[tuple[str, int]], limit_mb: int = DEFAULT_LIMIT_MB) -> lis
     for name, size in files:
         target = table_file(name)
         if target is None:
-            problems.append(Problem(name, None, None, "unknown-file",
-                                    f"not one of the four extracts ({expected}, or .parquet)"))
+            problems.append(
+                Problem(name, None, None, "unknown-file", f"not one of the four extracts ({expected}, or .parquet)")
+            )
         elif target in seen:
             problems.append(Problem(name, None, None, "duplicate-file", f"{target} was uploaded twice"))
         seen.add(target)
         if size > limit_mb * 1024 * 1024:
-            problems.append(Problem(name, None, None, "too-large",
-                                    f"{size / 1024 / 1024:,.0f} MB is over the upload limit of {limit_mb} MB "
-                                    "(server.maxUploadSize); load larger files with `python -m outcomes load`"))
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    None,
+                    "too-large",
+                    f"{size / 1024 / 1024:,.0f} MB is over the upload limit of {limit_mb} MB "
+                    "(server.maxUploadSize); load larger files with `python -m outcomes load`",
+                )
+            )
     return problems
 
 
@@ -77,9 +85,16 @@ ENV = {"address_space": "OUTCOMES_UPLOAD_ADDRESS_SPACE", "time_limit": "OUTCOMES
 REFUSED_LOG = "refused-loads.jsonl"
 
 
-def load(folder: str | os.PathLike, db_path: str | os.PathLike, as_of: dt.date | None = None, progress=None,
-         address_space: int | None = None, time_limit: float | None = None, user: str | None = None,
-         record: str | os.PathLike | None = None) -> LoadResult:
+def load(
+    folder: str | os.PathLike,
+    db_path: str | os.PathLike,
+    as_of: dt.date | None = None,
+    progress=None,
+    address_space: int | None = None,
+    time_limit: float | None = None,
+    user: str | None = None,
+    record: str | os.PathLike | None = None,
+) -> LoadResult:
     """loader.load of `folder` into `db_path`, run in a child process with a capped address space.
 
     Raises LoadError for a refusal, including a child that ran out of memory, crashed or ran past
@@ -109,8 +124,11 @@ def load(folder: str | os.PathLike, db_path: str | os.PathLike, as_of: dt.date |
         except ChildTimeout:
             raise _stopped(current, f"ran past the time limit of {time_limit:g} s") from None
         except ChildDied as exc:
-            why = (f"used more than the memory limit of {address_space / 2**30:g} GB"
-                   if exc.signal in (6, 7, 9) or "memory" in exc.detail.lower() else f"stopped: its process {exc}")
+            why = (
+                f"used more than the memory limit of {address_space / 2**30:g} GB"
+                if exc.signal in (6, 7, 9) or "memory" in exc.detail.lower()
+                else f"stopped: its process {exc}"
+            )
             raise _stopped(current, why) from None
         except ProtocolError as exc:
             raise _stopped(current, f"stopped: {exc}") from None
@@ -121,8 +139,14 @@ def load(folder: str | os.PathLike, db_path: str | os.PathLike, as_of: dt.date |
         if msg.get("error"):
             raise _stopped(current, f"failed ({msg['error']})")
         r = msg["result"]
-        return LoadResult(Path(r["db_path"]), r["changed"], dt.date.fromisoformat(r["data_through"]), r["rows"],
-                          r["seconds"], r["ignored_columns"])
+        return LoadResult(
+            Path(r["db_path"]),
+            r["changed"],
+            dt.date.fromisoformat(r["data_through"]),
+            r["rows"],
+            r["seconds"],
+            r["ignored_columns"],
+        )
     except LoadError as exc:
         try:
             record_refusal(folder, exc.problems, user=user, path=record)
@@ -143,8 +167,17 @@ def _file_in(message: str) -> str | None:
 
 
 def _stopped(file: str, why: str) -> LoadError:
-    return LoadError([Problem(file, None, None, "validation-stopped", f"validating {file} {why}; nothing was "
-                                                                       "published and the server carries on")])
+    return LoadError(
+        [
+            Problem(
+                file,
+                None,
+                None,
+                "validation-stopped",
+                f"validating {file} {why}; nothing was published and the server carries on",
+            )
+        ]
+    )
 
 
 def serve_load(channel) -> None:
@@ -155,8 +188,9 @@ def serve_load(channel) -> None:
     request, _ = channel.receive()
     as_of = dt.date.fromisoformat(request["as_of"]) if request.get("as_of") else None
     try:
-        result = loader.load(request["folder"], request["db"], as_of,
-                             progress=lambda f, m: channel.send({"progress": f, "message": m}))
+        result = loader.load(
+            request["folder"], request["db"], as_of, progress=lambda f, m: channel.send({"progress": f, "message": m})
+        )
     except loader.LoadError as exc:
         channel.send({"refused": [vars(p) for p in exc.problems]})
     except MemoryError:
@@ -165,12 +199,22 @@ def serve_load(channel) -> None:
         memory = "memory" in str(exc).lower()
         channel.send({"memory": True} if memory else {"error": type(exc).__name__})
     else:
-        channel.send({"result": {"db_path": str(result.db_path), "changed": result.changed,
-                                 "data_through": result.data_through.isoformat(), "rows": result.rows,
-                                 "seconds": result.seconds, "ignored_columns": result.ignored_columns}})
+        channel.send(
+            {
+                "result": {
+                    "db_path": str(result.db_path),
+                    "changed": result.changed,
+                    "data_through": result.data_through.isoformat(),
+                    "rows": result.rows,
+                    "seconds": result.seconds,
+                    "ignored_columns": result.ignored_columns,
+                }
+            }
+        )
 
 
 # --- the record of refused loads --------------------------------------------------------------------------
+
 
 def record_path(path: str | os.PathLike | None = None) -> Path:
     """refused-loads.jsonl beside the audit log, unless `path` is given."""
@@ -187,18 +231,30 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def record_refusal(folder: str | os.PathLike, problems: list[Problem], user: str | None = None,
-                   path: str | os.PathLike | None = None, now: dt.datetime | None = None) -> dict:
+def record_refusal(
+    folder: str | os.PathLike,
+    problems: list[Problem],
+    user: str | None = None,
+    path: str | os.PathLike | None = None,
+    now: dt.datetime | None = None,
+) -> dict:
     """Append one refused load: each file's name, size and SHA-256, and the rules broken with their counts
     (overall and by file). No value from the files, and no problem message (DuckDB's can quote one)."""
     folder = Path(folder)
-    files = [{"name": p.name, "bytes": p.stat().st_size, "sha256": _digest(p)}
-             for p in sorted(folder.iterdir()) if p.is_file() and table_file(p.name)] if folder.is_dir() else []
+    files = (
+        [
+            {"name": p.name, "bytes": p.stat().st_size, "sha256": _digest(p)}
+            for p in sorted(folder.iterdir())
+            if p.is_file() and table_file(p.name)
+        ]
+        if folder.is_dir()
+        else []
+    )
     by_file: dict[str, Counter] = {}
     for p in problems:
         by_file.setdefault(p.file, Counter())[p.rule] += 1
     entry = {
-        "time": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
+        "time": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         "user": user,
         "files": files,
         "problems": len(problems),

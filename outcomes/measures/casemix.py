@@ -28,8 +28,23 @@ FACTORS = {
 }
 MIN_LEVEL = 30  # a level with fewer episodes is counted with its factor's reference level
 MISSING = "missing"
-COLUMNS = ["site", "eligible", "observed", "expected", "oe_ratio", "oe_low", "oe_high", "raw_rate", "adjusted_rate",
-           "overall_rate", "limit95_low", "limit95_high", "limit998_low", "limit998_high", "flag"]
+COLUMNS = [
+    "site",
+    "eligible",
+    "observed",
+    "expected",
+    "oe_ratio",
+    "oe_low",
+    "oe_high",
+    "raw_rate",
+    "adjusted_rate",
+    "overall_rate",
+    "limit95_low",
+    "limit95_high",
+    "limit998_low",
+    "limit998_high",
+    "flag",
+]
 Z95 = 1.959963984540054
 MAX_ITER = 100
 # A level whose log odds ratio or standard error grows past these is (quasi-)separated: its odds ratio is
@@ -67,14 +82,25 @@ def prepare(rows: pd.DataFrame, factors=tuple(FACTORS)) -> tuple[pd.DataFrame, p
         reference = counts.index[0] if len(counts) else MISSING
         merged = [lvl for lvl, n in counts.items() if n < MIN_LEVEL and lvl != reference]
         out[f] = values.where(~values.isin(merged), reference)
-        tables.append(pd.DataFrame({
-            "factor": f, "level": counts.index, "episodes": counts.to_numpy(dtype="int64"),
-            "model_level": [reference if lvl in merged else lvl for lvl in counts.index],
-            "role": ["reference" if lvl == reference else "merged" if lvl in merged else "estimated"
-                     for lvl in counts.index],
-        }))
-    levels = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
-        columns=["factor", "level", "episodes", "model_level", "role"])
+        tables.append(
+            pd.DataFrame(
+                {
+                    "factor": f,
+                    "level": counts.index,
+                    "episodes": counts.to_numpy(dtype="int64"),
+                    "model_level": [reference if lvl in merged else lvl for lvl in counts.index],
+                    "role": [
+                        "reference" if lvl == reference else "merged" if lvl in merged else "estimated"
+                        for lvl in counts.index
+                    ],
+                }
+            )
+        )
+    levels = (
+        pd.concat(tables, ignore_index=True)
+        if tables
+        else pd.DataFrame(columns=["factor", "level", "episodes", "model_level", "role"])
+    )
     return out, levels
 
 
@@ -103,8 +129,9 @@ def _independent(x: np.ndarray) -> np.ndarray:
 def collapse(coded: pd.DataFrame) -> pd.DataFrame:
     """`prepare`d rows as cells: one row per site and pattern of model levels, with episodes (n), events and the
     pattern's number (0, 1, ... in the order of the levels)."""
-    cells = (coded.groupby(["site", *FACTORS], dropna=False, sort=True)["outcome"]
-             .agg(n="size", events="sum").reset_index())
+    cells = (
+        coded.groupby(["site", *FACTORS], dropna=False, sort=True)["outcome"].agg(n="size", events="sum").reset_index()
+    )
     cells["pattern"] = cells.groupby(list(FACTORS), sort=True).ngroup()
     return cells
 
@@ -149,9 +176,17 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS),
     if len(names) == 1:  # intercept only: the fit is the overall rate, in closed form
         patterns["probability"] = events / n
         params = pd.Series([np.log(events / (n - events))], index=pd.MultiIndex.from_tuples(names))
-        return Fit(True, "Converged (intercept only: no factor level outside the references had "
-                   f"{MIN_LEVEL} or more episodes, so expected = eligible x overall rate).", levels, patterns,
-                   params, pd.DataFrame(np.nan, index=params.index, columns=[0, 1]), 0, design)
+        return Fit(
+            True,
+            "Converged (intercept only: no factor level outside the references had "
+            f"{MIN_LEVEL} or more episodes, so expected = eligible x overall rate).",
+            levels,
+            patterns,
+            params,
+            pd.DataFrame(np.nan, index=params.index, columns=[0, 1]),
+            0,
+            design,
+        )
     endog = np.column_stack([patterns["events"], patterns["n"] - patterns["events"]]).astype(float)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -170,13 +205,17 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS),
     # saturated fit gives; separation shows instead as fitted probabilities of 0 or 1 and unbounded estimates
     fitted = special.expit(x @ params.to_numpy())
     if fitted.min() < 1e-9 or fitted.max() > 1 - 1e-9:
-        return failed("The model did not converge: perfect separation (some combination of factor levels "
-                      "predicts the outcome exactly); raw rates only.")
+        return failed(
+            "The model did not converge: perfect separation (some combination of factor levels "
+            "predicts the outcome exactly); raw rates only."
+        )
     bad = [nm for nm in names[1:] if abs(params[nm]) > MAX_COEF or se[nm] > MAX_SE]
     if bad:
         which = ", ".join(f"{FACTORS[f].lower()} {lvl}" for f, lvl in bad)
-        return failed(f"The model did not converge: quasi-complete separation at {which} (its odds ratio has no "
-                      "finite estimate); raw rates only.")
+        return failed(
+            f"The model did not converge: quasi-complete separation at {which} (its odds ratio has no "
+            "finite estimate); raw rates only."
+        )
     patterns["probability"] = fitted
     ci = pd.DataFrame(np.asarray(res.conf_int(0.05)), index=index)
     return Fit(True, f"Converged in {iterations} iterations.", levels, patterns, params, ci, iterations, design)
@@ -268,8 +307,16 @@ def odds_ratios(model: Fit) -> pd.DataFrame:
             low, high = (float(np.exp(v)) for v in model.conf_int.loc[key])
         else:
             note = "not estimated: the model did not converge"
-        rows.append({"factor": FACTORS[lv.factor], "level": lv.level, "odds_ratio": odds, "or_low": low,
-                     "or_high": high, "note": note})
+        rows.append(
+            {
+                "factor": FACTORS[lv.factor],
+                "level": lv.level,
+                "odds_ratio": odds,
+                "or_low": low,
+                "or_high": high,
+                "note": note,
+            }
+        )
     return pd.DataFrame(rows, columns=["factor", "level", "odds_ratio", "or_low", "or_high", "note"])
 
 
@@ -293,8 +340,16 @@ def factor_effects(cells: pd.DataFrame, model: Fit) -> pd.DataFrame:
             without = expected_by_site(cells, reduced) if reduced.converged else pd.Series(np.nan, index=full.index)
         else:
             without = full
-        out.append(pd.DataFrame({"site": full.index, "factor": label, "expected": full.to_numpy(),
-                                 "expected_without": without.reindex(full.index).to_numpy(dtype=float)}))
+        out.append(
+            pd.DataFrame(
+                {
+                    "site": full.index,
+                    "factor": label,
+                    "expected": full.to_numpy(),
+                    "expected_without": without.reindex(full.index).to_numpy(dtype=float),
+                }
+            )
+        )
     table = pd.concat(out, ignore_index=True)
     table["change"] = table["expected"] - table["expected_without"]
     return table[cols]
@@ -316,12 +371,14 @@ def post_step(rows: pd.DataFrame, params: dict | None = None) -> Output:
         model = fit_cells(cells, levels)
         table = site_table(cells, model)
         effects = factor_effects(cells, model)
-    notes = [f"Case-mix model (logistic regression on {', '.join(v.lower() for v in FACTORS.values())}): "
-             + model.message]
-    details = {"odds_ratios": Detail(odds_ratios(model)),
-               "factor_effects": Detail(effects, follows="expected")}
+    notes = [
+        f"Case-mix model (logistic regression on {', '.join(v.lower() for v in FACTORS.values())}): " + model.message
+    ]
+    details = {"odds_ratios": Detail(odds_ratios(model)), "factor_effects": Detail(effects, follows="expected")}
     # the all-site rate is shown on every row, and limits and adjusted rates are computed from it
-    total = Total({"eligible": int(table["eligible"].sum()), "observed": int(table["observed"].sum())}, "raw_rate",
-                  ["overall_rate", "adjusted_rate", "limit95_low", "limit95_high", "limit998_low", "limit998_high",
-                   "flag"])
+    total = Total(
+        {"eligible": int(table["eligible"].sum()), "observed": int(table["observed"].sum())},
+        "raw_rate",
+        ["overall_rate", "adjusted_rate", "limit95_low", "limit95_high", "limit998_low", "limit998_high", "flag"],
+    )
     return Output(table, notes, details, total)

@@ -20,8 +20,13 @@ DEFAULT_MONTHS = 3  # the default period: this many full months up to the data-t
 TREND_PERIODS = 6  # the line under a tile: the value for this many periods of equal length, the last one shown
 CENSUS_WEEKS = 26  # the census trend: this many weeks up to the period's end
 LEVELS = ["withdrawal_management", "residential", "php", "iop", "op"]
-LEVEL_LABELS = {"withdrawal_management": "Withdrawal mgmt", "residential": "Residential", "php": "PHP",
-                "iop": "IOP", "op": "OP"}
+LEVEL_LABELS = {
+    "withdrawal_management": "Withdrawal mgmt",
+    "residential": "Residential",
+    "php": "PHP",
+    "iop": "IOP",
+    "op": "OP",
+}
 
 
 def month_end(day: dt.date) -> dt.date:
@@ -56,13 +61,15 @@ class Period:
             return f"{self.start:%-d %b} – {self.end:%-d %b %Y}"
         return f"{self.start:%-d %b %Y} – {self.end:%-d %b %Y}"
 
-    def shifted(self, days: int) -> "Period":
+    def shifted(self, days: int) -> Period:
         return Period(self.start - dt.timedelta(days=days), self.end - dt.timedelta(days=days))
 
 
 def default_period(data_through: dt.date, months: int = DEFAULT_MONTHS) -> Period:
     """The last `months` full calendar months up to the data-through date (its own month only when complete)."""
-    end = data_through if data_through == month_end(data_through) else data_through.replace(day=1) - dt.timedelta(days=1)
+    end = (
+        data_through if data_through == month_end(data_through) else data_through.replace(day=1) - dt.timedelta(days=1)
+    )
     return Period(add_months(end.replace(day=1), -(months - 1)), end)
 
 
@@ -122,8 +129,12 @@ class Kpi:
         """The query's parameters for one run over consecutive `periods` (oldest first): grain=periods, one row
         per period, each equal to the grain=period row for that period alone."""
         ranges = [self.range_for(p) for p in periods]
-        return self.params | {"grain": "periods", "period_starts": [r.start for r in ranges],
-                              "start": ranges[0].start, "end": ranges[-1].end}
+        return self.params | {
+            "grain": "periods",
+            "period_starts": [r.start for r in ranges],
+            "start": ranges[0].start,
+            "end": ranges[-1].end,
+        }
 
     def by_period(self, df: pd.DataFrame, periods: list[Period]) -> list[pd.DataFrame]:
         """A grain=periods result split into one result per period, as a grain=period run of each would give
@@ -134,25 +145,70 @@ class Kpi:
 
 
 KPIS = [
-    Kpi("stepdown", "14-day step-down", "stepdown_rate", "stepdown_rate", "eligible_discharges", "discharges",
-        "rate", "up", {"window_days": 14},
+    Kpi(
+        "stepdown",
+        "14-day step-down",
+        "stepdown_rate",
+        "stepdown_rate",
+        "eligible_discharges",
+        "discharges",
+        "rate",
+        "up",
+        {"window_days": 14},
         note="Residential discharges in the period with an attended IOP session on day 0–14. Discharges in the "
-             "last 14 days before the data-through date are left out until their 14 days have passed."),
-    Kpi("days_to_iop", "Days to first IOP", "kpi_days_to_iop", "median_days", "stepped_down",
-        "step-downs", "days", "down", {"max_day": 30},
+        "last 14 days before the data-through date are left out until their 14 days have passed.",
+    ),
+    Kpi(
+        "days_to_iop",
+        "Days to first IOP",
+        "kpi_days_to_iop",
+        "median_days",
+        "stepped_down",
+        "step-downs",
+        "days",
+        "down",
+        {"max_day": 30},
         note="Median days from residential discharge to the first attended IOP session, among discharges that "
-             "reached IOP within 30 days."),
-    Kpi("attendance", "IOP attendance", "kpi_iop_attendance", "attendance_rate", "scheduled", "sessions",
-        "rate", "up",
-        note="Attended IOP sessions as a share of scheduled ones (program-cancelled left out), by session date."),
-    Kpi("retention", "90-day retention", "kpi_iop_retention", "retained", "at_risk", "at risk on day 90",
-        "rate", "up", {"day": 90}, lag_days=90,
+        "reached IOP within 30 days.",
+    ),
+    Kpi(
+        "attendance",
+        "IOP attendance",
+        "kpi_iop_attendance",
+        "attendance_rate",
+        "scheduled",
+        "sessions",
+        "rate",
+        "up",
+        note="Attended IOP sessions as a share of scheduled ones (program-cancelled left out), by session date.",
+    ),
+    Kpi(
+        "retention",
+        "90-day retention",
+        "kpi_iop_retention",
+        "retained",
+        "at_risk",
+        "at risk on day 90",
+        "rate",
+        "up",
+        {"day": 90},
+        lag_days=90,
         note="Kaplan–Meier share of IOP episodes not dropped out by day 90, for IOP admissions 90 days before the "
-             "period, so that each has had its 90 days."),
-    Kpi("fui7", "7-day follow-up", "fui_followup", "followup_rate", "eligible_discharges", "discharges",
-        "rate", "up", {"window_days": 7},
+        "period, so that each has had its 90 days.",
+    ),
+    Kpi(
+        "fui7",
+        "7-day follow-up",
+        "fui_followup",
+        "followup_rate",
+        "eligible_discharges",
+        "discharges",
+        "rate",
+        "up",
+        {"window_days": 7},
         note="FUI-aligned: residential and withdrawal management discharges with an attended PHP, IOP or OP "
-             "session on day 1–7."),
+        "session on day 1–7.",
+    ),
 ]
 
 
@@ -236,10 +292,21 @@ def tile(kpi: Kpi, results: list[pd.DataFrame | None], periods: list[Period], un
     help_text = kpi.note + f"\n\nThis period: {shown.label()}."
     if len(periods) > 1:
         help_text += f" Previous: {kpi.range_for(periods[-2]).label()}."
-    help_text += f" The line: the same measure for the {len(periods)} periods up to this one. Query: `queries/{kpi.query}.sql`."
-    return Tile(kpi.label, format_value(kpi.kind, value), format_delta(kpi.kind, value, old),
-                "normal" if kpi.better == "up" else "inverse", n_text, format_value(kpi.kind, old), help_text,
-                values, value, old)
+    help_text += (
+        f" The line: the same measure for the {len(periods)} periods up to this one. Query: `queries/{kpi.query}.sql`."
+    )
+    return Tile(
+        kpi.label,
+        format_value(kpi.kind, value),
+        format_delta(kpi.kind, value, old),
+        "normal" if kpi.better == "up" else "inverse",
+        n_text,
+        format_value(kpi.kind, old),
+        help_text,
+        values,
+        value,
+        old,
+    )
 
 
 def census_params(period: Period, weeks: int = CENSUS_WEEKS) -> dict:
@@ -250,29 +317,46 @@ def census_params(period: Period, weeks: int = CENSUS_WEEKS) -> dict:
 def census_tiles(current: pd.DataFrame, previous: pd.DataFrame, period: Period, before: Period) -> list[Tile]:
     """Active clients by level in the week holding the period's last day, against the previous period's."""
     tiles = []
-    for level in sorted(set(current["level_of_care"]) | set(previous["level_of_care"]),
-                        key=lambda lv: LEVELS.index(lv) if lv in LEVELS else len(LEVELS)):
+    for level in sorted(
+        set(current["level_of_care"]) | set(previous["level_of_care"]),
+        key=lambda lv: LEVELS.index(lv) if lv in LEVELS else len(LEVELS),
+    ):
         now = current[current["level_of_care"] == level].sort_values("week_start")
         then = previous[previous["level_of_care"] == level].sort_values("week_start")
         value = _number(now["active_clients"].iloc[-1]) if len(now) else None
         old = _number(then["active_clients"].iloc[-1]) if len(then) else None
         week = now["week_start"].iloc[-1] if len(now) else None
         n_text = "fewer than 11: hidden" if value is None and len(now) else ""
-        help_text = (f"Distinct clients with an episode at this level overlapping the week of {period.end:%-d %b %Y}"
-                     + (f" (week starting {pd.Timestamp(week):%-d %b})" if week is not None else "")
-                     + f", against the week of {before.end:%-d %b %Y}. Query: `queries/census.sql`.")
-        tiles.append(Tile(LEVEL_LABELS.get(level, level), format_value("count", value),
-                          format_delta("count", value, old), "off", n_text, format_value("count", old), help_text,
-                          [_number(v) for v in now["active_clients"]], value, old))
+        help_text = (
+            f"Distinct clients with an episode at this level overlapping the week of {period.end:%-d %b %Y}"
+            + (f" (week starting {pd.Timestamp(week):%-d %b})" if week is not None else "")
+            + f", against the week of {before.end:%-d %b %Y}. Query: `queries/census.sql`."
+        )
+        tiles.append(
+            Tile(
+                LEVEL_LABELS.get(level, level),
+                format_value("count", value),
+                format_delta("count", value, old),
+                "off",
+                n_text,
+                format_value("count", old),
+                help_text,
+                [_number(v) for v in now["active_clients"]],
+                value,
+                old,
+            )
+        )
     return tiles
 
 
 def summary_rows(tiles: list[Tile]) -> pd.DataFrame:
     """The tiles as a table (for the PDF and the CSV): what each shows now, before, and the change."""
-    return pd.DataFrame({
-        "measure": [t.label for t in tiles],
-        "this period": [t.value for t in tiles],
-        "previous period": [t.previous_text for t in tiles],
-        "change": [t.delta or "—" for t in tiles],
-        "n": [t.n_text or "—" for t in tiles],
-    })
+    return pd.DataFrame(
+        {
+            "measure": [t.label for t in tiles],
+            "this period": [t.value for t in tiles],
+            "previous period": [t.previous_text for t in tiles],
+            "change": [t.delta or "—" for t in tiles],
+            "n": [t.n_text or "—" for t in tiles],
+        }
+    )

@@ -43,4 +43,8 @@ TEDS_IOP_COMPLETION = Benchmark(
 
 
 # By the name a query header gives (`chart: {benchmark: NAME}`).
-BENCHMARKS = {"va_followup_7": VA_FOLLOWUP[7], "va_followup_30": VA_FOLLOWUP[30], "teds_iop_completion": TEDS_IOP_COMPLETION}
+BENCHMARKS = {
+    "va_followup_7": VA_FOLLOWUP[7],
+    "va_followup_30": VA_FOLLOWUP[30],
+    "teds_iop_completion": TEDS_IOP_COMPLETION,
+}

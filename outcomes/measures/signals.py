@@ -49,18 +49,63 @@ class Series:
 
 # Every monthly rate series the signals scan. One place; later derived from chart declarations in query headers.
 SERIES = (
-    Series("stepdown_14", "14-day step-down", "stepdown_rate", {"window_days": 14},
-           "stepped_down", "eligible_discharges", "stepdown_rate"),
-    Series("followup_7", "7-day follow-up", "fui_followup", {"window_days": 7},
-           "followed_up", "eligible_discharges", "followup_rate"),
-    Series("iop_completion", "IOP completion", "discharge_outcomes", {},
-           "completed", "discharges", "completion_rate", {"level_of_care": "iop"}),
-    Series("iop_attendance", "IOP attendance", "kpi_iop_attendance", {"grain": "month"},
-           "attended", "scheduled", "attendance_rate"),
-    Series("readmission_30_residential", "30-day readmission after residential", "readmission", {},
-           "readmitted_30", "discharges_30", "readmission_rate_30", {"level_of_care": "residential"}),
-    Series("readmission_30_iop", "30-day readmission after IOP", "readmission", {},
-           "readmitted_30", "discharges_30", "readmission_rate_30", {"level_of_care": "iop"}),
+    Series(
+        "stepdown_14",
+        "14-day step-down",
+        "stepdown_rate",
+        {"window_days": 14},
+        "stepped_down",
+        "eligible_discharges",
+        "stepdown_rate",
+    ),
+    Series(
+        "followup_7",
+        "7-day follow-up",
+        "fui_followup",
+        {"window_days": 7},
+        "followed_up",
+        "eligible_discharges",
+        "followup_rate",
+    ),
+    Series(
+        "iop_completion",
+        "IOP completion",
+        "discharge_outcomes",
+        {},
+        "completed",
+        "discharges",
+        "completion_rate",
+        {"level_of_care": "iop"},
+    ),
+    Series(
+        "iop_attendance",
+        "IOP attendance",
+        "kpi_iop_attendance",
+        {"grain": "month"},
+        "attended",
+        "scheduled",
+        "attendance_rate",
+    ),
+    Series(
+        "readmission_30_residential",
+        "30-day readmission after residential",
+        "readmission",
+        {},
+        "readmitted_30",
+        "discharges_30",
+        "readmission_rate_30",
+        {"level_of_care": "residential"},
+    ),
+    Series(
+        "readmission_30_iop",
+        "30-day readmission after IOP",
+        "readmission",
+        {},
+        "readmitted_30",
+        "discharges_30",
+        "readmission_rate_30",
+        {"level_of_care": "iop"},
+    ),
 )
 SERIES_BY_KEY = {s.key: s for s in SERIES}
 
@@ -141,9 +186,13 @@ def _plural(k: int, word: str) -> str:
 def analyse(months, events, n, *, measure: str = "", label: str = "", site: str = "") -> Analysis:
     """Apply the three rules to one series in any order; a point whose events or n is missing (hidden) or whose
     n is 0 is left out. Counts must be whole numbers."""
-    frame = pd.DataFrame({"month": pd.to_datetime(pd.Series(list(months))),
-                          "events": pd.to_numeric(pd.Series(list(events)), errors="coerce").astype("float64"),
-                          "n": pd.to_numeric(pd.Series(list(n)), errors="coerce").astype("float64")})
+    frame = pd.DataFrame(
+        {
+            "month": pd.to_datetime(pd.Series(list(months))),
+            "events": pd.to_numeric(pd.Series(list(events)), errors="coerce").astype("float64"),
+            "n": pd.to_numeric(pd.Series(list(n)), errors="coerce").astype("float64"),
+        }
+    )
     frame = frame.sort_values("month", kind="stable").reset_index(drop=True)
     if frame["month"].duplicated().any():
         raise ValueError("a series has one row per month; this one has several (a `where` is missing?)")
@@ -185,11 +234,18 @@ def analyse(months, events, n, *, measure: str = "", label: str = "", site: str 
         bound = float(limits["ucl"].iloc[i] if above else limits["lcl"].iloc[i])
         where = "above the upper" if above else "below the lower"
         shown_p, shown_bound = _pair(p, bound)
-        signals.append(Signal(
-            rule="outside_limits", start_month=month[i], end_month=month[i], direction="above" if above else "below",
-            detail=f"{shown_p} {where} {width} limit {shown_bound} (centre {big_x / big_n:.1%})",
-            sentence=f"{_when(month[i])} is {where} control limit ({shown_p} against {shown_bound})",
-            months=(month[i],), **base))
+        signals.append(
+            Signal(
+                rule="outside_limits",
+                start_month=month[i],
+                end_month=month[i],
+                direction="above" if above else "below",
+                detail=f"{shown_p} {where} {width} limit {shown_bound} (centre {big_x / big_n:.1%})",
+                sentence=f"{_when(month[i])} is {where} control limit ({shown_p} against {shown_bound})",
+                months=(month[i],),
+                **base,
+            )
+        )
 
     if n_useful >= MIN_POINTS:
         run_limit, cross_limit = longest_run_limit(n_useful), crossings_limit(n_useful)
@@ -207,22 +263,35 @@ def analyse(months, events, n, *, measure: str = "", label: str = "", site: str 
             if on_line:
                 aside.append(f"{_plural(len(on_line), 'month')} on the centre line not counted")
             span = f"since {_when(first)}" if run[-1] == last_useful else f"from {_when(first)} to {_when(last)}"
-            signals.append(Signal(
-                rule="long_run", start_month=first, end_month=last, direction=direction,
-                detail=f"run of {len(run)} {direction} the centre line (more than {run_limit} for {n_useful} "
-                       f"useful points)",
-                sentence=f"{len(run)} months in a row {direction} the centre line {span}"
-                         + (f" ({'; '.join(aside)})" if aside else ""),
-                months=tuple(month[i] for i in run), **base))
+            signals.append(
+                Signal(
+                    rule="long_run",
+                    start_month=first,
+                    end_month=last,
+                    direction=direction,
+                    detail=f"run of {len(run)} {direction} the centre line (more than {run_limit} for {n_useful} "
+                    f"useful points)",
+                    sentence=f"{len(run)} months in a row {direction} the centre line {span}"
+                    + (f" ({'; '.join(aside)})" if aside else ""),
+                    months=tuple(month[i] for i in run),
+                    **base,
+                )
+            )
         if crossings < cross_limit:
             first, last = month[useful[0]], month[useful[-1]]
-            signals.append(Signal(
-                rule="few_crossings", start_month=first, end_month=last,
-                detail=f"{crossings} crossings of the centre line (fewer than {cross_limit} for {n_useful} "
-                       f"useful points)",
-                sentence=f"Only {_plural(crossings, 'crossing')} of the centre line in {n_useful} months from "
-                         f"{_when(first)} to {_when(last)}, where at least {cross_limit} are expected by chance",
-                months=tuple(month[i] for i in useful), **base))
+            signals.append(
+                Signal(
+                    rule="few_crossings",
+                    start_month=first,
+                    end_month=last,
+                    detail=f"{crossings} crossings of the centre line (fewer than {cross_limit} for {n_useful} "
+                    f"useful points)",
+                    sentence=f"Only {_plural(crossings, 'crossing')} of the centre line in {n_useful} months from "
+                    f"{_when(first)} to {_when(last)}, where at least {cross_limit} are expected by chance",
+                    months=tuple(month[i] for i in useful),
+                    **base,
+                )
+            )
     else:
         run_limit = cross_limit = None
     longest = max((len(r) for r in runs), default=0)
@@ -243,11 +312,13 @@ def series_rows(series: Series, df: pd.DataFrame) -> pd.DataFrame:
     for col, value in series.where.items():
         rows = rows[rows[col].isin(value if isinstance(value, (list, tuple, set)) else [value])]
     hidden = rows[series.events].isna() | rows[series.n].isna() | rows[series.rate].isna()
-    out = pd.DataFrame({
-        "month": pd.to_datetime(rows["month"]),
-        "events": pd.to_numeric(rows[series.events], errors="coerce").astype("float64").where(~hidden),
-        "n": pd.to_numeric(rows[series.n], errors="coerce").astype("float64").where(~hidden),
-    })
+    out = pd.DataFrame(
+        {
+            "month": pd.to_datetime(rows["month"]),
+            "events": pd.to_numeric(rows[series.events], errors="coerce").astype("float64").where(~hidden),
+            "n": pd.to_numeric(rows[series.n], errors="coerce").astype("float64").where(~hidden),
+        }
+    )
     return out.sort_values("month").reset_index(drop=True)
 
 
@@ -255,7 +326,10 @@ def sites_of(con) -> list[str]:
     """Every site in the loaded data, in name order."""
     cur = con.cursor()
     try:
-        return [r[0] for r in cur.execute("select value from filter_options where filter = 'site' order by value").fetchall()]
+        return [
+            r[0]
+            for r in cur.execute("select value from filter_options where filter = 'site' order by value").fetchall()
+        ]
     finally:
         cur.close()
 
@@ -267,9 +341,15 @@ def population_ok(con, catalog: dict[str, Query], sites: list[str] | None, scope
     return not pd.isna(n) and int(n) >= MIN_CLIENTS
 
 
-def analyse_series(con, series: Series, sites: list[str] | None = None, scope=None,
-                   catalog: dict[str, Query] | None = None, site_label: str = "",
-                   results: dict | None = None) -> tuple[pd.DataFrame, Analysis]:
+def analyse_series(
+    con,
+    series: Series,
+    sites: list[str] | None = None,
+    scope=None,
+    catalog: dict[str, Query] | None = None,
+    site_label: str = "",
+    results: dict | None = None,
+) -> tuple[pd.DataFrame, Analysis]:
     """Run one series' query (suppressed, limited to `sites` within `scope`) and apply the rules to it.
     `results` keeps query results by query, parameters and sites, for series that share a query."""
     catalog = catalog or load_catalog()
@@ -282,8 +362,9 @@ def analyse_series(con, series: Series, sites: list[str] | None = None, scope=No
         if results is not None:
             results[key] = data
     rows = series_rows(series, data)
-    return data, analyse(rows["month"], rows["events"], rows["n"], measure=series.key, label=series.label,
-                         site=site_label)
+    return data, analyse(
+        rows["month"], rows["events"], rows["n"], measure=series.key, label=series.label, site=site_label
+    )
 
 
 def views(con, sites: list[str] | None = None, scope=None) -> list[tuple[str, list[str] | None]]:
@@ -298,8 +379,13 @@ def views(con, sites: list[str] | None = None, scope=None) -> list[tuple[str, li
     return out
 
 
-def scan(con, sites: list[str] | None = None, scope=None, catalog: dict[str, Query] | None = None,
-         series: tuple[Series, ...] = SERIES) -> list[Signal]:
+def scan(
+    con,
+    sites: list[str] | None = None,
+    scope=None,
+    catalog: dict[str, Query] | None = None,
+    series: tuple[Series, ...] = SERIES,
+) -> list[Signal]:
     """Every signal on every series, per site and for the sites together, from suppressed results only; a view
     of fewer than MIN_CLIENTS clients is skipped, as the screen would show it nothing."""
     catalog = catalog or load_catalog()
@@ -321,11 +407,14 @@ def current(signals: list[Signal], since: dt.date) -> list[Signal]:
 
 def table(signals: list[Signal]) -> pd.DataFrame:
     """One row per signal: measure, site, rule, start_month, end_month, detail."""
-    return pd.DataFrame({
-        "measure": [s.measure for s in signals],
-        "site": [s.site for s in signals],
-        "rule": [s.rule for s in signals],
-        "start_month": [s.start_month.isoformat() for s in signals],
-        "end_month": [s.end_month.isoformat() for s in signals],
-        "detail": [s.detail for s in signals],
-    }, columns=["measure", "site", "rule", "start_month", "end_month", "detail"])
+    return pd.DataFrame(
+        {
+            "measure": [s.measure for s in signals],
+            "site": [s.site for s in signals],
+            "rule": [s.rule for s in signals],
+            "start_month": [s.start_month.isoformat() for s in signals],
+            "end_month": [s.end_month.isoformat() for s in signals],
+            "detail": [s.detail for s in signals],
+        },
+        columns=["measure", "site", "rule", "start_month", "end_month", "detail"],
+    )

@@ -20,8 +20,12 @@ FLAG_STYLE = {  # colour and marker: the flag reads without colour too
 }
 LIMIT_COLOUR = "#777777"
 HIDDEN_COLOUR = "#999999"
-GROUP_NAMES = {"within": "Within limits", "below": "Below 99.8% limits", "above": "Above 99.8% limits",
-               "raw": "Site (raw rate)"}
+GROUP_NAMES = {
+    "within": "Within limits",
+    "below": "Below 99.8% limits",
+    "above": "Above 99.8% limits",
+    "raw": "Site (raw rate)",
+}
 HIDDEN_NOTE = "Hidden: a site whose counts are 1–10, or would give such a count away, is not plotted."
 RATE_NAMES = {"adjusted_rate": "Adjusted rate", "raw_rate": "Raw rate"}
 
@@ -31,8 +35,9 @@ def _overall(df: pd.DataFrame) -> float | None:
     return float(values.iloc[0]) if len(values) else None
 
 
-def funnel_plot(df: pd.DataFrame, rate: str = "adjusted_rate", title: str | None = None,
-                height: int = 440) -> go.Figure | None:
+def funnel_plot(
+    df: pd.DataFrame, rate: str = "adjusted_rate", title: str | None = None, height: int = 440
+) -> go.Figure | None:
     """Each site's `rate` (adjusted_rate or raw_rate) against its eligible count, with 95% and 99.8% funnel
     limits around the all-site rate. None when the all-site rate is hidden (nothing to draw limits around)."""
     overall = _overall(df)
@@ -45,10 +50,24 @@ def funnel_plot(df: pd.DataFrame, rate: str = "adjusted_rate", title: str | None
     for coverage, dash, name in ((0.998, "solid", "99.8% limits"), (0.95, "dash", "95% limits")):
         low, high = funnel_limits(overall, grid, coverage)
         for side, values in (("low", low), ("high", high)):
-            fig.add_scatter(x=grid, y=values, mode="lines", name=name, legendgroup=name, showlegend=side == "low",
-                            line=dict(color=LIMIT_COLOUR, dash=dash, width=1.3), hoverinfo="skip")
-    fig.add_scatter(x=[grid[0], grid[-1]], y=[overall, overall], mode="lines", name=f"All sites {overall:.0%}",
-                    line=dict(color="#333333", width=1.5), hoverinfo="skip")
+            fig.add_scatter(
+                x=grid,
+                y=values,
+                mode="lines",
+                name=name,
+                legendgroup=name,
+                showlegend=side == "low",
+                line=dict(color=LIMIT_COLOUR, dash=dash, width=1.3),
+                hoverinfo="skip",
+            )
+    fig.add_scatter(
+        x=[grid[0], grid[-1]],
+        y=[overall, overall],
+        mode="lines",
+        name=f"All sites {overall:.0%}",
+        line=dict(color="#333333", width=1.5),
+        hoverinfo="skip",
+    )
     shown = y.notna() & n.notna()
     if rate == "adjusted_rate":
         groups = [(flag, shown & (df["flag"] == flag)) for flag in FLAG_STYLE]
@@ -60,17 +79,28 @@ def funnel_plot(df: pd.DataFrame, rate: str = "adjusted_rate", title: str | None
         colour, symbol = FLAG_STYLE.get(flag, (PALETTE[1], "diamond"))
         part = df[pick]
         custom = np.column_stack([num(part["observed"]), num(part["expected"]), num(part["oe_ratio"])])
-        fig.add_scatter(x=n[pick], y=y[pick], mode="markers", name=GROUP_NAMES[flag], text=part["site"],
-                        marker=dict(color=colour, symbol=symbol, size=11, line=dict(width=1, color="white")),
-                        customdata=custom,
-                        hovertemplate="<b>%{text}</b><br>" + RATE_NAMES.get(rate, rate) + " %{y:.1%}"
-                                      "<br>eligible %{x:,.0f}, observed %{customdata[0]:,.0f}"
-                                      "<br>expected %{customdata[1]:,.1f} (O/E %{customdata[2]:.2f})<extra></extra>")
+        fig.add_scatter(
+            x=n[pick],
+            y=y[pick],
+            mode="markers",
+            name=GROUP_NAMES[flag],
+            text=part["site"],
+            marker=dict(color=colour, symbol=symbol, size=11, line=dict(width=1, color="white")),
+            customdata=custom,
+            hovertemplate="<b>%{text}</b><br>" + RATE_NAMES.get(rate, rate) + " %{y:.1%}"
+            "<br>eligible %{x:,.0f}, observed %{customdata[0]:,.0f}"
+            "<br>expected %{customdata[1]:,.1f} (O/E %{customdata[2]:.2f})<extra></extra>",
+        )
     hidden = df.loc[~shown, "site"].tolist()
     if hidden:
         # a labelled placeholder in the legend and a note under the plot: the site is there, its values are not
-        fig.add_scatter(x=[None], y=[None], mode="markers", name="Hidden: " + ", ".join(hidden),
-                        marker=dict(symbol="x-thin", size=10, line=dict(width=1.5, color=HIDDEN_COLOUR)))
+        fig.add_scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            name="Hidden: " + ", ".join(hidden),
+            marker=dict(symbol="x-thin", size=10, line=dict(width=1.5, color=HIDDEN_COLOUR)),
+        )
     finish(fig, title, height, percent=True, y_title=RATE_NAMES.get(rate, rate))
     values = pd.concat([y[shown], pd.Series([overall])])
     span = max(0.12, float(values.max() - values.min()) * 0.8)
@@ -88,9 +118,17 @@ def _label_points(fig: go.Figure, names: list, xs: list, ys: list, x_top: float,
     order = sorted(range(len(names)), key=lambda i: (xs[i], -ys[i]))
     clusters: list[list[int]] = []
     for i in order:
-        near = next((c for c in clusters if any(abs(xs[i] - xs[j]) < 0.06 * x_top
-                                                 and abs(ys[i] - ys[j]) < 0.06 * (y_range[1] - y_range[0])
-                                                 for j in c)), None)
+        near = next(
+            (
+                c
+                for c in clusters
+                if any(
+                    abs(xs[i] - xs[j]) < 0.06 * x_top and abs(ys[i] - ys[j]) < 0.06 * (y_range[1] - y_range[0])
+                    for j in c
+                )
+            ),
+            None,
+        )
         if near is None:
             clusters.append([i])
         else:
@@ -100,23 +138,50 @@ def _label_points(fig: go.Figure, names: list, xs: list, ys: list, x_top: float,
         for k, i in enumerate(cluster):
             left = xs[i] > 0.66 * x_top
             if len(cluster) == 1:
-                fig.add_annotation(x=xs[i], y=ys[i], text=names[i], showarrow=False, yshift=14,
-                                   xanchor="right" if left else "center", font=dict(size=12))
+                fig.add_annotation(
+                    x=xs[i],
+                    y=ys[i],
+                    text=names[i],
+                    showarrow=False,
+                    yshift=14,
+                    xanchor="right" if left else "center",
+                    font=dict(size=12),
+                )
                 continue
-            fig.add_annotation(x=xs[i], y=ys[i], text=names[i], showarrow=True, arrowhead=0, arrowwidth=0.8,
-                               arrowcolor="#999999", ax=-60 if left else 60, ay=(k - (len(cluster) - 1) / 2) * 18,
-                               xanchor="right" if left else "left", font=dict(size=12))
+            fig.add_annotation(
+                x=xs[i],
+                y=ys[i],
+                text=names[i],
+                showarrow=True,
+                arrowhead=0,
+                arrowwidth=0.8,
+                arrowcolor="#999999",
+                ax=-60 if left else 60,
+                ay=(k - (len(cluster) - 1) / 2) * 18,
+                xanchor="right" if left else "left",
+                font=dict(size=12),
+            )
 
 
 def _legend_below(fig: go.Figure, note: str | None = None) -> None:
     """The legend under the x-axis title, so it never runs into the chart's title; a note under the legend."""
     bottom = 125 if note else 95
     plot = max(float(fig.layout.height or 440) - 50 - bottom, 100.0)  # the plotting area's height in pixels
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-62 / plot, x=0, title=None),
-                      margin=dict(t=50, b=bottom))
+    fig.update_layout(
+        legend=dict(orientation="h", yanchor="top", y=-62 / plot, x=0, title=None), margin=dict(t=50, b=bottom)
+    )
     if note:
-        fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-92 / plot, showarrow=False,
-                           xanchor="left", yanchor="top", font=dict(color="#555555", size=12))
+        fig.add_annotation(
+            text=note,
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=-92 / plot,
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            font=dict(color="#555555", size=12),
+        )
 
 
 def rate_comparison(df: pd.DataFrame, title: str | None = None, height: int | None = None) -> go.Figure | None:
@@ -136,27 +201,45 @@ def rate_comparison(df: pd.DataFrame, title: str | None = None, height: int | No
     adj_high = num(rows["oe_high"]) * (overall if overall is not None else np.nan)
     fig = go.Figure()
     for name, values, low, high, colour, symbol, offset in (
-            ("Raw rate (95% CI)", raw, raw_low, raw_high, PALETTE[1], "diamond", 0.17),
-            ("Adjusted rate (95% CI)", adj, adj_low, adj_high, PALETTE[0], "circle", -0.17)):
+        ("Raw rate (95% CI)", raw, raw_low, raw_high, PALETTE[1], "diamond", 0.17),
+        ("Adjusted rate (95% CI)", adj, adj_low, adj_high, PALETTE[0], "circle", -0.17),
+    ):
         pos = np.arange(len(sites)) + offset
-        fig.add_scatter(x=values, y=pos, mode="markers", name=name,
-                        marker=dict(color=colour, symbol=symbol, size=10),
-                        error_x=dict(type="data", symmetric=False, array=(high - values).to_numpy(dtype=float),
-                                     arrayminus=(values - low).to_numpy(dtype=float), color=colour, thickness=1.5,
-                                     width=4),
-                        customdata=np.column_stack([low, high, elig]), text=sites,
-                        hovertemplate="<b>%{text}</b><br>" + name.split(" (")[0] + " %{x:.1%} "
-                                      "(%{customdata[0]:.1%}–%{customdata[1]:.1%})"
-                                      "<br>eligible %{customdata[2]:,.0f}<extra></extra>")
+        fig.add_scatter(
+            x=values,
+            y=pos,
+            mode="markers",
+            name=name,
+            marker=dict(color=colour, symbol=symbol, size=10),
+            error_x=dict(
+                type="data",
+                symmetric=False,
+                array=(high - values).to_numpy(dtype=float),
+                arrayminus=(values - low).to_numpy(dtype=float),
+                color=colour,
+                thickness=1.5,
+                width=4,
+            ),
+            customdata=np.column_stack([low, high, elig]),
+            text=sites,
+            hovertemplate="<b>%{text}</b><br>" + name.split(" (")[0] + " %{x:.1%} "
+            "(%{customdata[0]:.1%}–%{customdata[1]:.1%})"
+            "<br>eligible %{customdata[2]:,.0f}<extra></extra>",
+        )
     gaps = [(i, s) for i, s in enumerate(sites) if pd.isna(raw.iloc[i]) or pd.isna(adj.iloc[i])]
-    for i, site in gaps:
+    for i, _site in gaps:
         what = "hidden" if pd.isna(raw.iloc[i]) else "adjusted rate hidden"
-        fig.add_annotation(x=0, xref="paper", xanchor="left", y=i, text=what, showarrow=False,
-                           font=dict(color="#555555", size=12))
+        fig.add_annotation(
+            x=0, xref="paper", xanchor="left", y=i, text=what, showarrow=False, font=dict(color="#555555", size=12)
+        )
     if overall is not None:
-        fig.add_vline(x=overall, line=dict(color="#333333", width=1.2, dash="dot"),
-                      annotation_text=f"All sites {overall:.0%}", annotation_position="top",
-                      annotation_font=dict(size=12, color="#333333"))
+        fig.add_vline(
+            x=overall,
+            line=dict(color="#333333", width=1.2, dash="dot"),
+            annotation_text=f"All sites {overall:.0%}",
+            annotation_position="top",
+            annotation_font=dict(size=12, color="#333333"),
+        )
     finish(fig, title, height or 170 + 46 * len(sites), percent=False)
     _legend_below(fig)
     fig.update_xaxes(tickformat=".0%", rangemode="tozero", title_text="Rate", showgrid=True, gridcolor="#eee")

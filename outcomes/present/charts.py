@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import inspect
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -22,8 +22,22 @@ from outcomes.present import casemix_charts, control_charts, flow_charts, rate_c
 from outcomes.present.theme import LEVEL_COLOURS, LEVEL_TICKS
 
 # Arguments naming one result column, and arguments mapping result columns to labels (or to other columns).
-COLUMN_ARGS = {"x", "y", "n", "color", "group", "events", "rate", "low", "high", "z", "facet", "source", "target",
-               "value"}
+COLUMN_ARGS = {
+    "x",
+    "y",
+    "n",
+    "color",
+    "group",
+    "events",
+    "rate",
+    "low",
+    "high",
+    "z",
+    "facet",
+    "source",
+    "target",
+    "value",
+}
 COLUMN_MAPS = {"ys", "stages", "measures", "rates"}
 # Arguments given by name in the header, and what each name stands for.
 NAMED = {"benchmark": BENCHMARKS, "x_labels": {"levels": LEVEL_TICKS}, "colours": {"levels": LEVEL_COLOURS}}
@@ -47,20 +61,23 @@ class Builder:
         return {n for n, p in self.params.items() if p.default is inspect.Parameter.empty}
 
 
-BUILDERS: dict[str, Builder] = {b.kind: b for b in (
-    Builder("p_chart", control_charts.rate_p_chart),
-    Builder("p_chart_grid", control_charts.p_chart_grid),
-    Builder("rate_lines", rate_charts.rate_lines),
-    Builder("rate_bars", rate_charts.rate_bars),
-    Builder("median_bars", rate_charts.median_bars),
-    Builder("rate_heatmap", rate_charts.rate_heatmap),
-    Builder("facets", rate_charts.facet_rates),
-    Builder("curves", flow_charts.curves, note=flow_charts.CURVE_NOTE),
-    Builder("funnel", flow_charts.funnel),
-    Builder("sankey", flow_charts.sankey),
-    Builder("funnel_plot", casemix_charts.funnel_plot),
-    Builder("rate_comparison", casemix_charts.rate_comparison),
-)}
+BUILDERS: dict[str, Builder] = {
+    b.kind: b
+    for b in (
+        Builder("p_chart", control_charts.rate_p_chart),
+        Builder("p_chart_grid", control_charts.p_chart_grid),
+        Builder("rate_lines", rate_charts.rate_lines),
+        Builder("rate_bars", rate_charts.rate_bars),
+        Builder("median_bars", rate_charts.median_bars),
+        Builder("rate_heatmap", rate_charts.rate_heatmap),
+        Builder("facets", rate_charts.facet_rates),
+        Builder("curves", flow_charts.curves, note=flow_charts.CURVE_NOTE),
+        Builder("funnel", flow_charts.funnel),
+        Builder("sankey", flow_charts.sankey),
+        Builder("funnel_plot", casemix_charts.funnel_plot),
+        Builder("rate_comparison", casemix_charts.rate_comparison),
+    )
+}
 KINDS = (*BUILDERS, "table")
 
 
@@ -126,19 +143,26 @@ def problems(chart: dict, known: set[str] = frozenset()) -> list[str]:
         return []
     kind = chart.get("kind")
     if kind == "table":
-        return [f"chart: a table takes no arguments ({', '.join(k for k in chart if k != 'kind')})"] if len(chart) > 1 else []
+        return (
+            [f"chart: a table takes no arguments ({', '.join(k for k in chart if k != 'kind')})"]
+            if len(chart) > 1
+            else []
+        )
     if kind not in BUILDERS:
         return [f"chart: kind {kind!r} is not one of {', '.join(KINDS)}"]
     builder = BUILDERS[kind]
     given = set(chart) - {"kind"}
-    found = [f"chart: {kind} takes no argument {k!r} (it takes {', '.join(sorted(set(builder.params) - IMPLIED))})"
-             for k in sorted(given - set(builder.params) | (given & IMPLIED))]
+    found = [
+        f"chart: {kind} takes no argument {k!r} (it takes {', '.join(sorted(set(builder.params) - IMPLIED))})"
+        for k in sorted(given - set(builder.params) | (given & IMPLIED))
+    ]
     found += [f"chart: {kind} needs {k!r}" for k in sorted(builder.required - given)]
     for k, v in chart.items():
         if k in NAMED and isinstance(v, str) and not placeholders(v) and v not in NAMED[k]:
             found.append(f"chart: {k} {v!r} is not one of {', '.join(NAMED[k])}")
         missing = placeholders(v) - set(known)
         if missing:
-            found.append(f"chart: {k} uses {{{', '.join(sorted(missing))}}}, which is neither a parameter nor a "
-                         "panel var")
+            found.append(
+                f"chart: {k} uses {{{', '.join(sorted(missing))}}}, which is neither a parameter nor a panel var"
+            )
     return found

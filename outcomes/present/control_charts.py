@@ -19,8 +19,14 @@ from outcomes.present.theme import (
 )
 
 
-def p_chart(df: pd.DataFrame, x: str, limits: pd.DataFrame, title: str | None = None, benchmark: tuple | None = None,
-            threshold: int = UNSTABLE_BELOW) -> go.Figure:
+def p_chart(
+    df: pd.DataFrame,
+    x: str,
+    limits: pd.DataFrame,
+    title: str | None = None,
+    benchmark: tuple | None = None,
+    threshold: int = UNSTABLE_BELOW,
+) -> go.Figure:
     """A p-chart: observed rates, centre line, limits that vary with n, points outside marked.
 
     `df` holds the x column, `n` and, when known, Wilson `ci_low`/`ci_high` (shown on hover); `limits` is
@@ -30,53 +36,113 @@ def p_chart(df: pd.DataFrame, x: str, limits: pd.DataFrame, title: str | None = 
     fig = go.Figure()
     _add_p_chart(fig, df, x, limits, threshold)
     add_benchmark(fig, benchmark)
-    themed(fig).update_layout(title=title, yaxis=dict(tickformat=".0%", rangemode="tozero"),
-                               hovermode="closest")
+    themed(fig).update_layout(title=title, yaxis=dict(tickformat=".0%", rangemode="tozero"), hovermode="closest")
     fit_rate_axis(fig, benchmark)
     return fig
 
 
-def _add_p_chart(fig: go.Figure, df: pd.DataFrame, x: str, limits: pd.DataFrame, threshold: int,
-                 row: int | None = None, col: int | None = None, legend: bool = True) -> None:
+def _add_p_chart(
+    fig: go.Figure,
+    df: pd.DataFrame,
+    x: str,
+    limits: pd.DataFrame,
+    threshold: int,
+    row: int | None = None,
+    col: int | None = None,
+    legend: bool = True,
+) -> None:
     traces = []  # added in one go at the end: one check of each trace instead of two
     xs = df[x].reset_index(drop=True)
     limits = limits.reset_index(drop=True)
     n = pd.to_numeric(df["n"], errors="coerce").astype("float64").reset_index(drop=True)
     for side, show in (("ucl", legend), ("lcl", False)):
         # a dash at each point as well as the stepped line, so a month between two hidden ones has limits too
-        traces.append(dict(x=xs, y=limits[side], name="3-sigma limits", mode="lines+markers", legendgroup="limits",
-                           showlegend=show, hoverinfo="skip", connectgaps=False,
-                           marker=dict(symbol="line-ew", size=14, line=dict(width=1.5, color="#999"), color="#999"),
-                           line=dict(color="#999", dash="dot", shape="hvh", width=1)))
-    traces.append(dict(x=xs, y=limits["center"].ffill().bfill(), name="centre line", mode="lines",
-                       legendgroup="centre", showlegend=legend, hoverinfo="skip", line=dict(color="#555", width=1.5)))
+        traces.append(
+            dict(
+                x=xs,
+                y=limits[side],
+                name="3-sigma limits",
+                mode="lines+markers",
+                legendgroup="limits",
+                showlegend=show,
+                hoverinfo="skip",
+                connectgaps=False,
+                marker=dict(symbol="line-ew", size=14, line=dict(width=1.5, color="#999"), color="#999"),
+                line=dict(color="#999", dash="dot", shape="hvh", width=1),
+            )
+        )
+    traces.append(
+        dict(
+            x=xs,
+            y=limits["center"].ffill().bfill(),
+            name="centre line",
+            mode="lines",
+            legendgroup="centre",
+            showlegend=legend,
+            hoverinfo="skip",
+            line=dict(color="#555", width=1.5),
+        )
+    )
     if {"ci_low", "ci_high"} <= set(df.columns):
         low, high = df["ci_low"].reset_index(drop=True), df["ci_high"].reset_index(drop=True)
     else:
         from outcomes.measures.stats import wilson
 
         low, high = wilson((limits["p"] * n).round().fillna(0), n.fillna(0))
-    custom = np.column_stack([pd.to_numeric(pd.Series(low), errors="coerce").to_numpy(dtype=float),
-                              pd.to_numeric(pd.Series(high), errors="coerce").to_numpy(dtype=float),
-                              n.to_numpy(dtype=float)])
-    traces.append(dict(x=xs, y=limits["p"], name="rate", mode="lines+markers", legendgroup="rate",
-                       showlegend=legend, connectgaps=False, line=dict(color=PALETTE[0], width=2),
-                       marker=dict(size=8, color=PALETTE[0], symbol=marker_symbols(n, threshold),
-                                   line=dict(width=2, color=PALETTE[0])),
-                       customdata=custom,
-                       hovertemplate=x_hover(xs) + ": %{y:.1%}<br>95% CI %{customdata[0]:.1%}–%{customdata[1]:.1%}"
-                                     "<br>n = %{customdata[2]:,.0f}<extra></extra>"))
+    custom = np.column_stack(
+        [
+            pd.to_numeric(pd.Series(low), errors="coerce").to_numpy(dtype=float),
+            pd.to_numeric(pd.Series(high), errors="coerce").to_numpy(dtype=float),
+            n.to_numpy(dtype=float),
+        ]
+    )
+    traces.append(
+        dict(
+            x=xs,
+            y=limits["p"],
+            name="rate",
+            mode="lines+markers",
+            legendgroup="rate",
+            showlegend=legend,
+            connectgaps=False,
+            line=dict(color=PALETTE[0], width=2),
+            marker=dict(
+                size=8, color=PALETTE[0], symbol=marker_symbols(n, threshold), line=dict(width=2, color=PALETTE[0])
+            ),
+            customdata=custom,
+            hovertemplate=x_hover(xs) + ": %{y:.1%}<br>95% CI %{customdata[0]:.1%}–%{customdata[1]:.1%}"
+            "<br>n = %{customdata[2]:,.0f}<extra></extra>",
+        )
+    )
     hidden = limits["p"].isna().to_numpy()
     if hidden.any():
-        traces.append(dict(x=xs[hidden], y=np.zeros(int(hidden.sum())), name="hidden (1–10)", mode="markers",
-                           legendgroup="hidden", showlegend=legend, cliponaxis=False,
-                           marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#aaa"), color="#aaa"),
-                           hovertemplate=x_hover(xs) + ": hidden (a count of 1–10)<extra></extra>"))
+        traces.append(
+            dict(
+                x=xs[hidden],
+                y=np.zeros(int(hidden.sum())),
+                name="hidden (1–10)",
+                mode="markers",
+                legendgroup="hidden",
+                showlegend=legend,
+                cliponaxis=False,
+                marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#aaa"), color="#aaa"),
+                hovertemplate=x_hover(xs) + ": hidden (a count of 1–10)<extra></extra>",
+            )
+        )
     out = limits["outside"].fillna(False).astype(bool).to_numpy()
     if out.any():
-        traces.append(dict(x=xs[out], y=limits["p"][out], name="outside limits", mode="markers",
-                           legendgroup="outside", showlegend=legend, hoverinfo="skip",
-                           marker=dict(color=PALETTE[5], size=13, symbol="diamond-open", line=dict(width=2))))
+        traces.append(
+            dict(
+                x=xs[out],
+                y=limits["p"][out],
+                name="outside limits",
+                mode="markers",
+                legendgroup="outside",
+                showlegend=legend,
+                hoverinfo="skip",
+                marker=dict(color=PALETTE[5], size=13, symbol="diamond-open", line=dict(width=2)),
+            )
+        )
     traces = [dict(type="scatter", **t) for t in traces]
     if row:
         fig.add_traces(traces, rows=[row] * len(traces), cols=[col] * len(traces))
@@ -105,14 +171,24 @@ def _p_chart_frame(df: pd.DataFrame, x: str, events: str, n: str, rate: str | No
     limits = limits_of(shown[events].astype(float), count[ok].astype(float)).reindex(data.index)
     limits["outside"] = limits["outside"].astype("boolean").fillna(False).astype(bool)
     low, high = wilson(shown[events].astype(float), count[ok].astype(float))
-    data = data.assign(n=count.where(ok), ci_low=pd.Series(np.asarray(low), index=shown.index).reindex(data.index),
-                       ci_high=pd.Series(np.asarray(high), index=shown.index).reindex(data.index))
+    data = data.assign(
+        n=count.where(ok),
+        ci_low=pd.Series(np.asarray(low), index=shown.index).reindex(data.index),
+        ci_high=pd.Series(np.asarray(high), index=shown.index).reindex(data.index),
+    )
     return data, limits
 
 
-def rate_p_chart(df: pd.DataFrame, x: str, events: str, n: str, title: str | None = None,
-                 benchmark: tuple | None = None, rate: str | None = None,
-                 threshold: int = UNSTABLE_BELOW) -> go.Figure | None:
+def rate_p_chart(
+    df: pd.DataFrame,
+    x: str,
+    events: str,
+    n: str,
+    title: str | None = None,
+    benchmark: tuple | None = None,
+    rate: str | None = None,
+    threshold: int = UNSTABLE_BELOW,
+) -> go.Figure | None:
     """p-chart over the rows whose counts are shown; suppressed rows are gaps, left out of the limits too."""
     framed = _p_chart_frame(df, x, events, n, rate)
     if framed is None:
@@ -121,8 +197,17 @@ def rate_p_chart(df: pd.DataFrame, x: str, events: str, n: str, title: str | Non
     return p_chart(data, x, limits, title, benchmark, threshold)
 
 
-def p_chart_grid(df: pd.DataFrame, group: str, x: str, events: str, n: str, rate: str | None = None,
-                 threshold: int = UNSTABLE_BELOW, columns: int = 3, row_height: int = 250) -> go.Figure | None:
+def p_chart_grid(
+    df: pd.DataFrame,
+    group: str,
+    x: str,
+    events: str,
+    n: str,
+    rate: str | None = None,
+    threshold: int = UNSTABLE_BELOW,
+    columns: int = 3,
+    row_height: int = 250,
+) -> go.Figure | None:
     """Small multiples: one p-chart per `group` value (e.g. site), each with its own centre line and limits,
     on one shared y axis and one time range; a group whose values are all hidden says so."""
     from plotly.subplots import make_subplots
@@ -132,8 +217,9 @@ def p_chart_grid(df: pd.DataFrame, group: str, x: str, events: str, n: str, rate
         return None
     cols = min(columns, len(names))
     rows = -(-len(names) // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[str(v) for v in names],
-                        horizontal_spacing=0.05, vertical_spacing=0.14)
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=[str(v) for v in names], horizontal_spacing=0.05, vertical_spacing=0.14
+    )
     span = pd.to_datetime(df[x])
     drawn = False
     for i, name in enumerate(names):
@@ -142,11 +228,25 @@ def p_chart_grid(df: pd.DataFrame, group: str, x: str, events: str, n: str, rate
         if framed is None:
             xd = fig.layout[f"xaxis{i + 1 if i else ''}"].domain
             yd = fig.layout[f"yaxis{i + 1 if i else ''}"].domain
-            fig.add_annotation(text="all values hidden<br>(counts of 1–10)", showarrow=False, xref="paper",
-                               yref="paper", x=(xd[0] + xd[1]) / 2, y=(yd[0] + yd[1]) / 2, font=dict(color="#777"))
+            fig.add_annotation(
+                text="all values hidden<br>(counts of 1–10)",
+                showarrow=False,
+                xref="paper",
+                yref="paper",
+                x=(xd[0] + xd[1]) / 2,
+                y=(yd[0] + yd[1]) / 2,
+                font=dict(color="#777"),
+            )
             # an empty trace so the panel still draws its axes
-            fig.add_scatter(x=[span.min(), span.max()], y=[None, None], mode="markers", showlegend=False,
-                            hoverinfo="skip", row=r, col=c)
+            fig.add_scatter(
+                x=[span.min(), span.max()],
+                y=[None, None],
+                mode="markers",
+                showlegend=False,
+                hoverinfo="skip",
+                row=r,
+                col=c,
+            )
             continue
         data, limits = framed
         _add_p_chart(fig, data, x, limits, threshold, row=r, col=c, legend=not drawn)
@@ -154,12 +254,15 @@ def p_chart_grid(df: pd.DataFrame, group: str, x: str, events: str, n: str, rate
     if not drawn:
         return None
     pad = pd.Timedelta(days=20)
-    fig.update_xaxes(range=[span.min() - pad, span.max() + pad], showline=True, linecolor="#999", tickformat="%b %y",
-                     nticks=5)
-    fig.update_yaxes(tickformat=".0%", range=[0, 1], showline=True, linecolor="#999", gridcolor="#eee",
-                     dtick=0.25)
-    themed(fig).update_layout(height=row_height * rows + 80, hovermode="closest",
-                               legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0, title=None))
+    fig.update_xaxes(
+        range=[span.min() - pad, span.max() + pad], showline=True, linecolor="#999", tickformat="%b %y", nticks=5
+    )
+    fig.update_yaxes(tickformat=".0%", range=[0, 1], showline=True, linecolor="#999", gridcolor="#eee", dtick=0.25)
+    themed(fig).update_layout(
+        height=row_height * rows + 80,
+        hovermode="closest",
+        legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0, title=None),
+    )
     return fig
 
 
@@ -176,27 +279,48 @@ def mark_signals(fig: go.Figure, signals, rows: pd.DataFrame, x: str = "month") 
     for s in signals:
         at = [m for m in s.months if m in p.index and pd.notna(p[m])]
         if s.rule == "few_crossings":
-            fig.add_vrect(x0=pd.Timestamp(s.start_month) - pd.Timedelta(days=12),
-                          x1=pd.Timestamp(s.end_month) + pd.Timedelta(days=12),
-                          fillcolor=alpha(SIGNAL_COLOUR, 0.06), line_width=0, layer="below")
+            fig.add_vrect(
+                x0=pd.Timestamp(s.start_month) - pd.Timedelta(days=12),
+                x1=pd.Timestamp(s.end_month) + pd.Timedelta(days=12),
+                fillcolor=alpha(SIGNAL_COLOUR, 0.06),
+                line_width=0,
+                layer="below",
+            )
             continue
         if not at:
             continue
         ys = [float(p[m]) for m in at]
         if s.rule == "long_run":
-            traces.append(dict(type="scatter", x=[pd.Timestamp(m) for m in at], y=ys, mode="lines+markers",
-                               name="signal: long run", legendgroup="signal-run",
-                               showlegend=not any(t["name"] == "signal: long run" for t in traces),
-                               hoverinfo="skip", line=dict(color=alpha(SIGNAL_COLOUR, 0.35), width=12),
-                               marker=dict(size=16, color=alpha(SIGNAL_COLOUR, 0.35))))
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=[pd.Timestamp(m) for m in at],
+                    y=ys,
+                    mode="lines+markers",
+                    name="signal: long run",
+                    legendgroup="signal-run",
+                    showlegend=not any(t["name"] == "signal: long run" for t in traces),
+                    hoverinfo="skip",
+                    line=dict(color=alpha(SIGNAL_COLOUR, 0.35), width=12),
+                    marker=dict(size=16, color=alpha(SIGNAL_COLOUR, 0.35)),
+                )
+            )
         else:
-            traces.append(dict(type="scatter", x=[pd.Timestamp(m) for m in at], y=ys, mode="markers",
-                               name="signal: outside limits", legendgroup="signal-point",
-                               showlegend=not any(t["name"] == "signal: outside limits" for t in traces),
-                               hoverinfo="skip",
-                               marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(width=2.5, color=SIGNAL_COLOUR))))
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=[pd.Timestamp(m) for m in at],
+                    y=ys,
+                    mode="markers",
+                    name="signal: outside limits",
+                    legendgroup="signal-point",
+                    showlegend=not any(t["name"] == "signal: outside limits" for t in traces),
+                    hoverinfo="skip",
+                    marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(width=2.5, color=SIGNAL_COLOUR)),
+                )
+            )
     if traces:
         # behind the rate line: the band first, then everything already drawn
         fig.add_traces(traces)
-        fig.data = fig.data[-len(traces):] + fig.data[:-len(traces)]
+        fig.data = fig.data[-len(traces) :] + fig.data[: -len(traces)]
     return fig

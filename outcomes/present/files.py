@@ -59,7 +59,9 @@ def with_hidden(df: pd.DataFrame, reasons: pd.DataFrame | None) -> pd.DataFrame:
     from outcomes.privacy.suppress import HIDDEN_COLUMN, hidden_column
 
     name = HIDDEN_COLUMN if HIDDEN_COLUMN not in df.columns else f"{HIDDEN_COLUMN}_cells"
-    return df.assign(**{name: hidden_column(reasons.reindex(index=df.index, columns=df.columns, fill_value="")).to_numpy()})
+    return df.assign(
+        **{name: hidden_column(reasons.reindex(index=df.index, columns=df.columns, fill_value="")).to_numpy()}
+    )
 
 
 def to_csv(df: pd.DataFrame, reasons: pd.DataFrame | None = None) -> str:
@@ -117,8 +119,9 @@ def to_parquet(df: pd.DataFrame, notice=None) -> bytes:
 
     n = notice or notices.load()
     table = pa.Table.from_pandas(plain_dates(df), preserve_index=False)
-    table = table.replace_schema_metadata((table.schema.metadata or {}) | {b"notice": n.part2.encode(),
-                                                                           b"data_use": n.data_use.encode()})
+    table = table.replace_schema_metadata(
+        (table.schema.metadata or {}) | {b"notice": n.part2.encode(), b"data_use": n.data_use.encode()}
+    )
     buf = io.BytesIO()
     pq.write_table(table, buf)
     return buf.getvalue()

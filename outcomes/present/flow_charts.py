@@ -19,13 +19,26 @@ from outcomes.present.theme import (
     themed,
 )
 
-CURVE_NOTE = ("Days are merged into one step until it holds no event or 11 or more, so that a small daily count "
-              "cannot be read from the curve; markers sit on the days shown.")
+CURVE_NOTE = (
+    "Days are merged into one step until it holds no event or 11 or more, so that a small daily count "
+    "cannot be read from the curve; markers sit on the days shown."
+)
 
 
-def curves(df: pd.DataFrame, x: str, y: str, n: str, color: str | None = None, threshold: int = UNSTABLE_BELOW,
-           marks: tuple = (), title: str | None = None, y_label: str | None = None, x_label: str = "Days",
-           height: int = 380, hover_word: str = "") -> go.Figure | None:
+def curves(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    n: str,
+    color: str | None = None,
+    threshold: int = UNSTABLE_BELOW,
+    marks: tuple = (),
+    title: str | None = None,
+    y_label: str | None = None,
+    x_label: str = "Days",
+    height: int = 380,
+    hover_word: str = "",
+) -> go.Figure | None:
     """Step curves (Kaplan-Meier style) by group: solid while n >= threshold, dotted after; values at `marks`.
 
     Days whose value is hidden are left out, so the curve steps straight from one shown day to the next.
@@ -44,25 +57,47 @@ def curves(df: pd.DataFrame, x: str, y: str, n: str, color: str | None = None, t
         cut = int(low.to_numpy().argmax()) if low.any() else len(g)
         custom = nn.to_numpy(dtype=float)
         hover = f"{name}<br>{x_label} %{{x}}: %{{y:.1%}}{hover_word}<br>n = %{{customdata:,.0f}}<extra></extra>"
-        solid, dotted = g.iloc[:cut], g.iloc[max(cut - 1, 0):]
+        solid, dotted = g.iloc[:cut], g.iloc[max(cut - 1, 0) :]
         if cut > 0:
-            fig.add_scatter(x=solid[x], y=solid[y], name=str(name), mode="lines" if len(g) > 1 else "markers",
-                            legendgroup=str(name), marker=dict(color=colour),
-                            line=dict(color=colour, shape="hv", width=2.5), customdata=custom[:cut],
-                            hovertemplate=hover)
+            fig.add_scatter(
+                x=solid[x],
+                y=solid[y],
+                name=str(name),
+                mode="lines" if len(g) > 1 else "markers",
+                legendgroup=str(name),
+                marker=dict(color=colour),
+                line=dict(color=colour, shape="hv", width=2.5),
+                customdata=custom[:cut],
+                hovertemplate=hover,
+            )
         if cut < len(g):
-            fig.add_scatter(x=dotted[x], y=dotted[y], name=str(name) if cut == 0 else f"{name} (n < {threshold})",
-                            mode="lines" if len(g) > 1 else "markers", marker=dict(color=colour, symbol="circle-open"),
-                            legendgroup=str(name), showlegend=cut == 0,
-                            line=dict(color=colour, shape="hv", width=1.5, dash="dot"),
-                            customdata=custom[max(cut - 1, 0):], hovertemplate=hover)
+            fig.add_scatter(
+                x=dotted[x],
+                y=dotted[y],
+                name=str(name) if cut == 0 else f"{name} (n < {threshold})",
+                mode="lines" if len(g) > 1 else "markers",
+                marker=dict(color=colour, symbol="circle-open"),
+                legendgroup=str(name),
+                showlegend=cut == 0,
+                line=dict(color=colour, shape="hv", width=1.5, dash="dot"),
+                customdata=custom[max(cut - 1, 0) :],
+                hovertemplate=hover,
+            )
         at = g[g[x].isin(marks) & g[y].notna()]
         if len(at):
-            fig.add_scatter(x=at[x], y=at[y], mode="markers", legendgroup=str(name), showlegend=False,
-                            marker=dict(size=9, color=colour, symbol=marker_symbols(at[n], threshold),
-                                        line=dict(width=2, color=colour)),
-                            customdata=num(at[n], errors="coerce").to_numpy(dtype=float),
-                            hovertemplate=hover, name=str(name))
+            fig.add_scatter(
+                x=at[x],
+                y=at[y],
+                mode="markers",
+                legendgroup=str(name),
+                showlegend=False,
+                marker=dict(
+                    size=9, color=colour, symbol=marker_symbols(at[n], threshold), line=dict(width=2, color=colour)
+                ),
+                customdata=num(at[n], errors="coerce").to_numpy(dtype=float),
+                hovertemplate=hover,
+                name=str(name),
+            )
     for m in marks:
         fig.add_vline(x=m, line=dict(color="#ccc", dash="dot", width=1))
     finish(fig, title, height, True, y_label)
@@ -73,8 +108,14 @@ def curves(df: pd.DataFrame, x: str, y: str, n: str, color: str | None = None, t
     return fig
 
 
-def funnel(df: pd.DataFrame, stages: dict[str, str], group: str, rates: dict[str, str] | None = None,
-           title: str | None = None, height: int = 320) -> go.Figure | None:
+def funnel(
+    df: pd.DataFrame,
+    stages: dict[str, str],
+    group: str,
+    rates: dict[str, str] | None = None,
+    title: str | None = None,
+    height: int = 320,
+) -> go.Figure | None:
     """A funnel per group (site): counts at each stage, with the query's own rate in brackets when shown."""
     if df.empty or df[list(stages)].notna().sum().sum() == 0:
         return None
@@ -87,12 +128,21 @@ def funnel(df: pd.DataFrame, stages: dict[str, str], group: str, rates: dict[str
             r = row.get((rates or {}).get(c)) if rates and c in rates else None
             t = "hidden (1–10)" if pd.isna(v) else f"{int(v):,}"
             text.append(t + (f" ({r:.0%} of referred)" if r is not None and pd.notna(r) else ""))
-        fig.add_trace(go.Funnel(name=str(row[group]), y=list(stages.values()),
-                                x=[None if pd.isna(v) else float(v) for v in counts], customdata=text,
-                                text=[t.split(" (")[0] for t in text], textinfo="text", textposition="inside",
-                                insidetextanchor="middle", textfont=dict(size=12),
-                                marker=dict(color=PALETTE[i % len(PALETTE)]),
-                                hovertemplate=f"{row[group]}<br>%{{y}}: %{{customdata}}<extra></extra>"))
+        fig.add_trace(
+            go.Funnel(
+                name=str(row[group]),
+                y=list(stages.values()),
+                x=[None if pd.isna(v) else float(v) for v in counts],
+                customdata=text,
+                text=[t.split(" (")[0] for t in text],
+                textinfo="text",
+                textposition="inside",
+                insidetextanchor="middle",
+                textfont=dict(size=12),
+                marker=dict(color=PALETTE[i % len(PALETTE)]),
+                hovertemplate=f"{row[group]}<br>%{{y}}: %{{customdata}}<extra></extra>",
+            )
+        )
     return finish(fig, title, height, percent=False)
 
 
@@ -112,13 +162,20 @@ def sankey(df: pd.DataFrame, source: str, target: str, value: str, title: str | 
     def level(lb: str) -> str:
         return lb.split(". ", 1)[-1]
 
-    flow = {lb: max(shown.loc[shown[source] == lb, value].sum(), shown.loc[shown[target] == lb, value].sum())
-            for lb in labels}
+    flow = {
+        lb: max(shown.loc[shown[source] == lb, value].sum(), shown.loc[shown[target] == lb, value].sum())
+        for lb in labels
+    }
     steps = sorted({step(lb) for lb in labels})
     order = list(LEVEL_COLOURS)
     xs, ys = {}, {}
-    columns = {k: sorted((lb for lb in labels if step(lb) == k),
-                         key=lambda lb: order.index(level(lb)) if level(lb) in order else len(order)) for k in steps}
+    columns = {
+        k: sorted(
+            (lb for lb in labels if step(lb) == k),
+            key=lambda lb: order.index(level(lb)) if level(lb) in order else len(order),
+        )
+        for k in steps
+    }
     gap = 0.05  # of the height, between two nodes of a column
     scale = max(sum(flow[lb] for lb in col) for col in columns.values()) or 1
     room = 1 - gap * (max(len(col) for col in columns.values()) - 1)
@@ -129,34 +186,58 @@ def sankey(df: pd.DataFrame, source: str, target: str, value: str, title: str | 
             ys[lb] = min(max(y + share / 2, 0.001), 0.999)
             y += share + gap
             xs[lb] = 0.001 + 0.998 * (steps.index(k) / max(len(steps) - 1, 1))
-    fig = go.Figure(go.Sankey(
-        arrangement="snap",
-        node=dict(label=[pretty(level(lb)) for lb in labels], pad=14, thickness=16,
-                  x=[xs[lb] for lb in labels], y=[ys[lb] for lb in labels],
-                  color=[level_colour(level(lb)) for lb in labels],
-                  customdata=[f"Step {step(lb)}: {pretty(level(lb))}" for lb in labels],
-                  hovertemplate="%{customdata}: %{value:,.0f}<extra></extra>"),
-        link=dict(source=shown[source].map(index), target=shown[target].map(index), value=shown[value],
-                  color=[alpha(level_colour(level(a)), 0.3) for a in shown[source]],
-                  customdata=[f"{pretty(level(a))} (step {step(a)}) → {pretty(level(b))} (step {step(b)})"
-                              for a, b in zip(shown[source], shown[target])],
-                  hovertemplate="%{customdata}: %{value:,.0f}<extra></extra>"),
-    ))
+    fig = go.Figure(
+        go.Sankey(
+            arrangement="snap",
+            node=dict(
+                label=[pretty(level(lb)) for lb in labels],
+                pad=14,
+                thickness=16,
+                x=[xs[lb] for lb in labels],
+                y=[ys[lb] for lb in labels],
+                color=[level_colour(level(lb)) for lb in labels],
+                customdata=[f"Step {step(lb)}: {pretty(level(lb))}" for lb in labels],
+                hovertemplate="%{customdata}: %{value:,.0f}<extra></extra>",
+            ),
+            link=dict(
+                source=shown[source].map(index),
+                target=shown[target].map(index),
+                value=shown[value],
+                color=[alpha(level_colour(level(a)), 0.3) for a in shown[source]],
+                customdata=[
+                    f"{pretty(level(a))} (step {step(a)}) → {pretty(level(b))} (step {step(b)})"
+                    for a, b in zip(shown[source], shown[target])
+                ],
+                hovertemplate="%{customdata}: %{value:,.0f}<extra></extra>",
+            ),
+        )
+    )
     for i, k in enumerate(steps):
-        fig.add_annotation(x=i / max(len(steps) - 1, 1), y=1.06, xref="paper", yref="paper", showarrow=False,
-                           text=f"<b>Step {k}</b>", font=dict(size=12, color="#555"),
-                           xanchor="left" if i == 0 else "right" if i == len(steps) - 1 else "center")
+        fig.add_annotation(
+            x=i / max(len(steps) - 1, 1),
+            y=1.06,
+            xref="paper",
+            yref="paper",
+            showarrow=False,
+            text=f"<b>Step {k}</b>",
+            font=dict(size=12, color="#555"),
+            xanchor="left" if i == 0 else "right" if i == len(steps) - 1 else "center",
+        )
     themed(fig).update_layout(title=title, height=480, margin=dict(t=50))
     return fig
 
 
 def table_figure(df: pd.DataFrame, title: str | None = None) -> go.Figure:
     """A plain table as a figure, for static exports (e.g. the Overview tiles in the page PDF)."""
-    fig = go.Figure(go.Table(
-        header=dict(values=[f"<b>{c}</b>" for c in df.columns], fill_color="#f0f0f0", align="left",
-                    font=dict(size=14)),
-        cells=dict(values=[df[c].astype(str).tolist() for c in df.columns], align="left", height=30,
-                   font=dict(size=14))))
-    themed(fig).update_layout(title=dict(text=title) if title else None,
-                               height=90 + 32 * (len(df) + 1))
+    fig = go.Figure(
+        go.Table(
+            header=dict(
+                values=[f"<b>{c}</b>" for c in df.columns], fill_color="#f0f0f0", align="left", font=dict(size=14)
+            ),
+            cells=dict(
+                values=[df[c].astype(str).tolist() for c in df.columns], align="left", height=30, font=dict(size=14)
+            ),
+        )
+    )
+    themed(fig).update_layout(title=dict(text=title) if title else None, height=90 + 32 * (len(df) + 1))
     return fig

@@ -105,5 +105,7 @@ def email_html(notice: Notice | None = None) -> str:
     import html
 
     n = notice or load()
-    return (f'<hr><p style="font-size:small">{html.escape(n.part2)}</p>'
-            f'<p style="font-size:small">{html.escape(n.data_use)}</p>')
+    return (
+        f'<hr><p style="font-size:small">{html.escape(n.part2)}</p>'
+        f'<p style="font-size:small">{html.escape(n.data_use)}</p>'
+    )

@@ -83,8 +83,10 @@ def png(fig: go.Figure, width: int = CHART_SIZE[0], height: int = CHART_SIZE[1])
 def _font(size: int, bold: bool = False):
     from PIL import ImageFont
 
-    for name in (("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"),
-                 ("LiberationSans-Bold.ttf" if bold else "LiberationSans-Regular.ttf")):
+    for name in (
+        ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"),
+        ("LiberationSans-Bold.ttf" if bold else "LiberationSans-Regular.ttf"),
+    ):
         try:
             return ImageFont.truetype(name, size)
         except OSError:
@@ -131,8 +133,14 @@ def page_image(page_title: str, chart: Chart, filters: str, data_through: str, m
     return page
 
 
-def pdf(page_title: str, charts: list[Chart], filters: str, data_through: dt.date | str,
-        made: dt.datetime | None = None, notice=None) -> bytes:
+def pdf(
+    page_title: str,
+    charts: list[Chart],
+    filters: str,
+    data_through: dt.date | str,
+    made: dt.datetime | None = None,
+    notice=None,
+) -> bytes:
     """A PDF with one chart per A4 landscape page, each page carrying the page title, the active filters and
     the short notice with the data use statement; then a page with the full 42 CFR part 2 notice.
 
@@ -152,9 +160,17 @@ def pdf(page_title: str, charts: list[Chart], filters: str, data_through: dt.dat
     out = io.BytesIO()
     pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], resolution=DPI)
     per_page = [f"{n.short} {n.data_use}"] * len(charts) + [None]
-    return with_text(out.getvalue(), per_page, n, {
-        "/Title": f"Treatment outcomes: {page_title}", "/Subject": f"Filters: {filters}",
-        "/Keywords": f"data through {through}; {n.short}", "/Creator": "Treatment outcomes dashboard"})
+    return with_text(
+        out.getvalue(),
+        per_page,
+        n,
+        {
+            "/Title": f"Treatment outcomes: {page_title}",
+            "/Subject": f"Filters: {filters}",
+            "/Keywords": f"data through {through}; {n.short}",
+            "/Creator": "Treatment outcomes dashboard",
+        },
+    )
 
 
 def notice_image(page_title: str, made: str, total: int):
@@ -195,9 +211,16 @@ def with_text(data: bytes, per_page: list[str | None], notice, metadata: dict) -
     from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
-    font = writer._add_object(DictionaryObject({
-        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-        NameObject("/BaseFont"): NameObject("/Helvetica"), NameObject("/Encoding"): NameObject("/WinAnsiEncoding")}))
+    font = writer._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica"),
+                NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
+            }
+        )
+    )
     scale = 72.0 / DPI
     x = MARGIN * scale
     width = (PAGE_SIZE[0] - 2 * MARGIN) * scale

@@ -20,13 +20,16 @@ def format_table(df: pd.DataFrame, mask: pd.DataFrame, query: Query) -> pd.DataF
         if is_rate(col) and pd.api.types.is_numeric_dtype(df[col]):
             text = "{:.1%}".format
         elif pd.api.types.is_integer_dtype(df[col]) or str(df[col].dtype) == "Int64":
-            text = lambda v: f"{int(v):,}"  # noqa: E731
+            text = lambda v: f"{int(v):,}"
         elif pd.api.types.is_float_dtype(df[col]):
             text = "{:,.1f}".format
         if text is None:
             columns[col] = s.astype(object).where(s.notna(), "")
         else:  # column by column in plain Python: a table is small, and pandas' per-call overhead is not
-            columns[col] = pd.Series(["" if gone else text(v) for v, gone in zip(s.tolist(), s.isna().tolist())],
-                                     index=df.index, dtype=object)
+            columns[col] = pd.Series(
+                ["" if gone else text(v) for v, gone in zip(s.tolist(), s.isna().tolist())],
+                index=df.index,
+                dtype=object,
+            )
     out = pd.DataFrame(columns, index=df.index)
     return sup.for_screen(out, mask, query.suppress).fillna("")

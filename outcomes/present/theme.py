@@ -57,12 +57,22 @@ def is_rate(column: str) -> bool:
     return any(w in column for w in RATE_WORDS)
 
 
-LEVEL_COLOURS = {"withdrawal_management": PALETTE[3], "residential": PALETTE[0], "php": PALETTE[4],
-                 "iop": PALETTE[1], "op": PALETTE[2]}
+LEVEL_COLOURS = {
+    "withdrawal_management": PALETTE[3],
+    "residential": PALETTE[0],
+    "php": PALETTE[4],
+    "iop": PALETTE[1],
+    "op": PALETTE[2],
+}
 
 
-LEVEL_TICKS = {"withdrawal_management": "Withdrawal<br>mgmt", "residential": "Residential", "php": "PHP",
-               "iop": "IOP", "op": "OP"}
+LEVEL_TICKS = {
+    "withdrawal_management": "Withdrawal<br>mgmt",
+    "residential": "Residential",
+    "php": "PHP",
+    "iop": "IOP",
+    "op": "OP",
+}
 
 
 BENCHMARK_COLOUR = "#117733"
@@ -106,10 +116,14 @@ def x_hover(xs) -> str:
     return "%{x|%b %Y}" if pd.api.types.is_datetime64_any_dtype(pd.Series(xs)) else "%{x}"
 
 
-def finish(fig: go.Figure, title: str | None = None, height: int = 360, percent: bool = True,
-            y_title: str | None = None) -> go.Figure:
-    themed(fig).update_layout(title=dict(text=title) if title else None, height=height,
-                               legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None))
+def finish(
+    fig: go.Figure, title: str | None = None, height: int = 360, percent: bool = True, y_title: str | None = None
+) -> go.Figure:
+    themed(fig).update_layout(
+        title=dict(text=title) if title else None,
+        height=height,
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None),
+    )
     if percent:
         fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     if y_title:
@@ -122,16 +136,20 @@ def add_benchmark(fig: go.Figure, benchmark) -> None:
     if not benchmark:
         return
     value, text = (benchmark.value, benchmark.label) if hasattr(benchmark, "value") else benchmark
-    fig.add_hline(y=value, line=dict(color=BENCHMARK_COLOUR, dash="dash", width=1.5), annotation_text=text,
-                  annotation_position="top right", annotation_font=dict(color=BENCHMARK_COLOUR, size=12))
+    fig.add_hline(
+        y=value,
+        line=dict(color=BENCHMARK_COLOUR, dash="dash", width=1.5),
+        annotation_text=text,
+        annotation_position="top right",
+        annotation_font=dict(color=BENCHMARK_COLOUR, size=12),
+    )
 
 
 def fit_rate_axis(fig: go.Figure, benchmark=None) -> None:
     # a reference line outside the data would otherwise fall off the chart
     top = 0.0
     for trace in fig.data:
-        y = num(pd.Series(getattr(trace, "y", None) if getattr(trace, "y", None) is not None else []),
-                          errors="coerce")
+        y = num(pd.Series(getattr(trace, "y", None) if getattr(trace, "y", None) is not None else []), errors="coerce")
         if len(y.dropna()):
             top = max(top, float(y.max()))
     if benchmark:

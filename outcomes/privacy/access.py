@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from outcomes.privacy import deploy
 from outcomes.paths import ROOT
+from outcomes.privacy import deploy
 
 DEFAULT_ROLES = ROOT / "config" / "roles.toml"
 ROLES_ENV = "OUTCOMES_ROLES"
@@ -113,10 +113,10 @@ def parse_roles(text: str, source: str = "roles file") -> dict[str, Grant]:
         raise RolesError(f"{source}: not valid TOML: {exc}") from None
     unknown = set(data) - {"users"}
     if unknown:
-        raise RolesError(f"{source}: unknown sections {sorted(unknown)} (only [users.\"email\"] entries)")
+        raise RolesError(f'{source}: unknown sections {sorted(unknown)} (only [users."email"] entries)')
     users = data.get("users", {})
     if not isinstance(users, dict):
-        raise RolesError(f"{source}: users must be a table of [users.\"email\"] entries")
+        raise RolesError(f'{source}: users must be a table of [users."email"] entries')
     grants: dict[str, Grant] = {}
     for email, entry in users.items():
         where = f"{source}: users.{email!r}"
@@ -133,12 +133,12 @@ def parse_roles(text: str, source: str = "roles file") -> dict[str, Grant]:
         elif isinstance(sites, list) and sites and all(isinstance(s, str) and s.strip() for s in sites):
             allowed = tuple(dict.fromkeys(s.strip() for s in sites))
         else:
-            raise RolesError(f"{where}: sites must be \"*\" or a non-empty list of site names")
+            raise RolesError(f'{where}: sites must be "*" or a non-empty list of site names')
         issuer = entry.get("issuer")
         if issuer is not None and not (isinstance(issuer, str) and issuer.strip()):
             raise RolesError(f"{where}: issuer must be the provider's issuer URL")
         if by_sub:
-            subject = email.strip()[len(SUB):].strip()
+            subject = email.strip()[len(SUB) :].strip()
             if not subject:
                 raise RolesError(f"{where}: a subject id after {SUB!r} is needed")
             key = SUB + subject  # subject ids are compared exactly, case and all

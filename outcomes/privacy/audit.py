@@ -39,8 +39,18 @@ LOG_ENV = "OUTCOMES_AUDIT_LOG"
 FSYNC_ENV = "OUTCOMES_AUDIT_FSYNC"
 RETENTION_ENV = "OUTCOMES_AUDIT_RETENTION_YEARS"
 RETENTION_YEARS = 6
-EVENTS = ("page_view", "export", "adhoc_sql", "denied", "data_load", "login", "query_run", "log_rotated",
-          "log_pruned", "email_sent")
+EVENTS = (
+    "page_view",
+    "export",
+    "adhoc_sql",
+    "denied",
+    "data_load",
+    "login",
+    "query_run",
+    "log_rotated",
+    "log_pruned",
+    "email_sent",
+)
 MAX_TEXT = 20_000  # characters kept of a free-text field; ad-hoc SQL (`sql`) is never cut
 MAX_ITEMS = 100  # most values in one list or mapping (sites, payers...); a longer one is refused
 UNCUT = frozenset({"sql"})
@@ -95,13 +105,22 @@ def _refuse(where: str):
     raise TypeError(f"audit {where}: only scalars and short lists or mappings of them are logged, never tables or rows")
 
 
-def event(kind: str, user: str, *, page: str | None = None, query: str | None = None, params: Mapping | None = None,
-          rows: int | None = None, now: dt.datetime | None = None, **fields) -> dict:
+def event(
+    kind: str,
+    user: str,
+    *,
+    page: str | None = None,
+    query: str | None = None,
+    params: Mapping | None = None,
+    rows: int | None = None,
+    now: dt.datetime | None = None,
+    **fields,
+) -> dict:
     """The record for one event: time (UTC), event, user, page, query, params, rows and any scalar `fields`."""
     if kind not in EVENTS:
         raise ValueError(f"unknown audit event {kind!r} (one of {', '.join(EVENTS)})")
     record = {
-        "time": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="milliseconds"),
+        "time": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="milliseconds"),
         "event": kind,
         "user": user,
         "page": page,
@@ -117,6 +136,7 @@ def event(kind: str, user: str, *, page: str | None = None, query: str | None = 
 
 
 # --- files --------------------------------------------------------------------------------------------------
+
 
 def _lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
@@ -151,7 +171,7 @@ def _tail(fd: int) -> tuple[bytes | None, bool]:
         pos = start
         cut = buf.rfind(b"\n")
         if cut >= 0:
-            return buf[cut + 1:], complete
+            return buf[cut + 1 :], complete
     return buf, complete
 
 
@@ -239,6 +259,7 @@ def read(path: str | os.PathLike | None = None) -> list[dict]:
 
 # --- what the app logs --------------------------------------------------------------------------------------
 
+
 def _sites(scope) -> str | list:
     return "*" if scope is None else list(scope)
 
@@ -247,40 +268,69 @@ def adhoc_started(user: str, sql: str, path: str | os.PathLike | None = None, **
     """Log an ad-hoc statement before it runs: its full text (never cut) and SHA-256. Returns the run id that
     its outcome event repeats."""
     run = uuid.uuid4().hex[:16]
-    write("adhoc_sql", user, path, outcome="started", run=run, sql=sql, sql_sha256=sha256(sql), chars=len(sql),
-          **fields)
+    write(
+        "adhoc_sql", user, path, outcome="started", run=run, sql=sql, sql_sha256=sha256(sql), chars=len(sql), **fields
+    )
     return run
 
 
-def adhoc_finished(user: str, run: str, sql: str, outcome: str, path: str | os.PathLike | None = None,
-                   **fields) -> dict:
+def adhoc_finished(
+    user: str, run: str, sql: str, outcome: str, path: str | os.PathLike | None = None, **fields
+) -> dict:
     """Log how an ad-hoc statement ended: ok, refused, error, timeout, killed or memory (rows, seconds...)."""
     return write("adhoc_sql", user, path, outcome=outcome, run=run, sql_sha256=sha256(sql), **fields)
 
 
-def catalog_run(user: str, query: str, params: Mapping | None, scope, rows: int | None, suppressed: int | None,
-                path: str | os.PathLike | None = None, **fields) -> dict:
+def catalog_run(
+    user: str,
+    query: str,
+    params: Mapping | None,
+    scope,
+    rows: int | None,
+    suppressed: int | None,
+    path: str | os.PathLike | None = None,
+    **fields,
+) -> dict:
     """Log a catalog query a person asked for: who, their site scope, the query, parameters, rows returned and
     cells suppressed."""
-    return write("query_run", user, path, query=query, params=params, rows=rows, sites=_sites(scope),
-                 suppressed=suppressed, **fields)
+    return write(
+        "query_run",
+        user,
+        path,
+        query=query,
+        params=params,
+        rows=rows,
+        sites=_sites(scope),
+        suppressed=suppressed,
+        **fields,
+    )
 
 
-def download(user: str, file_name: str, fmt: str, data: bytes | str, rows: int | None = None,
-             path: str | os.PathLike | None = None, **fields) -> dict:
+def download(
+    user: str,
+    file_name: str,
+    fmt: str,
+    data: bytes | str,
+    rows: int | None = None,
+    path: str | os.PathLike | None = None,
+    **fields,
+) -> dict:
     """Log a download with the SHA-256 and size of the exact bytes served (text is served as UTF-8)."""
     body = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    return write("export", user, path, file=file_name, format=fmt, rows=rows, bytes=len(body), sha256=sha256(body),
-                 **fields)
+    return write(
+        "export", user, path, file=file_name, format=fmt, rows=rows, bytes=len(body), sha256=sha256(body), **fields
+    )
 
 
-def denied(user: str, reason: str, requested=None, allowed=None, path: str | os.PathLike | None = None,
-           **fields) -> dict:
+def denied(
+    user: str, reason: str, requested=None, allowed=None, path: str | os.PathLike | None = None, **fields
+) -> dict:
     """Log a refused request, e.g. sites outside the user's scope: what was asked for and what is allowed."""
     return write("denied", user, path, reason=reason, requested=requested, allowed=_sites(allowed), **fields)
 
 
 # --- verification -------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Verification:
@@ -302,8 +352,10 @@ class Verification:
         if self.ok:
             if not self.lines:
                 return f"audit log {self.path}: empty"
-            return (f"audit log OK: {self.lines:,} lines in {len(self.files)} file(s), seq {self.first_seq}.."
-                    f"{self.last_seq}, last hash {self.last_hash}" + "".join(f"; {n}" for n in self.notes))
+            return (
+                f"audit log OK: {self.lines:,} lines in {len(self.files)} file(s), seq {self.first_seq}.."
+                f"{self.last_seq}, last hash {self.last_hash}" + "".join(f"; {n}" for n in self.notes)
+            )
         return f"audit log BROKEN at {self.file} line {self.line}: {self.problem}"
 
 
@@ -365,15 +417,22 @@ def verify(path: str | os.PathLike | None = None, anchor: tuple[int, str] | None
             elif seq != expected:
                 if seq > expected:
                     gone = f"seq {expected}" if seq == expected + 1 else f"seq {expected} to {seq - 1}"
-                    return broken(file, n, f"expected seq {expected}, found {seq}: {gone} missing (deleted), "
-                                           "or lines were reordered")
-                return broken(file, n, f"expected seq {expected}, found {seq}: a line was repeated, moved or "
-                                       "inserted here")
+                    return broken(
+                        file,
+                        n,
+                        f"expected seq {expected}, found {seq}: {gone} missing (deleted), or lines were reordered",
+                    )
+                return broken(
+                    file, n, f"expected seq {expected}, found {seq}: a line was repeated, moved or inserted here"
+                )
             elif rec["prev"] != prev_hash:
                 where_file, where_line = prev_where
-                return broken(where_file, where_line,
-                              f"the line was changed after it was written (seq {seq - 1}: the next line holds a "
-                              "different hash for it), or a line was inserted or removed after it")
+                return broken(
+                    where_file,
+                    where_line,
+                    f"the line was changed after it was written (seq {seq - 1}: the next line holds a "
+                    "different hash for it), or a line was inserted or removed after it",
+                )
             if rec.get("event") == "log_pruned" and isinstance(rec.get("last_hash"), str):
                 pruned.add((rec.get("last_seq"), rec["last_hash"]))
             digest = sha256(raw)
@@ -390,23 +449,36 @@ def verify(path: str | os.PathLike | None = None, anchor: tuple[int, str] | None
             if (seq - 1, prev) in pruned:
                 state.notes.append(f"seq 1..{seq - 1} removed by retention (recorded in the log)")
             else:
-                return broken(file, n, f"the log starts at seq {seq} after a line that is not here: earlier "
-                                       "lines were removed without a retention record")
+                return broken(
+                    file,
+                    n,
+                    f"the log starts at seq {seq} after a line that is not here: earlier "
+                    "lines were removed without a retention record",
+                )
     if not state.lines and head:
-        return broken(files[-1], 1, f"the log is empty but its head file records seq {head['seq']}: every line "
-                                    "was removed")
+        return broken(
+            files[-1], 1, f"the log is empty but its head file records seq {head['seq']}: every line was removed"
+        )
     if state.lines:
         last_file = files[-1]
         last_line = prev_where[1]
         if head is None:
-            return broken(last_file, last_line + 1, "the head file is missing: lines cut from the end could not "
-                                                    "be noticed")
+            return broken(
+                last_file, last_line + 1, "the head file is missing: lines cut from the end could not be noticed"
+            )
         if head["seq"] > state.last_seq:
-            return broken(last_file, last_line + 1, f"lines after seq {state.last_seq} are missing: the head "
-                                                    f"records seq {head['seq']} (the end was cut off)")
+            return broken(
+                last_file,
+                last_line + 1,
+                f"lines after seq {state.last_seq} are missing: the head "
+                f"records seq {head['seq']} (the end was cut off)",
+            )
         if head["seq"] == state.last_seq and head["hash"] != state.last_hash:
-            return broken(last_file, last_line, "the last line was changed after it was written (the head "
-                                                "holds a different hash for it)")
+            return broken(
+                last_file,
+                last_line,
+                "the last line was changed after it was written (the head holds a different hash for it)",
+            )
     if anchor:
         seq, digest = anchor
         if hashes.get(seq) != digest:
@@ -417,11 +489,12 @@ def verify(path: str | os.PathLike | None = None, anchor: tuple[int, str] | None
 
 # --- rotation and retention ---------------------------------------------------------------------------------
 
+
 def rotate(path: str | os.PathLike | None = None, now: dt.datetime | None = None) -> Path | None:
     """Move the current log aside as audit.STAMP.jsonl and start a new file whose first line continues the
     chain. Returns the rotated file, or None when there was nothing to rotate."""
     path = Path(path) if path else log_path()
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     try:
         with _locked(path):
             if not path.exists() or path.stat().st_size == 0:
@@ -457,13 +530,12 @@ def _newest_time(file: Path) -> dt.datetime | None:
         except (ValueError, KeyError, TypeError):
             return None  # a line without a readable time: never old enough to delete
         if t.tzinfo is None:
-            t = t.replace(tzinfo=dt.timezone.utc)
+            t = t.replace(tzinfo=dt.UTC)
         newest = t if newest is None or t > newest else newest
     return newest
 
 
-def prune(path: str | os.PathLike | None = None, years: int | None = None,
-          now: dt.datetime | None = None) -> list[str]:
+def prune(path: str | os.PathLike | None = None, years: int | None = None, now: dt.datetime | None = None) -> list[str]:
     """Delete rotated files, oldest first, while every line in them is older than `years` (default
     retention_years()); the current file and any file with a younger line are kept. Each deletion is
     logged with the file's last seq and hash, which anchors the chain of what is left."""
@@ -471,7 +543,7 @@ def prune(path: str | os.PathLike | None = None, years: int | None = None,
     years = retention_years() if years is None else years
     if years < 1:
         raise ValueError("retention must be at least 1 year")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     try:
         cutoff = now.replace(year=now.year - years)
     except ValueError:  # 29 February
@@ -489,9 +561,21 @@ def prune(path: str | os.PathLike | None = None, years: int | None = None,
                 finally:
                     os.close(fd)
                 lines = sum(1 for _ in _lines(file))
-                _append_locked(path, event("log_pruned", "system", now=now, file=file.name, lines=lines,
-                                           last_seq=_seq_of(last), last_hash=sha256(last or b""),
-                                           newest=newest.isoformat(), retention_years=years), False)
+                _append_locked(
+                    path,
+                    event(
+                        "log_pruned",
+                        "system",
+                        now=now,
+                        file=file.name,
+                        lines=lines,
+                        last_seq=_seq_of(last),
+                        last_hash=sha256(last or b""),
+                        newest=newest.isoformat(),
+                        retention_years=years,
+                    ),
+                    False,
+                )
                 file.unlink()
                 removed.append(file.name)
     except OSError as exc:

@@ -27,14 +27,35 @@ PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
 SHARED_KEYS = ("redirect_uri", "cookie_secret")
 OPTIONAL_KEYS = frozenset({"client_kwargs", "expose_tokens"})
 # Text that marks a value copied from an example rather than filled in.
-PLACEHOLDERS = ("replace-with", "replace_with", "replace me", "replaceme", "example.org", "example.com",
-                "example.net", "changeme", "change-me", "change_me", "your-", "your_", "<", ">", "xxx", "todo",
-                "placeholder", "tenant_id", "{tenant}", "...")
+PLACEHOLDERS = (
+    "replace-with",
+    "replace_with",
+    "replace me",
+    "replaceme",
+    "example.org",
+    "example.com",
+    "example.net",
+    "changeme",
+    "change-me",
+    "change_me",
+    "your-",
+    "your_",
+    "<",
+    ">",
+    "xxx",
+    "todo",
+    "placeholder",
+    "tenant_id",
+    "{tenant}",
+    "...",
+)
 # Short marks are not looked for in client_secret: a random secret may hold "xxx" or "<" by chance.
 SECRET_PLACEHOLDERS = PLACEHOLDERS[:12]
 SECRET_BYTES = 32  # cookie_secret: at least this many random bytes
-CONFIG_HINT = ("set server.address = \"127.0.0.1\" in .streamlit/config.toml for single-user local mode, or "
-               "configure login: an [auth] section in .streamlit/secrets.toml (see docs/security.md)")
+CONFIG_HINT = (
+    'set server.address = "127.0.0.1" in .streamlit/config.toml for single-user local mode, or '
+    "configure login: an [auth] section in .streamlit/secrets.toml (see docs/security.md)"
+)
 
 
 @dataclass(frozen=True)
@@ -113,14 +134,18 @@ def secret_problem(secret) -> str | None:
     per_char = 4 if set(s) <= hexdigits else 6 if set(s) <= b64 else 6.5
     if len(s) * per_char < SECRET_BYTES * 8:
         need = math.ceil(SECRET_BYTES * 8 / per_char)
-        return (f"cookie_secret is too short: {len(s)} characters, at least {need} needed for {SECRET_BYTES} random "
-                "bytes (python -c \"import secrets; print(secrets.token_hex(32))\")")
+        return (
+            f"cookie_secret is too short: {len(s)} characters, at least {need} needed for {SECRET_BYTES} random "
+            'bytes (python -c "import secrets; print(secrets.token_hex(32))")'
+        )
     counts = Counter(s)
     entropy = -sum(n / len(s) * math.log2(n / len(s)) for n in counts.values())
     period = next((p for p in range(1, len(s) // 2 + 1) if s[p:] == s[:-p]), None)
     steps = sum(1 for a, b in zip(s, s[1:]) if abs(ord(b) - ord(a)) <= 1)
     if len(counts) < 12 or entropy < 3.0 or period is not None or steps > len(s) // 3:
-        return "cookie_secret is not random (repeated or sequential characters); generate one with secrets.token_hex(32)"
+        return (
+            "cookie_secret is not random (repeated or sequential characters); generate one with secrets.token_hex(32)"
+        )
     if _placeholder(s) or "secret" in s.lower() or "password" in s.lower():
         return "cookie_secret is an example value; generate one with secrets.token_hex(32)"
     return None
@@ -137,8 +162,10 @@ def check_auth(auth) -> list[str]:
     named = {k: v for k, v in auth.items() if isinstance(v, Mapping)}
     direct = [k for k in PROVIDER_KEYS if k in auth]
     if not named and not direct:
-        problems.append("[auth] names no identity provider: give client_id, client_secret and server_metadata_url "
-                        "in [auth], or one [auth.NAME] section per provider")
+        problems.append(
+            "[auth] names no identity provider: give client_id, client_secret and server_metadata_url "
+            "in [auth], or one [auth.NAME] section per provider"
+        )
     providers = ({"[auth]": auth} if direct else {}) | {f"[auth.{k}]": v for k, v in named.items()}
     for where, section in providers.items():
         for key in PROVIDER_KEYS:

@@ -88,13 +88,14 @@ def _gather(shape: tuple[int, int], data: bytes) -> tuple[np.ndarray, np.ndarray
     divide = np.ones((len(moves), width))
     for c, row in enumerate(moves):
         cols = np.flatnonzero(row)
-        index[c, :len(cols)] = np.where(row[cols] > 0, cols, cols + k)
-        divide[c, :len(cols)] = np.abs(row[cols])
+        index[c, : len(cols)] = np.where(row[cols] > 0, cols, cols + k)
+        divide[c, : len(cols)] = np.abs(row[cols])
     return index, divide
 
 
-def walk(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, moves: np.ndarray, usable: np.ndarray, t: np.ndarray,
-         sign: int, need) -> np.ndarray:
+def walk(
+    x: np.ndarray, lo: np.ndarray, hi: np.ndarray, moves: np.ndarray, usable: np.ndarray, t: np.ndarray, sign: int, need
+) -> np.ndarray:
     """How far column t[i] of each row i of `x` moves (up for sign 1, down for -1) by whole steps along the
     `moves` (circuits, one per row of `moves`) that usable[i] allows, while every column stays within
     [lo[i], hi[i]]; counted until it has moved need (one number or one per row). Returns inf where unbounded.
@@ -133,8 +134,9 @@ def walk(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, moves: np.ndarray, usabl
     return moved
 
 
-def widths(a: np.ndarray, b: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, t: int,
-           need: float) -> np.ndarray:
+def widths(
+    a: np.ndarray, b: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, t: int, need: float
+) -> np.ndarray:
     """Width (largest less smallest) of column `t` over whole-number solutions of a @ y = b[i], lo <= y <= hi,
     for each row i, counted up to `need` (a result >= need means "at least need"; inf: unbounded).
 
@@ -178,7 +180,11 @@ def _unbounded(a, b, lo, hi, c) -> bool:
     may report an unbounded program only as not solved)."""
     from scipy.optimize import linprog
 
-    res = linprog(c, A_eq=a if len(a) else None, b_eq=b if len(a) else None,
-                  bounds=list(zip(lo, [None if np.isinf(h) else h for h in hi])), method="highs")
+    res = linprog(
+        c,
+        A_eq=a if len(a) else None,
+        b_eq=b if len(a) else None,
+        bounds=list(zip(lo, [None if np.isinf(h) else h for h in hi])),
+        method="highs",
+    )
     return res.status == 3
-

@@ -46,7 +46,9 @@ def roles(df: pd.DataFrame, spec: dict) -> dict[str, str]:
         if col in declared:
             out[col] = declared[col]
         elif pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col]):
-            raise UnclassifiedColumn(f"numeric column {col!r} has no suppression role (declare it under suppress: counts, rates, stats or keys)")
+            raise UnclassifiedColumn(
+                f"numeric column {col!r} has no suppression role (declare it under suppress: counts, rates, stats or keys)"
+            )
         else:
             out[col] = "key"
     return out
@@ -109,8 +111,9 @@ def _numbers(df: pd.DataFrame, spec: dict) -> dict[str, np.ndarray]:
     cols = [c for c in spec.get("counts", []) if c in df]
     cols += [c for pair in (spec.get("rates") or {}).values() for c in pair if c in df]
     cols += [c for n in (spec.get("stats") or {}).values() for c in _ns(n) if c in df]
-    return {c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-            for c in dict.fromkeys(cols)}
+    return {
+        c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan) for c in dict.fromkeys(cols)
+    }
 
 
 def reasons(df: pd.DataFrame, mask: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -286,8 +289,9 @@ def _protect_rows(templates, values: dict, hidden: dict, tier: dict, n: int) -> 
         for c, coef in template:
             t[e, where[c]] += coef
     v = np.column_stack([values[c] for c in cols]) if n else np.zeros((0, len(cols)))
-    present = np.column_stack([np.isfinite(v[:, [where[c] for c, _ in template]]).all(axis=1)
-                               for template in templates])
+    present = np.column_stack(
+        [np.isfinite(v[:, [where[c] for c, _ in template]]).all(axis=1) for template in templates]
+    )
     virtual = np.array([c.startswith(REST) for c in cols])
     h = np.column_stack([hidden[c] if c in hidden else np.zeros(n, dtype=bool) for c in cols])
     h[:, virtual] = False
@@ -410,8 +414,7 @@ def _assess(t, present, v, virtual, h) -> tuple[np.ndarray, np.ndarray]:
         wl = _width(v[r], lo_l[r], hi_l[r], moves, usable[ui], j, need)
         short = wl < MIN_RANGE
         wf = wl.copy()
-        wf[short] = _width(v[r[short]], lo_f[r[short]], hi_f[r[short]], moves, usable[ui[short]], j[short],
-                           MIN_RANGE)
+        wf[short] = _width(v[r[short]], lo_f[r[short]], hi_f[r[short]], moves, usable[ui[short]], j[short], MIN_RANGE)
         # where the labels alone narrow a value (a total of 1-10 whose parts are 1-10 too), ask only for the
         # width that hiding every count of its sums would leave
         enough = np.full(len(r), float(MIN_RANGE_LABELLED))
@@ -463,7 +466,7 @@ def _pick(t, present, v, virtual, h, cost, rows, targets) -> list[tuple[int, ...
     near, far = [], []
     for r, j in zip(rows, targets):
         mine = present[r] & (t[:, j] != 0)
-        order = lambda cols: sorted(cols, key=lambda k: (cost[r, k], v[r, k], k))  # noqa: E731
+        order = lambda cols: sorted(cols, key=lambda k: (cost[r, k], v[r, k], k))
         near.append(order(np.flatnonzero(shown[r] & (t[mine] != 0).any(axis=0))))
         far.append(order(np.flatnonzero(shown[r] & (t[present[r]] != 0).any(axis=0))))
     picks: list = [None] * len(rows)
@@ -473,8 +476,12 @@ def _pick(t, present, v, virtual, h, cost, rows, targets) -> list[tuple[int, ...
         """Try the options of every row still without a pick, `chunk` at a time in their order, all rows
         together; keep each row's first option that protects."""
         for start in range(0, max((len(o) for o in options), default=0), chunk):
-            todo = [(i, k) for i in range(len(rows)) if picks[i] is None
-                    for k in range(start, min(start + chunk, len(options[i])))]
+            todo = [
+                (i, k)
+                for i in range(len(rows))
+                if picks[i] is None
+                for k in range(start, min(start + chunk, len(options[i])))
+            ]
             if not todo:
                 return
             sub = rows[[i for i, _ in todo]]
@@ -494,9 +501,10 @@ def _pick(t, present, v, virtual, h, cost, rows, targets) -> list[tuple[int, ...
     pairs = []
     for i, cols in enumerate(far):
         r = rows[i]
-        both = [(a, b) for n, a in enumerate(cols) for b in cols[n + 1:]]
-        both.sort(key=lambda p: (max(cost[r, p[0]], cost[r, p[1]]), cost[r, p[0]] + cost[r, p[1]],
-                                 v[r, p[0]] + v[r, p[1]]))
+        both = [(a, b) for n, a in enumerate(cols) for b in cols[n + 1 :]]
+        both.sort(
+            key=lambda p: (max(cost[r, p[0]], cost[r, p[1]]), cost[r, p[0]] + cost[r, p[1]], v[r, p[0]] + v[r, p[1]])
+        )
         pairs.append(both[:MAX_PAIRS] if picks[i] is None else [])
     trial(pairs, 10)
     for i in range(len(rows)):
@@ -565,7 +573,7 @@ def curve_mask(df: pd.DataFrame, mask: pd.DataFrame, curve: dict | None) -> pd.D
         hide["at_risk"][idx[0]] = False
         hide["events"][idx] = ~(shown & own)
         hide["estimate"][idx] = ~shown
-        tail = ev[idx][np.flatnonzero(shown).max() + 1:].sum() if shown.any() else ev[idx].sum()
+        tail = ev[idx][np.flatnonzero(shown).max() + 1 :].sum() if shown.any() else ev[idx].sum()
         hide["total"][idx] = not _safe(tail)
     for role, col in ((r, curve.get(r)) for r in hide):
         if col in mask:
@@ -596,8 +604,12 @@ def guess_reasons(mask: pd.DataFrame, spec: dict) -> pd.DataFrame:
     protect another cell, so every hidden cell is SMALL; otherwise every hidden cell reads COMPLEMENT, which
     never calls a cell of 11 or more small."""
     sums = spec.get("totals") or spec.get("rates") or spec.get("total_rows") or spec.get("curve")
-    return pd.DataFrame(np.where(mask.to_numpy(dtype=bool), COMPLEMENT if sums else SMALL, ""),
-                        index=mask.index, columns=mask.columns, dtype=object)
+    return pd.DataFrame(
+        np.where(mask.to_numpy(dtype=bool), COMPLEMENT if sums else SMALL, ""),
+        index=mask.index,
+        columns=mask.columns,
+        dtype=object,
+    )
 
 
 def hidden_column(why: pd.DataFrame) -> pd.Series:

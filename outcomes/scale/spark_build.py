@@ -25,8 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from outcomes.ingest import contract
-from outcomes.ingest import prebuilt
+from outcomes.ingest import contract, prebuilt
 from outcomes.scale import spark_sql
 
 ENGINE = "spark"
@@ -78,7 +77,7 @@ def _local(path: str) -> Path | None:
     """The path on this machine, or None for a URL Spark reads (hdfs://, s3a://...)."""
     if "://" not in path:
         return Path(path)
-    return Path(path[len("file://"):]) if path.startswith("file://") else None
+    return Path(path[len("file://") :]) if path.startswith("file://") else None
 
 
 def _locate(source: str, name: str) -> str:
@@ -104,9 +103,12 @@ def read_source(spark, source: str) -> dict[str, object]:
         missing = [c for c in table.required if c not in df.columns]
         if missing:
             raise SourceError(f"{name}: required column {', '.join(missing)} missing")
-        out[name] = df.select([
-            (F.col(c.name) if c.name in df.columns else F.lit(None)).cast(SPARK_TYPES[c.type]).alias(c.name)
-            for c in table.columns])
+        out[name] = df.select(
+            [
+                (F.col(c.name) if c.name in df.columns else F.lit(None)).cast(SPARK_TYPES[c.type]).alias(c.name)
+                for c in table.columns
+            ]
+        )
     return out
 
 
@@ -128,8 +130,14 @@ def _delete(spark, path: str) -> None:
     target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(target, True)
 
 
-def build(source: str | Path, out: str | Path, master: str | None = "local[*]", spark=None,
-          conf: dict[str, str] | None = None, progress=None) -> dict:
+def build(
+    source: str | Path,
+    out: str | Path,
+    master: str | None = "local[*]",
+    spark=None,
+    conf: dict[str, str] | None = None,
+    progress=None,
+) -> dict:
     """Build every load-time table of queries/_build on Spark; returns the manifest's content.
 
     The Spark SQL is made before Spark starts, so a construct that does not carry fails at once. `spark`, when
@@ -148,8 +156,12 @@ def build(source: str | Path, out: str | Path, master: str | None = "local[*]", 
         spark = session(master, conf)
     try:
         local_out = _local(out)
-        if local_out is not None and local_out.exists() and any(local_out.iterdir()) \
-                and not (local_out / prebuilt.MANIFEST).exists():
+        if (
+            local_out is not None
+            and local_out.exists()
+            and any(local_out.iterdir())
+            and not (local_out / prebuilt.MANIFEST).exists()
+        ):
             raise SourceError(f"{out} holds files but no {prebuilt.MANIFEST}: give an empty or new folder")
         _delete(spark, _join(out, prebuilt.MANIFEST))  # a build cut short must not look finished
         base = read_source(spark, source)
@@ -174,11 +186,21 @@ def build(source: str | Path, out: str | Path, master: str | None = "local[*]", 
         for name in contract.TABLES:
             located = Path(_locate(source, name)) if local_source is not None else None
             sources[name] = checksum(located) if located is not None else None
-        manifest = json.loads(prebuilt.manifest_text(
-            build_hash(), ENGINE, sources, rows,
-            {"spark": spark.version, "master": spark.sparkContext.master, "seconds": seconds,
-             "built_at": dt.datetime.now().isoformat(timespec="seconds"),
-             "total_seconds": round(time.monotonic() - started, 2)}))
+        manifest = json.loads(
+            prebuilt.manifest_text(
+                build_hash(),
+                ENGINE,
+                sources,
+                rows,
+                {
+                    "spark": spark.version,
+                    "master": spark.sparkContext.master,
+                    "seconds": seconds,
+                    "built_at": dt.datetime.now().isoformat(timespec="seconds"),
+                    "total_seconds": round(time.monotonic() - started, 2),
+                },
+            )
+        )
         _write_text(spark, _join(out, prebuilt.MANIFEST), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         report(f"built {len(seconds)} tables in {time.monotonic() - started:.1f} s")
         return manifest
@@ -209,7 +231,8 @@ def conf_pairs(pairs: list[str]) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point for spark-submit."""
     args = parser().parse_args(argv)
-    manifest = build(args.source, args.out, args.master, conf=conf_pairs(args.conf),
-                     progress=lambda m: print(m, file=sys.stderr))
+    manifest = build(
+        args.source, args.out, args.master, conf=conf_pairs(args.conf), progress=lambda m: print(m, file=sys.stderr)
+    )
     print(", ".join(f"{k} {v:,}" for k, v in manifest["rows"].items()))
     return 0

@@ -26,21 +26,43 @@ from sqlglot import exp
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 
-from outcomes.ingest import contract
-from outcomes.ingest import prebuilt
+from outcomes.ingest import contract, prebuilt
 
 # sqlglot function classes (and lower-case names of functions it keeps as they are) whose Spark SQL was run on
 # Spark and gave DuckDB's answer. Anything else is refused, so a new construct in queries/_build fails a test
 # here rather than giving other numbers on a cluster.
-ALLOWED = frozenset({
-    # in queries/_build (tests/test_spark_build.py compares every table)
-    "Case", "Cast", "Coalesce", "Count", "FirstValue", "If", "Lag", "Lead", "LogicalOr", "Max", "Min",
-    "RowNumber", "Sum", "TimestampTrunc", "Year",
-    # made by the rewrites below, or kept by them (tests/test_spark_build.py runs each on Spark)
-    "Transform", "Struct", "Anonymous:datediff", "Anonymous:aggregate", "Anonymous:element_at",
-    "Anonymous:slice", "Anonymous:size", "Anonymous:sort_array", "Anonymous:collect_list",
-    "Anonymous:isnotnull", "Anonymous:percentile",
-})
+ALLOWED = frozenset(
+    {
+        # in queries/_build (tests/test_spark_build.py compares every table)
+        "Case",
+        "Cast",
+        "Coalesce",
+        "Count",
+        "FirstValue",
+        "If",
+        "Lag",
+        "Lead",
+        "LogicalOr",
+        "Max",
+        "Min",
+        "RowNumber",
+        "Sum",
+        "TimestampTrunc",
+        "Year",
+        # made by the rewrites below, or kept by them (tests/test_spark_build.py runs each on Spark)
+        "Transform",
+        "Struct",
+        "Anonymous:datediff",
+        "Anonymous:aggregate",
+        "Anonymous:element_at",
+        "Anonymous:slice",
+        "Anonymous:size",
+        "Anonymous:sort_array",
+        "Anonymous:collect_list",
+        "Anonymous:isnotnull",
+        "Anonymous:percentile",
+    }
+)
 
 
 class Untranslatable(ValueError):
@@ -95,7 +117,8 @@ def _date_arithmetic(tree: exp.Expression) -> None:
         if isinstance(node, exp.Sub) and _is(left, *dates) and _is(right, *dates):
             node.replace(exp.Paren(this=_fn("datediff", left.copy(), right.copy())))
         elif _is(left, exp.DataType.Type.TIMESTAMP, exp.DataType.Type.INTERVAL) or _is(
-                right, exp.DataType.Type.TIMESTAMP, exp.DataType.Type.INTERVAL):
+            right, exp.DataType.Type.TIMESTAMP, exp.DataType.Type.INTERVAL
+        ):
             raise Untranslatable(f"timestamp or interval arithmetic {node.sql('duckdb')!r}")
 
 
@@ -113,9 +136,15 @@ def _lists(tree: exp.Expression) -> None:
         for i, key in enumerate(keys):
             nulls_first = bool(key.args.get("nulls_first"))
             # sort_array orders structs field by field; this flag puts each key's nulls where DuckDB puts them
-            flag = _fn("isnotnull", key.this.copy()) if nulls_first != desc else exp.Is(this=key.this.copy(), expression=exp.Null())
-            fields += [exp.PropertyEQ(this=exp.to_identifier(f"n{i}"), expression=flag),
-                       exp.PropertyEQ(this=exp.to_identifier(f"k{i}"), expression=key.this.copy())]
+            flag = (
+                _fn("isnotnull", key.this.copy())
+                if nulls_first != desc
+                else exp.Is(this=key.this.copy(), expression=exp.Null())
+            )
+            fields += [
+                exp.PropertyEQ(this=exp.to_identifier(f"n{i}"), expression=flag),
+                exp.PropertyEQ(this=exp.to_identifier(f"k{i}"), expression=key.this.copy()),
+            ]
         fields.append(exp.PropertyEQ(this=exp.to_identifier("v"), expression=arg.copy()))
         collected = _fn("collect_list", exp.Struct(expressions=fields))
         if keys:
@@ -132,8 +161,12 @@ def _anonymous(tree: exp.Expression) -> None:
             lst, fn = args
             tail = _fn("slice", lst.copy(), exp.Literal.number(2), _fn("size", lst.copy()))
             node.replace(_fn("aggregate", tail, _fn("element_at", lst.copy(), exp.Literal.number(1)), fn.copy()))
-        elif name == "bit_count" and len(args) == 1 and isinstance(args[0], exp.Anonymous) \
-                and args[0].name.lower() == "bitstring_agg":
+        elif (
+            name == "bit_count"
+            and len(args) == 1
+            and isinstance(args[0], exp.Anonymous)
+            and args[0].name.lower() == "bitstring_agg"
+        ):
             node.replace(exp.Count(this=exp.Distinct(expressions=[args[0].expressions[0].copy()])))
 
 
@@ -167,8 +200,10 @@ def _refuse(tree: exp.Expression) -> None:
         if isinstance(node, (exp.Binary, exp.Connector, exp.Unary)):  # operators: sqlglot spells them for Spark
             continue
         if _func_key(node) not in ALLOWED:
-            raise Untranslatable(f"{_name(node)}() is not known to give the same answer on Spark "
-                                 "(see ALLOWED in outcomes/scale/spark_sql.py)")
+            raise Untranslatable(
+                f"{_name(node)}() is not known to give the same answer on Spark "
+                "(see ALLOWED in outcomes/scale/spark_sql.py)"
+            )
 
 
 def to_spark(query: str, schema: dict[str, dict[str, str]], enums: set[str] = frozenset()) -> str:

@@ -24,14 +24,20 @@ def adhoc_panel() -> None:
     if not run.user.can("adhoc_sql"):
         st.info("Ad-hoc SQL needs the analyst or admin role with every site.")
         return
-    st.caption(f"One read-only statement (select, with, from, values, describe, show, summarize) on the loaded "
-               f"database; stopped after {adhoc.DEFAULT_TIMEOUT:g} s; the first {adhoc.DEFAULT_MAX_ROWS:,} rows are "
-               "shown. Every whole-number column is treated as a count: 1–10 is hidden, and so are the other "
-               "numbers on that row. See docs/adding-a-query.md.")
+    st.caption(
+        f"One read-only statement (select, with, from, values, describe, show, summarize) on the loaded "
+        f"database; stopped after {adhoc.DEFAULT_TIMEOUT:g} s; the first {adhoc.DEFAULT_MAX_ROWS:,} rows are "
+        "shown. Every whole-number column is treated as a count: 1–10 is hidden, and so are the other "
+        "numbers on that row. See docs/adding-a-query.md."
+    )
     with st.expander("Tables you can query"):
         st.dataframe(adhoc.tables(root_connection(run.version)), hide_index=True, width="stretch")
-    sql = st.text_area("SQL (Ctrl+Enter runs it)", key="adhoc_sql", height=160,
-                       placeholder="select site, level_of_care, count(*) as episodes\nfrom episodes\ngroup by all")
+    sql = st.text_area(
+        "SQL (Ctrl+Enter runs it)",
+        key="adhoc_sql",
+        height=160,
+        placeholder="select site, level_of_care, count(*) as episodes\nfrom episodes\ngroup by all",
+    )
     if not (sql or "").strip():
         return
     ran = (sql, run.version)
@@ -65,10 +71,25 @@ def adhoc_panel() -> None:
     spec = types.SimpleNamespace(suppress={"counts": result.counts})
     st.dataframe(format_table(result.data, result.mask, spec), hide_index=True, width="stretch")
     exports(result.data, "adhoc", key="adhoc", query="adhoc")
-    name = st.text_input("Save as query: name", value="new_query", key="adhoc_name",
-                         help="lower_snake_case; the file goes into queries/ and `python -m outcomes check` says "
-                              "what is left to fill in")
-    numeric = [c for c in result.data.columns if c not in result.counts
-               and pd.api.types.is_numeric_dtype(result.data[c]) and not pd.api.types.is_bool_dtype(result.data[c])]
-    st.download_button("Save as query", scaffold.from_statement(result.sql, name or "new_query", result.counts, numeric),
-                       file_name=f"{name or 'new_query'}.sql", mime="text/plain", key="adhoc-save", on_click="ignore")
+    name = st.text_input(
+        "Save as query: name",
+        value="new_query",
+        key="adhoc_name",
+        help="lower_snake_case; the file goes into queries/ and `python -m outcomes check` says "
+        "what is left to fill in",
+    )
+    numeric = [
+        c
+        for c in result.data.columns
+        if c not in result.counts
+        and pd.api.types.is_numeric_dtype(result.data[c])
+        and not pd.api.types.is_bool_dtype(result.data[c])
+    ]
+    st.download_button(
+        "Save as query",
+        scaffold.from_statement(result.sql, name or "new_query", result.counts, numeric),
+        file_name=f"{name or 'new_query'}.sql",
+        mime="text/plain",
+        key="adhoc-save",
+        on_click="ignore",
+    )

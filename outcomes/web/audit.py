@@ -51,12 +51,19 @@ def log_view(title: str) -> None:
         log_event("page_view", page=run.page, params=filters_now, title=title)
 
 
-def log_adhoc(sql: str, outcome: str, rows: int | None = None, seconds: float | None = None,
-              error: str | None = None) -> None:
+def log_adhoc(
+    sql: str, outcome: str, rows: int | None = None, seconds: float | None = None, error: str | None = None
+) -> None:
     """Record one ad-hoc SQL run: its text and outcome ("ok", "refused", "error", "timeout"), never its rows.
 
     Of a database error only the kind is kept ("Conversion Error", ...): its message can quote a value."""
     if outcome == "error" and error:
         error = error.split(":", 1)[0].strip()[:80]
-    log_event("adhoc_sql", sql=sql, outcome=outcome, rows=rows, seconds=None if seconds is None else round(seconds, 3),
-              error=error)
+    log_event(
+        "adhoc_sql",
+        sql=sql,
+        outcome=outcome,
+        rows=rows,
+        seconds=None if seconds is None else round(seconds, 3),
+        error=error,
+    )

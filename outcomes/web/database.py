@@ -34,8 +34,9 @@ def catalog_problems() -> list[str]:
 
 def _stamp(folder: Path) -> tuple:
     # names, sizes and modification times: a few microseconds per file, so every run can ask
-    return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(folder)
-                        if e.name.endswith(".sql")))
+    return tuple(
+        sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(folder) if e.name.endswith(".sql"))
+    )
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -64,8 +65,12 @@ def _build_demo(path: Path) -> None:
         with st.status("First start: building the demo database…", expanded=True) as status:
             bar = st.progress(0.0)
             folder = path.parent / "demo"
-            generate(folder, clients=DEMO_CLIENTS, seed=42,
-                     progress=lambda f, m: bar.progress(min(f, 1.0) * 0.5, text=f"generating: {m}"))
+            generate(
+                folder,
+                clients=DEMO_CLIENTS,
+                seed=42,
+                progress=lambda f, m: bar.progress(min(f, 1.0) * 0.5, text=f"generating: {m}"),
+            )
             load(folder, path, progress=lambda f, m: bar.progress(0.5 + min(f, 1.0) * 0.5, text=f"loading: {m}"))
             status.update(label="Demo database ready", state="complete", expanded=False)
 

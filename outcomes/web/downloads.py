@@ -15,15 +15,26 @@ from outcomes.web.auth import secret
 from outcomes.web.gate import require
 
 
-def download(label: str, data, file_name: str, mime: str, *, key: str, query: str | None = None,
-             params: dict | None = None, rows: int | None = None, raw: bool = False) -> None:
+def download(
+    label: str,
+    data,
+    file_name: str,
+    mime: str,
+    *,
+    key: str,
+    query: str | None = None,
+    params: dict | None = None,
+    rows: int | None = None,
+    raw: bool = False,
+) -> None:
     """A download button whose file is made only when clicked, and logged as an export when it is made.
 
     `data` is a callable returning the file's contents. Raw (unsuppressed) exports need the "raw" permission.
     """
     user = require("raw" if raw else "export")
-    details = dict(page=context.current().page, query=query, params=params, rows=rows, file=file_name,
-                   raw=raw) | who(user)
+    details = dict(page=context.current().page, query=query, params=params, rows=rows, file=file_name, raw=raw) | who(
+        user
+    )
     audit.event("export", user.label, **details)  # a parameter that cannot be logged fails now, not on click
     path = audit.log_path(secret("audit_log"))
 
@@ -38,10 +49,19 @@ def download(label: str, data, file_name: str, mime: str, *, key: str, query: st
 def exports(df: pd.DataFrame, stem: str, key: str | None = None, **log) -> None:
     """CSV, Excel and Parquet downloads of an already-suppressed table."""
     cols = st.columns(4)
-    formats = (("CSV", files.to_csv, "csv", "text/csv"),
-               ("Excel", files.to_excel, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-               ("Parquet", files.to_parquet, "parquet", "application/vnd.apache.parquet"))
+    formats = (
+        ("CSV", files.to_csv, "csv", "text/csv"),
+        ("Excel", files.to_excel, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ("Parquet", files.to_parquet, "parquet", "application/vnd.apache.parquet"),
+    )
     for col, (label, write, ext, mime) in zip(cols, formats):
         with col:
-            download(f"Download {label}", functools.partial(write, df), f"{stem}.{ext}", mime,
-                     key=f"{key or stem}-{ext}", rows=len(df), **log)
+            download(
+                f"Download {label}",
+                functools.partial(write, df),
+                f"{stem}.{ext}",
+                mime,
+                key=f"{key or stem}-{ext}",
+                rows=len(df),
+                **log,
+            )

@@ -43,8 +43,14 @@ def index() -> None:
         with cols[k]:
             st.markdown(f"**{area.capitalize()}**")
             for q in queries:
-                st.button(q.title, key=f"open-{q.name}", type="tertiary", on_click=_open_query, args=(q.name,),
-                          help=f"`{q.name}`: {q.lead}")
+                st.button(
+                    q.title,
+                    key=f"open-{q.name}",
+                    type="tertiary",
+                    on_click=_open_query,
+                    args=(q.name,),
+                    help=f"`{q.name}`: {q.lead}",
+                )
 
 
 def _open_query(name: str) -> None:
@@ -78,23 +84,46 @@ def params(query: Query) -> dict:
             elif p.type == "int":
                 v = st.number_input(p.label, value=default, step=1, key=key, bind="query-params")
             elif p.type == "float":
-                v = st.number_input(p.label, value=None if default is None else float(default), step=0.1,
-                                    key=key, bind="query-params")
+                v = st.number_input(
+                    p.label, value=None if default is None else float(default), step=0.1, key=key, bind="query-params"
+                )
             elif p.type == "choice":
                 choices = [str(c) for c in p.choices]
-                v = st.selectbox(p.label, choices, index=choices.index(str(default)) if default in choices else None,
-                                 key=key, bind="query-params")
+                v = st.selectbox(
+                    p.label,
+                    choices,
+                    index=choices.index(str(default)) if default in choices else None,
+                    key=key,
+                    bind="query-params",
+                )
             elif p.type == "bool":
-                shown = st.selectbox(p.label, ["any", "yes", "no"], index={True: 1, False: 2}.get(default, 0),
-                                     key=key, bind="query-params")
+                shown = st.selectbox(
+                    p.label,
+                    ["any", "yes", "no"],
+                    index={True: 1, False: 2}.get(default, 0),
+                    key=key,
+                    bind="query-params",
+                )
                 v = {"yes": True, "no": False}.get(shown)
             elif p.type == "dates":
-                v = st.text_input(p.label, value=", ".join(d.isoformat() for d in default or []), key=key,
-                                  bind="query-params", placeholder="YYYY-MM-DD, YYYY-MM-DD, ...")
+                v = st.text_input(
+                    p.label,
+                    value=", ".join(d.isoformat() for d in default or []),
+                    key=key,
+                    bind="query-params",
+                    placeholder="YYYY-MM-DD, YYYY-MM-DD, ...",
+                )
             elif p.type == "list":
                 choices = opts.get(p.options, []) if p.options else list(default or [])
-                v = st.multiselect(p.label, choices, default=[d for d in default or [] if d in choices], key=key,
-                                   bind="query-params", accept_new_options=not p.options, placeholder="All")
+                v = st.multiselect(
+                    p.label,
+                    choices,
+                    default=[d for d in default or [] if d in choices],
+                    key=key,
+                    bind="query-params",
+                    accept_new_options=not p.options,
+                    placeholder="All",
+                )
             else:
                 v = st.text_input(p.label, value=default or "", key=key, bind="query-params")
         if v is not None and v != "" and v != []:
@@ -109,8 +138,9 @@ def show(query: Query, chosen: dict) -> pd.DataFrame | None:
         if query.definition:
             st.markdown(query.definition.replace("\n", "  \n"))
         st.code(query.sql.strip(), language="sql")
-        st.caption(f"`queries/{query.path.name}` · run it at the command line with "
-                   f"`python -m outcomes query {query.name}`")
+        st.caption(
+            f"`queries/{query.path.name}` · run it at the command line with `python -m outcomes query {query.name}`"
+        )
     values = given(query.name, chosen)
     try:
         df, mask = run(query.name, values)
@@ -129,7 +159,10 @@ def show(query: Query, chosen: dict) -> pd.DataFrame | None:
         st.info(ALL_HIDDEN)
     st.dataframe(format_table(df, mask, query), hide_index=True, width="stretch")
     hidden = int(mask.to_numpy().sum())
-    st.caption(f"{len(df):,} rows" + (f" · {hidden} small cells hidden (counts of 1–10 and what they would reveal)"
-                                      if hidden else "") + " · the page address reproduces this view")
+    st.caption(
+        f"{len(df):,} rows"
+        + (f" · {hidden} small cells hidden (counts of 1–10 and what they would reveal)" if hidden else "")
+        + " · the page address reproduces this view"
+    )
     exports(df, query.name, query=query.name, params=values)
     return df

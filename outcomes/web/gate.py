@@ -16,15 +16,18 @@ def navigation(pages):
     run = context.current()
     user = run.user
     if not user.authorised:
-        return st.navigation([st.Page(_no_access, title="Treatment outcomes", url_path="access", default=True)],
-                             position="hidden")
+        return st.navigation(
+            [st.Page(_no_access, title="Treatment outcomes", url_path="access", default=True)], position="hidden"
+        )
     nav = st.navigation(pages)
     run.page = nav.url_path or "/"  # the default page's url_path is ""
     if user.local:
         st.info(LOCAL_BANNER, icon=":material/lock_open:")
     else:
-        st.sidebar.caption(f"Signed in as **{user.email}** · {user.role} · "
-                           + ("all sites" if user.sites is None else ", ".join(user.sites)))
+        st.sidebar.caption(
+            f"Signed in as **{user.email}** · {user.role} · "
+            + ("all sites" if user.sites is None else ", ".join(user.sites))
+        )
         if st.sidebar.button("Log out", key="_logout"):
             st.logout()
     return nav
@@ -41,8 +44,10 @@ def _no_access() -> None:
             if st.button(f"Sign in with {provider}" if provider else "Sign in", key=f"_login-{provider}"):
                 st.login(provider)
         return
-    st.error(f"Not authorised: {user.email or 'this account'} has no role in this dashboard. "
-             "Ask an administrator to add you to the roles file.")
+    st.error(
+        f"Not authorised: {user.email or 'this account'} has no role in this dashboard. "
+        "Ask an administrator to add you to the roles file."
+    )
     log_once("denied", reason="no role", action="view")
     if st.button("Log out", key="_logout"):
         st.logout()
@@ -53,7 +58,9 @@ def require(action: str) -> access.User:
     user = context.current().user
     if user.can(action):
         return user
-    st.error("Not authorised: your role does not allow this."
-             + ("" if user.authorised else " Sign in with an account that has a role."))
+    st.error(
+        "Not authorised: your role does not allow this."
+        + ("" if user.authorised else " Sign in with an account that has a role.")
+    )
     log_once("denied", reason=f"{user.role or 'no role'} may not {action}", action=action)
     st.stop()

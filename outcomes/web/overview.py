@@ -25,28 +25,39 @@ def tiles() -> Chart:
     period, default = kpis.period_from(f.get("start"), f.get("end"), through)
     periods = kpis.periods_before(period, kpis.TREND_PERIODS)  # oldest first, ending with `period`
     before = periods[-2]
-    why = ("the last 3 full months up to the data-through date; set From and To in the sidebar for another period"
-           if default else "from the sidebar dates")
+    why = (
+        "the last 3 full months up to the data-through date; set From and To in the sidebar for another period"
+        if default
+        else "from the sidebar dates"
+    )
     with st.container(horizontal=True, vertical_alignment="center", wrap=False):
-        st.markdown(f"**{period.label()}** ({why}), compared with **{before.label()}**, the period of equal "
-                    f"length just before. Lines: the last {len(periods)} such periods.", width="stretch")
+        st.markdown(
+            f"**{period.label()}** ({why}), compared with **{before.label()}**, the period of equal "
+            f"length just before. Lines: the last {len(periods)} such periods.",
+            width="stretch",
+        )
         with st.popover("Definitions"):
             for kpi in kpis.KPIS:
                 st.markdown(f"**{kpi.label}.** {kpi.note} `queries/{kpi.query}.sql`")
-            st.markdown("**Active clients.** Distinct clients with an episode at the level in the week holding the "
-                        "period's last day. `queries/census.sql`")
+            st.markdown(
+                "**Active clients.** Distinct clients with an episode at the level in the week holding the "
+                "period's last day. `queries/census.sql`"
+            )
     # every KPI over all the periods in one run each (grain=periods), and both censuses, at once
     *results, (now, _), (then, _) = run_many(
         [(kpi.query, kpi.periods_params(periods)) for kpi in kpis.KPIS]
-        + [("census", kpis.census_params(period)), ("census", kpis.census_params(before, weeks=1))])
+        + [("census", kpis.census_params(period)), ("census", kpis.census_params(before, weeks=1))]
+    )
     tiles = []
     for col, kpi, (df, _) in zip(st.columns(len(kpis.KPIS)), kpis.KPIS, results):
         tile = kpis.tile(kpi, kpi.by_period(df, periods), periods, catalog()[kpi.query].unstable_below)
         _metric(col, tile)
         tiles.append(tile)
     st.subheader("Active clients by level of care")
-    st.caption(f"Clients in care in the week of {period.end:%-d %b %Y}, against the week of {before.end:%-d %b %Y}; "
-               f"lines: the {kpis.CENSUS_WEEKS} weeks up to it.")
+    st.caption(
+        f"Clients in care in the week of {period.end:%-d %b %Y}, against the week of {before.end:%-d %b %Y}; "
+        f"lines: the {kpis.CENSUS_WEEKS} weeks up to it."
+    )
     census = kpis.census_tiles(now, then, period, before)
     if not census:
         st.info("No episodes match these filters.")
@@ -55,21 +66,39 @@ def tiles() -> Chart:
             _metric(col, tile)
     summary = kpis.summary_rows(tiles + census)
     key = ("summary", summary.to_csv())  # ten short rows: cheaper to key on than to draw again
-    chart = Chart(f"Key measures, {period.label()} against {before.label()}",
-                  reused(key, lambda: table_figure(summary)),
-                  "Each value is the output of its catalog query for these dates and filters; counts of 1–10 are "
-                  "hidden.", repr(key))
+    chart = Chart(
+        f"Key measures, {period.label()} against {before.label()}",
+        reused(key, lambda: table_figure(summary)),
+        "Each value is the output of its catalog query for these dates and filters; counts of 1–10 are hidden.",
+        repr(key),
+    )
     with st.container(horizontal=True, vertical_alignment="top"):
         with (box := table_expander("overview")):
             if box.open:
                 st.dataframe(summary, hide_index=True, width="stretch")
-        download("CSV", lambda: files.to_csv(summary), "overview.csv", "text/csv", key="csv-overview",
-                 query="overview", params={"start": period.start, "end": period.end}, rows=len(summary))
+        download(
+            "CSV",
+            lambda: files.to_csv(summary),
+            "overview.csv",
+            "text/csv",
+            key="csv-overview",
+            query="overview",
+            params={"start": period.start, "end": period.end},
+            rows=len(summary),
+        )
     return chart
 
 
 def _metric(col, tile) -> None:
     trend = [v for v in tile.trend if v is not None]
-    col.metric(tile.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help, border=True,
-               chart_data=trend if len(trend) >= 2 else None, chart_type="line")
+    col.metric(
+        tile.label,
+        tile.value,
+        tile.delta,
+        delta_color=tile.delta_color,
+        help=tile.help,
+        border=True,
+        chart_data=trend if len(trend) >= 2 else None,
+        chart_type="line",
+    )
     col.caption(tile.note)

@@ -117,14 +117,23 @@ class Panel:
         chart = charts.spec(query.chart, self.values(), self.chart_options)
         rows = (queries.run_key(query.name, values), repr(spec.get("rows")))  # the same rows for the same run
         n_col = charts.fill(spec.get("n"), self.values()) or chart.get("n")
-        note = reused(("note", query.path, repr(query.suppress), query.unstable_below, n_col, repr(spec.get("n_at")),
-                       rows), lambda: n_note(query, df, mask, n_col, spec.get("n_at")))
+        note = reused(
+            ("note", query.path, repr(query.suppress), query.unstable_below, n_col, repr(spec.get("n_at")), rows),
+            lambda: n_note(query, df, mask, n_col, spec.get("n_at")),
+        )
         if note:
             st.caption(note)
         fig_key = ("chart", repr(chart), query.unstable_below, rows)
         fig = reused(fig_key, lambda: charts.figure(chart, df, threshold=query.unstable_below))
-        footnote = "\n\n".join(x for x in (spec.get("footnote"), charts.BUILDERS[chart["kind"]].note,
-                                           getattr(charts.benchmark(chart), "source", None)) if x)
+        footnote = "\n\n".join(
+            x
+            for x in (
+                spec.get("footnote"),
+                charts.BUILDERS[chart["kind"]].note,
+                getattr(charts.benchmark(chart), "source", None),
+            )
+            if x
+        )
         drawn = None
         if fig is None:
             st.info(ALL_HIDDEN)
@@ -136,16 +145,25 @@ class Panel:
         with st.container(horizontal=True, vertical_alignment="top"):
             with (box := table_expander(self.key)):
                 if box.open:
-                    table = reused(("table", query.path, repr(query.suppress), rows),
-                                   lambda: format_table(df, mask, query))
+                    table = reused(
+                        ("table", query.path, repr(query.suppress), rows), lambda: format_table(df, mask, query)
+                    )
                     st.dataframe(table, hide_index=True, width="stretch")
-            download("CSV", lambda: files.to_csv(df), f"{self.key}.csv", "text/csv", key=f"csv-{self.key}",
-                     query=query.name, params=values, rows=len(df))
+            download(
+                "CSV",
+                lambda: files.to_csv(df),
+                f"{self.key}.csv",
+                "text/csv",
+                key=f"csv-{self.key}",
+                query=query.name,
+                params=values,
+                rows=len(df),
+            )
         return drawn
 
 
 def n_note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | None, n_at: dict | None = None) -> str:
-    """"n = 1,234 eligible discharges (plus 2 hidden cells of 1–10) · 3 points with n under 30: unstable"."""
+    """ "n = 1,234 eligible discharges (plus 2 hidden cells of 1–10) · 3 points with n under 30: unstable"."""
     if not n_col or n_col not in df:
         return ""
     rows, hidden_rows = df, mask
@@ -168,8 +186,10 @@ def n_note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | None
         else:
             unstable = unstable_count(df, n_col, query.unstable_below)
             if unstable:
-                note += (f" · {unstable} {'value' if unstable == 1 else 'values'} with n under "
-                         f"{query.unstable_below}: unstable (hollow, hatched or in brackets)")
+                note += (
+                    f" · {unstable} {'value' if unstable == 1 else 'values'} with n under "
+                    f"{query.unstable_below}: unstable (hollow, hatched or in brackets)"
+                )
     return note
 
 
@@ -185,5 +205,6 @@ def _recent(params: dict, months: int | None, weeks: int | None) -> tuple[dict, 
     else:
         start = through - dt.timedelta(days=through.weekday()) - dt.timedelta(weeks=weeks - 1)
         span = f"the last {weeks} weeks"
-    return params | {"start": start}, (f"Showing {span} (from {start:%-d %b %Y}); set From and To in the sidebar "
-                                       "for another range.")
+    return params | {"start": start}, (
+        f"Showing {span} (from {start:%-d %b %Y}); set From and To in the sidebar for another range."
+    )

@@ -18,8 +18,9 @@ def button(title: str, charts: list[export.Chart]) -> None:
     """In the sidebar: make these charts into a PDF on request, then offer it until the page changes."""
     run = context.current()
     words = filters_text(run.filters)
-    stamp = hashlib.sha1("|".join([title, words, str(run.version)] + [c.title + c.stamp for c in charts])
-                         .encode()).hexdigest()
+    stamp = hashlib.sha1(
+        "|".join([title, words, str(run.version)] + [c.title + c.stamp for c in charts]).encode()
+    ).hexdigest()
     with st.sidebar:
         st.divider()
         st.caption("This page as a PDF: every chart, with the filters printed on each page.")
@@ -36,5 +37,12 @@ def button(title: str, charts: list[export.Chart]) -> None:
         if ready and ready[0] == stamp:
             pdf_bytes = ready[1]
             name = title.lower().replace(" ", "-").replace("&", "and")
-            download("Download page as PDF", lambda: pdf_bytes, f"{name}.pdf", "application/pdf", key="pdf-download",
-                     params={k: v for k, v in run.filters.items() if v is not None}, rows=len(charts))
+            download(
+                "Download page as PDF",
+                lambda: pdf_bytes,
+                f"{name}.pdf",
+                "application/pdf",
+                key="pdf-download",
+                params={k: v for k, v in run.filters.items() if v is not None},
+                rows=len(charts),
+            )

@@ -102,7 +102,9 @@ def require_population() -> None:
         return
     n = clients_in_view()
     if n is None or n < MIN_CLIENTS:
-        st.info(f"Too few clients to show: these filters select fewer than {MIN_CLIENTS} clients. "
-                "Widen the filters to see results.")
+        st.info(
+            f"Too few clients to show: these filters select fewer than {MIN_CLIENTS} clients. "
+            "Widen the filters to see results."
+        )
         st.stop()
     st.session_state["_population_ok"] = view

@@ -38,8 +38,10 @@ class Page:
 
     def extras(self, before: int | None = None) -> list[str]:
         """Queries declaring this page that the page has not placed, by order (up to `before`)."""
-        mine = sorted((q for q in catalog().values() if q.page == self.name and q.name not in self.placed),
-                      key=lambda q: (q.order, q.name))
+        mine = sorted(
+            (q for q in catalog().values() if q.page == self.name and q.name not in self.placed),
+            key=lambda q: (q.order, q.name),
+        )
         return [q.name for q in mine if before is None or q.order < before]
 
     def panel(self, name: str, **overrides) -> None:
@@ -87,8 +89,9 @@ def report_page(name: str, title: str):
     page_start.page(title)
     run = context.current()
     through = info(run.version)["data_through"]
-    st.caption(f"Data through **{through:%d %b %Y}** · {filters_text(run.filters)} · "
-               "the page address keeps these filters")
+    st.caption(
+        f"Data through **{through:%d %b %Y}** · {filters_text(run.filters)} · the page address keeps these filters"
+    )
     queries.require_population()
     report = Page(name, title)
     yield report

@@ -65,5 +65,6 @@ def _keyable(value) -> bool:
         return all(_keyable(v) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return value.__dataclass_params__.frozen and all(
-            _keyable(getattr(value, f.name)) for f in dataclasses.fields(value))
+            _keyable(getattr(value, f.name)) for f in dataclasses.fields(value)
+        )
     return isinstance(value, _KEYABLE)

@@ -29,10 +29,12 @@ def draw() -> dict:
         with st.expander("Client group", expanded=False):
             for name in CLIENT_GROUP:
                 p = filters.GLOBAL[name]
-                values[name] = st.multiselect(p.label, opts.get(p.options, []), key=name, bind="query-params",
-                                              placeholder="All")
-            co = st.selectbox("Co-occurring mental health", ["any", "yes", "no"], key="co_occurring",
-                              bind="query-params")
+                values[name] = st.multiselect(
+                    p.label, opts.get(p.options, []), key=name, bind="query-params", placeholder="All"
+                )
+            co = st.selectbox(
+                "Co-occurring mental health", ["any", "yes", "no"], key="co_occurring", bind="query-params"
+            )
             values["co_occurring"] = {"yes": True, "no": False}.get(co)
     run.filters = {k: (v or None) if isinstance(v, list) else v for k, v in values.items()}
     return run.filters

@@ -31,30 +31,39 @@ def publish_uploads(files: list, as_of: dt.date | None = None) -> bool:
     problems = uploads.check([(f.name, f.size) for f in files], upload_limit_mb())
     result = None
     if not problems:
-        with tempfile.TemporaryDirectory(prefix="outcomes-upload-") as tmp, \
-                st.status("Validating the extracts…", expanded=True) as status:
+        with (
+            tempfile.TemporaryDirectory(prefix="outcomes-upload-") as tmp,
+            st.status("Validating the extracts…", expanded=True) as status,
+        ):
             bar = st.progress(0.0)
             uploads.save([(f.name, f) for f in files], Path(tmp))
             try:
-                result = load(tmp, db_path(), as_of,
-                              progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+                result = load(tmp, db_path(), as_of, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
             except LoadError as exc:
                 problems = exc.problems
                 status.update(label="Not published: the extracts break the data contract", state="error")
             except Exception as exc:
-                log_event("data_load", params={"files": names, "as_of": as_of}, outcome="error",
-                          error=type(exc).__name__)  # not the message: it could quote a value from the files
+                log_event(
+                    "data_load", params={"files": names, "as_of": as_of}, outcome="error", error=type(exc).__name__
+                )  # not the message: it could quote a value from the files
                 raise
             else:
                 status.update(label="Published" if result.changed else "No change", state="complete", expanded=False)
-    log_event("data_load", params={"files": names, "as_of": as_of},
-              outcome="published" if result and result.changed else "unchanged" if result else "refused",
-              problems=len(problems), rows=sum(result.rows.values()) if result else None,
-              tables=result.rows if result else None)
+    log_event(
+        "data_load",
+        params={"files": names, "as_of": as_of},
+        outcome="published" if result and result.changed else "unchanged" if result else "refused",
+        problems=len(problems),
+        rows=sum(result.rows.values()) if result else None,
+        tables=result.rows if result else None,
+    )
     if problems:
         st.error(f"Not published: {len(problems)} problem(s). The live data was not changed.")
-        st.dataframe(pd.DataFrame([vars(p) for p in problems], columns=["file", "line", "column", "rule", "message"]),
-                     hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame([vars(p) for p in problems], columns=["file", "line", "column", "rule", "message"]),
+            hide_index=True,
+            width="stretch",
+        )
         return False
     if not result.changed:
         st.info(f"No change: these files are already loaded (data through {result.data_through:%d %b %Y}).")
