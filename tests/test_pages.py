@@ -25,7 +25,7 @@ def app(demo_db_path, monkeypatch):
 
 
 def test_every_page_is_registered():
-    registered = set(re.findall(r'st\.Page\("([^"]+)"', (ROOT / "app.py").read_text()))
+    registered = set(re.findall(r'st\.Page\(\s*"([^"]+)"', (ROOT / "app.py").read_text()))
     assert registered == set(PAGES)
 
 

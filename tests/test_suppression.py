@@ -844,14 +844,14 @@ def test_exported_csv_is_the_data_on_screen(demo_db_path, monkeypatch):
     tabled, handed, files = [], [], []
     real_table, real_run, real_add = panels.format_table, queries.cached_run, MediaFileManager.add_deferred
 
-    def spy_table(df, mask, query):
-        tabled.append((query.name, df.copy(), mask.copy()))
-        return real_table(df, mask, query)
+    def spy_table(df, mask, query, why=None):
+        tabled.append((query.name, df.copy(), mask.copy(), why.copy()))
+        return real_table(df, mask, query, why)
 
     def spy_run(name, *args):  # every catalog result a page receives comes through the cached run
-        df, mask = real_run(name, *args)
-        handed.append((name, df.copy()))
-        return df, mask
+        rows = real_run(name, *args)
+        handed.append((name, rows.data.copy()))
+        return rows
 
     def spy_add(self, data_callable, *args, **kwargs):
         files.append((kwargs.get("file_name"), data_callable))
@@ -876,9 +876,9 @@ def test_exported_csv_is_the_data_on_screen(demo_db_path, monkeypatch):
             payload = make()  # what the browser receives when the button is clicked
             csvs.append(payload.decode() if isinstance(payload, bytes) else payload)
     assert tabled and len(csvs) == len(tabled), "every table on the page has its CSV"
-    assert any(mask.to_numpy().any() for _, _, mask in tabled), "some cells are hidden, so the test means something"
-    for (name, df, mask), payload, shown in zip(tabled, csvs, at.dataframe):
-        assert payload == output.to_csv(df), f"{name}: the CSV is not the frame on screen"
+    assert any(mask.to_numpy().any() for _, _, mask, _ in tabled), "some cells are hidden, so the test means something"
+    for (name, df, mask, why), payload, shown in zip(tabled, csvs, at.dataframe):
+        assert payload == output.to_csv(df, why), f"{name}: the CSV is not the frame on screen"
         source = next(d for n, d in handed if n == name)
         assert list(df.columns) == list(source.columns), f"{name}: the table is not the query's suppressed frame"
         exported = pd.read_csv(io.StringIO(payload), keep_default_na=True)

@@ -10,8 +10,11 @@ from outcomes.present.theme import is_rate
 from outcomes.privacy import suppress as sup
 
 
-def format_table(df: pd.DataFrame, mask: pd.DataFrame, query: Query) -> pd.DataFrame:
-    """Display strings: percentages, thousands separators, "<11" for hidden counts."""
+def format_table(
+    df: pd.DataFrame, mask: pd.DataFrame, query: Query, reasons: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Display strings: percentages, thousands separators, and each hidden cell labelled by why it is hidden
+    (see suppress.for_screen)."""
     shown = files.plain_dates(df)
     columns = {}
     for col in df.columns:
@@ -32,4 +35,4 @@ def format_table(df: pd.DataFrame, mask: pd.DataFrame, query: Query) -> pd.DataF
                 dtype=object,
             )
     out = pd.DataFrame(columns, index=df.index)
-    return sup.for_screen(out, mask, query.suppress).fillna("")
+    return sup.for_screen(out, mask, query.suppress, reasons).fillna("")

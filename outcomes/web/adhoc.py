@@ -69,8 +69,8 @@ def adhoc_panel() -> None:
     hidden = int(result.mask.to_numpy().sum())
     st.caption(note + (f" · {hidden} small cells hidden" if hidden else ""))
     spec = types.SimpleNamespace(suppress={"counts": result.counts})
-    st.dataframe(format_table(result.data, result.mask, spec), hide_index=True, width="stretch")
-    exports(result.data, "adhoc", key="adhoc", query="adhoc")
+    st.dataframe(format_table(result.data, result.mask, spec, result.reasons), hide_index=True, width="stretch")
+    exports(result.data, "adhoc", key="adhoc", reasons=result.reasons, query="adhoc")
     name = st.text_input(
         "Save as query: name",
         value="new_query",

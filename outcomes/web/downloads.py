@@ -46,11 +46,11 @@ def download(
     st.download_button(label, make, file_name=file_name, mime=mime, key=key, on_click="ignore")
 
 
-def exports(df: pd.DataFrame, stem: str, key: str | None = None, **log) -> None:
-    """CSV, Excel and Parquet downloads of an already-suppressed table."""
+def exports(df: pd.DataFrame, stem: str, key: str | None = None, reasons: pd.DataFrame | None = None, **log) -> None:
+    """CSV, Excel and Parquet downloads of an already-suppressed table (the CSV says which cells are hidden and why)."""
     cols = st.columns(4)
     formats = (
-        ("CSV", files.to_csv, "csv", "text/csv"),
+        ("CSV", functools.partial(files.to_csv, reasons=reasons), "csv", "text/csv"),
         ("Excel", files.to_excel, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         ("Parquet", files.to_parquet, "parquet", "application/vnd.apache.parquet"),
     )

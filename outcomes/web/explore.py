@@ -10,7 +10,7 @@ from outcomes.catalog import filters, runner
 from outcomes.catalog.query import AREAS, Query
 from outcomes.present import charts
 from outcomes.present.tables import format_table
-from outcomes.web import context
+from outcomes.web import context, queries
 from outcomes.web.database import catalog, catalog_problems, info, options
 from outcomes.web.downloads import exports
 from outcomes.web.panels import ALL_HIDDEN, heading, keep_rows
@@ -143,7 +143,7 @@ def show(query: Query, chosen: dict) -> pd.DataFrame | None:
         )
     values = given(query.name, chosen)
     try:
-        df, mask = run(query.name, values)
+        df, mask, why = run(query.name, values)
     except (ValueError, PermissionError, runner.QueryTimeout, duckdb.Error) as exc:
         st.error(str(exc).splitlines()[0])
         return None
@@ -152,17 +152,19 @@ def show(query: Query, chosen: dict) -> pd.DataFrame | None:
         return df
     defaults = {n: p.default for n, p in query.params.items()}
     chart = charts.spec(query.chart, defaults | chosen | (query.panel.get("vars") or {}))
-    fig = charts.figure(chart, keep_rows(df, mask, query.panel.get("rows"))[0], threshold=query.unstable_below)
+    fig = charts.figure(
+        chart, keep_rows(queries.Rows(df, mask, why), query.panel.get("rows")).data, threshold=query.unstable_below
+    )
     if fig is not None:
         st.plotly_chart(fig, width="stretch", key=f"explore-chart-{query.name}")
     elif query.chart.get("kind") not in (None, "table"):
         st.info(ALL_HIDDEN)
-    st.dataframe(format_table(df, mask, query), hide_index=True, width="stretch")
+    st.dataframe(format_table(df, mask, query, why), hide_index=True, width="stretch")
     hidden = int(mask.to_numpy().sum())
     st.caption(
         f"{len(df):,} rows"
         + (f" · {hidden} small cells hidden (counts of 1–10 and what they would reveal)" if hidden else "")
         + " · the page address reproduces this view"
     )
-    exports(df, query.name, query=query.name, params=values)
+    exports(df, query.name, reasons=why, query=query.name, params=values)
     return df

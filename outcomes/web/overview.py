@@ -44,12 +44,12 @@ def tiles() -> Chart:
                 "period's last day. `queries/census.sql`"
             )
     # every KPI over all the periods in one run each (grain=periods), and both censuses, at once
-    *results, (now, _), (then, _) = run_many(
+    *results, (now, _, _), (then, _, _) = run_many(
         [(kpi.query, kpi.periods_params(periods)) for kpi in kpis.KPIS]
         + [("census", kpis.census_params(period)), ("census", kpis.census_params(before, weeks=1))]
     )
     tiles = []
-    for col, kpi, (df, _) in zip(st.columns(len(kpis.KPIS)), kpis.KPIS, results):
+    for col, kpi, (df, _, _) in zip(st.columns(len(kpis.KPIS)), kpis.KPIS, results):
         tile = kpis.tile(kpi, kpi.by_period(df, periods), periods, catalog()[kpi.query].unstable_below)
         _metric(col, tile)
         tiles.append(tile)

@@ -41,14 +41,14 @@ def table_expander(key: str):
     return st.expander("Table", width="stretch", key=f"table-{key}", on_change="rerun")
 
 
-def keep_rows(df: pd.DataFrame, mask: pd.DataFrame, where: dict | None) -> queries.Rows:
+def keep_rows(rows: queries.Rows, where: dict | None) -> queries.Rows:
     """The rows whose columns hold the given values (`panel: rows:` in a header)."""
     if not where:
-        return df, mask
-    keep = pd.Series(True, index=df.index)
+        return rows
+    keep = pd.Series(True, index=rows.data.index)
     for col, value in where.items():
-        keep &= df[col].isin(value if isinstance(value, (list, tuple, set)) else [value])
-    return df[keep].reset_index(drop=True), mask[keep].reset_index(drop=True)
+        keep &= rows.data[col].isin(value if isinstance(value, (list, tuple, set)) else [value])
+    return queries.Rows(*(x[keep].reset_index(drop=True) for x in rows))
 
 
 @dataclass
@@ -110,7 +110,7 @@ class Panel:
 
     def _draw(self, result, values: dict, since: str) -> Chart | None:
         query, spec = self.query, self.query.panel
-        df, mask = keep_rows(*result(), spec.get("rows"))
+        df, mask, why = keep_rows(result(), spec.get("rows"))
         if df.empty:
             st.info(spec.get("empty") or "No data match these filters.")
             return None
@@ -146,12 +146,12 @@ class Panel:
             with (box := table_expander(self.key)):
                 if box.open:
                     table = reused(
-                        ("table", query.path, repr(query.suppress), rows), lambda: format_table(df, mask, query)
+                        ("table", query.path, repr(query.suppress), rows), lambda: format_table(df, mask, query, why)
                     )
                     st.dataframe(table, hide_index=True, width="stretch")
             download(
                 "CSV",
-                lambda: files.to_csv(df),
+                lambda: files.to_csv(df, why),
                 f"{self.key}.csv",
                 "text/csv",
                 key=f"csv-{self.key}",

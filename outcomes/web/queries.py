@@ -4,6 +4,7 @@ and the minimum population a view must hold before anything is shown."""
 from __future__ import annotations
 
 import threading
+from typing import NamedTuple
 
 import duckdb
 import pandas as pd
@@ -19,14 +20,20 @@ from outcomes.web.database import catalog, root_connection
 MIN_CLIENTS = 11  # a filtered view must hold at least this many distinct clients to show anything
 POPULATION = "population"  # the catalog query that counts them
 
-Rows = tuple[pd.DataFrame, pd.DataFrame]  # (suppressed table, mask of its hidden cells)
+
+class Rows(NamedTuple):
+    """A catalog query's rows as a page may show them."""
+
+    data: pd.DataFrame  # suppressed: hidden cells are missing
+    mask: pd.DataFrame  # which cells are hidden
+    reasons: pd.DataFrame  # why: suppress.SMALL or suppress.COMPLEMENT, "" where shown
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
 def cached_run(name: str, items: tuple, version: db.DataVersion, scope: tuple | None) -> Rows:
     # Keyed on the data version, every parameter and the user's site scope; holds suppressed data only.
     result = runner.run(root_connection(version), catalog()[name], dict(items), scope=scope)
-    return result.data, result.mask
+    return Rows(result.data, result.mask, result.reasons)
 
 
 def given(name: str, params: dict | None = None) -> dict:
@@ -89,7 +96,7 @@ def run_many(calls: list[tuple[str, dict | None]]) -> list[Rows]:
 
 def clients_in_view() -> int | None:
     """Distinct clients the active filters select (None when 1-10, which suppression hides)."""
-    df, _ = run(POPULATION, given(POPULATION))
+    df = run(POPULATION, given(POPULATION)).data
     n = df["clients"].iloc[0] if len(df) else 0
     return None if pd.isna(n) else int(n)
 
