@@ -15,6 +15,68 @@ from outcomes.ingest.loader import load
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 
+# Markers by module, so that `pytest -m "not browser and not slow"` is the quick loop (under a minute) and the
+# README's command runs everything. browser: a real Chromium against a real server; slow: servers, pages,
+# property tests or large data; spark and postgres: those engines (also slow).
+MODULE_MARKS = {
+    "test_browser": ("browser",),
+    "test_concurrency": ("browser", "slow"),
+    "test_spark_build": ("spark", "slow"),
+    "test_pg_source": ("postgres", "slow"),
+    **{
+        name: ("slow",)
+        for name in (
+            "test_access",
+            "test_adhoc",
+            "test_analyst_pages",
+            "test_bench",
+            "test_cache",
+            "test_casemix",
+            "test_data_page",
+            "test_digest",
+            "test_director_pages",
+            "test_export_safety",
+            "test_first_start",
+            "test_fuzz",
+            "test_kpi_periods",
+            "test_loader_scale",
+            "test_pages",
+            "test_sandbox",
+            "test_sandbox_fuzz",
+            "test_suppression",
+            "test_upload_safety",
+            "test_audit_chain",
+            "test_measure_consistency",
+        )
+    },
+}
+
+
+# Single slow tests in otherwise quick modules: a 20,000-client demo, an integer-program cross-check, the CLI in
+# its own processes, `check` building its demo and golden databases.
+SLOW_TESTS = {
+    "test_killed_load_leaves_old_database_serving",
+    "test_the_walk_agrees_with_milp_on_the_discharge_sums",
+    "test_update_golden_writes_every_file_and_check_then_passes",
+    "test_csv_holds_the_same_data_and_replaces_parquet",
+    "test_check_passes_a_good_folder_once_its_golden_output_is_written",
+    "test_check_names_the_file_and_the_problem",
+    "test_check_all_passes_on_demo_data",
+    "test_signals_command",
+    "test_lake_load_equals_the_csv_load",
+    "test_sql_style",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        marks = set(MODULE_MARKS.get(module, ()))
+        if module == "test_cli" or item.originalname in SLOW_TESTS:
+            marks.add("slow")
+        for mark in sorted(marks):
+            item.add_marker(getattr(pytest.mark, mark))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def full_error_details():

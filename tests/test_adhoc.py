@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_tools import run as cli
 from streamlit.testing.v1 import AppTest
 
 from outcomes.catalog import adhoc, runner, scaffold
@@ -56,12 +55,6 @@ class Untouchable:
 
     def __getattr__(self, name):
         raise AssertionError(f"the connection was used ({name}) for SQL that should have been refused")
-
-
-def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "outcomes", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, input=stdin
-    )
 
 
 # ---------------------------------------------------------------------------------------------------------------

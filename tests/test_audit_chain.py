@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from cli_tools import run as cli
 
 from outcomes.privacy import audit
 
@@ -33,12 +34,6 @@ def broken_at(path: Path) -> tuple[int, str]:
     state = audit.verify(path)
     assert not state.ok, "tampering went unnoticed"
     return state.line, state.problem
-
-
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "outcomes", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
 
 
 def test_lines_carry_seq_and_the_previous_hash(tmp_path):

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_tools import run as cli
 
 from outcomes.catalog import checks, runner, scaffold
 from outcomes.catalog.query import load_catalog, named_parameters, parse, split_header
@@ -32,12 +31,6 @@ ENDING = re.compile(r"select \* from final\s*(\border by\b[^;]*)?;?\s*$", re.IGN
 @pytest.fixture(scope="module")
 def headline(build_db):
     return build_db("headline", checks.GOLDEN_AS_OF)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "outcomes", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
 
 
 def lint(*paths: Path) -> list[str]:

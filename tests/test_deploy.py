@@ -123,7 +123,10 @@ def test_placeholder_values(value, word):
         ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "not random"),
         ("ab12" * 20, "not random"),
         ("replace-with-a-long-random-string", "too short"),
-        ("5f0c2e91a7b34d6e8c1f09a2b7d4e63c", "too short"),  # 16 random bytes, written out so every run collects it alike
+        (
+            "5f0c2e91a7b34d6e8c1f09a2b7d4e63c",
+            "too short",
+        ),  # 16 random bytes, written out so every run collects it alike
         ("correct horse battery staple", "too short"),
     ],
 )

@@ -12,13 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import subprocess
-import sys
 from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from cli_tools import run as run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "headline"
@@ -247,16 +246,6 @@ def wilson(successes: int, n: int, z: float = Z) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return centre - half, centre + half
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "outcomes", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def query(db: Path, measure: str, params: dict[str, str]) -> tuple[list[str], list[dict[str, str]]]:

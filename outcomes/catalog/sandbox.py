@@ -358,7 +358,14 @@ class Pool:
 
 
 def _discard(child: Child) -> None:
-    child.kill()
+    """Kill a worker now and reap it on a thread of its own: a killed process holding a gigabyte can take a while
+    to be freed, and the caller's answer ("stopped after N s") must not wait for that."""
+    if child.alive():
+        try:
+            child.proc.kill()
+        except ProcessLookupError:
+            pass
+    threading.Thread(target=child.kill, name="reap-sql-worker", daemon=True).start()
 
 
 def _version(db_path) -> list | None:
