@@ -23,6 +23,7 @@ MODULE_MARKS = {
     "test_browser": ("browser",),
     "test_concurrency": ("browser", "slow"),
     "test_serving": ("browser", "slow"),
+    "test_load": ("browser", "slow"),
     "test_spark_build": ("spark", "slow"),
     "test_pg_source": ("postgres", "slow"),
     **{

@@ -338,11 +338,13 @@ def run(
     timeout: float = DEFAULT_TIMEOUT,
     max_rows: int = DEFAULT_MAX_ROWS,
     pool: Pool | None = None,
+    wait: float | None = None,
     user: str | None = None,
     log: str | os.PathLike | None = None,
     **who,
 ) -> adhoc.AdhocResult:
-    """Run one ad-hoc statement in a worker of `pool` (default: the process-wide one).
+    """Run one ad-hoc statement in a worker of `pool` (default: the process-wide one), waiting up to `wait`
+    seconds (default: the time limit) for a free worker.
 
     With `user`, the statement is written to the audit log (`log`, default audit.log_path()) in full with its
     SHA-256 before anything runs, and its outcome after: ok, refused, error, timeout, killed or memory. `who`
@@ -359,7 +361,7 @@ def run(
             audit.adhoc_finished(user, run_id, sql, outcome, path=log, **details, **who)
 
     try:
-        result = pool.run(sql, db_path, raw=raw, timeout=timeout, max_rows=max_rows)
+        result = pool.run(sql, db_path, raw=raw, timeout=timeout, max_rows=max_rows, wait=wait)
     except adhoc.Refused as exc:
         finish("refused", error=str(exc))
         raise

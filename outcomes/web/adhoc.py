@@ -18,6 +18,7 @@ from outcomes.web.database import root_connection
 from outcomes.web.downloads import exports
 
 TIMEOUT_ENV = "OUTCOMES_SQL_TIMEOUT"
+WORKER_WAIT = 20.0  # seconds a statement may wait for a free worker (one may be starting on a busy machine)
 
 
 def timeout() -> float:
@@ -34,6 +35,7 @@ def _run(sql: str, raw: bool) -> tuple[adhoc.AdhocResult | None, str | None]:
             run.version.path,
             raw=raw,
             timeout=timeout(),
+            wait=WORKER_WAIT,
             user=run.user.label,
             log=audit.log_path(secret("audit_log")),
             page=run.page,
@@ -63,6 +65,7 @@ def adhoc_panel() -> None:
     if not run.user.can("adhoc_sql"):
         st.info("Ad-hoc SQL needs the analyst or admin role with every site.")
         return
+    sandbox.default_pool()  # workers start while the statement is typed
     st.caption(
         f"One read-only statement (select, with, from, values, describe, show, summarize) on the loaded "
         f"database, in a worker process of its own; stopped after {timeout():g} s; the first {adhoc.DEFAULT_MAX_ROWS:,} rows are "
