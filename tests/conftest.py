@@ -88,6 +88,9 @@ def full_error_details():
     from streamlit import config
 
     config.set_option("client.showErrorDetails", "full")
+    # as .streamlit/config.toml sets it (tests/test_deploy.py checks the file), whatever folder pytest runs from:
+    # unset, the app refuses to serve without login
+    config.set_option("server.address", "127.0.0.1")
 
 
 @pytest.fixture(scope="session", autouse=True)

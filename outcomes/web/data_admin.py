@@ -14,13 +14,14 @@ def audit_state() -> None:
     """The audit log's verification: OK with its line count and last hash, or the first broken line. Checked
     once per session (the whole log is read) and again on request."""
     path = audit.log_path(secret("audit_log"))
-    if st.button("Verify again", key="audit-verify", type="tertiary") or "_audit_state" not in st.session_state:
+    slot = st.container()  # the state above its button
+    if st.button("Verify again", key="audit-verify") or "_audit_state" not in st.session_state:
         st.session_state["_audit_state"] = verify(path)
     state = st.session_state["_audit_state"]
     if state.ok:
-        st.success(state.summary(), icon=":material/verified:")
+        slot.success(state.summary(), icon=":material/verified:")
     else:
-        st.error(
+        slot.error(
             f"Audit log BROKEN at {state.file} line {state.line}: {state.problem}. Compare it with the copy in "
             "write-once storage (docs/security.md).",
             icon=":material/gpp_bad:",
