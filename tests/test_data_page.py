@@ -11,7 +11,7 @@ from apptest_tools import AUTH
 from streamlit.testing.v1 import AppTest
 
 from outcomes.ingest import db, uploads
-from outcomes.ingest.loader import Problem
+from outcomes.ingest.problems import Problem
 from outcomes.privacy import audit
 
 ROOT = Path(__file__).resolve().parents[1]

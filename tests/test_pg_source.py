@@ -16,7 +16,8 @@ from pg_server import PASSWORD  # the `server` fixture itself comes from pg_serv
 
 from outcomes.cli import main
 from outcomes.ingest import pg_source
-from outcomes.ingest.loader import LoadError, load
+from outcomes.ingest.loader import load
+from outcomes.ingest.problems import LoadError
 
 pytestmark = pytest.mark.postgres
 

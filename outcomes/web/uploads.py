@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from outcomes.ingest.loader import LoadError, LoadResult, Problem
+from outcomes.ingest.problems import LoadError, LoadResult, Problem
 from outcomes.privacy import audit
 from outcomes.web.audit import log_event
 from outcomes.web.auth import secret
