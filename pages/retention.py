@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from outcomes.web.casemix import RATE_CHOICES
 from outcomes.web.report import report_page
 
 with report_page("retention", "Retention and outcomes") as page:
@@ -10,6 +11,15 @@ with report_page("retention", "Retention and outcomes") as page:
         "Show the TEDS IOP completion benchmark", value=True, key="teds_benchmark", bind="query-params"
     )
     page.panel("discharge_outcomes", benchmark=benchmark)
+    rates = st.segmented_control(
+        "Site rates",
+        ["Adjusted", "Raw"],
+        default="Adjusted",
+        key="completion_sites",
+        bind="query-params",
+        required=True,
+    )
+    page.panel("site_comparison", measure="iop_completion", rate=RATE_CHOICES[rates])
     with page.columns(2):
         page.panel("discharge_outcomes_by_level")
         page.panel("length_of_stay")

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from outcomes.web.casemix import RATE_CHOICES
 from outcomes.web.report import report_page
 
 with report_page("stepdown", "Step-down from residential to IOP") as page:
@@ -13,6 +14,10 @@ with report_page("stepdown", "Step-down from residential to IOP") as page:
         "Sites per", ["quarter", "month"], default="quarter", key="site_grain", bind="query-params", required=True
     )
     page.panel("stepdown_by_site", window_days=window, grain=grain)
+    rates = st.segmented_control(
+        "Site rates", ["Adjusted", "Raw"], default="Adjusted", key="stepdown_sites", bind="query-params", required=True
+    )
+    page.panel("site_comparison", measure=f"stepdown_{window}", rate=RATE_CHOICES[rates])
     page.panel("time_to_stepdown", max_day=30)
     with page.columns(2):
         page.panel("referral_conversion")
@@ -23,3 +28,7 @@ with report_page("stepdown", "Step-down from residential to IOP") as page:
     )
     benchmark = st.toggle("Show the VA residential benchmark", value=True, key="va_benchmark", bind="query-params")
     page.panel("fui_followup", window_days=fui_window, benchmark=benchmark)
+    fui_rates = st.segmented_control(
+        "Site rates", ["Adjusted", "Raw"], default="Adjusted", key="fui_sites", bind="query-params", required=True
+    )
+    page.panel("site_comparison", measure=f"followup_{fui_window}", rate=RATE_CHOICES[fui_rates])

@@ -355,6 +355,11 @@ def factor_effects(cells: pd.DataFrame, model: Fit) -> pd.DataFrame:
     return table[cols]
 
 
+def model_summary(model: Fit) -> pd.DataFrame:
+    """One row: whether the fit converged, what to tell the reader about it, and its IRLS iterations."""
+    return pd.DataFrame({"converged": [model.converged], "message": [model.message], "iterations": [model.iterations]})
+
+
 def post_step(rows: pd.DataFrame, params: dict | None = None) -> Output:
     """The `model: casemix` step of queries/site_comparison.sql: episode rows of all sites -> site table."""
     if rows.empty:
@@ -374,7 +379,11 @@ def post_step(rows: pd.DataFrame, params: dict | None = None) -> Output:
     notes = [
         f"Case-mix model (logistic regression on {', '.join(v.lower() for v in FACTORS.values())}): " + model.message
     ]
-    details = {"odds_ratios": Detail(odds_ratios(model)), "factor_effects": Detail(effects, follows="expected")}
+    details = {
+        "model": Detail(model_summary(model)),
+        "odds_ratios": Detail(odds_ratios(model)),
+        "factor_effects": Detail(effects, follows="expected"),
+    }
     # the all-site rate is shown on every row, and limits and adjusted rates are computed from it
     total = Total(
         {"eligible": int(table["eligible"].sum()), "observed": int(table["observed"].sum())},
