@@ -316,7 +316,9 @@ def test_scoped_run_returns_only_its_sites_with_the_same_expected(mixed, query):
 def test_only_site_rows_leave_the_runner(mixed, query):
     result = runner.run(mixed, query, {})
     assert list(result.data.columns) == CONTRACT and len(result.data) == 4
-    assert set(result.details) == {"odds_ratios", "factor_effects"}
+    assert set(result.details) == {"model", "odds_ratios", "factor_effects"}
+    assert list(result.details["model"].columns) == ["converged", "message", "iterations"]
+    assert result.details["model"]["converged"].tolist() == [True]
     assert "site" not in result.details["odds_ratios"] and "episodes" not in result.details["odds_ratios"]
     assert len(result.details["factor_effects"]) == 4 * len(casemix.FACTORS)
 
@@ -462,6 +464,8 @@ def test_perfect_separation_gives_raw_rates_only(tmp_path_factory, query):
     assert df["raw_rate"].iloc[0] < df["raw_rate"].iloc[1] or df["raw_rate"].iloc[0] > df["raw_rate"].iloc[1]
     assert result.details["factor_effects"].empty
     assert result.details["odds_ratios"]["odds_ratio"].isna().sum() >= 1
+    assert result.details["model"]["converged"].tolist() == [False]
+    assert result.details["model"]["message"].iloc[0] in result.notes[0]
 
 
 def test_a_level_where_no_one_steps_down_is_quasi_separated(tmp_path_factory, query):
