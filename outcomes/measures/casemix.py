@@ -7,6 +7,7 @@ The method is written down in docs/measures/site_comparison.md. Every function w
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ MAX_ITER = 100
 # A level whose log odds ratio or standard error grows past these is (quasi-)separated: its odds ratio is
 # infinite and the fit has no finite answer, although IRLS stops and reports convergence.
 MAX_COEF, MAX_SE = 15.0, 100.0
+_FIT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -149,7 +151,6 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS),
     rows): the likelihood is that of the episodes, and the fit costs what the number of patterns costs.
     """
     import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     factors = list(factors)
     patterns = cells.groupby("pattern", sort=True).agg({**{f: "first" for f in FACTORS}, "n": "sum", "events": "sum"})
@@ -188,8 +189,11 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS),
             design,
         )
     endog = np.column_stack([patterns["events"], patterns["n"] - patterns["events"]]).astype(float)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    # Convergence is read from the result, never from warnings: the warnings filters are one process-wide
+    # state, so a warning caught around one fit may be another thread's. The lock keeps the silencing of
+    # statsmodels' warnings from being undone by a fit on another thread (a page fits several at once).
+    with _FIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
             res = sm.GLM(endog, x, family=sm.families.Binomial()).fit(maxiter=MAX_ITER)
         except (np.linalg.LinAlgError, ValueError) as exc:
@@ -197,7 +201,7 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS),
     index = pd.MultiIndex.from_tuples(names)
     params, se = pd.Series(res.params, index=index), pd.Series(res.bse, index=index)
     iterations = int(res.fit_history.get("iteration", 0))
-    if not res.converged or any(issubclass(w.category, ConvergenceWarning) for w in caught):
+    if not res.converged:
         return failed(f"The model did not converge in {MAX_ITER} iterations; raw rates only.")
     if not (np.all(np.isfinite(params)) and np.all(np.isfinite(se))):
         return failed("The model did not converge (non-finite estimates); raw rates only.")
