@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from outcomes.web.casemix import RATE_CHOICES
 from outcomes.web.report import report_page
 
 with report_page("retention", "Retention and outcomes") as page:
@@ -13,13 +12,13 @@ with report_page("retention", "Retention and outcomes") as page:
     page.panel("discharge_outcomes", benchmark=benchmark)
     rates = st.segmented_control(
         "Site rates",
-        ["Adjusted", "Raw"],
-        default="Adjusted",
+        ["adjusted", "raw"],
+        default="adjusted",
         key="completion_sites",
         bind="query-params",
         required=True,
     )
-    page.panel("site_comparison", measure="iop_completion", rate=RATE_CHOICES[rates])
+    page.panel("site_comparison", measure="iop_completion", rate=f"{rates}_rate")
     with page.columns(2):
         page.panel("discharge_outcomes_by_level")
         page.panel("length_of_stay")

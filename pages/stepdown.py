@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from outcomes.web.casemix import RATE_CHOICES
 from outcomes.web.report import report_page
 
 with report_page("stepdown", "Step-down from residential to IOP") as page:
@@ -15,9 +14,9 @@ with report_page("stepdown", "Step-down from residential to IOP") as page:
     )
     page.panel("stepdown_by_site", window_days=window, grain=grain)
     rates = st.segmented_control(
-        "Site rates", ["Adjusted", "Raw"], default="Adjusted", key="stepdown_sites", bind="query-params", required=True
+        "Site rates", ["adjusted", "raw"], default="adjusted", key="stepdown_sites", bind="query-params", required=True
     )
-    page.panel("site_comparison", measure=f"stepdown_{window}", rate=RATE_CHOICES[rates])
+    page.panel("site_comparison", measure=f"stepdown_{window}", rate=f"{rates}_rate")
     page.panel("time_to_stepdown", max_day=30)
     with page.columns(2):
         page.panel("referral_conversion")
@@ -29,6 +28,6 @@ with report_page("stepdown", "Step-down from residential to IOP") as page:
     benchmark = st.toggle("Show the VA residential benchmark", value=True, key="va_benchmark", bind="query-params")
     page.panel("fui_followup", window_days=fui_window, benchmark=benchmark)
     fui_rates = st.segmented_control(
-        "Site rates", ["Adjusted", "Raw"], default="Adjusted", key="fui_sites", bind="query-params", required=True
+        "Site rates", ["adjusted", "raw"], default="adjusted", key="fui_sites", bind="query-params", required=True
     )
-    page.panel("site_comparison", measure=f"followup_{fui_window}", rate=RATE_CHOICES[fui_rates])
+    page.panel("site_comparison", measure=f"followup_{fui_window}", rate=f"{fui_rates}_rate")

@@ -2,8 +2,8 @@
 site, whether the case-mix model converged, and the odds ratios and factor effects behind the expected counts.
 
 A page places it like any panel, `page.panel("site_comparison", measure="stepdown_14", rate="raw_rate")`
-(`rate` is the funnel plot's, from the header's `chart:`). Everything shown comes from the runner's suppressed
-result; its tables beside the result (odds ratios, factor effects) hold no counts.
+(`rate`, adjusted_rate or raw_rate, is the funnel plot's, from the header's `chart:`). Everything shown comes
+from the runner's suppressed result; its tables beside the result (odds ratios, factor effects) hold no counts.
 """
 
 from __future__ import annotations
@@ -35,7 +35,28 @@ MEASURES = {
     "followup_30": "30-day follow-up",
     "iop_completion": "IOP completion",
 }
-RATE_CHOICES = {"Adjusted": "adjusted_rate", "Raw": "raw_rate"}  # the page's switch: label -> funnel plot rate
+POPULATIONS = {  # eligible and observed of each measure, as the definition popover puts them
+    "stepdown": "residential discharges less deaths, incarcerations, direct transfers and windows not yet complete "
+    "(as in the step-down rate); observed: an attended IOP session, any site, on day 0 to day {days}",
+    "followup": "residential and withdrawal management discharges with a complete window (as in FUI-aligned "
+    "follow-up); observed: an attended PHP, IOP or OP session on day 1 to day {days}",
+    "iop": "IOP discharges (as in Completed or left against advice); observed: discharge reason completed",
+}
+METHOD = f"""
+- **Expected**: a logistic regression (statsmodels GLM, binomial) of the outcome on the factors below, fitted over
+  every eligible episode at **every site** in the range, so a view of one site gets the same expected values as a
+  view of all. The sites filter and your site scope choose the sites shown; the client-group filters narrow the
+  episodes fitted. A site's expected count is the sum of its episodes' predicted probabilities.
+- **O/E** = observed / expected, with a 95% interval treating observed as Poisson with mean expected (Byar).
+- **Adjusted rate** = O/E × the all-site rate (indirect standardisation).
+- **Funnel limits**: exact binomial 95% and 99.8% limits around the all-site rate at each site's number of
+  eligible episodes (Spiegelhalter 2005). A site is flagged **above** or **below** when its adjusted rate lies
+  outside the 99.8% limits.
+- If the model does not converge (e.g. a factor level predicts the outcome exactly), raw rates only are shown.
+
+**Case-mix factors** (a missing value is a level of its own; a level with fewer than {MIN_LEVEL} episodes is
+counted with its factor's most common level):
+""" + "\n".join(f"- {name}" for name in FACTORS.values())
 TWO_DECIMALS = ("oe_ratio", "oe_low", "oe_high")
 PERCENT = ("limit95_low", "limit95_high", "limit998_low", "limit998_high")
 EFFECTS_NOTE = (
@@ -77,18 +98,20 @@ def fit_state(comparison: Comparison) -> tuple[bool, str]:
     return bool(model["converged"].iloc[0]), str(model["message"].iloc[0])
 
 
-def heading(query: Query, title: str) -> None:
-    """Title with a Definition popover holding the method and the factor list."""
+def population(measure: str) -> str:
+    """Who is counted for `measure`, in words."""
+    kind, _, days = measure.partition("_")
+    return POPULATIONS[kind].format(days=days)
+
+
+def heading(query: Query, title: str, measure: str) -> None:
+    """Title with a Definition popover holding the population, the method and the factor list."""
     with st.container(horizontal=True, vertical_alignment="center", wrap=False):
         st.subheader(title, width="stretch")
         with st.popover("Definition"):
             st.markdown(f"**{query.title}**\n\n{query.description}")
-            st.markdown(
-                "**Case-mix factors** (a missing value is a level of its own; a level with fewer than "
-                f"{MIN_LEVEL} episodes is counted with its factor's most common level):\n"
-                + "\n".join(f"- {name}" for name in FACTORS.values())
-            )
-            st.markdown("**Method**  \n" + query.definition.replace("\n", "  \n"))
+            st.markdown(f"**{MEASURES[measure]}.** Eligible: {population(measure)}, at the site of the episode.")
+            st.markdown(METHOD)
             st.caption(
                 f"Query: `queries/{query.path.name}` · method, references and how to read a flag: "
                 "`docs/measures/site_comparison.md`"
@@ -134,7 +157,7 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
     if effects.empty:
         return pd.DataFrame()
     share = effects["change"] / effects["expected_without"]
-    text = ["hidden" if pd.isna(v) else f"{v:+.1%}" for v in share]
+    text = ["hidden" if pd.isna(v) else f"{v:+.1%}" if round(v, 3) else "0.0%" for v in share]
     wide = effects.assign(text=text).pivot(index="factor", columns="site", values="text")
     wide = wide.reindex([f for f in FACTORS.values() if f in wide.index])
     return wide.rename_axis(columns=None).reset_index().rename(columns={"factor": "Factor"})
@@ -204,7 +227,7 @@ class SiteComparisonPanel(Panel):
 
     def start(self):
         """Draw the heading now, start the query, and return the function that draws the rest in place."""
-        heading(self.query, self.title())
+        heading(self.query, self.title(), self.measure)
         holder = st.container()
         values = queries.given(self.query.name, self.params)
         result = queries.start(self.query.name, values, cached=cached_result)
