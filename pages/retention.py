@@ -15,6 +15,7 @@ with report_page("retention", "Retention and outcomes") as page:
         ["adjusted", "raw"],
         default="adjusted",
         key="completion_sites",
+        format_func=str.capitalize,
         bind="query-params",
         required=True,
     )

@@ -243,7 +243,9 @@ def test_switch_plots_raw_rates_and_is_kept_in_the_address(open_page, planted, c
     # the follow-up panel has a switch of its own: still adjusted
     fui = site_points(chart(at, "chart-site_comparison-followup_7"))
     assert {p["group"] for p in fui.values()} <= {"Within limits", "Below 99.8% limits", "Above 99.8% limits"}
-    shared = open_page(planted, "pages/stepdown.py", stepdown_sites="raw")  # a shared link opens the raw view
+    shared = open_page(
+        planted, "pages/stepdown.py", stepdown_sites="Raw"
+    )  # a shared link (the label is in the address) opens the raw view
     assert site_points(chart(shared, "chart-site_comparison-stepdown_14")) == after
 
 

@@ -40,7 +40,7 @@ POPULATIONS = {  # eligible and observed of each measure, as the definition popo
     "(as in the step-down rate); observed: an attended IOP session, any site, on day 0 to day {days}",
     "followup": "residential and withdrawal management discharges with a complete window (as in FUI-aligned "
     "follow-up); observed: an attended PHP, IOP or OP session on day 1 to day {days}",
-    "iop": "IOP discharges (as in Completed or left against advice); observed: discharge reason completed",
+    "iop": "IOP discharges (as in IOP completion by month of discharge); observed: discharge reason completed",
 }
 METHOD = f"""
 - **Expected**: a logistic regression (statsmodels GLM, binomial) of the outcome on the factors below, fitted over
