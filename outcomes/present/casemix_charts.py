@@ -245,6 +245,7 @@ def rate_comparison(
         )
     finish(fig, title, height or 170 + 46 * len(sites), percent=False)
     _legend_below(fig)
+    fig.update_layout(showlegend=True)  # with raw rates only, the legend still says what the points are
     fig.update_xaxes(tickformat=".0%", rangemode="tozero", title_text="Rate", showgrid=True, gridcolor="#eee")
     fig.update_yaxes(tickvals=np.arange(len(sites)), ticktext=sites, range=[-0.6, len(sites) - 0.4], showgrid=False)
     return fig
