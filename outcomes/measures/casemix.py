@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import special, stats
 
 from outcomes.measures.models import Detail, Output, Total
+from outcomes.privacy.suppress import HIGH, LOW
 
 FACTORS = {
     "age_band": "Age band",
@@ -294,8 +295,12 @@ def site_table(cells: pd.DataFrame, model: Fit) -> pd.DataFrame:
 
 
 def odds_ratios(model: Fit) -> pd.DataFrame:
-    """One row per factor level: its odds ratio against the reference level with a 95% interval, or why not."""
+    """One row per factor level: its odds ratio against the reference level with a 95% interval, or why not.
+
+    An estimated level where 1-10 episodes had the outcome, or 1-10 had not, is left blank: its interval's width
+    would tell that count roughly."""
     rows = []
+    pats = model.patterns
     for lv in model.levels.itertuples(index=False):
         key = (lv.factor, lv.level)
         odds = low = high = np.nan
@@ -306,20 +311,19 @@ def odds_ratios(model: Fit) -> pd.DataFrame:
         elif lv.role == "aliased":
             note = "not separately estimable: determined by other factors' levels"
         elif model.converged and key in model.params.index:
-            note = "estimated"
-            odds = float(np.exp(model.params[key]))
-            low, high = (float(np.exp(v)) for v in model.conf_int.loc[key])
+            at = pats[lv.factor] == lv.level
+            events, n = int(pats.loc[at, "events"].sum()), int(pats.loc[at, "n"].sum())
+            if LOW <= events <= HIGH or LOW <= n - events <= HIGH:
+                note = "not shown: a small count of episodes at this level had the outcome, or had not"
+            else:
+                note = "estimated"
+                odds = float(np.exp(model.params[key]))
+                low, high = (float(np.exp(v)) for v in model.conf_int.loc[key])
         else:
             note = "not estimated: the model did not converge"
         rows.append(
-            {
-                "factor": FACTORS[lv.factor],
-                "level": lv.level,
-                "odds_ratio": odds,
-                "or_low": low,
-                "or_high": high,
-                "note": note,
-            }
+            {"factor": FACTORS[lv.factor], "level": lv.level, "odds_ratio": odds, "or_low": low, "or_high": high}
+            | {"note": note}
         )
     return pd.DataFrame(rows, columns=["factor", "level", "odds_ratio", "or_low", "or_high", "note"])
 
