@@ -60,12 +60,14 @@ def run(name: str, values: dict) -> Rows:
         rows = cached_run(*key)
     except (db.VersionGone, duckdb.ConnectionException):
         context.restart()
-    _logged(key, rows)
+    record_run(key, rows)
     return rows
 
 
-def _logged(key: tuple, rows: Rows) -> None:
+def record_run(key: tuple, result) -> None:
+    """Log a run a person asked for (see web.audit.log_run); `result` is Rows or holds them as `.rows`."""
     name, _, _, _ = key
+    rows = result if isinstance(result, Rows) else result.rows
     if name != POPULATION:  # the minimum-population check is not a run anyone asked for
         log_run(key, name, dict(key[1]), len(rows.data), int(rows.mask.to_numpy().sum()))
 
@@ -95,7 +97,7 @@ def start(name: str, values: dict, cached=cached_run):
             context.restart()
         if isinstance(out[0], BaseException):
             raise out[0]
-        _logged(args, out[0])
+        record_run(args, out[0])
         return out[0]
 
     return result
