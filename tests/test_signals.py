@@ -213,7 +213,7 @@ def test_points_on_the_centre_line_are_not_useful():
 
 
 def test_signals_are_drawn_on_the_p_chart():
-    from outcomes.present import control_charts
+    from outcomes.present import control_charts, under_chart
 
     # the run of 8 B from the first test, and month 5 far above: a band behind the run, a ring on the point
     m, e, n = series("BA" * 6 + "B" * 8)
@@ -221,7 +221,7 @@ def test_signals_are_drawn_on_the_p_chart():
     rows = pd.DataFrame({"month": pd.to_datetime(m), "events": e, "n": n})
     found = detect(rows["month"], rows["events"], rows["n"])
     assert sorted(s.rule for s in found) == ["long_run", "outside_limits"]
-    fig = control_charts.mark_signals(control_charts.rate_p_chart(rows, "month", "events", "n"), found, rows)
+    fig = control_charts.rate_p_chart(rows, "month", "events", "n")  # every p-chart draws its own signals
     band = next(t for t in fig.data if t.name == "signal: long run")
     ring = next(t for t in fig.data if t.name == "signal: outside limits")
     assert [pd.Timestamp(x).date() for x in band.x] == months(20)[12:]
@@ -230,6 +230,10 @@ def test_signals_are_drawn_on_the_p_chart():
     names = [t.name for t in fig.data]
     assert max(names.index("signal: long run"), names.index("signal: outside limits")) < names.index("rate")
     assert band.showlegend and ring.showlegend
+    assert under_chart.lines(fig, "signals") == [
+        "Signal: May 2024 is above the upper control limit (95.0% against 86.5%).",  # Laney p′: wider than 3-sigma
+        "Signal: 8 months in a row below the centre line since Jan 2025.",
+    ]
 
 
 def test_order_of_rows_does_not_matter():
