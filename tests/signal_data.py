@@ -7,7 +7,7 @@ its complement is over 10, so every point is shown.
 - Northside: 26 and 18 of 40 in turn from Jan 2024 to Mar 2025 (15 months, starting with 26), then 14 of 40
   from Apr 2025 to Dec 2025. p-bar = (8*26 + 7*18 + 9*14) / 960 = 460 / 960 = 47.9%; 26/40 is above it, 18/40
   and 14/40 below, so the last 9 months are a run of 9 below (more than round(log2(24) + 3) = 8): "9 months in
-  a row below the centre line since Apr 2025". The 3-sigma limits (about 24% to 72%) hold every point.
+  a row below the centre line since Apr 2025". The limits (Laney p′, wider than 3-sigma here) hold every point.
 - Riverside: 23 and 17 of 40 in turn: 23 crossings, no signal.
 
 Load with as_of 2025-12-31.

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import signal_data
 from streamlit.testing.v1 import AppTest
 
-import signal_data
 from outcomes.catalog.query import load_catalog
 from outcomes.deliver import digest
 from outcomes.ingest import db
@@ -129,7 +129,9 @@ def test_digest_message_and_pdf_carry_the_signal_sentence(planted):
     (north,) = config.recipients
     con = db.connect(planted)
     try:
-        built = digest.build(con, north, kpis.Period(dt.date(2025, 12, 1), dt.date(2025, 12, 31)), catalog=load_catalog())
+        built = digest.build(
+            con, north, kpis.Period(dt.date(2025, 12, 1), dt.date(2025, 12, 31)), catalog=load_catalog()
+        )
         msg = digest.render(built, config, "o@example.org", dt.datetime(2026, 1, 1, 7, tzinfo=dt.UTC))
     finally:
         con.close()

@@ -130,6 +130,17 @@ def compose(
             text.append("No alert holds for your sites.")
             parts.append("<p>No alert holds for your sites.</p>")
         text.append("")
+        text.append("PROGRAM EVENTS THIS PERIOD")
+        parts.append("<h3>Program events this period</h3>")
+        if digest.events:
+            text += [f"- {e[len('Event: ') :]}" for e in digest.events]
+            parts.append(
+                "<ul>" + "".join(f"<li>{html.escape(e[len('Event: ') :])}</li>" for e in digest.events) + "</ul>"
+            )
+        else:
+            text.append("No program events recorded for this period.")
+            parts.append("<p>No program events recorded for this period.</p>")
+        text.append("")
         if digest.inline:
             text.append("CHARTS (in the HTML version of this message)")
             parts.append("<h3>Charts</h3>")

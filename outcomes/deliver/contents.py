@@ -16,7 +16,16 @@ from outcomes.deliver.schedule import Recipient
 from outcomes.measures import kpis, signals
 from outcomes.present import flow_charts
 from outcomes.present import pdf as export
-from outcomes.present.report import alert_rows, series_chart, signal_pages, signal_rows, stepdown_pages, tiles
+from outcomes.present.report import (
+    alert_rows,
+    events_in_view,
+    events_rows,
+    series_chart,
+    signal_pages,
+    signal_rows,
+    stepdown_pages,
+    tiles,
+)
 
 KEY_SERIES = ("stepdown_14", "followup_7")  # always drawn in the message
 MAX_INLINE = 4  # charts in the message body
@@ -33,6 +42,7 @@ class Digest:
     signals: list = field(default_factory=list)  # current signals
     older_signals: int = 0
     alerts: list = field(default_factory=list)  # alerting.Reading that hold
+    events: list = field(default_factory=list)  # lines: the program events overlapping the period
     inline: list = field(default_factory=list)  # Figure, drawn in the body
     pages: list = field(default_factory=list)  # export.Chart for the PDF
 
@@ -64,6 +74,8 @@ def build(
     if not digest.enough:
         return digest
     digest.summary = tiles(con, catalog, scope, period, previous)
+    in_view = events_in_view(con, catalog, scope)
+    digest.events = events_rows(in_view, period)
     found = signals.scan(con, None, scope, catalog)
     digest.signals = signals.current(found, period.start)
     digest.older_signals = len(found) - len(digest.signals)
@@ -85,7 +97,9 @@ def build(
             wanted.append(key)
     for series, sites, label in wanted[:MAX_INLINE]:
         where = label or (recipient.sites_text() if scope is not None else "all sites")
-        fig, _ = series_chart(con, series, sites, scope, catalog, label, f"{series.label}, {where}: monthly p-chart")
+        title = f"{series.label}, {where}: monthly p-chart"
+        shown = in_view if sites is None else events_in_view(con, catalog, scope, sites)
+        fig, _ = series_chart(con, series, sites, scope, catalog, label, title, shown)
         if fig is not None:
             fig.cid = f"chart{len(digest.inline) + 1}.{hashlib.sha256(recipient.name.encode()).hexdigest()[:8]}"
             digest.inline.append(fig)
@@ -97,7 +111,7 @@ def build(
         )
     ]
     digest.pages += signal_pages(signal_rows(digest.signals), alert_rows(digest.alerts))
-    digest.pages += stepdown_pages(con, catalog, scope, through)
+    digest.pages += stepdown_pages(con, catalog, scope, through, in_view)
     return digest
 
 

@@ -187,9 +187,7 @@ def _plural(k: int, word: str) -> str:
     return f"{k} {word}" if k == 1 else f"{k} {word}s"
 
 
-def analyse(
-    months, events, n, *, measure: str = "", label: str = "", site: str = "", unit: str = "month"
-) -> Analysis:
+def analyse(months, events, n, *, measure: str = "", label: str = "", site: str = "", unit: str = "month") -> Analysis:
     """Apply the three rules to one series in any order; a point whose events or n is missing (hidden) or whose
     n is 0 is left out. Counts must be whole numbers. `unit` (month or quarter) is how sentences name a point."""
     if unit not in UNITS:

@@ -8,15 +8,24 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import duckdb
 import pandas as pd
 
 from outcomes.catalog import runner
 from outcomes.catalog.query import Query
 from outcomes.measures import kpis, signals
-from outcomes.present import control_charts, flow_charts, rate_charts, signal_marks, theme, under_chart
+from outcomes.present import (
+    annotation_marks,
+    control_charts,
+    flow_charts,
+    rate_charts,
+    signal_marks,
+    theme,
+    under_chart,
+)
 from outcomes.present import pdf as export
 
-
+EVENTS = "annotations"  # the catalog query of the program events
 NO_SIGNALS = "No control-chart signals reach this period."
 RULES_NOTE = (
     "Signals: a point outside the 3-sigma (or Laney p′) limits, a run longer than round(log2(n) + 3) or fewer "
@@ -66,14 +75,35 @@ def analysis_note(analysis: signals.Analysis) -> str:
     )
 
 
-def series_chart(con, series: signals.Series, sites, scope, catalog, site_label: str, title: str):
-    """A p-chart of one signals series with its signals drawn on it, and the sentence for under it."""
+def series_chart(con, series: signals.Series, sites, scope, catalog, site_label: str, title: str, events=None):
+    """A p-chart of one signals series with its signals (and `events`, the program events in view) drawn on it,
+    and the lines for under it."""
     df, analysis = signals.analyse_series(con, series, sites, scope, catalog, site_label)
     rows = signals.series_rows(series, df)
     fig = control_charts.rate_p_chart(rows, "month", "events", "n", title=None)
     if fig is None:
         return None, analysis
-    return Figure(title, fig, analysis_note(analysis)), analysis
+    annotation_marks.draw(fig, events)
+    note = "\n".join([analysis_note(analysis), *under_chart.lines(fig, "events")])
+    return Figure(title, fig, note), analysis
+
+
+def events_in_view(con, catalog, scope, sites=None) -> pd.DataFrame:
+    """The program events for `sites` (None: every site) within `scope`: theirs and those for all sites. None on
+    a database loaded before the annotations table existed."""
+    try:
+        return _run(con, catalog, EVENTS, {"sites": list(sites)} if sites else {}, scope)[0]
+    except (duckdb.CatalogException, KeyError):
+        return pd.DataFrame(columns=["annotation_id", "start_date", "end_date", "site", "label", "category"])
+
+
+def events_rows(events: pd.DataFrame, period) -> list[str]:
+    """The events overlapping a period, one line each."""
+    return [
+        annotation_marks.line(r)
+        for r in annotation_marks.rows_of(events)
+        if r["start_date"] <= period.end and (r["end_date"] or r["start_date"]) >= period.start
+    ]
 
 
 def _run(con, catalog, name: str, params: dict, scope):
@@ -81,8 +111,9 @@ def _run(con, catalog, name: str, params: dict, scope):
     return result.data, result.mask
 
 
-def stepdown_pages(con, catalog, scope, data_through: dt.date) -> list[export.Chart]:
-    """The Step-down page's charts, from the same queries and defaults as pages/stepdown.py."""
+def stepdown_pages(con, catalog, scope, data_through: dt.date, events=None) -> list[export.Chart]:
+    """The Step-down page's charts, from the same queries and defaults as pages/stepdown.py, with the program
+    events in view (`events`, from events_in_view) on those over time."""
     out = []
 
     def add(title, name, params, draw, where=None, n=None, footnote=None, note_rows=None):
@@ -91,7 +122,7 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date) -> list[export.Ch
             df, mask = _where(df, mask, where)
         if df.empty:
             return
-        fig = draw(df)
+        fig = annotation_marks.draw(draw(df), events)
         if fig is None:
             return
         rows_df, rows_mask = note_rows(df, mask) if note_rows else (df, mask)

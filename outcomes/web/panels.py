@@ -123,8 +123,9 @@ class Panel:
         )
         if note:
             st.caption(note)
-        fig_key = ("chart", repr(chart), query.unstable_below, rows)
-        fig = reused(fig_key, lambda: charts.figure(chart, df, threshold=query.unstable_below))
+        events = chart_notes.events()
+        fig_key = ("chart", repr(chart), query.unstable_below, rows, events.key)
+        fig = reused(fig_key, lambda: events.draw(charts.figure(chart, df, threshold=query.unstable_below)))
         footnote = "\n\n".join(
             x
             for x in (
