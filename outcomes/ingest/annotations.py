@@ -16,7 +16,9 @@ import duckdb
 import pandas as pd
 
 from outcomes.ingest import contract
-from outcomes.ingest.loader import IDENTIFIER_MESSAGE, Problem  # moves to problems/rules on main
+from outcomes.ingest.problems import Problem
+from outcomes.ingest.rules import IDENTIFIER_MESSAGE
+from outcomes.ingest.sources import checksum
 
 TABLE = contract.ANNOTATIONS
 NAMES = tuple(c.name for c in TABLE.columns)
@@ -220,20 +222,6 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def prepare(source, sites: set[str]) -> tuple[Path | None, pd.DataFrame | None, list[Problem]]:
-    """Find, read and check the annotations of a folder of extracts (anything else has none)."""
-    if not isinstance(source, Path):
-        return None, None, []
-    path, problems = find(source)
-    if path is None:
-        return None, None, problems
-    frame, problems = read(path)
-    if frame is None:
-        return path, None, problems
-    problems = check(frame, path.name, sites)
-    return path, (None if problems else typed(frame)), problems
-
-
 def publish(con, rows: pd.DataFrame | None) -> int:
     """Create the `annotations` table in the database being built, empty without rows; returns its row count."""
     con.execute(CREATE)
@@ -247,3 +235,40 @@ def publish(con, rows: pd.DataFrame | None) -> int:
         finally:
             con.unregister("_annotations_rows")
     return con.execute("select count(*) from annotations").fetchone()[0]
+
+
+class Extract:
+    """The annotations of one load: its file's checksum (so a changed file loads again), its checks against the
+    staged enrollments' sites, and the published table. `source` None (a PostgreSQL or other table source):
+    no annotations."""
+
+    def __init__(self, source: Path | None):
+        self.path, self.problems = find(source) if isinstance(source, Path) else (None, [])
+        self.sums = {"annotations": checksum(self.path)} if self.path else {}
+        self.rows: pd.DataFrame | None = None
+
+    def check(self, con) -> list[Problem]:
+        """The problems of the file (call after the four tables are staged and checked)."""
+        if self.path is None or self.problems:
+            return self.problems
+        frame, problems = read(self.path)
+        if frame is None:
+            return problems
+        sites = {
+            r[0] for r in con.execute("select distinct site from _s_enrollments where site is not null").fetchall()
+        }
+        problems = check(frame, self.path.name, sites)
+        self.rows = None if problems else typed(frame)
+        return problems
+
+    def publish(self, con) -> dict[str, int]:
+        """The `annotations` table, and its line in load_files when there is a file; returns its row count by
+        table name when there is a file (the load's row counts name the files loaded)."""
+        n = publish(con, self.rows)
+        if self.path is None:
+            return {}
+        con.execute(
+            "insert into load_files values ('annotations', $f, $s, $n)",
+            {"f": self.path.name, "s": self.sums["annotations"], "n": n},
+        )
+        return {"annotations": n}
