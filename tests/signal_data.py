@@ -10,6 +10,8 @@ its complement is over 10, so every point is shown.
   a row below the centre line since Apr 2025". The limits (Laney p′, wider than 3-sigma here) hold every point.
 - Riverside: 23 and 17 of 40 in turn: 23 crossings, no signal.
 
+Program events (annotations.csv, EVENTS): a day at Northside, a span at Riverside, a day for all sites.
+
 Load with as_of 2025-12-31.
 """
 
@@ -23,6 +25,16 @@ AS_OF = dt.date(2025, 12, 31)
 MONTHS = [dt.date(2024 + i // 12, i % 12 + 1, 1) for i in range(24)]
 PER_MONTH = 40
 SIGNAL = "Signal: 9 months in a row below the centre line since Apr 2025."
+EVENTS = [
+    ["A1", "2025-03-01", "", "Northside", "Transport to IOP starts", "service"],
+    ["A2", "2024-06-01", "2024-08-31", "Riverside", "Counsellor posts vacant", "staffing"],
+    ["A3", "2025-06-01", "", "", "New intake assessment in use", ""],
+]
+NORTH_EVENTS = [
+    "Event: 1 Mar 2025, Northside: Transport to IOP starts (service)",
+    "Event: 1 Jun 2025, all sites: New intake assessment in use",
+]
+RIVER_EVENT = "Event: 1 Jun – 31 Aug 2024, Riverside: Counsellor posts vacant (staffing)"
 
 
 def stepped(site: str, i: int) -> int:

@@ -28,7 +28,7 @@ RUN_MONTHS = [dt.date(2025, m, 1) for m in range(4, 13)]
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("planted")
-    load(signal_data.write(tmp / "files"), tmp / "planted.duckdb", signal_data.AS_OF)
+    load(signal_data.write(tmp / "files", signal_data.EVENTS), tmp / "planted.duckdb", signal_data.AS_OF)
     return tmp / "planted.duckdb"
 
 
@@ -143,3 +143,96 @@ def test_digest_message_and_pdf_carry_the_signal_sentence(planted):
     pdf = PdfReader(io.BytesIO(part.get_payload(decode=True)))
     text = " ".join(" ".join(p.extract_text() or "" for p in pdf.pages).split())
     assert signal_data.SIGNAL in text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Program events (annotations)
+# --------------------------------------------------------------------------------------------------------------
+
+ROLES = """
+[users."north@example.org"]
+role = "director"
+sites = ["Northside"]
+"""
+NORTH_USER = {"is_logged_in": True, "email": "north@example.org", "email_verified": True}
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "x" * 32,
+    "client_id": "id",
+    "client_secret": "secret",
+    "server_metadata_url": "https://login.example.org/.well-known/openid-configuration",
+}
+
+
+def every_text(at: AppTest) -> str:
+    """What a page shows or carries: its text elements and every chart's JSON."""
+    return unescape(texts(at)) + "\n".join(el.proto.spec for el in at.get("plotly_chart"))
+
+
+def test_a_northside_director_sees_only_northside_and_all_site_events(planted, tmp_path, monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("OUTCOMES_DB", str(planted))
+    roles = tmp_path / "roles.toml"
+    roles.write_text(ROLES)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets = {"auth": AUTH, "roles_file": str(roles)}
+    at.user = NORTH_USER
+    at.switch_page("pages/stepdown.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    rate = figures(at)[0]
+    (marker,) = named(rate, "program event")
+    assert months_of(marker) == [dt.date(2025, 3, 1), dt.date(2025, 6, 1)]
+    lines = [s for s in rate["layout"]["shapes"] if s["type"] == "line"]
+    assert sorted(pd.Timestamp(s["x0"]).date() for s in lines) == [dt.date(2025, 3, 1), dt.date(2025, 6, 1)]
+    assert not [s for s in rate["layout"]["shapes"] if s["type"] == "rect"]  # Riverside's span is not drawn
+    shown = every_text(at)
+    for line in signal_data.NORTH_EVENTS:
+        assert line in unescape(texts(at))
+    assert "Counsellor posts vacant" not in shown and "Riverside" not in shown
+
+
+def test_a_span_is_a_band_on_its_own_sites_charts(open_page):
+    at = open_page("pages/stepdown.py", sites="Riverside")
+    rate = figures(at)[0]
+    (band,) = [s for s in rate["layout"]["shapes"] if s["type"] == "rect"]
+    assert pd.Timestamp(band["x0"]).date() == dt.date(2024, 6, 1)
+    assert pd.Timestamp(band["x1"]).date() == dt.date(2024, 9, 1)  # through the end of 31 Aug
+    (marker,) = named(rate, "program event")
+    assert "Counsellor posts vacant" in " ".join(marker["hovertext"])
+    assert "Transport to IOP starts" not in every_text(at)
+    assert signal_data.RIVER_EVENT in unescape(texts(at))
+
+
+def test_a_chart_without_a_calendar_axis_gets_no_events(open_page):
+    at = open_page("pages/stepdown.py", sites="Northside")
+    curves = next(f for f in figures(at) if "Days after discharge" in json.dumps(f["layout"].get("xaxis", {})))
+    assert not named(curves, "program event")
+    assert [s["x0"] for s in curves["layout"]["shapes"]] == [7, 14, 30]  # its own day marks only
+
+
+def test_digest_lists_the_recipients_events_only(planted):
+    config = digest.parse_digests(
+        'timezone = "UTC"\n[[recipients]]\nname = "North"\nemail = "n@example.org"\nrole = "director"\n'
+        'sites = ["Northside"]\nschedule = "monthly 1 07:00"\n'
+    )
+    con = db.connect(planted)
+    try:
+        period = kpis.Period(dt.date(2025, 6, 1), dt.date(2025, 6, 30))
+        built = digest.build(con, config.recipients[0], period, catalog=load_catalog())
+    finally:
+        con.close()
+    assert built.events == ["Event: 1 Jun 2025, all sites: New intake assessment in use"]
+    msg = digest.compose(built, config, "o@example.org", dt.datetime(2025, 7, 1, 7, tzinfo=dt.UTC))
+    plain = msg.get_body(("plain",)).get_content()
+    assert "PROGRAM EVENTS THIS PERIOD\n- 1 Jun 2025, all sites: New intake assessment in use" in plain
+    assert "Event: 1 Mar 2025, Northside: Transport to IOP starts (service)" in plain  # under the inline chart
+    assert "Counsellor" not in plain and "Riverside" not in plain
+    inline = built.inline[0].figure
+    assert [pd.Timestamp(x).date() for x in named(inline.to_plotly_json(), "program event")[0]["x"]] == [
+        dt.date(2025, 3, 1),
+        dt.date(2025, 6, 1),
+    ]
