@@ -21,7 +21,13 @@ in_view as (
 ),
 
 final as (
-    select annotation_id, start_date, end_date, coalesce(site, '') as site, label, coalesce(category, '') as category
+    select
+        annotation_id,
+        start_date,
+        end_date,
+        coalesce(site, '') as site,
+        label,
+        coalesce(category, '') as category
     from in_view
     order by start_date, annotation_id
 )
