@@ -126,8 +126,9 @@ def _cells(frame: pd.DataFrame, col: str) -> list[str | None]:
     return [v if isinstance(v, str) else None for v in frame[col]]
 
 
-def check(frame: pd.DataFrame, file: str, sites: set[str], enrollments: str = "enrollments") -> list[Problem]:
-    """Every rule on every row, in line order; a message names the file, line and column, never the value."""
+def check(frame: pd.DataFrame, file: str, sites: set[str] | None, enrollments: str = "enrollments") -> list[Problem]:
+    """Every rule on every row, in line order; a message names the file, line and column, never the value.
+    `sites` None: the sites are not known (enrollments did not stage), so they are not checked."""
     out: list[tuple[int, int, Problem]] = []
     cells = {c: _cells(frame, c) for c in NAMES}
 
@@ -163,7 +164,7 @@ def check(frame: pd.DataFrame, file: str, sites: set[str], enrollments: str = "e
         if start and end and end < start:
             problem(i, "end_date", "end-before-start", "end_date is before start_date")
         site = cells["site"][i]
-        if site is not None and site.strip() not in sites:
+        if site is not None and sites is not None and site.strip() not in sites:
             problem(i, "site", "foreign-key", f"not a site in {enrollments} (empty means all sites)")
         for col, limit in (("label", contract.LABEL_MAX), ("category", contract.CATEGORY_MAX)):
             value = cells[col][i]
@@ -254,9 +255,11 @@ class Extract:
         frame, problems = read(self.path)
         if frame is None:
             return problems
-        sites = {
-            r[0] for r in con.execute("select distinct site from _s_enrollments where site is not null").fetchall()
-        }
+        try:
+            found = con.execute("select distinct site from _s_enrollments where site is not null").fetchall()
+            sites = {r[0] for r in found}
+        except duckdb.Error:  # enrollments could not be staged (reported already): sites are checked next time
+            sites = None
         problems = check(frame, self.path.name, sites)
         self.rows = None if problems else typed(frame)
         return problems
