@@ -314,3 +314,35 @@ def test_signals_command(demo_db_path, capsys):
     assert all(",Northside," in line for line in lines[1:])
     assert cli.main(["signals", "--db", str(demo_db_path), "--site", "Nowhere"]) == 2
     assert "unknown site Nowhere" in capsys.readouterr().err
+
+
+def test_a_grid_names_each_panels_signals_by_quarter():
+    from outcomes.present import control_charts, under_chart
+
+    # 24 quarters from Q1 2020: A and B in turn for 15, then 9 B below the centre line, at Northside only
+    quarters = [dt.date(2020 + i // 4, 3 * (i % 4) + 1, 1) for i in range(24)]
+    north = [A if i % 2 == 0 else B for i in range(15)] + [B - 5] * 9
+    south = [A if i % 2 == 0 else B for i in range(24)]
+    rows = pd.DataFrame(
+        {
+            "site": ["Northside"] * 24 + ["Southside"] * 24,
+            "period": quarters * 2,
+            "events": north + south,
+            "n": [100] * 48,
+        }
+    )
+    fig = control_charts.p_chart_grid(rows, "site", "period", "events", "n")
+    assert under_chart.lines(fig, "signals") == [
+        "Signal at Northside: 9 quarters in a row below the centre line since Q4 2023."
+    ]
+    (band,) = [t for t in fig.data if t.name == "signal: long run"]
+    assert band.xaxis == "x" and [pd.Timestamp(x).date() for x in band.x] == quarters[15:]
+
+
+def test_no_signals_on_an_axis_that_is_not_monthly():
+    from outcomes.present.signal_marks import unit_of
+
+    assert unit_of(pd.to_datetime(["2024-01-01", "2024-02-01"])) == "month"
+    assert unit_of([dt.date(2024, 1, 1), dt.date(2024, 4, 1), dt.date(2024, 10, 1)]) == "quarter"
+    assert unit_of([dt.date(2024, 1, 1), dt.date(2024, 1, 8)]) is None  # weeks
+    assert unit_of([0, 1, 2]) is None and unit_of(["iop", "op"]) is None

@@ -22,7 +22,7 @@ def unit_of(xs) -> str | None:
     if values.empty or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return None
     try:
-        days = pd.to_datetime(values)
+        days = pd.to_datetime(values, format="ISO8601")  # dates, or text such as 2025-03-01; never guessed
     except (TypeError, ValueError):
         return None
     if (days.dt.day != 1).any():
