@@ -236,3 +236,37 @@ def test_digest_lists_the_recipients_events_only(planted):
         dt.date(2025, 3, 1),
         dt.date(2025, 6, 1),
     ]
+
+
+def test_an_alert_message_draws_and_lists_the_sites_events(planted):
+    from outcomes.deliver import alerts as alerting
+    from outcomes.present import report
+
+    config = digest.parse_digests(
+        'timezone = "UTC"\n[[recipients]]\nname = "North"\nemail = "n@example.org"\nrole = "director"\n'
+        'sites = ["Northside"]\nschedule = "monthly 1 07:00"\n'
+    )
+    catalog = load_catalog()
+    (rule,) = alerting.parse_alerts(
+        '[[alerts]]\nname = "run"\nquery = "stepdown_rate"\nrate = "stepdown_rate"\nparams = { window_days = 14 }\n'
+        'sites = ["Northside"]\ncondition = "signal"\nrecipients = ["North"]\n',
+        "alerts.toml",
+        config.by_name(),
+        catalog,
+    )
+    con = db.connect(planted)
+    try:
+        (reading,) = alerting.evaluate(con, rule, catalog, signal_data.AS_OF)
+        events = report.events_in_view(con, catalog, ("Northside",), ["Northside"])
+    finally:
+        con.close()
+    assert reading.holds
+    now = dt.datetime(2026, 1, 1, 7, tzinfo=dt.UTC)
+    msg = digest.alert_message(
+        reading, config.recipients[0], config, "o@example.org", now, "x", signal_data.AS_OF, events
+    )
+    plain = msg.get_body(("plain",)).get_content()
+    assert signal_data.SIGNAL in plain
+    for line in signal_data.NORTH_EVENTS:
+        assert line in plain
+    assert "Counsellor" not in plain and "Riverside" not in plain

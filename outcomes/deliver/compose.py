@@ -14,7 +14,7 @@ import pandas as pd
 
 from outcomes.deliver.contents import Digest
 from outcomes.deliver.schedule import Config, Recipient, period_key, period_words
-from outcomes.present import control_charts
+from outcomes.present import annotation_marks, control_charts, under_chart
 from outcomes.present import pdf as export
 from outcomes.present.report import analysis_note, signal_rows
 
@@ -202,9 +202,17 @@ def render(digest: Digest, config: Config, sender: str, now: dt.datetime) -> Ema
 
 
 def alert_message(
-    reading, recipient: Recipient, config: Config, sender: str, now: dt.datetime, since: str, through: dt.date
+    reading,
+    recipient: Recipient,
+    config: Config,
+    sender: str,
+    now: dt.datetime,
+    since: str,
+    through: dt.date,
+    events=None,
 ) -> EmailMessage:
-    """An alert: what crossed, where and when, with the measure's p-chart."""
+    """An alert: what crossed, where and when, with the measure's p-chart and the site's program events
+    (`events`, from report.events_in_view)."""
     rule = reading.rule
     subject = f"Alert: {rule.what} at {reading.site}"
     lines = [
@@ -224,8 +232,11 @@ def alert_message(
             else None,
         )
         if fig is not None:
+            annotation_marks.draw(fig, events)
             png = export.png(fig, *INLINE_SIZE)
-            note = analysis_note(reading.analysis) if reading.analysis else ""
+            note = "\n".join(
+                [analysis_note(reading.analysis) if reading.analysis else "", *under_chart.lines(fig, "events")]
+            ).strip()
     cid = f"alert.{_slug(rule.name + reading.site)[:8]}"
     msg = EmailMessage()
     msg["From"] = sender

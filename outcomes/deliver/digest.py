@@ -36,6 +36,7 @@ from outcomes.deliver.schedule import (
     period_key,
 )
 from outcomes.measures import signals
+from outcomes.present import report as rendering
 from outcomes.privacy import access, audit
 
 __all__ = [
@@ -204,7 +205,8 @@ def run_alerts(
                     continue
                 person = people[name]
                 try:
-                    msg = alert_message(reading, person, config, outbox.sender, now, entry["since"], through)
+                    events = rendering.events_in_view(con, catalog, person.scope, [reading.site])
+                    msg = alert_message(reading, person, config, outbox.sender, now, entry["since"], through, events)
                 except Exception as exc:
                     report.fail(
                         f"{where} to {name}: the message could not be built ({type(exc).__name__}: {exc}); "
