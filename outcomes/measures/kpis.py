@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from outcomes.measures import noise
+
 DEFAULT_MONTHS = 3  # the default period: this many full months up to the data-through date
 TREND_PERIODS = 6  # the line under a tile: the value for this many periods of equal length, the last one shown
 CENSUS_WEEKS = 26  # the census trend: this many weeks up to the period's end
@@ -259,10 +261,12 @@ class Tile:
     trend: list = field(default_factory=list)
     number: float | None = None
     previous: float | None = None
+    change: str = ""  # whether the change is beyond chance, in two or three words (why it is coloured or grey)
 
     @property
     def note(self) -> str:
-        return f"{self.n_text} · previous {self.previous_text}" if self.n_text else f"previous {self.previous_text}"
+        parts = [self.n_text, f"previous {self.previous_text}", self.change]
+        return " · ".join(p for p in parts if p)
 
 
 def only_row(df: pd.DataFrame | None) -> pd.Series | None:
@@ -288,6 +292,7 @@ def tile(kpi: Kpi, results: list[pd.DataFrame | None], periods: list[Period], un
     row = only_row(results[-1])
     value, old = values[-1], values[-2] if len(values) > 1 else None
     n_text = _n_note(row[kpi.n] if row is not None else 0, kpi.n_unit, unstable_below)
+    verdict = _verdict(kpi, results)
     shown = kpi.range_for(periods[-1])
     help_text = kpi.note + f"\n\nThis period: {shown.label()}."
     if len(periods) > 1:
@@ -295,17 +300,42 @@ def tile(kpi: Kpi, results: list[pd.DataFrame | None], periods: list[Period], un
     help_text += (
         f" The line: the same measure for the {len(periods)} periods up to this one. Query: `queries/{kpi.query}.sql`."
     )
+    delta = format_delta(kpi.kind, value, old)
+    if delta:
+        help_text += f"\n\nChange: {verdict.reason}."
     return Tile(
         kpi.label,
         format_value(kpi.kind, value),
-        format_delta(kpi.kind, value, old),
-        "normal" if kpi.better == "up" else "inverse",
+        delta,
+        ("normal" if kpi.better == "up" else "inverse") if verdict.beyond else "off",
         n_text,
         format_value(kpi.kind, old),
         help_text,
         values,
         value,
         old,
+        _change_words(verdict) if delta else "",
+    )
+
+
+def _change_words(verdict: noise.Verdict) -> str:
+    if verdict.beyond is None:
+        return "change not tested (grey)"
+    return "change beyond chance" if verdict.beyond else "change within chance (grey)"
+
+
+def _verdict(kpi: Kpi, results: list[pd.DataFrame | None]) -> noise.Verdict:
+    """Whether the change from the previous period is beyond chance: rates by a two-proportion test on their
+    n; a median is not tested (its change is shown in grey)."""
+    if kpi.kind != "rate":
+        return noise.Verdict(None, "a change in a median is not tested for chance, so it stays grey")
+    if len(results) < 2:
+        return noise.Verdict(None, "no previous period")
+    now, before = only_row(results[-1]), only_row(results[-2])
+    if now is None or before is None:
+        return noise.Verdict(None, "not tested: a period has no rows")
+    return noise.two_proportions(
+        _number(now[kpi.value]), _number(now[kpi.n]), _number(before[kpi.value]), _number(before[kpi.n])
     )
 
 

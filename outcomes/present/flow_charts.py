@@ -109,12 +109,13 @@ def curves(
             xref="paper",
             yref="paper",
             x=0,
-            y=-0.22,
+            y=-0.3,
             xanchor="left",
+            yanchor="top",
             showarrow=False,
             font=dict(size=11, color="#555"),
         )
-        fig.update_layout(margin=dict(b=70))
+        fig.update_layout(margin=dict(b=95))
     top = int(num(df[x]).max())
     step = 30 if top > 60 else 7
     ticks = sorted({0, *marks} | {t for t in range(0, top + 1, step) if all(abs(t - m) > step / 3 for m in marks)})

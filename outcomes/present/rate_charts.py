@@ -254,7 +254,10 @@ def rate_heatmap(
             z=values.to_numpy(dtype=float),
             x=[tick(c) for c in values.columns],
             y=rows,
-            text=text,
+            # in narrow cells a hidden one is grey without its label (the hover says), so labels never overlap
+            text=text
+            if len(values.columns) <= 8
+            else [[t if t[:1].isdigit() or t[:1] == "(" else "" for t in r] for r in text],
             texttemplate="%{text}",
             textfont=dict(size=11),
             colorscale="Viridis",

@@ -70,7 +70,7 @@ def adhoc_panel() -> None:
     st.caption(note + (f" · {hidden} small cells hidden" if hidden else ""))
     spec = types.SimpleNamespace(suppress={"counts": result.counts})
     st.dataframe(format_table(result.data, result.mask, spec, result.reasons), hide_index=True, width="stretch")
-    exports(result.data, "adhoc", key="adhoc", reasons=result.reasons, query="adhoc")
+    exports(result.data, "adhoc", key="adhoc", reasons=result.reasons, title="Ad-hoc SQL", query="adhoc")
     name = st.text_input(
         "Save as query: name",
         value="new_query",

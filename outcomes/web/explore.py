@@ -166,5 +166,5 @@ def show(query: Query, chosen: dict) -> pd.DataFrame | None:
         + (f" · {hidden} small cells hidden (counts of 1–10 and what they would reveal)" if hidden else "")
         + " · the page address reproduces this view"
     )
-    exports(df, query.name, reasons=why, query=query.name, params=values)
+    exports(df, query.name, reasons=why, title=query.title, query=query.name, params=values)
     return df

@@ -8,7 +8,7 @@ from outcomes.measures import kpis
 from outcomes.present import files
 from outcomes.present.flow_charts import table_figure
 from outcomes.present.pdf import Chart
-from outcomes.web import context
+from outcomes.web import context, export_info
 from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
 from outcomes.web.panels import table_expander
@@ -49,7 +49,7 @@ def tiles() -> Chart:
         + [("census", kpis.census_params(period)), ("census", kpis.census_params(before, weeks=1))]
     )
     tiles = []
-    for col, kpi, (df, _, _) in zip(st.columns(len(kpis.KPIS)), kpis.KPIS, results):
+    for col, kpi, (df, _, _) in zip(st.columns(len(kpis.KPIS), gap="xsmall"), kpis.KPIS, results):
         tile = kpis.tile(kpi, kpi.by_period(df, periods), periods, catalog()[kpi.query].unstable_below)
         _metric(col, tile)
         tiles.append(tile)
@@ -79,7 +79,7 @@ def tiles() -> Chart:
         download(
             "CSV",
             lambda: files.to_csv(summary),
-            "overview.csv",
+            export_info.file_name("overview", "csv"),
             "text/csv",
             key="csv-overview",
             query="overview",
@@ -90,15 +90,15 @@ def tiles() -> Chart:
 
 
 def _metric(col, tile) -> None:
-    trend = [v for v in tile.trend if v is not None]
+    # a hidden value stays a gap (NaN breaks the line), so the line never joins across a hidden week
+    trend = [float("nan") if v is None else v for v in tile.trend]
     col.metric(
         tile.label,
         tile.value,
         tile.delta,
         delta_color=tile.delta_color,
-        help=tile.help,
         border=True,
-        chart_data=trend if len(trend) >= 2 else None,
+        chart_data=trend if sum(v is not None for v in tile.trend) >= 2 else None,
         chart_type="line",
     )
-    col.caption(tile.note)
+    col.caption(tile.note, help=tile.help)  # the help here, not on the title: the title keeps the tile's width

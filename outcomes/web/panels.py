@@ -16,7 +16,7 @@ from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
 from outcomes.present.theme import label, unstable_count
 from outcomes.privacy.suppress import SMALL
-from outcomes.web import context, queries
+from outcomes.web import context, export_info, queries
 from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
 from outcomes.web.reuse import reused
@@ -164,8 +164,8 @@ class Panel:
                     st.dataframe(labels.readable(table, labels.category_columns(df)), hide_index=True, width="stretch")
             download(
                 "CSV",
-                lambda: files.to_csv(df, why),
-                f"{self.key}.csv",
+                lambda: files.export_csv(df, why),
+                export_info.file_name(self.key, "csv"),
                 "text/csv",
                 key=f"csv-{self.key}",
                 query=query.name,
