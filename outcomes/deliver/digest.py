@@ -300,7 +300,7 @@ class Digest:
 
 
 def _note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | None = None) -> str:
-    """ "n = 1,234 eligible discharges (plus 2 hidden cells of 1–10)", from the shown rows only."""
+    """ "n = 1,234 eligible discharges (plus 2 hidden cells)", from the shown rows only."""
     n_col = n_col or query.chart.get("n")
     if not n_col or n_col not in df:
         return ""
@@ -308,7 +308,7 @@ def _note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | None 
     hidden = int(mask[n_col].sum()) if n_col in mask else 0
     note = f"n = {total:,} {theme.label(n_col).lower()}"
     if hidden:
-        note += f" (plus {hidden} hidden {'cell' if hidden == 1 else 'cells'} of 1–10)"
+        note += f" (plus {hidden} hidden {'cell' if hidden == 1 else 'cells'})"  # small or protecting another
     return note
 
 

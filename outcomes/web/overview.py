@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from outcomes.measures import kpis
-from outcomes.present import files
+from outcomes.present import files, hidden
 from outcomes.present.flow_charts import table_figure
 from outcomes.present.pdf import Chart
 from outcomes.web import context, export_info
@@ -44,12 +44,14 @@ def tiles() -> Chart:
                 "period's last day. `queries/census.sql`"
             )
     # every KPI over all the periods in one run each (grain=periods), and both censuses, at once
-    *results, (now, _, _), (then, _, _) = run_many(
+    *results, now, then = run_many(
         [(kpi.query, kpi.periods_params(periods)) for kpi in kpis.KPIS]
         + [("census", kpis.census_params(period)), ("census", kpis.census_params(before, weeks=1))]
     )
     tiles = []
-    for col, kpi, (df, _, _) in zip(st.columns(len(kpis.KPIS), gap="xsmall"), kpis.KPIS, results):
+    now, then = (_tagged(r, "active_clients", None, count=True) for r in (now, then))
+    for col, kpi, rows in zip(st.columns(len(kpis.KPIS), gap="xsmall"), kpis.KPIS, results):
+        df = _tagged(rows, kpi.value, kpi.n)
         tile = kpis.tile(kpi, kpi.by_period(df, periods), periods, catalog()[kpi.query].unstable_below)
         _metric(col, tile)
         tiles.append(tile)
@@ -87,6 +89,15 @@ def tiles() -> Chart:
             rows=len(summary),
         )
     return chart
+
+
+def _tagged(rows, value: str, n: str | None, count: bool = False):
+    """The rows with the labels their hidden value and n read by on a tile (kpis.VALUE_TAG, kpis.N_TAG)."""
+    df, _, why = rows
+    tags = {kpis.VALUE_TAG: [hidden.tag(w, count=count) for w in hidden.reason_of(why, df.index, [value])]}
+    if n:
+        tags[kpis.N_TAG] = [hidden.tag(w, count=True) for w in hidden.reason_of(why, df.index, [n])]
+    return df.assign(**tags)
 
 
 def _metric(col, tile) -> None:

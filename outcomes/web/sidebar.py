@@ -32,6 +32,7 @@ def draw(page: str | None = None) -> dict:
         run.filters = {}
         return run.filters
     opts = options(run.version)
+    _readable_address(opts)
     with st.sidebar:
         st.caption(f"Data through **{through:%d %b %Y}**{stale}")
         values: dict = {}
@@ -57,6 +58,22 @@ def draw(page: str | None = None) -> dict:
             values["co_occurring"] = {"yes": True, "no": False}.get(co)
     run.filters = {k: (v or None) if isinstance(v, list) else v for k, v in values.items()}
     return run.filters
+
+
+def _readable_address(opts: dict) -> None:
+    """The client-group filters are bound to the address by their readable labels ("Self-pay"); an address
+    naming stored values ("self_pay", as links made before did) is rewritten to the labels, once, so it still
+    selects the same view."""
+    changed = False
+    for name in CLIENT_GROUP:
+        given = st.query_params.get_all(name)
+        known = set(opts.get(filters.GLOBAL[name].options, []))
+        readable = [labels.value(v) if v in known else v for v in given]
+        if readable != given:
+            st.query_params[name] = readable
+            changed = True
+    if changed:
+        st.rerun()
 
 
 def filters_text(values: dict) -> str:
