@@ -135,7 +135,7 @@ def params(query: Query) -> dict:
 def show(query: Query, chosen: dict) -> pd.DataFrame | None:
     """A chosen query: definition, SQL, suppressed result table, its chart and CSV, Excel and Parquet downloads."""
     heading(query)
-    with st.expander("Definition and SQL"):
+    with st.expander("Exact rules and SQL"):
         if query.definition:
             st.markdown(query.definition.replace("\n", "  \n"))
         st.code(query.sql.strip(), language="sql")
