@@ -108,6 +108,7 @@ def test_page_in_browser(server, browser, path):
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
         if path not in ("explore", "data"):
             page.wait_for_selector(".js-plotly-plot, [data-testid='stMetricValue']", timeout=60_000)
+        assert page.get_by_text("Page not found").count() == 0, f"/{_address(path)} is not a page"
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.locator('[data-testid="stAlertContentError"]').count() == 0
         SHOTS.mkdir(parents=True, exist_ok=True)

@@ -64,8 +64,8 @@ class Builder:
 BUILDERS: dict[str, Builder] = {
     b.kind: b
     for b in (
-        Builder("p_chart", control_charts.rate_p_chart),
-        Builder("p_chart_grid", control_charts.p_chart_grid),
+        Builder("p_chart", control_charts.rate_p_chart, note=control_charts.LIMITS_NOTE),
+        Builder("p_chart_grid", control_charts.p_chart_grid, note=control_charts.LIMITS_NOTE),
         Builder("rate_lines", rate_charts.rate_lines),
         Builder("rate_bars", rate_charts.rate_bars),
         Builder("median_bars", rate_charts.median_bars),

@@ -19,6 +19,11 @@ from outcomes.present.theme import (
     x_hover,
 )
 
+LIMITS_NOTE = (
+    "Dotted lines (3-sigma limits): how far each month would wander by chance alone, given its number of "
+    "clients; a point outside them is more than chance."
+)
+
 
 def p_chart(
     df: pd.DataFrame,

@@ -20,6 +20,8 @@ from outcomes.present.theme import (
     themed,
 )
 
+SHORT = {"withdrawal_management": "Withdrawal mgmt"}  # node labels that would run into the next column
+
 CURVE_NOTE = (
     "Days are merged into one step until it holds no event or 11 or more, so that a small daily count "
     "cannot be read from the curve; markers sit on the days shown."
@@ -236,7 +238,8 @@ def sankey(df: pd.DataFrame, source: str, target: str, value: str, title: str | 
         go.Sankey(
             arrangement="snap",
             node=dict(
-                label=[pretty(level(lb)) for lb in labels],
+                # short names: a label of the last column sits left of its node, beside the column before
+                label=[SHORT.get(level(lb), pretty(level(lb))) for lb in labels],
                 pad=14,
                 thickness=16,
                 x=[xs[lb] for lb in labels],
@@ -269,7 +272,7 @@ def sankey(df: pd.DataFrame, source: str, target: str, value: str, title: str | 
             font=dict(size=12, color="#555"),
             xanchor="left" if i == 0 else "right" if i == len(steps) - 1 else "center",
         )
-    themed(fig).update_layout(title=title, height=480, margin=dict(t=50))
+    themed(fig).update_layout(title=title, height=480, margin=dict(t=50, r=16, l=16))
     return fig
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from outcomes.measures import kpis
-from outcomes.present import files, hidden
+from outcomes.present import files, glossary, hidden
 from outcomes.present.flow_charts import table_figure
 from outcomes.present.pdf import Chart
 from outcomes.web import context, export_info
@@ -43,6 +43,12 @@ def tiles() -> Chart:
                 "**Active clients.** Distinct clients with an episode at the level in the week holding the "
                 "period's last day. `queries/census.sql`"
             )
+            st.markdown(
+                "**Colours.** A change is green (better) or red (worse) only when it is larger than chance "
+                "alone would give for the numbers counted (more than 3 standard errors); grey otherwise."
+            )
+            for term, text in glossary.terms_for(None, " ".join(k.note for k in kpis.KPIS)):
+                st.markdown(f"**{term}**: {text}")
     # every KPI over all the periods in one run each (grain=periods), and both censuses, at once
     *results, now, then = run_many(
         [(kpi.query, kpi.periods_params(periods)) for kpi in kpis.KPIS]
