@@ -247,3 +247,17 @@ def test_small_multiples_keep_one_order_whatever_the_rows_order():
     titles = [a["text"] for a in spec(p_chart_grid(df, "site", "month", "events", "n"))["layout"]["annotations"]]
     again = spec(p_chart_grid(df.iloc[::-1], "site", "month", "events", "n"))["layout"]["annotations"]
     assert titles[:3] == ["Eastgate", "Northside", "Riverside"] == [a["text"] for a in again][:3]
+
+
+def test_heatmap_greys_a_hidden_cell_but_not_a_cell_with_no_row():
+    from outcomes.present.rate_charts import rate_heatmap
+
+    # Jan: weeks 1 and 2, week 2 hidden; Feb: week 1 only (week 2 not reached yet: no row)
+    df = pd.DataFrame(
+        {"admit_month": ["Jan", "Jan", "Feb"], "week": [1, 2, 1], "rate": [0.8, np.nan, 0.7], "n": [40, 9, 35]}
+    )
+    why = reasons_for(df, {(1, "rate"): sup.SMALL})
+    grey, rates = spec(rate_heatmap(df, "week", "admit_month", "rate", "n", reasons=why))["data"]
+    z = _array(grey["z"]).astype(float).reshape(2, 2)  # rows Feb, Jan (sorted); columns weeks 1, 2
+    assert np.isnan(z[0]).all() and np.isnan(z[1, 0]) and z[1, 1] == 1.0
+    assert grey["text"][1][1] == "too few" and rates["text"][1][0] == "80%"

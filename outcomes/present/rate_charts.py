@@ -249,15 +249,31 @@ def rate_heatmap(
         ]
         for vr, cr, rr in zip(values.to_numpy(), counts.to_numpy(), present.to_numpy())
     ]
+    columns = [tick(c) for c in values.columns]
+    gone = values.isna().to_numpy() & present.notna().to_numpy()  # a row that is hidden, not a cell with no row
+    narrow = len(values.columns) > 8  # a hidden cell's label would run into its neighbours: the hover says it
     fig = go.Figure(
+        go.Heatmap(  # under the rates: a grey cell wherever a rate is hidden, never a blank that reads as none
+            z=np.where(gone, 1.0, np.nan),
+            x=columns,
+            y=rows,
+            text=[[t if g else "" for t, g in zip(tr, gr)] for tr, gr in zip(text, gone)],
+            texttemplate="" if narrow else "%{text}",
+            textfont=dict(size=11, color="#333"),
+            colorscale=[[0, hidden.FILL], [1, hidden.FILL]],
+            showscale=False,
+            hovertemplate=f"{y_label or label(y)} %{{y}}, {x_label or label(x)} %{{x}}: %{{text}}<extra></extra>",
+            hoverongaps=False,
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.add_trace(
         go.Heatmap(
             z=values.to_numpy(dtype=float),
-            x=[tick(c) for c in values.columns],
+            x=columns,
             y=rows,
-            # in narrow cells a hidden one is grey without its label (the hover says), so labels never overlap
-            text=text
-            if len(values.columns) <= 8
-            else [[t if t[:1].isdigit() or t[:1] == "(" else "" for t in r] for r in text],
+            text=[[t if not g else "" for t, g in zip(tr, gr)] for tr, gr in zip(text, gone)],
             texttemplate="%{text}",
             textfont=dict(size=11),
             colorscale="Viridis",
@@ -274,9 +290,7 @@ def rate_heatmap(
         )
     )
     themed(fig).update_layout(
-        title=dict(text=title) if title else None,
-        height=height or max(260, 26 * len(rows) + 110),
-        plot_bgcolor=hidden.FILL,  # a hidden cell is grey with its label, never a blank that reads as nothing
+        title=dict(text=title) if title else None, height=height or max(260, 26 * len(rows) + 110)
     )
     fig.update_xaxes(title_text=x_label or label(x), showgrid=False, type="category")
     fig.update_yaxes(title_text=None, autorange="reversed", showgrid=False, type="category")
