@@ -244,7 +244,7 @@ def test_stepdown_chart_follows_the_site_filter(open_page):
     assert north == pytest.approx({"2025-01": 12 / 25, "2025-04": 12 / 24})
     # Southside: 9 of 12 and 4 of 15 stepped down, both hidden
     south = open_page("pages/stepdown.py", sites="Southside")
-    assert any("Every value here is a small cell" in i.value for i in south.info)
+    assert any("Every value here is hidden" in i.value for i in south.info)
 
 
 def test_a_url_reproduces_the_view(open_page):

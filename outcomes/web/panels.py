@@ -21,7 +21,9 @@ from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
 from outcomes.web.reuse import reused
 
-ALL_HIDDEN = "Every value here is a small cell (1–10) and is hidden; widen the filters or the date range."
+ALL_HIDDEN = (
+    "Every value here is hidden: each is a count of 1–10 or would give one away. Widen the filters or the date range."
+)
 
 
 def heading(query: Query, title: str | None = None) -> None:
