@@ -8,7 +8,7 @@ import streamlit as st
 
 from outcomes.catalog import filters, runner
 from outcomes.catalog.query import AREAS, Query
-from outcomes.present import charts
+from outcomes.present import charts, labels
 from outcomes.present import hidden as hidden_words
 from outcomes.present.tables import format_table
 from outcomes.web import context, queries
@@ -42,7 +42,7 @@ def index() -> None:
         k = filled.index(min(filled))  # the shortest column so far
         filled[k] += len(queries) + 1
         with cols[k]:
-            st.markdown(f"**{area.capitalize()}**")
+            st.markdown(f"**{labels.value(area)}**")
             for q in queries:
                 st.button(
                     q.title,
