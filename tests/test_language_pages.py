@@ -215,3 +215,16 @@ def test_census_lines_break_at_hidden_weeks(open_page, director_db, catalog):
         assert [math.isnan(v) for v in tile.proto.chart_data] == gaps, level  # a gap, never joined over
         broken += any(gaps)
     assert broken, "some level has a hidden week, so the test means something"
+
+
+def test_the_digest_pages_carry_the_same_legend_line(director_db, catalog):
+    from outcomes.deliver import digest
+
+    con = db.connect(director_db)
+    try:
+        pages = digest.stepdown_pages(con, catalog, ["Southside"], AS_OF)
+    finally:
+        con.close()
+    notes = [c.note for c in pages]
+    assert any(sup.SMALL_NOTE in n or sup.COMPLEMENT_NOTE in n or sup.FEW_NOTE in n for n in notes), notes
+    assert not any("<11" in n or "suppressed" in n for n in notes)

@@ -31,7 +31,7 @@ from outcomes.deliver import alerts as alerting
 from outcomes.deliver import mailer
 from outcomes.measures import kpis, signals
 from outcomes.paths import ROOT
-from outcomes.present import control_charts, flow_charts, rate_charts, theme
+from outcomes.present import control_charts, flow_charts, hidden, rate_charts, theme
 from outcomes.present import notice as notices
 from outcomes.present import pdf as export
 from outcomes.privacy import access, audit
@@ -354,9 +354,12 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date) -> list[export.Ch
     out = []
 
     def add(title, name, params, draw, where=None, n=None, footnote=None, note_rows=None):
-        df, mask = _run(con, catalog, name, params, scope)
+        result = runner.run(con, catalog[name], params, scope=scope)
+        df, mask, why = result.data, result.mask, result.reasons
         if where:
-            df, mask = _where(df, mask, where)
+            (df, mask), why = _where(df, mask, where), (None if why is None else _where(df, why, where)[1])
+        # the same legend line as on screen, in the same words
+        footnote = "\n".join(x for x in (hidden.legend_line(why, catalog[name].suppress), footnote) if x)
         if df.empty:
             return
         fig = draw(df)
