@@ -218,11 +218,11 @@ def test_census_lines_break_at_hidden_weeks(open_page, director_db, catalog):
 
 
 def test_the_digest_pages_carry_the_same_legend_line(director_db, catalog):
-    from outcomes.deliver import digest
+    from outcomes.present import report
 
     con = db.connect(director_db)
     try:
-        pages = digest.stepdown_pages(con, catalog, ["Southside"], AS_OF)
+        pages = report.stepdown_pages(con, catalog, ["Southside"], AS_OF)
     finally:
         con.close()
     notes = [c.note for c in pages]

@@ -16,7 +16,7 @@ from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
 from outcomes.present.theme import label, unstable_count
 from outcomes.privacy.suppress import SMALL
-from outcomes.web import context, export_info, queries
+from outcomes.web import chart_notes, context, export_info, queries
 from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
 from outcomes.web.reuse import reused
@@ -136,9 +136,13 @@ class Panel:
         )
         if note:
             st.caption(note)
-        fig_key = ("chart", repr(chart), query.unstable_below, rows)
         counts = query.suppress.get("counts", [])
-        fig = reused(fig_key, lambda: charts.figure(chart, df, query.unstable_below, reasons=why, count_columns=counts))
+        events = chart_notes.events()
+        fig_key = ("chart", repr(chart), query.unstable_below, rows, events.key)
+        fig = reused(
+            fig_key,
+            lambda: events.draw(charts.figure(chart, df, query.unstable_below, reasons=why, count_columns=counts)),
+        )
         footnote = "\n\n".join(
             x
             for x in (
@@ -154,7 +158,8 @@ class Panel:
             st.info(ALL_HIDDEN)
         else:
             st.plotly_chart(fig, width="stretch", key=f"chart-{self.key}", config={"displaylogo": False})
-            drawn = Chart(self.title(), fig, "\n".join(x for x in (since, note, footnote) if x), repr(fig_key))
+            marks = chart_notes.under(fig)
+            drawn = Chart(self.title(), fig, "\n".join(x for x in (since, note, marks, footnote) if x), repr(fig_key))
         if footnote:
             st.caption(footnote)
         with st.container(horizontal=True, vertical_alignment="top"):
