@@ -8,7 +8,9 @@ st.set_page_config(page_title="Treatment outcomes", page_icon="📈", layout="wi
 
 run = context.begin()  # who is signed in and which database this run shows, read once
 pages = [
-    st.Page("pages/overview.py", title="Overview", url_path="overview", default=True),
+    st.Page("pages/overview.py", title="Overview", url_path="home", default=True),
+    # the default page is served at the root only: this hidden twin answers at /overview too
+    st.Page("pages/overview.py", title="Overview", url_path="overview", visibility="hidden"),
     st.Page("pages/stepdown.py", title="Step-down", url_path="stepdown"),
     st.Page("pages/engagement.py", title="Engagement", url_path="engagement"),
     st.Page("pages/retention.py", title="Retention & outcomes", url_path="retention"),
@@ -22,5 +24,5 @@ pages = [
     ),
 ]
 nav = gate.navigation(pages)  # sign-in or "not authorised" instead when login is on
-sidebar.draw()
+sidebar.draw(nav.url_path)
 nav.run()

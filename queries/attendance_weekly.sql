@@ -1,4 +1,7 @@
 -- title: IOP attendance by calendar week
+-- summary: >
+--   Week by week, the share of scheduled IOP sessions that clients attended, and the share that were no-
+--   shows, by track and type of session.
 -- description: >
 --   Attended and no-show sessions as a share of scheduled IOP sessions in each calendar week (Monday
 --   start), by track and session type, for sessions dated in the start..end range (by session date).

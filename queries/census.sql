@@ -1,4 +1,6 @@
 -- title: Weekly census by level of care
+-- summary: >
+--   How many clients were in care at each level of care, week by week.
 -- description: >
 --   Distinct clients active at each level of care in each week (Monday to Sunday), from the week of
 --   start (default: 26 weeks before as_of) to the week of end or of as_of, whichever is earlier. A client

@@ -1,4 +1,7 @@
 -- title: Discharge outcomes
+-- summary: >
+--   Of the clients discharged each month, the share who completed treatment, with the range that chance alone
+--   would explain.
 -- description: >
 --   Discharges by recorded discharge reason, level of care and month of discharge, with the share that
 --   completed treatment and the share with a positive outcome (completed, or transferred to further

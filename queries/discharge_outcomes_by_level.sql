@@ -1,4 +1,7 @@
 -- title: Discharge outcomes by level of care
+-- summary: >
+--   For each level of care, the share of discharges that completed treatment and the share that left against
+--   advice.
 -- description: >
 --   Discharges in the start..end range by level of care and recorded discharge reason, with the share
 --   that completed treatment and the share that left against advice. The same counts as

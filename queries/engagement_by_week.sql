@@ -1,4 +1,6 @@
 -- title: IOP attendance by week since admission
+-- summary: >
+--   In each week after starting IOP, the share of scheduled sessions that clients attended.
 -- description: >
 --   For IOP episodes admitted in the start..end range, attended sessions as a share of scheduled sessions
 --   in each week since admission (week 1 = days 0-6). Scheduled = attended + no-show + client-cancelled;

@@ -1,4 +1,7 @@
 -- title: IOP attendance by admission month and week
+-- summary: >
+--   For clients who started IOP in each month, the share of scheduled sessions they attended in each week
+--   after starting.
 -- description: >
 --   Attended sessions as a share of scheduled sessions for each IOP admission month and week since
 --   admission (week 1 = days 0-6), for IOP episodes admitted in the start..end range (by IOP admit date).

@@ -1,4 +1,6 @@
 -- title: Family session participation in IOP
+-- summary: >
+--   Each month, the share of clients in IOP who attended at least one family session.
 -- description: >
 --   Share of active IOP episodes with an attended family session, per calendar month, for the months
 --   from the month of start to the month of end (whole months, by session date). An episode is active in

@@ -1,4 +1,7 @@
 -- title: Follow-up after residential or withdrawal management discharge (FUI-aligned)
+-- summary: >
+--   Each month, the share of clients leaving residential or withdrawal management care who attended a PHP,
+--   IOP or outpatient session within the follow-up window, as the national follow-up measure counts it.
 -- description: >
 --   FUI-aligned (adapted; this provider's services only). Share of residential and withdrawal
 --   management discharges followed by an attended PHP, IOP or OP session from day 1 to day

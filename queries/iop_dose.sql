@@ -1,4 +1,6 @@
 -- title: IOP weekly dose
+-- summary: >
+--   For each IOP track, how often a client's week in care reached 3 attended sessions and 9 attended hours.
 -- description: >
 --   Share of active IOP client-weeks with at least 3 attended sessions and with at least 9 attended hours,
 --   by track, for IOP episodes admitted in the start..end range (by IOP admit date). Every week from

@@ -1,4 +1,7 @@
 -- title: IOP initiation and engagement
+-- summary: >
+--   Of clients starting IOP, the share who attended a first session within two weeks and the share who kept
+--   coming after it.
 -- description: >
 --   Of new IOP episodes admitted in the start..end range (by IOP admit date), the share that
 --   initiated (an attended session on days 0-13 after admission) and engaged (attended sessions on at

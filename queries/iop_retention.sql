@@ -1,4 +1,7 @@
 -- title: IOP retention curve
+-- summary: >
+--   The share of IOP clients still in treatment on each day after admission, by how they came to IOP and by
+--   track.
 -- description: >
 --   Kaplan-Meier share of IOP episodes still retained (not dropped out) by day since admission, for IOP
 --   episodes admitted in the start..end range (by IOP admit date), by entry route (step-down from

@@ -1,4 +1,7 @@
 -- title: Days from residential discharge to first IOP session (Overview tile)
+-- summary: >
+--   For clients who went from residential care to IOP within a month, the typical (median) number of days
+--   before their first IOP session.
 -- description: >
 --   Median days from a residential discharge to the client's first attended IOP session, among discharges
 --   in the start..end range whose client attended IOP within max_day days (day 0 = the discharge day): one

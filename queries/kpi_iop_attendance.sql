@@ -1,4 +1,6 @@
 -- title: IOP attendance rate for a period (Overview tile)
+-- summary: >
+--   The share of scheduled IOP sessions that clients attended.
 -- description: >
 --   Attended sessions as a share of scheduled IOP sessions dated in the start..end range (by session
 --   date): one row for the whole range (grain period, the Overview tile) or one per calendar month.

@@ -1,4 +1,6 @@
 -- title: IOP retention at a given day (Overview tile)
+-- summary: >
+--   The share of IOP clients still in treatment 90 days after admission.
 -- description: >
 --   Kaplan-Meier share of IOP episodes not dropped out by day `day` after admission, for IOP episodes
 --   admitted in the start..end range (by IOP admit date): one row for the whole range (grain period, the

@@ -1,4 +1,7 @@
 -- title: Length of stay
+-- summary: >
+--   How long discharged clients stayed at each level of care: the middle (median) stay, and the range of the
+--   middle half of stays.
 -- description: >
 --   Median and quartiles of length of stay, in days, of discharged episodes by level of care:
 --   discharge date minus admit date, with a same-day stay counted as 1 day. Open episodes are not

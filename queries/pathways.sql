@@ -1,4 +1,6 @@
 -- title: Care pathways between levels of care
+-- summary: >
+--   How clients move from one level of care to the next along their path through treatment.
 -- description: >
 --   Counts of moves from one level of care to the next along each client's path, labelled by step
 --   (1. to 5.) so the flow reads left to right, for paths whose first admission falls in the start..end

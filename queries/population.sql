@@ -1,4 +1,6 @@
 -- title: Clients in view
+-- summary: >
+--   How many different clients the filters select; pages show nothing when it is under 11.
 -- description: >
 --   Distinct clients with an episode that matches the global filters and, when From or To is set, was in
 --   care during that range. Pages show no results when it is under 11: the minimum population of a view.

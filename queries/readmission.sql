@@ -1,4 +1,7 @@
 -- title: Readmission after residential or IOP discharge
+-- summary: >
+--   Each month, the share of clients leaving residential care or IOP who were admitted again to residential
+--   or withdrawal management care within the window.
 -- description: >
 --   Share of residential and IOP discharges followed by a new residential or withdrawal management
 --   admission, at any site, on day 2-30 and on day 2-90 after discharge. An admission on day 0 or 1 is a

@@ -1,4 +1,7 @@
 -- title: Referral conversion
+-- summary: >
+--   Of the IOP referrals made when clients were discharged, how many clients were admitted, and how many
+--   attended a session within 14 days, site by site.
 -- description: >
 --   Of referrals made at discharge, the share admitted to the referred-to episode and the share whose
 --   client attended a session in that episode within 14 days of the referral (days 0-14, the referral day

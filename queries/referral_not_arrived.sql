@@ -1,4 +1,7 @@
 -- title: Referrals that never arrived
+-- summary: >
+--   Each month, the share of referrals made at discharge whose client has not arrived at the program they
+--   were referred to, site by site.
 -- description: >
 --   Referrals made at discharge whose client had not arrived in the referred-to episode by as_of, as a
 --   count and a share of referrals, by referring site and month of referral. There is no waiting period:

@@ -1,4 +1,7 @@
 -- title: Site comparison adjusted for case mix
+-- summary: >
+--   Each site's rate beside the rate its mix of clients would predict, so that sites serving different
+--   clients compare fairly.
 -- description: >
 --   For each site, the observed and case-mix expected step-down, follow-up or IOP completion count, the
 --   observed/expected ratio with a 95% interval, the raw and adjusted rate, and funnel limits around the

@@ -1,4 +1,7 @@
 -- title: Step-down from residential to IOP by site
+-- summary: >
+--   Site by site, the share of clients leaving residential care who attended an IOP session within the
+--   window.
 -- description: >
 --   Share of residential discharges followed by an attended IOP session within window_days (day 0 = the
 --   discharge day), for each site of the residential episode and each calendar month or quarter of

@@ -1,4 +1,7 @@
 -- title: Step-down from residential to IOP
+-- summary: >
+--   Each month, the share of clients leaving residential care who attended an IOP session within the window,
+--   with the range that chance alone would explain.
 -- description: >
 --   Share of residential discharges followed by an attended IOP session within the window,
 --   counting from the discharge day (day 0, so a same-day step-down counts) to day window_days inclusive.

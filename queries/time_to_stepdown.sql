@@ -1,4 +1,7 @@
 -- title: Time from residential discharge to first IOP session
+-- summary: >
+--   Of clients leaving residential care, the share who had attended their first IOP session by each day after
+--   discharge, by how their stay ended.
 -- description: >
 --   Cumulative share of residential discharges with a first attended IOP session by each day 0..max_day
 --   after discharge (day 0 = the discharge day), by discharge reason group, estimated Kaplan-Meier style

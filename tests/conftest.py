@@ -46,6 +46,7 @@ MODULE_MARKS = {
             "test_kpi_periods",
             "test_loader_scale",
             "test_pages",
+            "test_language_pages",
             "test_sandbox",
             "test_sandbox_fuzz",
             "test_suppression",

@@ -283,7 +283,7 @@ def test_director_exports_and_explore_hold_only_their_site(start, downloads, dem
     csv = next(d for label, d in shown(director, downloads)["downloads"] if label == "Download CSV")
     result = runner.run(demo_db, catalog[name], {"sites": [SITE]})
     expected = result.data
-    assert csv.decode() == files.to_csv(expected, result.reasons)
+    assert csv.decode() == files.export_csv(expected, result.reasons)
     everyone = runner.run(demo_db, catalog[name], {}).data
     assert not everyone.equals(expected)
 

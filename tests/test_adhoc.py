@@ -328,7 +328,7 @@ def test_explore_lists_the_catalog_by_area(explore):
     assert at.title[0].value == "Explore"
     assert at.selectbox(key="q").value is None
     markdown = " ".join(m.value for m in at.markdown)
-    for area in ("**Stepdown**", "**Engagement**"):
+    for area in ("**Step-down**", "**Engagement**"):
         assert area in markdown
 
 

@@ -161,7 +161,8 @@ def test_page_views_exports_and_no_row_data(app, downloads, demo_db, catalog):
     assert len(exports) == len(at.download_button) > 0  # one event per file made
     export = next(e for e in exports if e["query"] == "stepdown_rate")
     assert export["params"] == {"window_days": 14}
-    assert export["file"] == "stepdown_rate.csv" and export["sites"] == "*" and export["raw"] is False
+    assert export["file"].startswith("stepdown_rate_through-") and export["file"].endswith(".csv")
+    assert export["sites"] == "*" and export["raw"] is False
     result = runner.run(demo_db, catalog["stepdown_rate"], {"window_days": 14}).data
     assert export["rows"] == len(result) > 0
     text = log.read_text()

@@ -108,6 +108,9 @@ def test_page_in_browser(server, browser, path):
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
         if path not in ("explore", "data"):
             page.wait_for_selector(".js-plotly-plot, [data-testid='stMetricValue']", timeout=60_000)
+        assert page.get_by_text("Page not found").count() == 0, f"/{_address(path)} is not a page"
+        # the address is the page's own (an unknown one would be sent back to the root): /overview stays
+        assert page.url.split("?")[0].rstrip("/") == f"{server}/{_address(path)}".rstrip("/")
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.locator('[data-testid="stAlertContentError"]').count() == 0
         SHOTS.mkdir(parents=True, exist_ok=True)

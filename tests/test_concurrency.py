@@ -53,7 +53,10 @@ pytestmark = pytest.mark.skipif(
 
 
 def url_paths() -> list[str]:
-    return re.findall(r'url_path="([^"]+)"', (ROOT / "app.py").read_text())
+    """Every page's address: the default page's is the root (its url_path is never in an address)."""
+    text = (ROOT / "app.py").read_text()
+    default = re.findall(r'url_path="([^"]+)"[^)]*default=True', text)
+    return ["" if p in default else p for p in re.findall(r'url_path="([^"]+)"', text)]
 
 
 # What a page computed: every chart's data (as plotly.js holds it after decoding) and every metric.

@@ -20,6 +20,7 @@ PAGES = ("overview", "stepdown", "engagement", "retention", "pathways")
 AREAS = (*PAGES, "other")
 HEADER_KEYS = {
     "title",
+    "summary",
     "description",
     "params",
     "chart",
@@ -60,10 +61,14 @@ class Query:
     order: int = 0
     panel: dict = field(default_factory=dict)  # how the page shows it: title, empty message, notes, rows
     model: str = ""  # a post-step of outcomes/measures/models.py that turns the SQL's rows into the result
+    summary: str = ""  # one plain sentence for the screen: what the chart shows, without parameter names
 
     @property
     def lead(self) -> str:
-        """The first sentence of the description (not fooled by "day 0. to" or "(1. to 5.)")."""
+        """The summary, or else the first sentence of the description (not fooled by "day 0. to" or
+        "(1. to 5.)")."""
+        if self.summary:
+            return self.summary
         return re.split(r"(?<=[a-z0-9)%])\.\s+(?=[A-Z])", self.description, maxsplit=1)[0].rstrip(".") + "."
 
     def takes(self, name: str) -> bool:
@@ -144,6 +149,8 @@ def parse(path: Path) -> Query:
     for key in ("title", "description"):
         if not isinstance(meta.get(key), str) or not meta[key].strip():
             raise CatalogError(f"{path.name}: header needs a {key}")
+    if "summary" in meta and (not isinstance(meta["summary"], str) or not meta["summary"].strip()):
+        raise CatalogError(f"{path.name}: summary must be one plain sentence")
     if not sql.strip():
         raise CatalogError(f"{path.name}: no SQL after the header")
     params = _params(path, meta.get("params") or {}, sql)
@@ -181,6 +188,7 @@ def parse(path: Path) -> Query:
         order,
         panel,
         model,
+        " ".join((meta.get("summary") or "").split()),
     )
 
 

@@ -16,9 +16,11 @@ class ScaffoldError(ValueError):
 
 HEADER = """\
 -- title: TODO short title ({name})
+-- summary: >
+--   TODO one plain sentence of what the chart shows, for a director: no parameter names.
 -- description: >
---   TODO one or two sentences: what is counted, for whom, and why it matters. The first sentence is shown
---   under the chart, all of it in the Definition popover. As written, this file counts discharges by month
+--   TODO one or two sentences: what is counted, for whom, and why it matters; in the Definition popover's
+--   exact rules (the summary is shown under the chart). As written, this file counts discharges by month
 --   and the share with one discharge reason: replace the example with your question.
 -- definition: |
 --   Population: TODO which episodes, sessions or clients; which dates; inclusive or exclusive bounds.

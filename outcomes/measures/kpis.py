@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from outcomes.measures import noise
+
 DEFAULT_MONTHS = 3  # the default period: this many full months up to the data-through date
 TREND_PERIODS = 6  # the line under a tile: the value for this many periods of equal length, the last one shown
 CENSUS_WEEKS = 26  # the census trend: this many weeks up to the period's end
@@ -259,10 +261,12 @@ class Tile:
     trend: list = field(default_factory=list)
     number: float | None = None
     previous: float | None = None
+    change: str = ""  # whether the change is beyond chance, in two or three words (why it is coloured or grey)
 
     @property
     def note(self) -> str:
-        return f"{self.n_text} · previous {self.previous_text}" if self.n_text else f"previous {self.previous_text}"
+        parts = [self.n_text, f"previous {self.previous_text}", self.change]
+        return " · ".join(p for p in parts if p)
 
 
 def only_row(df: pd.DataFrame | None) -> pd.Series | None:
@@ -272,10 +276,17 @@ def only_row(df: pd.DataFrame | None) -> pd.Series | None:
     return df.iloc[0]
 
 
-def _n_note(n, unit: str, unstable_below: int) -> str:
+# Filled in by the page from the query's reasons (outcomes.present.hidden.tag): how a hidden value and a
+# hidden n read on a tile ("1–10", "too few", "hidden"); absent, a hidden value reads "hidden".
+VALUE_TAG, N_TAG = "_value_tag", "_n_tag"
+
+
+def _n_note(n, unit: str, unstable_below: int, tag: str | None = None) -> str:
     n = _number(n)
     if n is None:
-        return "hidden: a count of 1–10 is behind it"
+        if tag == "1–10":
+            return f"{unit}: 1–10, too few to show"
+        return f"{unit}: hidden so that a small number cannot be worked out"
     if n == 0:
         return f"no {unit}"
     return f"n = {n:,.0f} {unit}" + (" · unstable (n < 30)" if n < unstable_below else "")
@@ -287,7 +298,8 @@ def tile(kpi: Kpi, results: list[pd.DataFrame | None], periods: list[Period], un
     values = [_number(row[kpi.value]) if (row := only_row(df)) is not None else None for df in results]
     row = only_row(results[-1])
     value, old = values[-1], values[-2] if len(values) > 1 else None
-    n_text = _n_note(row[kpi.n] if row is not None else 0, kpi.n_unit, unstable_below)
+    n_text = _n_note(row[kpi.n] if row is not None else 0, kpi.n_unit, unstable_below, _get(row, N_TAG))
+    verdict = _verdict(kpi, results)
     shown = kpi.range_for(periods[-1])
     help_text = kpi.note + f"\n\nThis period: {shown.label()}."
     if len(periods) > 1:
@@ -295,17 +307,54 @@ def tile(kpi: Kpi, results: list[pd.DataFrame | None], periods: list[Period], un
     help_text += (
         f" The line: the same measure for the {len(periods)} periods up to this one. Query: `queries/{kpi.query}.sql`."
     )
+    delta = format_delta(kpi.kind, value, old)
+    if delta:
+        help_text += f"\n\nChange: {verdict.reason}."
     return Tile(
         kpi.label,
-        format_value(kpi.kind, value),
-        format_delta(kpi.kind, value, old),
-        "normal" if kpi.better == "up" else "inverse",
+        _hidden_value(kpi.kind, value, row),
+        delta,
+        ("normal" if kpi.better == "up" else "inverse") if verdict.beyond else "off",
         n_text,
-        format_value(kpi.kind, old),
+        _hidden_value(kpi.kind, old, only_row(results[-2]) if len(results) > 1 else None),
         help_text,
         values,
         value,
         old,
+        _change_words(verdict) if delta else "",
+    )
+
+
+def _get(row, key):
+    return None if row is None or key not in row.index else row[key]
+
+
+def _hidden_value(kind: str, value, row) -> str:
+    """The tile's value as text; a hidden one by its label ("1–10", "too few", "hidden"), never a dash that
+    could read as "no data"."""
+    if value is None and row is not None:
+        return _get(row, VALUE_TAG) or "hidden"
+    return format_value(kind, value)
+
+
+def _change_words(verdict: noise.Verdict) -> str:
+    if verdict.beyond is None:
+        return "change not tested (grey)"
+    return "change beyond chance" if verdict.beyond else "change within chance (grey)"
+
+
+def _verdict(kpi: Kpi, results: list[pd.DataFrame | None]) -> noise.Verdict:
+    """Whether the change from the previous period is beyond chance: rates by a two-proportion test on their
+    n; a median is not tested (its change is shown in grey)."""
+    if kpi.kind != "rate":
+        return noise.Verdict(None, "a change in a median is not tested for chance, so it stays grey")
+    if len(results) < 2:
+        return noise.Verdict(None, "no previous period")
+    now, before = only_row(results[-1]), only_row(results[-2])
+    if now is None or before is None:
+        return noise.Verdict(None, "not tested: a period has no rows")
+    return noise.two_proportions(
+        _number(now[kpi.value]), _number(now[kpi.n]), _number(before[kpi.value]), _number(before[kpi.n])
     )
 
 
@@ -326,7 +375,10 @@ def census_tiles(current: pd.DataFrame, previous: pd.DataFrame, period: Period, 
         value = _number(now["active_clients"].iloc[-1]) if len(now) else None
         old = _number(then["active_clients"].iloc[-1]) if len(then) else None
         week = now["week_start"].iloc[-1] if len(now) else None
-        n_text = "fewer than 11: hidden" if value is None and len(now) else ""
+        last = now.iloc[-1] if len(now) else None
+        n_text = ""
+        if value is None and last is not None:
+            n_text = "1–10: too few to show" if _get(last, VALUE_TAG) == "1–10" else "hidden to protect a small number"
         help_text = (
             f"Distinct clients with an episode at this level overlapping the week of {period.end:%-d %b %Y}"
             + (f" (week starting {pd.Timestamp(week):%-d %b})" if week is not None else "")
@@ -335,11 +387,11 @@ def census_tiles(current: pd.DataFrame, previous: pd.DataFrame, period: Period, 
         tiles.append(
             Tile(
                 LEVEL_LABELS.get(level, level),
-                format_value("count", value),
+                _hidden_value("count", value, last),
                 format_delta("count", value, old),
                 "off",
                 n_text,
-                format_value("count", old),
+                _hidden_value("count", old, then.iloc[-1] if len(then) else None),
                 help_text,
                 [_number(v) for v in now["active_clients"]],
                 value,

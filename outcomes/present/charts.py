@@ -42,7 +42,7 @@ COLUMN_MAPS = {"ys", "stages", "measures", "rates"}
 # Arguments given by name in the header, and what each name stands for.
 NAMED = {"benchmark": BENCHMARKS, "x_labels": {"levels": LEVEL_TICKS}, "colours": {"levels": LEVEL_COLOURS}}
 # Filled in by the panel, never written in a header.
-IMPLIED = {"threshold", "title"}
+IMPLIED = {"threshold", "title", "reasons", "count_columns"}
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ class Builder:
 BUILDERS: dict[str, Builder] = {
     b.kind: b
     for b in (
-        Builder("p_chart", control_charts.rate_p_chart),
-        Builder("p_chart_grid", control_charts.p_chart_grid),
+        Builder("p_chart", control_charts.rate_p_chart, note=control_charts.LIMITS_NOTE),
+        Builder("p_chart_grid", control_charts.p_chart_grid, note=control_charts.LIMITS_NOTE),
         Builder("rate_lines", rate_charts.rate_lines),
         Builder("rate_bars", rate_charts.rate_bars),
         Builder("median_bars", rate_charts.median_bars),
@@ -110,8 +110,17 @@ def benchmark(chart: dict):
     return BENCHMARKS.get(chart.get("benchmark")) if chart.get("benchmark") else None
 
 
-def figure(chart: dict, df: pd.DataFrame, threshold: int | None = None, title: str | None = None) -> go.Figure | None:
-    """Draw a filled chart spec (see `spec`) from already-suppressed rows; None for a table or nothing to draw."""
+def figure(
+    chart: dict,
+    df: pd.DataFrame,
+    threshold: int | None = None,
+    title: str | None = None,
+    reasons: pd.DataFrame | None = None,
+    count_columns=(),
+) -> go.Figure | None:
+    """Draw a filled chart spec (see `spec`) from already-suppressed rows; None for a table or nothing to draw.
+    `reasons` (why each hidden cell is hidden) and `count_columns` (the query's counts) let the chart label its
+    placeholders for hidden values "1–10", "too few" or "hidden"."""
     kind = chart.get("kind")
     if kind in (None, "table") or df.empty:
         return None
@@ -121,6 +130,10 @@ def figure(chart: dict, df: pd.DataFrame, threshold: int | None = None, title: s
         args["threshold"] = threshold
     if title is not None and "title" in builder.params:
         args["title"] = title
+    if reasons is not None and "reasons" in builder.params:
+        args["reasons"] = reasons
+    if count_columns and "count_columns" in builder.params:
+        args["count_columns"] = tuple(count_columns)
     return builder.draw(df, **args)
 
 

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from outcomes.measures.stats import UNSTABLE_BELOW
+from outcomes.present import hidden as hid
 from outcomes.present import signal_marks
 from outcomes.present.theme import (
     PALETTE,
@@ -15,6 +16,11 @@ from outcomes.present.theme import (
     marker_symbols,
     themed,
     x_hover,
+)
+
+LIMITS_NOTE = (
+    "Dotted lines (3-sigma limits): how far each month would wander by chance alone, given its number of "
+    "clients; a point outside them is more than chance."
 )
 
 
@@ -113,19 +119,19 @@ def _add_p_chart(
             "<br>n = %{customdata[2]:,.0f}<extra></extra>",
         )
     )
-    hidden = limits["p"].isna().to_numpy()
-    if hidden.any():
+    gone = limits["p"].isna().to_numpy()
+    if gone.any():
+        # at the centre line, not on zero: a hidden month must not read as a rate of 0%
+        centre = limits["center"].ffill().bfill().to_numpy(dtype=float)
+        at = np.where(centre > 0, centre, hid.fallback_height(limits["p"]))
+        why = df["_why"].reset_index(drop=True) if "_why" in df else pd.Series([""] * len(xs))
         traces.append(
-            dict(
-                x=xs[hidden],
-                y=np.zeros(int(hidden.sum())),
-                name="hidden (1–10)",
-                mode="markers",
-                legendgroup="hidden",
+            hid.marker(
+                xs[gone],
+                at[gone],
+                [hid.words(w) for w in why[gone]],
                 showlegend=legend,
-                cliponaxis=False,
-                marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#aaa"), color="#aaa"),
-                hovertemplate=x_hover(xs) + ": hidden (a count of 1–10)<extra></extra>",
+                x_format=x_hover(xs),
             )
         )
     out = limits["outside"].fillna(False).astype(bool).to_numpy()
@@ -142,14 +148,14 @@ def _add_p_chart(
                 marker=dict(color=PALETTE[5], size=13, symbol="diamond-open", line=dict(width=2)),
             )
         )
-    traces = [dict(type="scatter", **t) for t in traces]
+    traces = [{"type": "scatter"} | t for t in traces]
     if row:
         fig.add_traces(traces, rows=[row] * len(traces), cols=[col] * len(traces))
     else:
         fig.add_traces(traces)
 
 
-def _p_chart_frame(df: pd.DataFrame, x: str, events: str, n: str, rate: str | None):
+def _p_chart_frame(df: pd.DataFrame, x: str, events: str, n: str, rate: str | None, reasons=None):
     """Every row in x order with `n`, Wilson bounds and p-chart limits where the counts (and the query's own
     rate, when it has one) are shown; hidden rows keep their x with missing values, so they draw as gaps.
 
@@ -159,7 +165,8 @@ def _p_chart_frame(df: pd.DataFrame, x: str, events: str, n: str, rate: str | No
     from outcomes.measures.stats import p_chart as limits_of
     from outcomes.measures.stats import wilson
 
-    data = df.sort_values(x).reset_index(drop=True)
+    why = hid.reason_of(reasons, df.index, [c for c in (rate, events, n) if c])
+    data = df.assign(_why=why).sort_values(x).reset_index(drop=True)
     count = pd.to_numeric(data[n], errors="coerce").astype("float64")
     ok = data[events].notna() & count.gt(0)
     if rate:
@@ -187,9 +194,11 @@ def rate_p_chart(
     benchmark: tuple | None = None,
     rate: str | None = None,
     threshold: int = UNSTABLE_BELOW,
+    reasons: pd.DataFrame | None = None,
 ) -> go.Figure | None:
-    """p-chart over the rows whose counts are shown; suppressed rows are gaps, left out of the limits too."""
-    framed = _p_chart_frame(df, x, events, n, rate)
+    """p-chart over the rows whose counts are shown; hidden rows are gaps in the line with a placeholder on the
+    centre line, and are left out of the limits."""
+    framed = _p_chart_frame(df, x, events, n, rate, reasons)
     if framed is None:
         return None
     data, limits = framed
@@ -206,12 +215,13 @@ def p_chart_grid(
     threshold: int = UNSTABLE_BELOW,
     columns: int = 3,
     row_height: int = 250,
+    reasons: pd.DataFrame | None = None,
 ) -> go.Figure | None:
     """Small multiples: one p-chart per `group` value (e.g. site), each with its own centre line and limits,
     on one shared y axis and one time range; a group whose values are all hidden says so."""
     from plotly.subplots import make_subplots
 
-    names = list(dict.fromkeys(df[group]))
+    names = sorted(dict.fromkeys(df[group]), key=str)  # the same order whatever the filters leave
     if not names:
         return None
     cols = min(columns, len(names))
@@ -223,12 +233,12 @@ def p_chart_grid(
     drawn = False
     for i, name in enumerate(names):
         r, c = i // cols + 1, i % cols + 1
-        framed = _p_chart_frame(df[df[group] == name], x, events, n, rate)
+        framed = _p_chart_frame(df[df[group] == name], x, events, n, rate, reasons)
         if framed is None:
             xd = fig.layout[f"xaxis{i + 1 if i else ''}"].domain
             yd = fig.layout[f"yaxis{i + 1 if i else ''}"].domain
             fig.add_annotation(
-                text="all values hidden<br>(counts of 1–10)",
+                text="every value hidden<br>(1–10, or hidden to protect one)",
                 showarrow=False,
                 xref="paper",
                 yref="paper",

@@ -7,7 +7,9 @@ Excel workbook also carries the 42 CFR part 2 notice and the data use statement 
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 
 import pandas as pd
 
@@ -64,6 +66,49 @@ def with_hidden(df: pd.DataFrame, reasons: pd.DataFrame | None) -> pd.DataFrame:
     )
 
 
+RATE_DECIMALS = 4  # a share as 0.1234 (12.34%): finer than any chart or table shows
+OTHER_DECIMALS = 2  # days, ratios, expected counts
+
+
+def rounded(df: pd.DataFrame) -> pd.DataFrame:
+    """Decimals as a download carries them: rates and shares to RATE_DECIMALS, other decimals to OTHER_DECIMALS
+    (a stored float has 16 digits, most of them noise to a reader)."""
+    from outcomes.present.theme import is_rate
+
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(RATE_DECIMALS if is_rate(str(col)) else OTHER_DECIMALS)
+    return out
+
+
+def export_csv(df: pd.DataFrame, reasons: pd.DataFrame | None = None) -> str:
+    """The CSV a download button gives: `to_csv` of the rounded table."""
+    return to_csv(rounded(df), reasons)
+
+
+def _tag(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "+".join(_tag(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(value)).strip("-")
+
+
+def export_name(stem: str, ext: str, data_through=None, filters: dict | None = None) -> str:
+    """A download's file name carrying its data-through date and filters, in characters every file system and
+    spreadsheet accepts: "stepdown_rate_through-2025-10-31_sites-Northside_payers-medicaid.csv". Long filter
+    lists are cut and end in a short digest of the whole, so two views never share a name."""
+    parts = [stem] + ([f"through-{_tag(data_through)}"] if data_through else [])
+    tags = [f"{k}-{_tag(v)}" for k, v in (filters or {}).items() if v not in (None, [], ())]
+    tag = "_".join(tags)
+    if len(tag) > 80:
+        tag = tag[:70].rstrip("_-+") + "-" + hashlib.sha1(tag.encode()).hexdigest()[:8]
+    return "_".join(parts + ([tag] if tag else [])) + f".{ext}"
+
+
 def to_csv(df: pd.DataFrame, reasons: pd.DataFrame | None = None) -> str:
     """CSV text; with `reasons` (suppressed output), plus the column of `with_hidden`."""
     out = neutralise(plain_dates(with_hidden(df, reasons)))
@@ -84,9 +129,11 @@ def to_table(df: pd.DataFrame) -> str:
     return plain_dates(df).to_string(index=False, na_rep="")
 
 
-def to_excel(df: pd.DataFrame, notice=None) -> bytes:
-    """The table on the first sheet (its printed footer the short notice), the full notice on a "Notice" sheet
-    and in the workbook's properties."""
+def to_excel(df: pd.DataFrame, notice=None, about: dict | None = None, reasons: pd.DataFrame | None = None) -> bytes:
+    """The rounded table on the first sheet (its printed footer the short notice; with `reasons`, the column
+    saying which cells are hidden and why), `about` (what the table is: its data-through date, filters, what
+    the hidden labels mean) on an "About" sheet, the full notice on a "Notice" sheet and in the workbook's
+    properties."""
     from openpyxl.styles import Alignment, Font
 
     from outcomes.present import notice as notices
@@ -94,11 +141,21 @@ def to_excel(df: pd.DataFrame, notice=None) -> bytes:
     n = notice or notices.load()
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as writer:
-        neutralise(plain_dates(df)).to_excel(writer, index=False, sheet_name="Data")
+        neutralise(plain_dates(with_hidden(rounded(df), reasons))).to_excel(writer, index=False, sheet_name="Data")
         book = writer.book
         data = writer.sheets["Data"]
         data.oddFooter.center.text = n.short
         data.evenFooter.center.text = n.short
+        if about:
+            info = book.create_sheet("About")
+            info.column_dimensions["A"].width = 22
+            info.column_dimensions["B"].width = 100
+            info["A1"] = "About this file"
+            info["A1"].font = Font(bold=True)
+            for row, (key, text) in enumerate(about.items(), start=2):
+                info.cell(row=row, column=1, value=_quoted(str(key))).font = Font(bold=True)
+                cell = info.cell(row=row, column=2, value=_quoted(str(text)))
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
         sheet = book.create_sheet("Notice")
         sheet.column_dimensions["A"].width = 120
         sheet["A1"] = "Notice (42 CFR part 2)"

@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from outcomes.measures.stats import UNSTABLE_BELOW
+from outcomes.present import hidden
 from outcomes.present.theme import (
     LEVEL_COLOURS,
     PALETTE,
@@ -18,6 +19,8 @@ from outcomes.present.theme import (
     pretty,
     themed,
 )
+
+SHORT = {"withdrawal_management": "Withdrawal mgmt"}  # node labels that would run into the next column
 
 CURVE_NOTE = (
     "Days are merged into one step until it holds no event or 11 or more, so that a small daily count "
@@ -47,6 +50,7 @@ def curves(
         return None
     fig = go.Figure()
     groups = [(label(y), df)] if color is None else list(df.groupby(color, sort=False, dropna=False))
+    groups, dropped = _drawable(groups, x, y, n, threshold)
     for i, (name, g) in enumerate(groups):
         # a hidden day is skipped: the step from the last shown day runs on to the next shown one
         g = g[g[y].notna()].sort_values(x).reset_index(drop=True)
@@ -101,11 +105,44 @@ def curves(
     for m in marks:
         fig.add_vline(x=m, line=dict(color="#ccc", dash="dot", width=1))
     finish(fig, title, height, True, y_label)
+    if dropped:
+        fig.add_annotation(
+            text="Not drawn: " + "; ".join(dropped),
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=-0.3,
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+            font=dict(size=11, color="#555"),
+        )
+        fig.update_layout(margin=dict(b=95))
     top = int(num(df[x]).max())
     step = 30 if top > 60 else 7
     ticks = sorted({0, *marks} | {t for t in range(0, top + 1, step) if all(abs(t - m) > step / 3 for m in marks)})
     fig.update_xaxes(title_text=x_label, tickvals=ticks)
     return fig
+
+
+def _drawable(groups: list, x: str, y: str, n: str, threshold: int) -> tuple[list, list[str]]:
+    """The groups worth a curve, and what the others are, in words. A group with no shown day has no curve; one
+    that starts with fewer than `threshold` is left out when larger groups are drawn (a few points of a
+    handful of episodes, e.g. an unknown track, read as a real pattern beside them)."""
+    keep, dropped = [], []
+    for name, g in groups:
+        shown = g[g[y].notna()].sort_values(x)
+        start = num(shown[n], errors="coerce").iloc[0] if len(shown) else float("nan")
+        if shown.empty:
+            dropped.append(f"{pretty(name)} (every value hidden)")
+        else:
+            keep.append((name, g, start))
+    if any(start >= threshold for _, _, start in keep):
+        for name, _, start in keep:
+            if not start >= threshold:
+                dropped.append(f"{pretty(name)} (fewer than {threshold} at the start)")
+        keep = [k for k in keep if k[2] >= threshold]
+    return [(name, g) for name, g, _ in keep], dropped
 
 
 def funnel(
@@ -115,31 +152,42 @@ def funnel(
     rates: dict[str, str] | None = None,
     title: str | None = None,
     height: int = 320,
+    reasons: pd.DataFrame | None = None,
 ) -> go.Figure | None:
-    """A funnel per group (site): counts at each stage, with the query's own rate in brackets when shown."""
+    """A funnel per group (site): counts at each stage, with the query's own rate in brackets when shown. A
+    hidden stage is a grey bar as wide as the last shown stage before it, labelled "1–10" or "hidden", so it
+    never reads as nobody."""
     if df.empty or df[list(stages)].notna().sum().sum() == 0:
         return None
     fig = go.Figure()
-    for i, (_, row) in enumerate(df.iterrows()):
-        counts = [row[c] for c in stages]
+    for i, (at, row) in enumerate(df.iterrows()):
+        counts = num([row[c] for c in stages])
+        why = [hidden.reason_of(reasons, [at], [c])[0] for c in stages]
+        gone = counts.isna().to_numpy()
+        widths = hidden.heights(counts, hidden.fallback_height(counts, False))
         text = []
-        for c in stages:
-            v = row[c]
+        for c, v, g, w in zip(stages, counts, gone, why):
             r = row.get((rates or {}).get(c)) if rates and c in rates else None
-            t = "hidden (1–10)" if pd.isna(v) else f"{int(v):,}"
+            t = hidden.words(w, count=True) if g else f"{int(v):,}"
             text.append(t + (f" ({r:.0%} of referred)" if r is not None and pd.notna(r) else ""))
+        colour = PALETTE[i % len(PALETTE)]
         fig.add_trace(
             go.Funnel(
                 name=str(row[group]),
                 y=list(stages.values()),
-                x=[None if pd.isna(v) else float(v) for v in counts],
+                x=[float(wd) if g else float(v) for v, g, wd in zip(counts, gone, widths)],
                 customdata=text,
-                text=[t.split(" (")[0] for t in text],
+                text=[hidden.tag(w, count=True) if g else t.split(" (")[0] for t, g, w in zip(text, gone, why)],
                 textinfo="text",
                 textposition="inside",
                 insidetextanchor="middle",
-                textfont=dict(size=12),
-                marker=dict(color=PALETTE[i % len(PALETTE)]),
+                textfont=dict(size=12, color=["#333" if g else "white" for g in gone]),
+                marker=dict(
+                    color=[hidden.FILL if g else colour for g in gone],
+                    line=dict(
+                        color=[hidden.COLOUR if g else colour for g in gone], width=[2 if g else 0 for g in gone]
+                    ),
+                ),
                 hovertemplate=f"{row[group]}<br>%{{y}}: %{{customdata}}<extra></extra>",
             )
         )
@@ -190,7 +238,8 @@ def sankey(df: pd.DataFrame, source: str, target: str, value: str, title: str | 
         go.Sankey(
             arrangement="snap",
             node=dict(
-                label=[pretty(level(lb)) for lb in labels],
+                # short names: a label of the last column sits left of its node, beside the column before
+                label=[SHORT.get(level(lb), pretty(level(lb))) for lb in labels],
                 pad=14,
                 thickness=16,
                 x=[xs[lb] for lb in labels],
@@ -223,7 +272,7 @@ def sankey(df: pd.DataFrame, source: str, target: str, value: str, title: str | 
             font=dict(size=12, color="#555"),
             xanchor="left" if i == 0 else "right" if i == len(steps) - 1 else "center",
         )
-    themed(fig).update_layout(title=title, height=480, margin=dict(t=50))
+    themed(fig).update_layout(title=title, height=480, margin=dict(t=50, r=16, l=16))
     return fig
 
 

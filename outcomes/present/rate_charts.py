@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from outcomes.measures.stats import UNSTABLE_BELOW
+from outcomes.present import hidden
 from outcomes.present.theme import (
     PALETTE,
     add_benchmark,
@@ -37,8 +38,11 @@ def rate_lines(
     benchmark=None,
     height: int = 340,
     colours: dict | None = None,
+    reasons: pd.DataFrame | None = None,
+    count_columns: tuple = (),
 ) -> go.Figure | None:
-    """Lines over x, one per `color` group; a hidden value leaves a gap, an unstable one a hollow marker."""
+    """Lines over x, one per `color` group; an unstable value a hollow marker; a hidden one a gap in the line
+    with a grey placeholder (outcomes.present.hidden) saying why."""
     if df.empty or df[y].notna().sum() == 0:
         return None
     fig = go.Figure()
@@ -68,39 +72,27 @@ def rate_lines(
                 ),
             )
         )
-    # where a value is hidden, an x on the axis in the group's colour (one grey key in the legend)
-    for i, (name, g) in enumerate(groups):
-        hidden = g[g[y].isna()]
-        if hidden.empty:
+    # where a value is hidden, a hollow grey square beside the series' shown values (never on zero)
+    fallback = hidden.fallback_height(df[y], percent)
+    first = True
+    for name, g in groups:
+        g = g.sort_values(x)
+        gone = g[y].isna().to_numpy()
+        if not gone.any():
             continue
-        colour = (colours or {}).get(name) or (PALETTE[i % len(PALETTE)] if color else PALETTE[0])
+        why = hidden.reason_of(reasons, g.index[gone], [y, *([n] if n else [])])
         label_of = "" if name is None else pretty(name) + ", "
         traces.append(
-            dict(
-                type="scatter",
-                x=hidden[x],
-                y=np.zeros(len(hidden)),
-                name="hidden (1–10)",
-                mode="markers",
-                legendgroup="hidden",
-                showlegend=False,
-                cliponaxis=False,
-                hovertemplate=f"{label_of}{x_hover(hidden[x])}: hidden (a count of 1–10)<extra></extra>",
-                marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color=colour), color=colour, opacity=0.6),
+            hidden.marker(
+                g[x][gone],
+                hidden.heights(g[y], fallback)[gone],
+                [hidden.words(w, count=y in count_columns) for w in why],
+                showlegend=first,
+                prefix=label_of,
+                x_format=x_hover(g[x]),
             )
         )
-    if df[y].isna().any():
-        traces.append(
-            dict(
-                type="scatter",
-                x=[None],
-                y=[None],
-                name="hidden (1–10)",
-                mode="markers",
-                legendgroup="hidden",
-                marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#888"), color="#888"),
-            )
-        )
+        first = False
     fig.add_traces(traces)
     add_benchmark(fig, benchmark)
     finish(fig, title, height, percent, y_label)
@@ -119,31 +111,46 @@ def rate_bars(
     benchmark=None,
     height: int = 340,
     x_labels: dict | None = None,
+    reasons: pd.DataFrame | None = None,
 ) -> go.Figure | None:
-    """Grouped bars of one or more rates by x; unstable bars hatched, hidden ones missing."""
+    """Grouped bars of one or more rates by x; unstable bars hatched; a hidden one a grey cross-hatched
+    placeholder labelled "too few" or "hidden"."""
     if df.empty or df[list(ys)].notna().sum().sum() == 0:
         return None
     fig = go.Figure()
     xs = [(x_labels or {}).get(v, pretty(v)) for v in df[x]]
     nn = num(df[n], errors="coerce") if n else pd.Series(np.nan, index=df.index)
     unstable = (nn < threshold).to_numpy()
+    fallback = hidden.fallback_height(df[list(ys)].stack(), True)
     for i, (col, name) in enumerate(ys.items()):
         vals = num(df[col], errors="coerce")
+        gone = vals.isna().to_numpy()
+        why = hidden.reason_of(reasons, df.index, [col])
+        at = np.where(gone, hidden.heights(vals, fallback), vals.to_numpy(dtype=float))
+        colour = PALETTE[i % len(PALETTE)]
+        n_text = ["" if not n or pd.isna(c) else f"<br>n = {c:,.0f}" for c in nn]
         fig.add_bar(
             x=xs,
-            y=vals,
+            y=at,
             name=name,
             marker=dict(
-                color=PALETTE[i % len(PALETTE)],
-                pattern=dict(shape=["/" if u else "" for u in unstable], fillmode="overlay", solidity=0.4),
+                color=[hidden.FILL if g else colour for g in gone],
+                line=dict(color=[hidden.COLOUR if g else colour for g in gone], width=1),
+                pattern=dict(
+                    shape=["x" if g else "/" if u else "" for g, u in zip(gone, unstable)],
+                    fgcolor=[hidden.COLOUR if g else "#444" for g in gone],
+                    fillmode="overlay",
+                    solidity=0.4,
+                ),
             ),
-            text=[("" if pd.isna(v) else (f"({v:.0%})" if u else f"{v:.0%}")) for v, u in zip(vals, unstable)],
+            text=[
+                hidden.tag(w) if g else (f"({v:.0%})" if u else f"{v:.0%}")
+                for v, u, g, w in zip(vals, unstable, gone, why)
+            ],
             textposition="outside",
             cliponaxis=False,
-            customdata=nn.to_numpy(dtype=float),
-            hovertemplate=f"%{{x}}<br>{name}: %{{y:.1%}}"
-            + ("<br>n = %{customdata:,.0f}" if n else "")
-            + "<extra></extra>",
+            hovertext=[hidden.words(w) if g else f"{v:.1%}{t}" for v, g, w, t in zip(vals, gone, why, n_text)],
+            hovertemplate=f"%{{x}}<br>{name}: %{{hovertext}}<extra></extra>",
         )
     fig.update_layout(barmode="group", bargap=0.3)
     add_benchmark(fig, benchmark)
@@ -163,21 +170,34 @@ def median_bars(
     height: int = 320,
     x_labels: dict | None = None,
     unit: str = "days",
+    reasons: pd.DataFrame | None = None,
 ) -> go.Figure | None:
-    """Medians as bars with the quartiles as whiskers (hidden stats are missing)."""
+    """Medians as bars with the quartiles as whiskers; a hidden median a grey cross-hatched placeholder."""
     if df.empty or df[y].notna().sum() == 0:
         return None
     med, lo, hi = (num(df[c], errors="coerce") for c in (y, low, high))
     nn = num(df[n], errors="coerce")
+    gone = med.isna().to_numpy()
+    why = hidden.reason_of(reasons, df.index, [y, n])
     xs = [
-        f"{(x_labels or {}).get(v, pretty(v))}<br><b>{'hidden' if pd.isna(m) else f'{m:,.0f}'}</b>"
-        for v, m in zip(df[x], med)
+        f"{(x_labels or {}).get(v, pretty(v))}<br><b>{hidden.tag(w) if g else f'{m:,.0f}'}</b>"
+        for v, m, g, w in zip(df[x], med, gone, why)
+    ]
+    hover = [
+        hidden.words(w)
+        if g
+        else f"median {m:,.1f} {unit} (quartiles {a:,.1f}–{b:,.1f})<br>n = {c:,.0f}".replace("nan", "?")
+        for m, a, b, c, g, w in zip(med, lo, hi, nn, gone, why)
     ]
     fig = go.Figure(
         go.Bar(
             x=xs,
-            y=med,
-            marker=dict(color=[level_colour(v) for v in df[x]]),
+            y=np.where(gone, hidden.heights(med, hidden.fallback_height(med, False)), med.to_numpy(dtype=float)),
+            marker=dict(
+                color=[hidden.FILL if g else level_colour(v) for v, g in zip(df[x], gone)],
+                line=dict(color=[hidden.COLOUR if g else level_colour(v) for v, g in zip(df[x], gone)], width=1),
+                pattern=dict(shape=["x" if g else "" for g in gone], fgcolor=hidden.COLOUR, fillmode="overlay"),
+            ),
             width=0.6,
             error_y=dict(
                 type="data",
@@ -187,9 +207,8 @@ def median_bars(
                 color="#555",
                 thickness=1.2,
             ),
-            customdata=np.column_stack([lo.to_numpy(dtype=float), hi.to_numpy(dtype=float), nn.to_numpy(dtype=float)]),
-            hovertemplate=f"%{{x}}<br>median %{{y:,.1f}} {unit} (quartiles %{{customdata[0]:,.1f}}–%{{customdata[1]:,.1f}})"
-            "<br>n = %{customdata[2]:,.0f}<extra></extra>",
+            hovertext=hover,
+            hovertemplate="%{x}<br>%{hovertext}<extra></extra>",
             showlegend=False,
         )
     )
@@ -209,30 +228,52 @@ def rate_heatmap(
     x_label: str | None = None,
     y_label: str | None = None,
     height: int | None = None,
+    reasons: pd.DataFrame | None = None,
 ) -> go.Figure | None:
-    """Rates on a grid (e.g. admission month by week): hidden cells blank, unstable ones in brackets."""
+    """Rates on a grid (e.g. admission month by week): hidden cells grey and labelled "too few" or "hidden",
+    unstable ones in brackets."""
     if df.empty or df[z].notna().sum() == 0:
         return None
-    cells = df.groupby([y, x])  # one grid of rows y by columns x, both in order, for the values, n and presence
+    tags = [hidden.tag(w) for w in hidden.reason_of(reasons, df.index, [z])]
+    cells = df.assign(_tag=tags).groupby([y, x])  # one grid of rows y by columns x, both in order
     values = cells[z].first().unstack()
     counts = cells[n].first().astype("float64").unstack().reindex_like(values)
     rows = [tick(i) for i in values.index]
-    present = cells.size().unstack().reindex_like(values)
+    present = cells["_tag"].first().unstack().reindex_like(values)
     text = [
         [
-            ("hidden" if pd.notna(r) else "")
+            (r if isinstance(r, str) else "")
             if pd.isna(v)
             else (f"({v:.0%})" if pd.notna(c) and c < threshold else f"{v:.0%}")
             for v, c, r in zip(vr, cr, rr)
         ]
         for vr, cr, rr in zip(values.to_numpy(), counts.to_numpy(), present.to_numpy())
     ]
+    columns = [tick(c) for c in values.columns]
+    gone = values.isna().to_numpy() & present.notna().to_numpy()  # a row that is hidden, not a cell with no row
+    narrow = len(values.columns) > 8  # a hidden cell's label would run into its neighbours: the hover says it
     fig = go.Figure(
+        go.Heatmap(  # under the rates: a grey cell wherever a rate is hidden, never a blank that reads as none
+            z=np.where(gone, 1.0, np.nan),
+            x=columns,
+            y=rows,
+            text=[[t if g else "" for t, g in zip(tr, gr)] for tr, gr in zip(text, gone)],
+            texttemplate="" if narrow else "%{text}",
+            textfont=dict(size=11, color="#333"),
+            colorscale=[[0, hidden.FILL], [1, hidden.FILL]],
+            showscale=False,
+            hovertemplate=f"{y_label or label(y)} %{{y}}, {x_label or label(x)} %{{x}}: %{{text}}<extra></extra>",
+            hoverongaps=False,
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.add_trace(
         go.Heatmap(
             z=values.to_numpy(dtype=float),
-            x=[tick(c) for c in values.columns],
+            x=columns,
             y=rows,
-            text=text,
+            text=[[t if not g else "" for t, g in zip(tr, gr)] for tr, gr in zip(text, gone)],
             texttemplate="%{text}",
             textfont=dict(size=11),
             colorscale="Viridis",
@@ -265,14 +306,16 @@ def facet_rates(
     n: str,
     threshold: int = UNSTABLE_BELOW,
     height: int = 440,
+    reasons: pd.DataFrame | None = None,
 ) -> go.Figure | None:
-    """Rows of measures by columns of `facet` values, one line per `color` group in each panel."""
+    """Rows of measures by columns of `facet` values, one line per `color` group in each panel; hidden values
+    are grey placeholders beside the line."""
     from plotly.subplots import make_subplots
 
     if df.empty or df[list(measures)].notna().sum().sum() == 0:
         return None
-    facets = list(dict.fromkeys(df[facet]))
-    groups = list(dict.fromkeys(df[color]))
+    facets = sorted(dict.fromkeys(df[facet]), key=str)  # the same order whatever the filters leave
+    groups = sorted(dict.fromkeys(df[color]), key=str)
     fig = make_subplots(
         rows=len(measures),
         cols=len(facets),
@@ -294,7 +337,7 @@ def facet_rates(
                     fig.layout[f"yaxis{k if k > 1 else ''}"].domain,
                 )
                 fig.add_annotation(
-                    text="all hidden<br>(1–10)",
+                    text="every value hidden<br>(1–10, or hidden to protect one)",
                     showarrow=False,
                     xref="paper",
                     yref="paper",
@@ -330,6 +373,22 @@ def facet_rates(
                 )
                 rows.append(r)
                 cols.append(c)
+                gone = part[col].isna().to_numpy()
+                if gone.any() and part[col].notna().any():
+                    why = hidden.reason_of(reasons, part.index[gone], [col])
+                    traces.append(
+                        hidden.marker(
+                            part[x][gone],
+                            hidden.heights(part[col], hidden.fallback_height(part[col]))[gone],
+                            [hidden.words(w) for w in why],
+                            showlegend=not any(t.get("legendgroup") == "hidden" for t in traces),
+                            prefix=f"{pretty(g)}, {pretty(f)}, {name}: ",
+                            x_format="%{x|%d %b %Y}",
+                        )
+                        | dict(marker=dict(symbol=hidden.SYMBOL, size=6, color=hidden.COLOUR))
+                    )
+                    rows.append(r)
+                    cols.append(c)
     if traces:
         fig.add_traces(traces, rows=rows, cols=cols)
     themed(fig).update_layout(

@@ -18,6 +18,7 @@ from outcomes.present import (
     annotation_marks,
     control_charts,
     flow_charts,
+    hidden,
     rate_charts,
     signal_marks,
     theme,
@@ -42,7 +43,7 @@ class Figure:
 
 
 def _note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | None = None) -> str:
-    """ "n = 1,234 eligible discharges (plus 2 hidden cells of 1–10)", from the shown rows only."""
+    """ "n = 1,234 eligible discharges (plus 2 hidden cells)", from the shown rows only."""
     n_col = n_col or query.chart.get("n")
     if not n_col or n_col not in df:
         return ""
@@ -50,7 +51,7 @@ def _note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | None 
     hidden = int(mask[n_col].sum()) if n_col in mask else 0
     note = f"n = {total:,} {theme.label(n_col).lower()}"
     if hidden:
-        note += f" (plus {hidden} hidden {'cell' if hidden == 1 else 'cells'} of 1–10)"
+        note += f" (plus {hidden} hidden {'cell' if hidden == 1 else 'cells'})"  # small or protecting another
     return note
 
 
@@ -117,9 +118,12 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date, events=None) -> l
     out = []
 
     def add(title, name, params, draw, where=None, n=None, footnote=None, note_rows=None):
-        df, mask = _run(con, catalog, name, params, scope)
+        result = runner.run(con, catalog[name], params, scope=scope)
+        df, mask, why = result.data, result.mask, result.reasons
         if where:
-            df, mask = _where(df, mask, where)
+            (df, mask), why = _where(df, mask, where), (None if why is None else _where(df, why, where)[1])
+        # the same legend line as on screen, in the same words
+        footnote = "\n".join(x for x in (hidden.legend_line(why, catalog[name].suppress), footnote) if x)
         if df.empty:
             return
         fig = annotation_marks.draw(draw(df), events)

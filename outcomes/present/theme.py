@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from outcomes.measures.stats import UNSTABLE_BELOW
+from outcomes.present import labels
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -50,7 +51,8 @@ def themed(fig: go.Figure) -> go.Figure:
 
 
 def label(column: str) -> str:
-    return column.replace("_", " ").capitalize()
+    """A column name as a heading (outcomes.present.labels.column)."""
+    return labels.column(column)
 
 
 def is_rate(column: str) -> bool:
@@ -79,11 +81,8 @@ BENCHMARK_COLOUR = "#117733"
 
 
 def pretty(value) -> str:
-    """A category as people read it: "left_against_advice" -> "Left against advice", "iop" -> "IOP"."""
-    text = str(value)
-    words = {"iop": "IOP", "php": "PHP", "op": "OP", "stepdown": "step-down"}
-    text = ", ".join(" ".join(words.get(w, w) for w in part.split("_")) for part in text.split(", "))
-    return text[:1].upper() + text[1:]
+    """A category as people read it (outcomes.present.labels.value): "self_pay" -> "Self-pay", "iop" -> "IOP"."""
+    return labels.value(value)
 
 
 def alpha(hex_colour: str, alpha: float) -> str:

@@ -104,7 +104,9 @@ def adhoc_panel() -> None:
     st.caption(note + (f" · {hidden} small cells hidden" if hidden else ""))
     spec = types.SimpleNamespace(suppress={"counts": result.counts})
     st.dataframe(format_table(result.data, result.mask, spec, result.reasons), hide_index=True, width="stretch")
-    exports(result.data, "adhoc", key="adhoc", reasons=result.reasons, query="adhoc", raw=result.raw)
+    exports(
+        result.data, "adhoc", key="adhoc", reasons=result.reasons, title="Ad-hoc SQL", query="adhoc", raw=result.raw
+    )
     name = st.text_input(
         "Save as query: name",
         value="new_query",

@@ -112,9 +112,11 @@ def heading(query: Query, title: str, measure: str) -> None:
     with st.container(horizontal=True, vertical_alignment="center", wrap=False):
         st.subheader(title, width="stretch")
         with st.popover("Definition"):
-            st.markdown(f"**{query.title}**\n\n{query.description}")
+            st.markdown(f"**What it means**\n\n{query.lead}")
             st.markdown(f"**{MEASURES[measure]}.** Eligible: {population(measure)}, at the site of the episode.")
             st.markdown(METHOD)
+            with st.expander("Exact rules"):  # the analysts' wording, parameter names and all
+                st.markdown(f"**{query.title}**\n\n{query.description}")
             st.caption(
                 f"Query: `queries/{query.path.name}` · method, references and how to read a flag: "
                 "`docs/measures/site_comparison.md`"

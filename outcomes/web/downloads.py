@@ -50,12 +50,31 @@ def download(
     st.download_button(label, make, file_name=file_name, mime=mime, key=key, on_click="ignore")
 
 
-def exports(df: pd.DataFrame, stem: str, key: str | None = None, reasons: pd.DataFrame | None = None, **log) -> None:
-    """CSV, Excel and Parquet downloads of an already-suppressed table (the CSV says which cells are hidden and why)."""
+def exports(
+    df: pd.DataFrame,
+    stem: str,
+    key: str | None = None,
+    reasons: pd.DataFrame | None = None,
+    title: str | None = None,
+    **log,
+) -> None:
+    """CSV, Excel and Parquet downloads of an already-suppressed table (the CSV and Excel say which cells are
+    hidden and why; the Excel's About sheet, and every file's name, say the data-through date and filters)."""
+    from outcomes.web import export_info
+
     cols = st.columns(4)
+    params = {k: v for k, v in (log.get("params") or {}).items() if k not in ("filters",)}
+    about = export_info.about(
+        title or stem, {"Query": f"{log.get('query') or stem}", "Values": export_info.values_text(params)}
+    )
     formats = (
-        ("CSV", functools.partial(files.to_csv, reasons=reasons), "csv", "text/csv"),
-        ("Excel", files.to_excel, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ("CSV", functools.partial(files.export_csv, reasons=reasons), "csv", "text/csv"),
+        (
+            "Excel",
+            functools.partial(files.to_excel, about=about, reasons=reasons),
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
         ("Parquet", files.to_parquet, "parquet", "application/vnd.apache.parquet"),
     )
     for col, (label, write, ext, mime) in zip(cols, formats):
@@ -63,7 +82,7 @@ def exports(df: pd.DataFrame, stem: str, key: str | None = None, reasons: pd.Dat
             download(
                 f"Download {label}",
                 functools.partial(write, df),
-                f"{stem}.{ext}",
+                export_info.file_name(stem, ext),
                 mime,
                 key=f"{key or stem}-{ext}",
                 rows=len(df),

@@ -8,7 +8,8 @@ import streamlit as st
 
 from outcomes.catalog import filters, runner
 from outcomes.catalog.query import AREAS, Query
-from outcomes.present import charts
+from outcomes.present import charts, labels
+from outcomes.present import hidden as hidden_words
 from outcomes.present.tables import format_table
 from outcomes.web import context, queries
 from outcomes.web.casemix import MODEL_PANELS
@@ -43,7 +44,7 @@ def index() -> None:
         k = filled.index(min(filled))  # the shortest column so far
         filled[k] += len(queries) + 1
         with cols[k]:
-            st.markdown(f"**{area.capitalize()}**")
+            st.markdown(f"**{labels.value(area)}**")
             for q in queries:
                 st.button(
                     q.title,
@@ -136,7 +137,7 @@ def params(query: Query) -> dict:
 def show(query: Query, chosen: dict) -> pd.DataFrame | None:
     """A chosen query: definition, SQL, suppressed result table, its chart and CSV, Excel and Parquet downloads."""
     heading(query)
-    with st.expander("Definition and SQL"):
+    with st.expander("Exact rules and SQL"):
         if query.definition:
             st.markdown(query.definition.replace("\n", "  \n"))
         st.code(query.sql.strip(), language="sql")
@@ -156,8 +157,13 @@ def show(query: Query, chosen: dict) -> pd.DataFrame | None:
         return df
     defaults = {n: p.default for n, p in query.params.items()}
     chart = charts.spec(query.chart, defaults | chosen | (query.panel.get("vars") or {}))
+    rows = keep_rows(queries.Rows(df, mask, why), query.panel.get("rows"))
     fig = charts.figure(
-        chart, keep_rows(queries.Rows(df, mask, why), query.panel.get("rows")).data, threshold=query.unstable_below
+        chart,
+        rows.data,
+        threshold=query.unstable_below,
+        reasons=rows.reasons,
+        count_columns=query.suppress.get("counts", []),
     )
     if fig is not None:
         st.plotly_chart(fig, width="stretch", key=f"explore-chart-{query.name}")
@@ -165,10 +171,11 @@ def show(query: Query, chosen: dict) -> pd.DataFrame | None:
         st.info(ALL_HIDDEN)
     st.dataframe(format_table(df, mask, query, why), hide_index=True, width="stretch")
     hidden = int(mask.to_numpy().sum())
+    legend = hidden_words.legend_line(why, query.suppress)
     st.caption(
         f"{len(df):,} rows"
-        + (f" · {hidden} small cells hidden (counts of 1–10 and what they would reveal)" if hidden else "")
+        + (f" · {hidden} {'cell' if hidden == 1 else 'cells'} hidden ({legend})" if hidden else "")
         + " · the page address reproduces this view"
     )
-    exports(df, query.name, reasons=why, query=query.name, params=values)
+    exports(df, query.name, reasons=why, title=query.title, query=query.name, params=values)
     return df

@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from outcomes.measures import kpis
-from outcomes.present import files
+from outcomes.present import files, glossary, hidden
 from outcomes.present.flow_charts import table_figure
 from outcomes.present.pdf import Chart
-from outcomes.web import context
+from outcomes.web import context, export_info
 from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
 from outcomes.web.panels import table_expander
@@ -43,13 +43,21 @@ def tiles() -> Chart:
                 "**Active clients.** Distinct clients with an episode at the level in the week holding the "
                 "period's last day. `queries/census.sql`"
             )
+            st.markdown(
+                "**Colours.** A change is green (better) or red (worse) only when it is larger than chance "
+                "alone would give for the numbers counted (more than 3 standard errors); grey otherwise."
+            )
+            for term, text in glossary.terms_for(None, " ".join(k.note for k in kpis.KPIS)):
+                st.markdown(f"**{term}**: {text}")
     # every KPI over all the periods in one run each (grain=periods), and both censuses, at once
-    *results, (now, _, _), (then, _, _) = run_many(
+    *results, now, then = run_many(
         [(kpi.query, kpi.periods_params(periods)) for kpi in kpis.KPIS]
         + [("census", kpis.census_params(period)), ("census", kpis.census_params(before, weeks=1))]
     )
     tiles = []
-    for col, kpi, (df, _, _) in zip(st.columns(len(kpis.KPIS)), kpis.KPIS, results):
+    now, then = (_tagged(r, "active_clients", None, count=True) for r in (now, then))
+    for col, kpi, rows in zip(st.columns(len(kpis.KPIS), gap="xsmall"), kpis.KPIS, results):
+        df = _tagged(rows, kpi.value, kpi.n)
         tile = kpis.tile(kpi, kpi.by_period(df, periods), periods, catalog()[kpi.query].unstable_below)
         _metric(col, tile)
         tiles.append(tile)
@@ -79,7 +87,7 @@ def tiles() -> Chart:
         download(
             "CSV",
             lambda: files.to_csv(summary),
-            "overview.csv",
+            export_info.file_name("overview", "csv"),
             "text/csv",
             key="csv-overview",
             query="overview",
@@ -89,16 +97,25 @@ def tiles() -> Chart:
     return chart
 
 
+def _tagged(rows, value: str, n: str | None, count: bool = False):
+    """The rows with the labels their hidden value and n read by on a tile (kpis.VALUE_TAG, kpis.N_TAG)."""
+    df, _, why = rows
+    tags = {kpis.VALUE_TAG: [hidden.tag(w, count=count) for w in hidden.reason_of(why, df.index, [value])]}
+    if n:
+        tags[kpis.N_TAG] = [hidden.tag(w, count=True) for w in hidden.reason_of(why, df.index, [n])]
+    return df.assign(**tags)
+
+
 def _metric(col, tile) -> None:
-    trend = [v for v in tile.trend if v is not None]
+    # a hidden value stays a gap (NaN breaks the line), so the line never joins across a hidden week
+    trend = [float("nan") if v is None else v for v in tile.trend]
     col.metric(
         tile.label,
         tile.value,
         tile.delta,
         delta_color=tile.delta_color,
-        help=tile.help,
         border=True,
-        chart_data=trend if len(trend) >= 2 else None,
+        chart_data=trend if sum(v is not None for v in tile.trend) >= 2 else None,
         chart_type="line",
     )
-    col.caption(tile.note)
+    col.caption(tile.note, help=tile.help)  # the help here, not on the title: the title keeps the tile's width

@@ -11,28 +11,41 @@ import streamlit as st
 
 from outcomes.catalog.query import Query
 from outcomes.measures import kpis
-from outcomes.present import charts, files
+from outcomes.present import charts, files, glossary, hidden, labels
 from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
 from outcomes.present.theme import label, unstable_count
-from outcomes.web import chart_notes, context, queries
+from outcomes.privacy.suppress import SMALL
+from outcomes.web import chart_notes, context, export_info, queries
 from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
 from outcomes.web.reuse import reused
 
-ALL_HIDDEN = "Every value here is a small cell (1–10) and is hidden; widen the filters or the date range."
+ALL_HIDDEN = (
+    "Every value here is hidden: each is a count of 1–10 or would give one away. Widen the filters or the date range."
+)
 
 
 def heading(query: Query, title: str | None = None) -> None:
-    """Title with the Definition popover beside it (fits half-width columns), then a one-line definition."""
+    """Title with the Definition popover beside it (fits half-width columns), then the one plain sentence of
+    what the chart shows."""
     with st.container(horizontal=True, vertical_alignment="center", wrap=False):
         st.subheader(title or query.title, width="stretch")
         with st.popover("Definition"):
-            st.markdown(f"**{query.title}**\n\n{query.description}")
-            if query.definition:
-                st.markdown(query.definition.replace("\n", "  \n"))
-            st.caption(f"Query: `queries/{query.path.name}`")
+            definition(query)
     st.caption(query.lead)
+
+
+def definition(query: Query) -> None:
+    """ "What it means" in plain words, with the terms the chart uses; the exact rules folded under it."""
+    st.markdown(f"**What it means**\n\n{query.lead}")
+    for term, text in glossary.terms_for(query.chart.get("kind"), query.title, query.panel.get("title") or ""):
+        st.markdown(f"**{term}**: {text}")
+    with st.expander("Exact rules"):
+        st.markdown(f"**{query.title}**\n\n{query.description}")
+        if query.definition:
+            st.markdown(query.definition.replace("\n", "  \n"))
+        st.caption(f"Query: `queries/{query.path.name}`")
 
 
 def table_expander(key: str):
@@ -119,16 +132,21 @@ class Panel:
         n_col = charts.fill(spec.get("n"), self.values()) or chart.get("n")
         note = reused(
             ("note", query.path, repr(query.suppress), query.unstable_below, n_col, repr(spec.get("n_at")), rows),
-            lambda: n_note(query, df, mask, n_col, spec.get("n_at")),
+            lambda: n_note(query, df, mask, n_col, spec.get("n_at"), why),
         )
         if note:
             st.caption(note)
+        counts = query.suppress.get("counts", [])
         events = chart_notes.events()
         fig_key = ("chart", repr(chart), query.unstable_below, rows, events.key)
-        fig = reused(fig_key, lambda: events.draw(charts.figure(chart, df, threshold=query.unstable_below)))
+        fig = reused(
+            fig_key,
+            lambda: events.draw(charts.figure(chart, df, query.unstable_below, reasons=why, count_columns=counts)),
+        )
         footnote = "\n\n".join(
             x
             for x in (
+                hidden.legend_line(why, query.suppress, charts.columns(chart)),
                 spec.get("footnote"),
                 charts.BUILDERS[chart["kind"]].note,
                 getattr(charts.benchmark(chart), "source", None),
@@ -150,11 +168,11 @@ class Panel:
                     table = reused(
                         ("table", query.path, repr(query.suppress), rows), lambda: format_table(df, mask, query, why)
                     )
-                    st.dataframe(table, hide_index=True, width="stretch")
+                    st.dataframe(labels.readable(table, labels.category_columns(df)), hide_index=True, width="stretch")
             download(
                 "CSV",
-                lambda: files.to_csv(df, why),
-                f"{self.key}.csv",
+                lambda: files.export_csv(df, why),
+                export_info.file_name(self.key, "csv"),
                 "text/csv",
                 key=f"csv-{self.key}",
                 query=query.name,
@@ -164,8 +182,16 @@ class Panel:
         return drawn
 
 
-def n_note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | None, n_at: dict | None = None) -> str:
-    """ "n = 1,234 eligible discharges (plus 2 hidden cells of 1–10) · 3 points with n under 30: unstable"."""
+def n_note(
+    query: Query,
+    df: pd.DataFrame,
+    mask: pd.DataFrame,
+    n_col: str | None,
+    n_at: dict | None = None,
+    why: pd.DataFrame | None = None,
+) -> str:
+    """ "n = 1,234 eligible discharges (plus 2 hidden cells) · 3 points with n under 30: unstable"; "of 1–10"
+    only when every hidden cell of the n is a small one (a cell hidden to protect another may be larger)."""
     if not n_col or n_col not in df:
         return ""
     rows, hidden_rows = df, mask
@@ -175,13 +201,16 @@ def n_note(query: Query, df: pd.DataFrame, mask: pd.DataFrame, n_col: str | None
             keep &= df[col] == value
         rows, hidden_rows = df[keep], mask[keep]
     hidden = int(hidden_rows[n_col].sum()) if n_col in hidden_rows else 0
+    small = hidden
+    if why is not None and n_col in why:
+        small = int((why.loc[hidden_rows.index, n_col] == SMALL).sum())
     total = int(pd.to_numeric(rows[n_col], errors="coerce").sum())
     words = label(n_col).lower()
     if words.split()[-1].isdigit():  # discharges_30: discharges with a complete 30-day window
         words = f"{' '.join(words.split()[:-1])} ({words.split()[-1]}-day window)"
     note = f"n = {total:,} {words}" + (" at the start" if n_at else "")
     if hidden:
-        note += f" (plus {hidden} hidden {'cell' if hidden == 1 else 'cells'} of 1–10)"
+        note += f" (plus {hidden} hidden {'cell' if hidden == 1 else 'cells'}{' of 1–10' if small == hidden else ''})"
     if query.suppress.get("rates") or query.suppress.get("stats"):
         if n_at:
             note += f" · dotted where fewer than {query.unstable_below} remain: unstable"

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from outcomes.present.pdf import Chart
-from outcomes.web import context, pdf, queries
+from outcomes.web import context, freshness, pdf, queries
 from outcomes.web import page as page_start
 from outcomes.web.casemix import MODEL_PANELS
 from outcomes.web.database import catalog, info
@@ -99,6 +99,7 @@ def report_page(name: str, title: str):
     st.caption(
         f"Data through **{through:%d %b %Y}** · {filters_text(run.filters)} · the page address keeps these filters"
     )
+    freshness.warn(through)
     queries.require_population()
     report = Page(name, title)
     yield report

@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import streamlit as st
 
 from outcomes.catalog import filters
-from outcomes.web import context
+from outcomes.present import labels
+from outcomes.web import context, freshness
 from outcomes.web.audit import log_once
 from outcomes.web.database import info, options
 
 CLIENT_GROUP = ("payers", "genders", "age_bands", "substances", "living", "employment", "tracks")
 
 
-def draw() -> dict:
-    """Draw the global filters in the sidebar, bound to the address; keep their values in the run's context."""
+WITHOUT_FILTERS = {"data"}  # pages the filters do nothing on (url paths): they show the data-through date only
+
+
+def draw(page: str | None = None) -> dict:
+    """Draw the global filters in the sidebar, bound to the address; keep their values in the run's context.
+    On a page of WITHOUT_FILTERS only the data-through date is shown."""
     run = context.current()
     if not run.user.authorised:
         return {}
-    opts = options(run.version)
     facts = info(run.version)
+    through = facts["data_through"]
+    age = (dt.date.today() - through).days
+    stale = f" ({age} days ago)" if freshness.stale_text(through) else ""
+    if page in WITHOUT_FILTERS:
+        st.sidebar.caption(f"Data through **{through:%d %b %Y}**{stale}")
+        run.filters = {}
+        return run.filters
+    opts = options(run.version)
+    _readable_address(opts)
     with st.sidebar:
-        st.caption(f"Data through **{facts['data_through']:%d %b %Y}**")
+        st.caption(f"Data through **{through:%d %b %Y}**{stale}")
         values: dict = {}
-        c1, c2 = st.columns(2)
-        values["start"] = c1.date_input("From", value=None, key="start", bind="query-params", format="YYYY-MM-DD")
-        values["end"] = c2.date_input("To", value=None, key="end", bind="query-params", format="YYYY-MM-DD")
+        # one under the other: side by side, a sidebar's half width cuts the date off
+        values["start"] = st.date_input("From", value=None, key="start", bind="query-params", format="YYYY-MM-DD")
+        values["end"] = st.date_input("To", value=None, key="end", bind="query-params", format="YYYY-MM-DD")
         sites = [s for s in opts.get("site", []) if run.scope is None or s in run.scope]
         outside_scope(run.scope)
         values["sites"] = st.multiselect("Sites", sites, key="sites", bind="query-params", placeholder="All sites")
@@ -32,7 +47,12 @@ def draw() -> dict:
             for name in CLIENT_GROUP:
                 p = filters.GLOBAL[name]
                 values[name] = st.multiselect(
-                    p.label, opts.get(p.options, []), key=name, bind="query-params", placeholder="All"
+                    p.label,
+                    opts.get(p.options, []),
+                    key=name,
+                    bind="query-params",
+                    placeholder="All",
+                    format_func=labels.value,
                 )
             co = st.selectbox(
                 "Co-occurring mental health", ["any", "yes", "no"], key="co_occurring", bind="query-params"
@@ -42,13 +62,33 @@ def draw() -> dict:
     return run.filters
 
 
+def _readable_address(opts: dict) -> None:
+    """The client-group filters are bound to the address by their readable labels ("Self-pay"); an address
+    naming stored values ("self_pay", as links made before did) is rewritten to the labels, once, so it still
+    selects the same view."""
+    changed = False
+    for name in CLIENT_GROUP:
+        given = st.query_params.get_all(name)
+        known = set(opts.get(filters.GLOBAL[name].options, []))
+        readable = [labels.value(v) if v in known else v for v in given]
+        if readable != given:
+            st.query_params[name] = readable
+            changed = True
+    if changed:
+        st.rerun()
+
+
 def filters_text(values: dict) -> str:
     """Filter values in words, for captions and exported pages."""
     parts = []
     for k, v in values.items():
         if v is None:
             continue
-        shown = ", ".join(v) if isinstance(v, list) else ("yes" if v is True else "no" if v is False else v)
+        shown = (
+            ", ".join(labels.value(x) for x in v)
+            if isinstance(v, list)
+            else ("yes" if v is True else "no" if v is False else v)
+        )
         parts.append(f"{filters.GLOBAL[k].label}: {shown}")
     return "; ".join(parts) or "No filters (all data)"
 
