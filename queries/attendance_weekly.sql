@@ -8,11 +8,15 @@
 --   start to end and on or after the episode's admit date, status other than program_cancelled.
 --   scheduled: those sessions (attended, no_show, client_cancelled). attended: status attended.
 --   no_show: status no_show. attendance_rate = attended / scheduled; no_show_rate = no_show / scheduled.
---   Week: week_start = the Monday on or before the session date. Track: the episode's track, "unknown"
+--   Week: week_start = the Monday on or before the session date. With grain month, quarter, half or year,
+--   week_start is the first day of the period holding that Monday (a week across two months counts in
+--   the month of its Monday). Track: the episode's track, "unknown"
 --   when empty. A week, track and type with no scheduled session has no row; series labels the
 --   track and type for charting.
 --   Standard: same session definitions as engagement_by_week, by calendar week instead of week since
 --   admission.
+-- params:
+--   grain: {type: choice, choices: [week, month, quarter, half, year, auto], default: week, label: Per}
 -- page: engagement
 -- order: 30
 -- panel:
@@ -28,6 +32,7 @@
 --   n: scheduled
 -- suppress:
 --   counts: [scheduled, attended, no_show]
+--   other: [session_type, track]
 --   rates:
 --     attendance_rate: [attended, scheduled]
 --     no_show_rate: [no_show, scheduled]
@@ -152,6 +157,12 @@ sessions as (
     select * from cut_week_types
 ),
 
+-- a coarser grain than week counts each week in the period holding its Monday
+bucketed as (
+    select period_start(week_start, $grain) as week_start, track, session_type, scheduled, attended, no_show
+    from sessions
+),
+
 final as (
     select
         week_start,
@@ -163,7 +174,7 @@ final as (
         sum(no_show)::bigint as no_show,
         sum(attended) / sum(scheduled) as attendance_rate,
         sum(no_show) / sum(scheduled) as no_show_rate
-    from sessions
+    from bucketed
     group by week_start, track, session_type
     having sum(scheduled) > 0
 )

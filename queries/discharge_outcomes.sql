@@ -18,6 +18,7 @@
 --   this provider counts, not only publicly funded episodes.
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
+--   grain: {type: choice, choices: [month, quarter, half, year, auto], default: month, label: Per}
 -- page: retention
 -- order: 20
 -- panel:
@@ -53,7 +54,7 @@ discharged as (
 
 monthly as (
     select
-        date_trunc('month', discharge_date)::date as month,
+        period_start(discharge_date, $grain) as month,
         level_of_care,
         count(*) as discharges,
         count(*) filter (where discharge_reason = 'completed') as completed,

@@ -12,6 +12,7 @@
 --   Standard: the same definitions as engagement_by_week, split by admission cohort.
 -- params:
 --   max_weeks: {type: int, default: 12, label: Weeks since admission}
+--   grain: {type: choice, choices: [month, quarter, half, year, auto], default: month, label: Per}
 -- page: engagement
 -- order: 10
 -- panel:
@@ -36,7 +37,7 @@ with
 
 -- iop_weeks: iop_episode_weeks with each IOP episode's admission date and filter attributes
 weeks as (
-    select date_trunc('month', admit_date)::date as admit_month, week, scheduled, attended
+    select period_start(admit_date, $grain) as admit_month, week, scheduled, attended
     from filtered(iop_weeks, $filters, tracks := $tracks)
     where
         week <= $max_weeks

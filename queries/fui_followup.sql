@@ -30,7 +30,7 @@
 --   follow-up (HEDIS counts some residential and inpatient visits), and the age (13+) and continuous
 --   enrollment criteria are not applied.
 -- params:
---   grain: {type: choice, choices: [month, period, periods], default: month, label: Rows}
+--   grain: {type: choice, choices: [month, quarter, half, year, auto, period, periods], default: month, label: Rows}
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 30, label: Follow-up window (days; 7 and 30 are standard)}
 --   as_of: {type: date, default: data_through, label: As of}
@@ -73,8 +73,8 @@ eligible as (
 counted as (
     select
         case
-            when $grain = 'month' then date_trunc('month', discharge_date)::date
             when $grain = 'periods' then list_max(list_filter($period_starts, lambda p: p <= discharge_date))
+            else period_start(discharge_date, $grain)
         end as month,
         count(*) as eligible_discharges,
         count(*) filter (where days_to_followup <= $window_days) as followed_up

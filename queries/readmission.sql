@@ -20,6 +20,7 @@
 --   discharges are index stays too. Transfers are chained as in those measures.
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
+--   grain: {type: choice, choices: [month, quarter, half, year, auto], default: month, label: Per}
 -- page: retention
 -- order: 50
 -- panel:
@@ -37,6 +38,7 @@
 --   colours: levels
 -- suppress:
 --   counts: [discharges_30, readmitted_30, discharges_90, readmitted_90]
+--   other: [level_of_care]
 --   rates:
 --     readmission_rate_30: [readmitted_30, discharges_30]
 --     readmission_rate_90: [readmitted_90, discharges_90]
@@ -77,7 +79,7 @@ eligible as (
 
 monthly as (
     select
-        date_trunc('month', discharge_date)::date as month,
+        period_start(discharge_date, $grain) as month,
         level_of_care,
         count(*) filter (where complete_30) as discharges_30,
         count(*) filter (where complete_30 and readmitted_30) as readmitted_30,

@@ -13,6 +13,7 @@
 --   months of the same age or set as_of a few weeks back.
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
+--   grain: {type: choice, choices: [month, quarter, half, year, auto], default: month, label: Per}
 -- page: stepdown
 -- order: 50
 -- panel:
@@ -29,6 +30,7 @@
 --   height: 300
 -- suppress:
 --   counts: [referred, not_arrived]
+--   other: [site]
 --   rates:
 --     not_arrived_rate: [not_arrived, referred]
 
@@ -38,7 +40,7 @@ with
 -- date (arrived_date; empty when to_episode_id is)
 monthly as (
     select
-        date_trunc('month', referral_date)::date as month,
+        period_start(referral_date, $grain) as month,
         site,
         count(*) as referred,
         count(*) - count(*) filter (where arrived_date <= $as_of) as not_arrived

@@ -18,7 +18,7 @@
 --   earliest start are left out, and month holds the period's first day). Each period's row equals the
 --   grain period row for that period's dates.
 -- params:
---   grain: {type: choice, choices: [month, period, periods], default: month, label: Rows}
+--   grain: {type: choice, choices: [month, quarter, half, year, auto, period, periods], default: month, label: Rows}
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 14, label: Window (days)}
 --   as_of: {type: date, default: data_through, label: As of}
@@ -42,8 +42,8 @@ with
 eligible as (
     select
         case
-            when $grain = 'month' then date_trunc('month', discharge_date)::date
             when $grain = 'periods' then list_max(list_filter($period_starts, lambda p: p <= discharge_date))
+            else period_start(discharge_date, $grain)
         end as month,
         coalesce(days_to_iop <= $window_days, false) as stepped
     from filtered(residential_stepdowns, $filters)

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from outcomes.catalog import filters
+from outcomes.catalog import filters, grain
 from outcomes.catalog.query import Query
-from outcomes.privacy import access
+from outcomes.privacy import access, categories
 from outcomes.privacy import suppress as sup
 
 DEFAULT_TIMEOUT = 10.0
@@ -117,15 +117,36 @@ def run(
     started = time.monotonic()
     if query.model:
         return _run_model(con, query, values, raw, timeout, max_rows, scope, started)
+    notes = []
+    if values.get("grain") == grain.AUTO:
+        at = lambda g: _once(con, query, values | {"grain": g}, False, timeout, max_rows)
+        chosen, out = grain.choose(query, at, values)
+        values = values | {"grain": chosen}
+        notes = [n for n in [grain.note(query, chosen)] if n]
+        if raw:
+            out = _once(con, query, values, raw, timeout, max_rows)
+    else:
+        out = _once(con, query, values, raw, timeout, max_rows)
+    df, mask, why, truncated, merged = out
+    return Result(df, mask, values, truncated, time.monotonic() - started, raw, why, notes + merged)
+
+
+def _once(con, query: Query, values: dict, raw: bool, timeout, max_rows) -> tuple:
+    """(data, mask, reasons, truncated, notes) of one run of the query's SQL, suppressed unless `raw`; a
+    suppressed run merges small categories first (`categories.merge`), and its notes say which."""
     df, truncated = execute(con, query.sql, values, timeout, max_rows)
-    seconds = time.monotonic() - started
+    notes = []
     if raw:
         sup.roles(df, query.suppress)
         mask = pd.DataFrame(False, index=df.index, columns=df.columns)
         why = pd.DataFrame("", index=df.index, columns=df.columns, dtype=object)
     else:
+        if query.suppress.get("other"):
+            spec = query.suppress
+            at = lambda d: sup.suppress_detail(d, spec)
+            df, notes = categories.merge(df, spec, at, grain.drawn_rates(query, values), query.panel.get("rows"))
         df, mask, why = sup.suppress_detail(df, query.suppress)
-    return Result(df, mask, values, truncated, seconds, raw, why)
+    return df, mask, why, truncated, notes
 
 
 def _run_model(con, query: Query, values: dict, raw: bool, timeout, max_rows, scope, started: float) -> Result:
