@@ -20,7 +20,7 @@
 -- page: engagement
 -- order: 30
 -- panel:
---   title: Weekly attendance and no-shows by track and session type
+--   title: Attendance and no-shows by {grain}, track and session type
 --   empty: No IOP sessions match these filters.
 --   recent_weeks: 26
 -- chart:

@@ -22,7 +22,7 @@
 -- page: retention
 -- order: 20
 -- panel:
---   title: IOP completion by month of discharge
+--   title: IOP completion by {grain} of discharge
 --   empty: No IOP discharges match these filters.
 --   rows: {level_of_care: iop}
 -- chart:

@@ -16,7 +16,7 @@
 -- page: engagement
 -- order: 10
 -- panel:
---   title: Attendance by admission month and week since admission
+--   title: Attendance by admission {grain} and week since admission
 --   empty: No IOP admissions match these filters.
 --   recent_months: 12
 -- chart:

@@ -18,7 +18,7 @@
 -- page: engagement
 -- order: 50
 -- panel:
---   title: Family sessions by month
+--   title: Family sessions by {grain}
 --   empty: No IOP sessions match these filters.
 -- chart:
 --   kind: rate_lines

@@ -25,7 +25,7 @@
 -- page: stepdown
 -- order: 10
 -- panel:
---   title: "{window_days}-day step-down rate by discharge month"
+--   title: "{window_days}-day step-down rate by discharge {grain}"
 --   empty: No residential discharges match these filters.
 -- chart: {kind: p_chart, x: month, events: stepped_down, n: eligible_discharges, rate: stepdown_rate}
 -- suppress:

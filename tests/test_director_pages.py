@@ -241,7 +241,7 @@ def test_stepdown_chart_follows_the_site_filter(open_page):
 
 
 def test_a_url_reproduces_the_view(open_page):
-    at = open_page("pages/stepdown.py", sites="Northside", window="7", site_grain="month")
+    at = open_page("pages/stepdown.py", sites="Northside", window="7", **{"grain-stepdown_by_site": "month"})
     assert at.multiselect(key="sites").value == ["Northside"]
     assert at.get("button_group")[0].value == [7] or at.subheader[0].value.startswith("7-day")
     assert at.subheader[0].value == "7-day step-down rate by discharge month"

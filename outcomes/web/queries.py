@@ -14,6 +14,7 @@ from streamlit.runtime.scriptrunner import add_script_run_ctx
 from outcomes.catalog import runner
 from outcomes.catalog.params import frozen
 from outcomes.ingest import db
+from outcomes.privacy import overlap
 from outcomes.web import context
 from outcomes.web.database import catalog, root_connection
 
@@ -27,13 +28,15 @@ class Rows(NamedTuple):
     data: pd.DataFrame  # suppressed: hidden cells are missing
     mask: pd.DataFrame  # which cells are hidden
     reasons: pd.DataFrame  # why: suppress.SMALL or suppress.COMPLEMENT, "" where shown
+    notes: tuple = ()  # what the run changed to keep cells visible: a coarser grain, categories merged
+    grain: str | None = None  # the grain the rows are at (what `auto` chose)
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
 def cached_run(name: str, items: tuple, version: db.DataVersion, scope: tuple | None) -> Rows:
     # Keyed on the data version, every parameter and the user's site scope; holds suppressed data only.
     result = runner.run(root_connection(version), catalog()[name], dict(items), scope=scope)
-    return Rows(result.data, result.mask, result.reasons)
+    return Rows(result.data, result.mask, result.reasons, tuple(result.notes), result.params.get("grain"))
 
 
 def given(name: str, params: dict | None = None) -> dict:
@@ -58,6 +61,8 @@ def run(name: str, values: dict) -> Rows:
         return cached_run(*run_key(name, values))
     except (db.VersionGone, duckdb.ConnectionException):
         context.restart()
+    except overlap.Differencing as exc:
+        refuse(exc)
 
 
 def start(name: str, values: dict):
@@ -82,11 +87,19 @@ def start(name: str, values: dict):
         thread.join()
         if isinstance(out[0], (db.VersionGone, duckdb.ConnectionException)):
             context.restart()
+        if isinstance(out[0], overlap.Differencing):
+            refuse(out[0])
         if isinstance(out[0], BaseException):
             raise out[0]
         return out[0]
 
     return result
+
+
+def refuse(exc: overlap.Differencing) -> None:
+    """Stop the page: its filters leave out 1 to 10 clients of a wider view (outcomes.privacy.overlap)."""
+    st.info(str(exc))
+    st.stop()
 
 
 def run_many(calls: list[tuple[str, dict | None]]) -> list[Rows]:
