@@ -144,7 +144,7 @@ def show(query: Query, chosen: dict) -> pd.DataFrame | None:
     values = given(query.name, chosen)
     try:
         rows = run(query.name, values)
-        df, mask, why = rows[:3]
+        df, mask, why = rows
     except (ValueError, PermissionError, runner.QueryTimeout, duckdb.Error) as exc:
         st.error(str(exc).splitlines()[0])
         return None

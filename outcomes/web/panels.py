@@ -49,7 +49,7 @@ def keep_rows(rows: queries.Rows, where: dict | None) -> queries.Rows:
     keep = pd.Series(True, index=rows.data.index)
     for col, value in where.items():
         keep &= rows.data[col].isin(value if isinstance(value, (list, tuple, set)) else [value])
-    return queries.Rows(*(x[keep].reset_index(drop=True) for x in rows[:3]), *rows[3:])
+    return queries.Rows(*(x[keep].reset_index(drop=True) for x in rows), rows.notes, rows.grain)
 
 
 @dataclass

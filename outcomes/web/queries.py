@@ -22,14 +22,20 @@ MIN_CLIENTS = 11  # a filtered view must hold at least this many distinct client
 POPULATION = "population"  # the catalog query that counts them
 
 
-class Rows(NamedTuple):
-    """A catalog query's rows as a page may show them."""
-
+class _Frames(NamedTuple):
     data: pd.DataFrame  # suppressed: hidden cells are missing
     mask: pd.DataFrame  # which cells are hidden
     reasons: pd.DataFrame  # why: suppress.SMALL or suppress.COMPLEMENT, "" where shown
-    notes: tuple = ()  # what the run changed to keep cells visible: a coarser grain, categories merged
-    grain: str | None = None  # the grain the rows are at (what `auto` chose)
+
+
+class Rows(_Frames):
+    """A catalog query's rows as a page may show them: (data, mask, reasons), and, beside them, `notes` (what the
+    run changed to keep cells visible: a coarser grain, categories merged) and `grain` (what `auto` chose)."""
+
+    def __new__(cls, data, mask, reasons, notes: tuple = (), grain: str | None = None):
+        self = super().__new__(cls, data, mask, reasons)
+        self.notes, self.grain = tuple(notes), grain
+        return self
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from outcomes.catalog import filters
-from outcomes.web import context
+from outcomes.web import context, filter_choices
 from outcomes.web.database import info, options
 
 CLIENT_GROUP = ("payers", "genders", "age_bands", "substances", "living", "employment", "tracks")
@@ -27,11 +27,12 @@ def draw() -> dict:
         sites = [s for s in opts.get("site", []) if run.scope is None or s in run.scope]
         values["sites"] = st.multiselect("Sites", sites, key="sites", bind="query-params", placeholder="All sites")
         with st.expander("Client group", expanded=False):
+            held = filter_choices.choices(run.version, run.scope)  # values at the user's sites, small as Other
             for name in CLIENT_GROUP:
                 p = filters.GLOBAL[name]
-                values[name] = st.multiselect(
-                    p.label, opts.get(p.options, []), key=name, bind="query-params", placeholder="All"
-                )
+                offer = held.get(p.options, filter_choices.Choices([], []))
+                picked = st.multiselect(p.label, offer.offered, key=name, bind="query-params", placeholder="All")
+                values[name] = filter_choices.values(picked, offer)
             co = st.selectbox(
                 "Co-occurring mental health", ["any", "yes", "no"], key="co_occurring", bind="query-params"
             )
