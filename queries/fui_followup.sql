@@ -30,7 +30,8 @@
 --   follow-up (HEDIS counts some residential and inpatient visits), and the age (13+) and continuous
 --   enrollment criteria are not applied.
 -- params:
---   grain: {type: choice, choices: [month, quarter, half, year, auto, period, periods], default: month, label: Rows}
+--   grain:
+--     {type: choice, choices: [month, quarter, half, year, auto, period, periods], default: month, label: Rows}
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 30, label: Follow-up window (days; 7 and 30 are standard)}
 --   as_of: {type: date, default: data_through, label: As of}

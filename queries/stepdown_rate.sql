@@ -18,7 +18,8 @@
 --   earliest start are left out, and month holds the period's first day). Each period's row equals the
 --   grain period row for that period's dates.
 -- params:
---   grain: {type: choice, choices: [month, quarter, half, year, auto, period, periods], default: month, label: Rows}
+--   grain:
+--     {type: choice, choices: [month, quarter, half, year, auto, period, periods], default: month, label: Rows}
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 14, label: Window (days)}
 --   as_of: {type: date, default: data_through, label: As of}
