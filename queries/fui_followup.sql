@@ -31,7 +31,10 @@
 --   enrollment criteria are not applied.
 -- params:
 --   grain:
---     {type: choice, choices: [month, quarter, half, year, auto, period, periods], default: month, label: Rows}
+--     type: choice
+--     choices: [month, quarter, half, year, auto, period, periods]
+--     default: month
+--     label: Rows
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 30, label: Follow-up window (days; 7 and 30 are standard)}
 --   as_of: {type: date, default: data_through, label: As of}

@@ -19,7 +19,10 @@
 --   grain period row for that period's dates.
 -- params:
 --   grain:
---     {type: choice, choices: [month, quarter, half, year, auto, period, periods], default: month, label: Rows}
+--     type: choice
+--     choices: [month, quarter, half, year, auto, period, periods]
+--     default: month
+--     label: Rows
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 14, label: Window (days)}
 --   as_of: {type: date, default: data_through, label: As of}
