@@ -34,6 +34,7 @@
 --   benchmark: teds_iop_completion
 -- suppress:
 --   counts: [discharges, completed, left_against_advice, administrative, transferred, other, positive]
+--   headline: [completed]
 --   rates:
 --     positive_rate: [positive, discharges]
 --     completion_rate: [completed, discharges]

@@ -79,6 +79,7 @@ MIN_RANGE = 10  # without the labels, a protected value keeps a range of 10 or m
 MIN_RANGE_LABELLED = 9  # with the labels, as wide as "1–10" itself: a hidden 1-10 count can still be 1 and 10
 SUM_RULE = True  # no sum's hidden cells may add up to a known 1 to 10
 MAX_PAIRS = 40  # pairs of cells tried when no single cell protects
+HEADLINE = 4  # the tier of a declared headline count: above every other (a hidden 0 is 3)
 _SHOWN, _SMALL, _LARGE, _ZERO, _UNSHOWN = range(5)  # what the reader knows of a cell
 
 
@@ -106,7 +107,8 @@ def complement(df: pd.DataFrame, mask: pd.DataFrame, spec: dict) -> pd.DataFrame
     While some value is not protected, one more shown count of its sums is hidden: the cheapest that protects
     it on its own, else the cheapest pair that does, else the one that widens its range most. Cheapest means
     a plain part before a rate's numerator, before a total or denominator (which would hide the row's headline
-    or every rate), zero last (a hidden 0 protects nothing), then the smallest value. Hiding more never narrows
+    or every rate), zero last (a hidden 0 protects nothing), then the smallest value; a declared `headline`
+    count (what the chart is about) only when no other cell or pair of cells protects. Hiding more never narrows
     a range, so the cells hidden for one value keep protecting the others. Then every rate whose numerator or
     denominator is hidden, and every stat whose n is hidden, is hidden too, so a rate never gives its counts
     back.
@@ -133,13 +135,14 @@ def complement(df: pd.DataFrame, mask: pd.DataFrame, spec: dict) -> pd.DataFrame
 
 
 def _tiers(spec: dict) -> dict[str, int]:
-    """What hiding a count costs besides itself: 0 a plain part, 1 a rate's numerator, 2 a total or denominator."""
-    tier: dict[str, int] = {}
+    """What hiding a count costs besides itself: 0 a plain part, 1 a rate's numerator, 2 a total or denominator,
+    HEADLINE a count the chart is about (`headline: [...]`), hidden only when no other cell or pair protects."""
+    tier: dict[str, int] = {c: HEADLINE for c in spec.get("headline") or []}
     for num, den in (spec.get("rates") or {}).values():
         tier[num] = max(tier.get(num, 0), 1)
-        tier[den] = 2
+        tier[den] = max(tier.get(den, 0), 2)
     for total in spec.get("totals") or {}:
-        tier[total] = 2
+        tier[total] = max(tier.get(total, 0), 2)
     return tier
 
 
@@ -204,7 +207,7 @@ def _greedy(t, present, v, virtual, h, cost) -> None:
 
     t: sums (equations x columns, coefficients); present: which sums hold in each row; v: values (rows x
     columns); virtual: columns never shown; cost: each cell's tier (see `_tiers`)."""
-    cost = np.where(v == 0, 3, cost)  # a hidden 0 keeps its value for the reader: the last resort
+    cost = np.where(v == 0, np.maximum(cost, 3), cost)  # a hidden 0 keeps its value for the reader: the last resort
     rows = np.arange(len(v))
     for _ in range(t.shape[1] + 1):
         # hiding more never narrows a range, so a row once protected stays so: look again only at the others
@@ -360,16 +363,28 @@ def _pick(t, present, v, virtual, h, cost, rows, targets) -> list[tuple[int, ...
                 elif score[m, targets[i]] > best[i][0]:
                     best[i] = (score[m, targets[i]], options[i][k])
 
-    trial([[(k,) for k in cols] for cols in near], len(v[0]) if len(v) else 1)
-    pairs = []
-    for i, cols in enumerate(far):
-        r = rows[i]
-        both = [(a, b) for n, a in enumerate(cols) for b in cols[n + 1 :]]
-        both.sort(
-            key=lambda p: (max(cost[r, p[0]], cost[r, p[1]]), cost[r, p[0]] + cost[r, p[1]], v[r, p[0]] + v[r, p[1]])
-        )
-        pairs.append(both[:MAX_PAIRS] if picks[i] is None else [])
-    trial(pairs, 10)
+    def pairs_of(lists) -> list[list[tuple[int, int]]]:
+        out = []
+        for i, cols in enumerate(lists):
+            r = rows[i]
+            both = [(a, b) for n, a in enumerate(cols) for b in cols[n + 1 :]]
+            both.sort(
+                key=lambda p: (
+                    max(cost[r, p[0]], cost[r, p[1]]),
+                    cost[r, p[0]] + cost[r, p[1]],
+                    v[r, p[0]] + v[r, p[1]],
+                )
+            )
+            out.append(both[:MAX_PAIRS] if picks[i] is None else [])
+        return out
+
+    chunk = len(v[0]) if len(v) else 1
+    if (cost[rows] >= HEADLINE).any():  # a pair of other cells before a headline count on its own
+        cheap = [[k for k in cols if cost[r, k] < HEADLINE] for r, cols in zip(rows, near)]
+        trial([[(k,) for k in cols] for cols in cheap], chunk)
+        trial(pairs_of([[k for k in cols if cost[r, k] < HEADLINE] for r, cols in zip(rows, far)]), 10)
+    trial([[(k,) for k in cols] for cols in near], chunk)
+    trial(pairs_of(far), 10)
     for i in range(len(rows)):
         if picks[i] is None:  # nothing protects at once: widen the most, or hide the cheapest near cell
             picks[i] = best[i][1] if best[i][1] and best[i][0] > -np.inf else tuple(near[i][:1] or far[i][:1])
