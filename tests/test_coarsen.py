@@ -24,8 +24,6 @@ SITES = ("Eastgate", "Northside", "Riverside")
 PAGE_PARAMS = {"fui_followup": {"window_days": 7}}
 # charts that do not reach the targets yet, and why
 SHORT = {
-    "discharge_outcomes": "with a small `transferred` count, complementary suppression hides `completed` (the "
-    "chart's numerator) rather than `positive`, at every grain",
     "readmission": "3-7% readmitted: a site's year holds 1-10 readmissions per level, and merging both levels "
     "would leave no breakdown",
 }

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-from outcomes.catalog import runner
+from outcomes.catalog import grain, runner
 from outcomes.catalog.query import Query, load_catalog
 from outcomes.deliver import alerts as alerting
 from outcomes.deliver import mailer
@@ -354,7 +354,10 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date) -> list[export.Ch
     out = []
 
     def add(title, name, params, draw, where=None, n=None, footnote=None, note_rows=None):
-        df, mask = _run(con, catalog, name, params, scope)
+        result = runner.run(con, catalog[name], params, scope=scope)  # grain auto: coarsened as on the page
+        df, mask = result.data, result.mask
+        title = title.format(grain=grain.word(result.params.get("grain")))
+        footnote = "\n".join(x for x in (*result.notes, footnote) if x) or None
         if where:
             df, mask = _where(df, mask, where)
         if df.empty:
@@ -367,9 +370,9 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date) -> list[export.Ch
         out.append(export.Chart(title, fig, note))
 
     add(
-        "14-day step-down rate by discharge month",
+        "14-day step-down rate by discharge {grain}",
         "stepdown_rate",
-        {"window_days": 14},
+        {"window_days": 14, "grain": "auto"},
         lambda df: control_charts.rate_p_chart(
             df, "month", "stepped_down", "eligible_discharges", rate="stepdown_rate"
         ),
@@ -377,7 +380,7 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date) -> list[export.Ch
     add(
         "14-day step-down rate by site",
         "stepdown_by_site",
-        {"window_days": 14, "grain": "quarter"},
+        {"window_days": 14, "grain": "auto"},
         lambda df: control_charts.p_chart_grid(
             df, "site", "period", "stepped_down", "eligible_discharges", rate="stepdown_rate"
         ),
@@ -416,7 +419,7 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date) -> list[export.Ch
     add(
         "Referred, not arrived",
         "referral_not_arrived",
-        {"start": since},
+        {"start": since, "grain": "auto"},
         lambda df: rate_charts.rate_heatmap(
             df, "month", "site", "not_arrived_rate", "referred", x_label="Month of referral", height=300
         ),
@@ -425,7 +428,7 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date) -> list[export.Ch
     add(
         "7-day follow-up after residential or withdrawal management (FUI-aligned)",
         "fui_followup",
-        {"window_days": 7},
+        {"window_days": 7, "grain": "auto"},
         lambda df: control_charts.rate_p_chart(df, "month", "followed_up", "eligible_discharges", rate="followup_rate"),
     )
     return out
