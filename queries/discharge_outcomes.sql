@@ -16,6 +16,9 @@
 --   Differences from TEDS: "transferred" is the reason staff recorded, not a check that the client
 --   arrived anywhere (see referral_not_arrived and stepdown_rate for that), and every level of care at
 --   this provider counts, not only publicly funded episodes.
+--   Grain: month (the default), quarter, half (January-June, July-December) or year buckets discharge_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
 --   grain: {type: choice, choices: [month, quarter, half, year, auto], default: month, label: Per}

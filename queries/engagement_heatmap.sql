@@ -10,6 +10,9 @@
 --   status attended; attendance_rate = attended / scheduled. Grouped by calendar month of admission.
 --   A month and week with no scheduled session has no row.
 --   Standard: the same definitions as engagement_by_week, split by admission cohort.
+--   Grain: month (the default), quarter, half (January-June, July-December) or year buckets admit_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
 --   max_weeks: {type: int, default: 12, label: Weeks since admission}
 --   grain: {type: choice, choices: [month, quarter, half, year, auto], default: month, label: Per}

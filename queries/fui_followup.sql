@@ -29,6 +29,9 @@
 --   pharmacotherapy (MOUD dispensing or administration) events, a residential readmission is not
 --   follow-up (HEDIS counts some residential and inpatient visits), and the age (13+) and continuous
 --   enrollment criteria are not applied.
+--   Grain: month (the default), quarter, half (January-June, July-December) or year buckets discharge_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
 --   grain:
 --     type: choice

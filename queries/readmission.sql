@@ -18,6 +18,9 @@
 --   PCR) adapted to SUD care: the readmission is to residential or withdrawal management care at this
 --   provider only (no claims), there is no risk adjustment, no planned-readmission exclusion, and IOP
 --   discharges are index stays too. Transfers are chained as in those measures.
+--   Grain: month (the default), quarter, half (January-June, July-December) or year buckets discharge_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
 --   grain: {type: choice, choices: [month, quarter, half, year, auto], default: month, label: Per}

@@ -12,6 +12,9 @@
 --   Rows: one per site (of the residential episode) and period; period is the first day of the calendar
 --   month (grain month) or quarter (grain quarter) of discharge. A site and period with no eligible
 --   discharge has no row.
+--   Grain: month, quarter (the default), half (January-June, July-December) or year buckets discharge_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
 --   grain: {type: choice, choices: [month, quarter, half, year, auto], default: quarter, label: Per}
 --   window_days: {type: int, default: 14, label: Window (days)}

@@ -17,6 +17,9 @@
 --   period with the latest start on or before its date, the last period runs to end, discharges before the
 --   earliest start are left out, and month holds the period's first day). Each period's row equals the
 --   grain period row for that period's dates.
+--   Grain: month (the default), quarter, half (January-June, July-December) or year buckets discharge_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
 --   grain:
 --     type: choice

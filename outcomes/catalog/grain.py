@@ -2,8 +2,9 @@
 
 A query takes `grain` as a choice parameter; the calendar grains among its choices (week, month, quarter, half,
 year; `period_start` in queries/_build/00_macros.sql turns a date into its period) are tried finest first, and
-`auto` settles on the first at which at least TARGET of the view's rate cells are shown after suppression, or,
-when none is, the one showing the largest share.
+`auto` settles on the first at which at least TARGET of the view's rate cells are shown after suppression, or on
+the coarsest. (Not on the finest that shows most: a monthly chart of a rare event shows its zeros and hides the
+rest, which reads as "none".)
 """
 
 from __future__ import annotations
@@ -59,16 +60,12 @@ def word(grain: str | None) -> str:
 def choose(query: Query, run_at: Callable[[str], tuple], values: dict) -> tuple[str, tuple]:
     """(grain, what run_at gave for it): run_at(grain) returns (suppressed data, mask, ...) and is called for
     each grain in turn, finest first, until one shows TARGET of the view's rate cells (`drawn_rates`)."""
-    best = None
     rates = drawn_rates(query, values)
     for grain in ladder(query):
         out = run_at(grain)
-        share = shown_share(out[0], out[1], query.suppress, query.panel.get("rows"), rates)
-        if share >= TARGET:
-            return grain, out
-        if best is None or share > best[0]:
-            best = (share, grain, out)
-    return best[1], best[2]
+        if shown_share(out[0], out[1], query.suppress, query.panel.get("rows"), rates) >= TARGET:
+            break
+    return grain, out
 
 
 def drawn_rates(query: Query, values: dict) -> list[str]:
