@@ -30,12 +30,17 @@ SHORT = {
 
 
 @pytest.fixture(scope="module")
-def first_start(tmp_path_factory):
+def first_start_path(tmp_path_factory):
     """The demo the app builds on a fresh clone (outcomes/web/database.py: 3,000 clients, seed 42)."""
     tmp = tmp_path_factory.mktemp("first_start")
     generate(tmp / "files", clients=DEMO_CLIENTS, seed=42)
     load(tmp / "files", tmp / "demo.duckdb")
-    con = db.connect(tmp / "demo.duckdb")
+    return tmp / "demo.duckdb"
+
+
+@pytest.fixture(scope="module")
+def first_start(first_start_path):
+    con = db.connect(first_start_path)
     yield con
     con.close()
 
@@ -147,3 +152,31 @@ def test_every_director_chart_shows_most_of_its_rate_cells(first_start, name):
     assert _view(first_start, q) >= 0.8
     for site in SITES:
         assert _view(first_start, q, [site]) >= 0.6, site
+
+
+def test_the_page_and_the_cli_say_the_grain_chosen(first_start, first_start_path, monkeypatch):
+    import streamlit as st
+    from cli_tools import run as cli
+    from streamlit.testing.v1 import AppTest
+
+    from outcomes.paths import ROOT
+
+    q = load_catalog()["stepdown_rate"]
+    chosen = runner.run(first_start, q, {"grain": "auto", "sites": ["Northside"]}).params["grain"]
+    said = grain.note(q, chosen)
+    ran = cli("query", "stepdown_rate", "--db", first_start_path, "--param", "grain=auto", "--param", "sites=Northside")
+    assert ran.returncode == 0 and f"note: {said}" in ran.stderr
+    monkeypatch.setenv("OUTCOMES_DB", str(first_start_path))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.query_params.update({"sites": "Northside"})
+    at.switch_page("pages/stepdown.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.subheader[0].value == f"14-day step-down rate by discharge {grain.word(chosen)}"
+    assert said in [c.value for c in at.caption]
+    # the director can still pick a grain: month brings the monthly rows back
+    at.segmented_control(key="grain-stepdown_rate").set_value("month").run()
+    assert at.subheader[0].value == "14-day step-down rate by discharge month"
+    assert said not in [c.value for c in at.caption]

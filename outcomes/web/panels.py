@@ -16,6 +16,7 @@ from outcomes.present import charts, files
 from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
 from outcomes.present.theme import label, unstable_count
+from outcomes.privacy import categories
 from outcomes.web import context, queries
 from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
@@ -103,7 +104,8 @@ class Panel:
         return charts.fill(self.query.panel.get("title") or self.query.title, values)
 
     def start(self):
-        """Draw the heading now, start the query, and return the function that draws the rest in place."""
+        """Keep the heading's place (drawn with the result, to name its grain), draw the grain picker, start the
+        query, and return the function that draws the rest in place."""
         spec = self.query.panel
         top = st.container()  # the heading, drawn with the result: its title says the grain chosen
         if self.pick_grain:
@@ -137,8 +139,10 @@ class Panel:
         query, spec = self.query, self.query.panel
         kept = keep_rows(result(), spec.get("rows"))
         df, mask, why = kept[:3]
-        for said in kept.notes:  # "Quarterly: too few discharges per month to show months"
-            st.caption(said)
+        merged = [n for n in kept.notes if n.startswith(categories.OTHER)]  # said under the chart
+        for said in kept.notes:  # on the chart: "Quarterly: too few discharges per month to show months"
+            if said not in merged:
+                st.caption(said)
         if df.empty:
             st.info(spec.get("empty") or "No data match these filters.")
             return None
@@ -156,6 +160,7 @@ class Panel:
         footnote = "\n\n".join(
             x
             for x in (
+                *merged,
                 spec.get("footnote"),
                 charts.BUILDERS[chart["kind"]].note,
                 getattr(charts.benchmark(chart), "source", None),
@@ -167,9 +172,8 @@ class Panel:
             st.info(ALL_HIDDEN)
         else:
             st.plotly_chart(fig, width="stretch", key=f"chart-{self.key}", config={"displaylogo": False})
-            drawn = Chart(
-                self.title(kept.grain), fig, "\n".join(x for x in (since, note, footnote) if x), repr(fig_key)
-            )
+            said = "\n".join(x for x in (since, *(n for n in kept.notes if n not in merged), note, footnote) if x)
+            drawn = Chart(self.title(kept.grain), fig, said, repr(fig_key))
         if footnote:
             st.caption(footnote)
         with st.container(horizontal=True, vertical_alignment="top"):
