@@ -175,8 +175,9 @@ def test_the_page_and_the_cli_say_the_grain_chosen(first_start, first_start_path
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.subheader[0].value == f"14-day step-down rate by discharge {grain.word(chosen)}"
-    assert said in [c.value for c in at.caption]
-    # the director can still pick a grain: month brings the monthly rows back
+    before = [c.value for c in at.caption].count(said)
+    assert before >= 1
+    # the director can still pick a grain: month brings the monthly rows back, and this chart's note goes
     at.segmented_control(key="grain-stepdown_rate").set_value("month").run()
     assert at.subheader[0].value == "14-day step-down rate by discharge month"
-    assert said not in [c.value for c in at.caption]
+    assert [c.value for c in at.caption].count(said) == before - 1

@@ -2,9 +2,8 @@
 
 A query takes `grain` as a choice parameter; the calendar grains among its choices (week, month, quarter, half,
 year; `period_start` in queries/_build/00_macros.sql turns a date into its period) are tried finest first, and
-`auto` settles on the first at which at least TARGET of the view's rate cells are shown after suppression, or on
-the coarsest. (Not on the finest that shows most: a monthly chart of a rare event shows its zeros and hides the
-rest, which reads as "none".)
+`auto` settles on the first at which at least TARGET of the view's rate cells are shown after suppression, or,
+when none is, on the one showing the largest share (the coarser of two that show as much).
 """
 
 from __future__ import annotations
@@ -61,11 +60,15 @@ def choose(query: Query, run_at: Callable[[str], tuple], values: dict) -> tuple[
     """(grain, what run_at gave for it): run_at(grain) returns (suppressed data, mask, ...) and is called for
     each grain in turn, finest first, until one shows TARGET of the view's rate cells (`drawn_rates`)."""
     rates = drawn_rates(query, values)
+    best = None
     for grain in ladder(query):
         out = run_at(grain)
-        if shown_share(out[0], out[1], query.suppress, query.panel.get("rows"), rates) >= TARGET:
-            break
-    return grain, out
+        share = shown_share(out[0], out[1], query.suppress, query.panel.get("rows"), rates)
+        if share >= TARGET:
+            return grain, out
+        if best is None or share >= best[0]:  # on a tie the coarser: fewer, surer values
+            best = (share, grain, out)
+    return best[1], best[2]
 
 
 def drawn_rates(query: Query, values: dict) -> list[str]:
