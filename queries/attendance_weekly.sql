@@ -15,9 +15,10 @@
 --   track and type for charting.
 --   Standard: same session definitions as engagement_by_week, by calendar week instead of week since
 --   admission.
---   Grain: week (the default), month, quarter, half (January-June, July-December) or year buckets week_start by
---   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
---   which 80% of the chart's rates can be shown after suppression, as director pages ask.
+--   Grain: week (the default), month, quarter, half (January-June, July-December) or year buckets
+--   week_start by calendar period (macro period_start; the column holds the period's first day); auto
+--   takes the finest at which 80% of the chart's rates can be shown after suppression, as director
+--   pages ask.
 -- params:
 --   grain: {type: choice, choices: [week, month, quarter, half, year, auto], default: week, label: Per}
 -- page: engagement
