@@ -82,3 +82,41 @@ def test_cli_suppressed_output_refuses_the_view(demo_db_path, demo_db, catalog):
         f"age_bands={','.join(bands)}",
     )
     assert ran.returncode == 0 and str(every) in ran.stdout
+
+
+@pytest.fixture(scope="module")
+def headline_db(tmp_path_factory):
+    import datetime as dt
+    from pathlib import Path
+
+    from outcomes.ingest.loader import load
+
+    path = tmp_path_factory.mktemp("headline") / "headline.duckdb"
+    load(Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "headline", path, dt.date(2025, 6, 30))
+    return path
+
+
+@pytest.mark.parametrize("page", ["pages/stepdown.py", "pages/explore.py"])
+def test_pages_and_explore_show_nothing_for_a_site_list_missing_a_small_site(headline_db, monkeypatch, page):
+    """The headline fixture: Northside 13 clients, Southside 9. Northside alone leaves Southside's 9 out."""
+    from pathlib import Path
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from outcomes.ingest import db
+
+    con = db.connect(headline_db)
+    sites = dict(con.execute("select site, count(distinct client_id) from episodes group by site").fetchall())
+    con.close()
+    assert sites == {"Northside": 13, "Southside": 9}
+    monkeypatch.setenv("OUTCOMES_DB", str(headline_db))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.query_params.update({"sites": "Northside"} | ({"q": "stepdown_rate"} if page.endswith("explore.py") else {}))
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(i.value.startswith("Nothing to show: the site filter") for i in at.info)
+    assert not at.get("plotly_chart") and not at.dataframe
