@@ -65,3 +65,6 @@ def test_other_alone_is_a_view_of_fewer_than_11_and_shows_nothing(director):
     assert not director.exception, [e.value for e in director.exception]
     assert any("Too few clients" in i.value or "Nothing to show" in i.value for i in director.info)
     assert not director.get("plotly_chart") and not director.metric
+    # the page says which filters are on without naming the small group
+    said = " ".join(c.value for c in director.caption)
+    assert "Gender: Other" in said and "nonbinary" not in said

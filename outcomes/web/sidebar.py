@@ -44,9 +44,14 @@ def draw() -> dict:
 def filters_text(values: dict) -> str:
     """Filter values in words, for captions and exported pages."""
     parts = []
+    run = context.current()
+    held = filter_choices.choices(run.version, run.scope) if run.user.authorised else {}
     for k, v in values.items():
         if v is None:
             continue
+        offer = held.get(filters.GLOBAL[k].options)
+        if isinstance(v, list) and offer and offer.small and set(offer.small) <= set(v):
+            v = [x for x in v if x not in offer.small] + [offer.offered[-1]]  # never name a group of 1 to 10
         shown = ", ".join(v) if isinstance(v, list) else ("yes" if v is True else "no" if v is False else v)
         parts.append(f"{filters.GLOBAL[k].label}: {shown}")
     return "; ".join(parts) or "No filters (all data)"
