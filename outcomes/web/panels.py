@@ -17,7 +17,7 @@ from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
 from outcomes.present.theme import label, unstable_count
 from outcomes.privacy import categories
-from outcomes.web import context, queries
+from outcomes.web import chart_notes, context, queries
 from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
 from outcomes.web.reuse import reused
@@ -155,8 +155,9 @@ class Panel:
         )
         if note:
             st.caption(note)
-        fig_key = ("chart", repr(chart), query.unstable_below, rows)
-        fig = reused(fig_key, lambda: charts.figure(chart, df, threshold=query.unstable_below))
+        events = chart_notes.events()
+        fig_key = ("chart", repr(chart), query.unstable_below, rows, events.key)
+        fig = reused(fig_key, lambda: events.draw(charts.figure(chart, df, threshold=query.unstable_below)))
         footnote = "\n\n".join(
             x
             for x in (
@@ -172,7 +173,9 @@ class Panel:
             st.info(ALL_HIDDEN)
         else:
             st.plotly_chart(fig, width="stretch", key=f"chart-{self.key}", config={"displaylogo": False})
-            said = "\n".join(x for x in (since, *(n for n in kept.notes if n not in merged), note, footnote) if x)
+            marks = chart_notes.under(fig)
+            shown = (n for n in kept.notes if n not in merged)
+            said = "\n".join(x for x in (since, *shown, note, marks, footnote) if x)
             drawn = Chart(self.title(kept.grain), fig, said, repr(fig_key))
         if footnote:
             st.caption(footnote)
