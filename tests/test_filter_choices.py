@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from apptest_tools import AUTH
 from streamlit.testing.v1 import AppTest
 
 from outcomes.web import filter_choices
@@ -13,13 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = "Eastgate"
 ROLES = f'[users."director@example.org"]\nrole = "director"\nsites = ["{SITE}"]\n'
 USER = {"is_logged_in": True, "email": "director@example.org", "email_verified": True}
-AUTH = {
-    "redirect_uri": "http://localhost:8501/oauth2callback",
-    "cookie_secret": "x" * 32,
-    "client_id": "id",
-    "client_secret": "secret",
-    "server_metadata_url": "https://login.example.org/.well-known/openid-configuration",
-}
 
 
 @pytest.fixture
