@@ -9,10 +9,7 @@ with report_page("stepdown", "Step-down from residential to IOP") as page:
         "Window (days after discharge)", [7, 14, 30], default=14, key="window", bind="query-params", required=True
     )
     page.panel("stepdown_rate", window_days=window)
-    grain = st.segmented_control(
-        "Sites per", ["quarter", "month"], default="quarter", key="site_grain", bind="query-params", required=True
-    )
-    page.panel("stepdown_by_site", window_days=window, grain=grain)
+    page.panel("stepdown_by_site", window_days=window)
     rates = st.segmented_control(
         "Site rates",
         ["adjusted", "raw"],

@@ -11,15 +11,23 @@
 --   start to end and on or after the episode's admit date, status other than program_cancelled.
 --   scheduled: those sessions (attended, no_show, client_cancelled). attended: status attended.
 --   no_show: status no_show. attendance_rate = attended / scheduled; no_show_rate = no_show / scheduled.
---   Week: week_start = the Monday on or before the session date. Track: the episode's track, "unknown"
+--   Week: week_start = the Monday on or before the session date. With grain month, quarter, half or year,
+--   week_start is the first day of the period holding that Monday (a week across two months counts in
+--   the month of its Monday). Track: the episode's track, "unknown"
 --   when empty. A week, track and type with no scheduled session has no row; series labels the
 --   track and type for charting.
 --   Standard: same session definitions as engagement_by_week, by calendar week instead of week since
 --   admission.
+--   Grain: week (the default), month, quarter, half (January-June, July-December) or year buckets
+--   week_start by calendar period (macro period_start; the column holds the period's first day); auto
+--   takes the finest at which 80% of the chart's rates can be shown after suppression, as director
+--   pages ask.
+-- params:
+--   grain: {type: choice, choices: [week, month, quarter, half, year, auto], default: week, label: Per}
 -- page: engagement
 -- order: 30
 -- panel:
---   title: Weekly attendance and no-shows by track and session type
+--   title: Attendance and no-shows by {grain}, track and session type
 --   empty: No IOP sessions match these filters.
 --   recent_weeks: 26
 -- chart:
@@ -31,6 +39,7 @@
 --   n: scheduled
 -- suppress:
 --   counts: [scheduled, attended, no_show]
+--   other: [session_type, track]
 --   rates:
 --     attendance_rate: [attended, scheduled]
 --     no_show_rate: [no_show, scheduled]
@@ -155,6 +164,12 @@ sessions as (
     select * from cut_week_types
 ),
 
+-- a coarser grain than week counts each week in the period holding its Monday
+bucketed as (
+    select period_start(week_start, $grain) as week_start, track, session_type, scheduled, attended, no_show
+    from sessions
+),
+
 final as (
     select
         week_start,
@@ -166,7 +181,7 @@ final as (
         sum(no_show)::bigint as no_show,
         sum(attended) / sum(scheduled) as attendance_rate,
         sum(no_show) / sum(scheduled) as no_show_rate
-    from sessions
+    from bucketed
     group by week_start, track, session_type
     having sum(scheduled) > 0
 )

@@ -19,12 +19,16 @@
 --   Differences from TEDS: "transferred" is the reason staff recorded, not a check that the client
 --   arrived anywhere (see referral_not_arrived and stepdown_rate for that), and every level of care at
 --   this provider counts, not only publicly funded episodes.
+--   Grain: month (the default), quarter, half (January-June, July-December) or year buckets discharge_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
+--   grain: {type: choice, choices: [month, quarter, half, year, auto], default: month, label: Per}
 -- page: retention
 -- order: 20
 -- panel:
---   title: IOP completion by month of discharge
+--   title: IOP completion by {grain} of discharge
 --   empty: No IOP discharges match these filters.
 --   rows: {level_of_care: iop}
 -- chart:
@@ -36,6 +40,7 @@
 --   benchmark: teds_iop_completion
 -- suppress:
 --   counts: [discharges, completed, left_against_advice, administrative, transferred, other, positive]
+--   headline: [completed]
 --   rates:
 --     positive_rate: [positive, discharges]
 --     completion_rate: [completed, discharges]
@@ -56,7 +61,7 @@ discharged as (
 
 monthly as (
     select
-        date_trunc('month', discharge_date)::date as month,
+        period_start(discharge_date, $grain) as month,
         level_of_care,
         count(*) as discharges,
         count(*) filter (where discharge_reason = 'completed') as completed,

@@ -13,12 +13,16 @@
 --   status attended; attendance_rate = attended / scheduled. Grouped by calendar month of admission.
 --   A month and week with no scheduled session has no row.
 --   Standard: the same definitions as engagement_by_week, split by admission cohort.
+--   Grain: month (the default), quarter, half (January-June, July-December) or year buckets admit_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
 --   max_weeks: {type: int, default: 12, label: Weeks since admission}
+--   grain: {type: choice, choices: [month, quarter, half, year, auto], default: month, label: Per}
 -- page: engagement
 -- order: 10
 -- panel:
---   title: Attendance by admission month and week since admission
+--   title: Attendance by admission {grain} and week since admission
 --   empty: No IOP admissions match these filters.
 --   recent_months: 12
 -- chart:
@@ -39,7 +43,7 @@ with
 
 -- iop_weeks: iop_episode_weeks with each IOP episode's admission date and filter attributes
 weeks as (
-    select date_trunc('month', admit_date)::date as admit_month, week, scheduled, attended
+    select period_start(admit_date, $grain) as admit_month, week, scheduled, attended
     from filtered(iop_weeks, $filters, tracks := $tracks)
     where
         week <= $max_weeks

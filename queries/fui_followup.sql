@@ -32,8 +32,15 @@
 --   pharmacotherapy (MOUD dispensing or administration) events, a residential readmission is not
 --   follow-up (HEDIS counts some residential and inpatient visits), and the age (13+) and continuous
 --   enrollment criteria are not applied.
+--   Grain: month (the default), quarter, half (January-June, July-December) or year buckets discharge_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
---   grain: {type: choice, choices: [month, period, periods], default: month, label: Rows}
+--   grain:
+--     type: choice
+--     choices: [month, quarter, half, year, auto, period, periods]
+--     default: month
+--     label: Rows
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 30, label: Follow-up window (days; 7 and 30 are standard)}
 --   as_of: {type: date, default: data_through, label: As of}
@@ -76,8 +83,8 @@ eligible as (
 counted as (
     select
         case
-            when $grain = 'month' then date_trunc('month', discharge_date)::date
             when $grain = 'periods' then list_max(list_filter($period_starts, lambda p: p <= discharge_date))
+            else period_start(discharge_date, $grain)
         end as month,
         count(*) as eligible_discharges,
         count(*) filter (where days_to_followup <= $window_days) as followed_up

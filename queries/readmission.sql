@@ -21,8 +21,12 @@
 --   PCR) adapted to SUD care: the readmission is to residential or withdrawal management care at this
 --   provider only (no claims), there is no risk adjustment, no planned-readmission exclusion, and IOP
 --   discharges are index stays too. Transfers are chained as in those measures.
+--   Grain: month (the default), quarter, half (January-June, July-December) or year buckets discharge_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
+--   grain: {type: choice, choices: [month, quarter, half, year, auto], default: month, label: Per}
 -- page: retention
 -- order: 50
 -- panel:
@@ -40,6 +44,7 @@
 --   colours: levels
 -- suppress:
 --   counts: [discharges_30, readmitted_30, discharges_90, readmitted_90]
+--   other: [level_of_care]
 --   rates:
 --     readmission_rate_30: [readmitted_30, discharges_30]
 --     readmission_rate_90: [readmitted_90, discharges_90]
@@ -80,7 +85,7 @@ eligible as (
 
 monthly as (
     select
-        date_trunc('month', discharge_date)::date as month,
+        period_start(discharge_date, $grain) as month,
         level_of_care,
         count(*) filter (where complete_30) as discharges_30,
         count(*) filter (where complete_30 and readmitted_30) as readmitted_30,

@@ -14,8 +14,12 @@
 --   that date). not_arrived_rate = not_arrived / referred.
 --   No external standard. Recent months read high until their clients have had time to arrive; compare
 --   months of the same age or set as_of a few weeks back.
+--   Grain: month (the default), quarter, half (January-June, July-December) or year buckets referral_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
 --   as_of: {type: date, default: data_through, label: As of}
+--   grain: {type: choice, choices: [month, quarter, half, year, auto], default: month, label: Per}
 -- page: stepdown
 -- order: 50
 -- panel:
@@ -32,6 +36,7 @@
 --   height: 300
 -- suppress:
 --   counts: [referred, not_arrived]
+--   other: [site]
 --   rates:
 --     not_arrived_rate: [not_arrived, referred]
 
@@ -41,7 +46,7 @@ with
 -- date (arrived_date; empty when to_episode_id is)
 monthly as (
     select
-        date_trunc('month', referral_date)::date as month,
+        period_start(referral_date, $grain) as month,
         site,
         count(*) as referred,
         count(*) - count(*) filter (where arrived_date <= $as_of) as not_arrived

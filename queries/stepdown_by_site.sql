@@ -15,8 +15,11 @@
 --   Rows: one per site (of the residential episode) and period; period is the first day of the calendar
 --   month (grain month) or quarter (grain quarter) of discharge. A site and period with no eligible
 --   discharge has no row.
+--   Grain: month, quarter (the default), half (January-June, July-December) or year buckets discharge_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
---   grain: {type: choice, choices: [month, quarter], default: quarter, label: Per}
+--   grain: {type: choice, choices: [month, quarter, half, year, auto], default: quarter, label: Per}
 --   window_days: {type: int, default: 14, label: Window (days)}
 --   as_of: {type: date, default: data_through, label: As of}
 -- page: stepdown
@@ -43,7 +46,7 @@ with
 eligible as (
     select
         site,
-        date_trunc($grain, discharge_date)::date as period,
+        period_start(discharge_date, $grain) as period,
         coalesce(days_to_iop <= $window_days, false) as stepped
     -- residential_stepdowns: residential_discharges with each discharge's filter attributes
     from filtered(residential_stepdowns, $filters)

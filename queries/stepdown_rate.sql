@@ -20,15 +20,22 @@
 --   period with the latest start on or before its date, the last period runs to end, discharges before the
 --   earliest start are left out, and month holds the period's first day). Each period's row equals the
 --   grain period row for that period's dates.
+--   Grain: month (the default), quarter, half (January-June, July-December) or year buckets discharge_date by
+--   calendar period (macro period_start; the column holds the period's first day); auto takes the finest at
+--   which 80% of the chart's rates can be shown after suppression, as director pages ask.
 -- params:
---   grain: {type: choice, choices: [month, period, periods], default: month, label: Rows}
+--   grain:
+--     type: choice
+--     choices: [month, quarter, half, year, auto, period, periods]
+--     default: month
+--     label: Rows
 --   period_starts: {type: dates, label: Period starts (grain periods)}
 --   window_days: {type: int, default: 14, label: Window (days)}
 --   as_of: {type: date, default: data_through, label: As of}
 -- page: stepdown
 -- order: 10
 -- panel:
---   title: "{window_days}-day step-down rate by discharge month"
+--   title: "{window_days}-day step-down rate by discharge {grain}"
 --   empty: No residential discharges match these filters.
 -- chart: {kind: p_chart, x: month, events: stepped_down, n: eligible_discharges, rate: stepdown_rate}
 -- suppress:
@@ -45,8 +52,8 @@ with
 eligible as (
     select
         case
-            when $grain = 'month' then date_trunc('month', discharge_date)::date
             when $grain = 'periods' then list_max(list_filter($period_starts, lambda p: p <= discharge_date))
+            else period_start(discharge_date, $grain)
         end as month,
         coalesce(days_to_iop <= $window_days, false) as stepped
     from filtered(residential_stepdowns, $filters)

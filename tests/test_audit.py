@@ -160,10 +160,10 @@ def test_page_views_exports_and_no_row_data(app, downloads, demo_db, catalog):
     exports = [e for e in events if e["event"] == "export"]
     assert len(exports) == len(at.download_button) > 0  # one event per file made
     export = next(e for e in exports if e["query"] == "stepdown_rate")
-    assert export["params"] == {"window_days": 14}
+    assert export["params"] == {"window_days": 14, "grain": "auto"}  # the page asks for grain auto
     assert export["file"].startswith("stepdown_rate_through-") and export["file"].endswith(".csv")
     assert export["sites"] == "*" and export["raw"] is False
-    result = runner.run(demo_db, catalog["stepdown_rate"], {"window_days": 14}).data
+    result = runner.run(demo_db, catalog["stepdown_rate"], {"window_days": 14, "grain": "auto"}).data
     assert export["rows"] == len(result) > 0
     text = log.read_text()
     values = _values(result)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import signal_data
+from apptest_tools import AUTH
 from streamlit.testing.v1 import AppTest
 
 from outcomes.catalog.query import load_catalog
@@ -155,13 +156,6 @@ role = "director"
 sites = ["Northside"]
 """
 NORTH_USER = {"is_logged_in": True, "email": "north@example.org", "email_verified": True}
-AUTH = {
-    "redirect_uri": "http://localhost:8501/oauth2callback",
-    "cookie_secret": "x" * 32,
-    "client_id": "id",
-    "client_secret": "secret",
-    "server_metadata_url": "https://login.example.org/.well-known/openid-configuration",
-}
 
 
 def every_text(at: AppTest) -> str:

@@ -483,7 +483,8 @@ REFERENCE = {
     "attendance_weekly": (
         "week_start, track, session_type, scheduled, attended, no_show",
         """
-        select date_trunc('week', a.session_date)::date, coalesce(e.track, 'unknown'), a.session_type, count(*),
+        select period_start(date_trunc('week', a.session_date)::date, $grain), coalesce(e.track, 'unknown'),
+            a.session_type, count(*),
             count(*) filter (where a.status = 'attended'), count(*) filter (where a.status = 'no_show')
         from attendance as a, filtered(episodes, $filters, tracks := $tracks) as e
         where a.episode_id = e.episode_id and e.level_of_care = 'iop' and a.status <> 'program_cancelled'

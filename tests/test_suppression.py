@@ -693,9 +693,11 @@ def test_two_small_parts_summing_to_20_are_both_10_to_a_reader_of_labels():
 
 def _switch_off_the_range_rule(monkeypatch):
     """The rule as it was: a hidden value only needs two possible values, and sums may be known."""
-    monkeypatch.setattr(sup, "MIN_RANGE", 1)
-    monkeypatch.setattr(sup, "MIN_RANGE_LABELLED", 1)
-    monkeypatch.setattr(sup, "SUM_RULE", False)
+    from outcomes.privacy import complement
+
+    monkeypatch.setattr(complement, "MIN_RANGE", 1)
+    monkeypatch.setattr(complement, "MIN_RANGE_LABELLED", 1)
+    monkeypatch.setattr(complement, "SUM_RULE", False)
 
 
 @pytest.mark.parametrize(

@@ -163,8 +163,16 @@ def parse(path: Path) -> Query:
     _check_site_scope(path, sql, params, site_free)
     model = _check_model(path, meta.get("model"), params)
     suppress = meta.get("suppress") or {}
-    if set(suppress) - {"counts", "rates", "stats", "keys", "totals", "total_rows", "curve"}:
-        raise CatalogError(f"{path.name}: suppress takes counts, rates, stats, keys, totals, total_rows and curve")
+    if set(suppress) - {"counts", "rates", "stats", "keys", "totals", "total_rows", "curve", "other", "headline"}:
+        raise CatalogError(
+            f"{path.name}: suppress takes counts, rates, stats, keys, totals, total_rows, curve, other and headline"
+        )
+    if not set(suppress.get("headline") or []) <= set(suppress.get("counts") or []):
+        raise CatalogError(f"{path.name}: suppress headline lists declared counts (hidden last to protect another)")
+    if suppress.get("other") is not None and (
+        not isinstance(suppress["other"], list) or suppress.get("stats") or suppress.get("curve")
+    ):
+        raise CatalogError(f"{path.name}: suppress other is a list of category columns, for counts and rates only")
     _check_relations(path, suppress)
     _check_curve(path, suppress)
     page, order, panel = _placement(path, meta)

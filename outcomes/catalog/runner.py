@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from outcomes.catalog import filters
+from outcomes.catalog import filters, grain
 from outcomes.catalog.query import Query
-from outcomes.privacy import access
+from outcomes.privacy import access, categories, overlap
 from outcomes.privacy import suppress as sup
 
 DEFAULT_TIMEOUT = 10.0
@@ -109,23 +109,48 @@ def run(
     """Run a catalog query with its defaults overridden by `given`; suppressed unless `raw`.
 
     `scope` is the sites the user may see (None: every site): the sites of `$filters` are narrowed to it, and
-    a query without `$filters` is refused unless its header declares it `site_free`.
+    a query without `$filters` is refused unless its header declares it `site_free`. A suppressed run of a view
+    whose filters leave out 1 to 10 clients raises overlap.Differencing (see outcomes.privacy.overlap).
     """
     if data_through is None and any(p.default == "data_through" for p in query.params.values()):
         data_through = data_through_of(con)
     values = apply_scope(query, bind(query, given or {}, data_through), scope)
     started = time.monotonic()
+    if not raw and "filters" in values:
+        f = values["filters"]
+        overlap.check(con, f, scope, values.get("start"), values.get("end"), values.get("tracks"))
     if query.model:
         return _run_model(con, query, values, raw, timeout, max_rows, scope, started)
+    notes = []
+    if values.get("grain") == grain.AUTO:
+        at = lambda g: _once(con, query, values | {"grain": g}, False, timeout, max_rows)
+        chosen, out = grain.choose(query, at, values)
+        values = values | {"grain": chosen}
+        notes = [n for n in [grain.note(query, chosen)] if n]
+        if raw:
+            out = _once(con, query, values, raw, timeout, max_rows)
+    else:
+        out = _once(con, query, values, raw, timeout, max_rows)
+    df, mask, why, truncated, merged = out
+    return Result(df, mask, values, truncated, time.monotonic() - started, raw, why, notes + merged)
+
+
+def _once(con, query: Query, values: dict, raw: bool, timeout, max_rows) -> tuple:
+    """(data, mask, reasons, truncated, notes) of one run of the query's SQL, suppressed unless `raw`; a
+    suppressed run merges small categories first (`categories.merge`), and its notes say which."""
     df, truncated = execute(con, query.sql, values, timeout, max_rows)
-    seconds = time.monotonic() - started
+    notes = []
     if raw:
         sup.roles(df, query.suppress)
         mask = pd.DataFrame(False, index=df.index, columns=df.columns)
         why = pd.DataFrame("", index=df.index, columns=df.columns, dtype=object)
     else:
+        if query.suppress.get("other"):
+            spec = query.suppress
+            at = lambda d: sup.suppress_detail(d, spec)
+            df, notes = categories.merge(df, spec, at, grain.drawn_rates(query, values), query.panel.get("rows"))
         df, mask, why = sup.suppress_detail(df, query.suppress)
-    return Result(df, mask, values, truncated, seconds, raw, why)
+    return df, mask, why, truncated, notes
 
 
 def _run_model(con, query: Query, values: dict, raw: bool, timeout, max_rows, scope, started: float) -> Result:

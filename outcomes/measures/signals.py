@@ -27,6 +27,7 @@ import pandas as pd
 
 from outcomes.catalog import runner
 from outcomes.catalog.query import Query, load_catalog
+from outcomes.privacy import overlap
 
 MIN_POINTS = 10
 RULES = ("outside_limits", "long_run", "few_crossings")
@@ -342,8 +343,12 @@ def sites_of(con) -> list[str]:
 
 
 def population_ok(con, catalog: dict[str, Query], sites: list[str] | None, scope=None) -> bool:
-    """Whether a view of these sites holds at least MIN_CLIENTS clients: the screen shows nothing otherwise."""
-    result = runner.run(con, catalog[POPULATION], {"sites": sites} if sites else {}, scope=scope)
+    """Whether a view of these sites holds at least MIN_CLIENTS clients and leaves out no 1 to 10 of a wider one
+    (outcomes.privacy.overlap): the screen shows nothing otherwise."""
+    try:
+        result = runner.run(con, catalog[POPULATION], {"sites": sites} if sites else {}, scope=scope)
+    except overlap.Differencing:
+        return False
     n = result.data["clients"].iloc[0] if len(result.data) else 0
     return not pd.isna(n) and int(n) >= MIN_CLIENTS
 

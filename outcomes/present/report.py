@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from outcomes.catalog import runner
+from outcomes.catalog import grain, runner
 from outcomes.catalog.query import Query
 from outcomes.measures import kpis, signals
 from outcomes.present import (
@@ -118,8 +118,10 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date, events=None) -> l
     out = []
 
     def add(title, name, params, draw, where=None, n=None, footnote=None, note_rows=None):
-        result = runner.run(con, catalog[name], params, scope=scope)
+        result = runner.run(con, catalog[name], params, scope=scope)  # grain auto: coarsened as on the page
         df, mask, why = result.data, result.mask, result.reasons
+        title = title.format(grain=grain.word(result.params.get("grain")))
+        footnote = "\n".join(x for x in (*result.notes, footnote) if x) or None
         if where:
             (df, mask), why = _where(df, mask, where), (None if why is None else _where(df, why, where)[1])
         # the same legend line as on screen, in the same words
@@ -135,9 +137,9 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date, events=None) -> l
         out.append(export.Chart(title, fig, note))
 
     add(
-        "14-day step-down rate by discharge month",
+        "14-day step-down rate by discharge {grain}",
         "stepdown_rate",
-        {"window_days": 14},
+        {"window_days": 14, "grain": "auto"},
         lambda df: control_charts.rate_p_chart(
             df, "month", "stepped_down", "eligible_discharges", rate="stepdown_rate"
         ),
@@ -145,7 +147,7 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date, events=None) -> l
     add(
         "14-day step-down rate by site",
         "stepdown_by_site",
-        {"window_days": 14, "grain": "quarter"},
+        {"window_days": 14, "grain": "auto"},
         lambda df: control_charts.p_chart_grid(
             df, "site", "period", "stepped_down", "eligible_discharges", rate="stepdown_rate"
         ),
@@ -184,7 +186,7 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date, events=None) -> l
     add(
         "Referred, not arrived",
         "referral_not_arrived",
-        {"start": since},
+        {"start": since, "grain": "auto"},
         lambda df: rate_charts.rate_heatmap(
             df, "month", "site", "not_arrived_rate", "referred", x_label="Month of referral", height=300
         ),
@@ -193,7 +195,7 @@ def stepdown_pages(con, catalog, scope, data_through: dt.date, events=None) -> l
     add(
         "7-day follow-up after residential or withdrawal management (FUI-aligned)",
         "fui_followup",
-        {"window_days": 7},
+        {"window_days": 7, "grain": "auto"},
         lambda df: control_charts.rate_p_chart(df, "month", "followed_up", "eligible_discharges", rate="followup_rate"),
     )
     return out

@@ -148,13 +148,16 @@ def show(query: Query, chosen: dict) -> pd.DataFrame | None:
     if query.model in MODEL_PANELS:  # its fit and the tables beside its result are shown too
         return model_view(query, values)
     try:
-        df, mask, why = run(query.name, values)
+        rows = run(query.name, values)
+        df, mask, why = rows
     except (ValueError, PermissionError, runner.QueryTimeout, duckdb.Error) as exc:
         st.error(str(exc).splitlines()[0])
         return None
     if df.empty:
         st.info("No rows for these parameters and filters.")
         return df
+    for note in rows.notes:  # a grain `auto` chose, categories merged into Other
+        st.caption(note)
     defaults = {n: p.default for n, p in query.params.items()}
     chart = charts.spec(query.chart, defaults | chosen | (query.panel.get("vars") or {}))
     rows = keep_rows(queries.Rows(df, mask, why), query.panel.get("rows"))

@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
+from outcomes.catalog import grain
 from outcomes.catalog.query import Query
 from outcomes.measures import kpis
 from outcomes.present import charts, files, glossary, hidden, labels
 from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
 from outcomes.present.theme import label, unstable_count
+from outcomes.privacy import categories
 from outcomes.privacy.suppress import SMALL
 from outcomes.web import chart_notes, context, export_info, queries
 from outcomes.web.database import catalog, info
@@ -61,7 +63,7 @@ def keep_rows(rows: queries.Rows, where: dict | None) -> queries.Rows:
     keep = pd.Series(True, index=rows.data.index)
     for col, value in where.items():
         keep &= rows.data[col].isin(value if isinstance(value, (list, tuple, set)) else [value])
-    return queries.Rows(*(x[keep].reset_index(drop=True) for x in rows))
+    return queries.Rows(*(x[keep].reset_index(drop=True) for x in rows), rows.notes, rows.grain)
 
 
 @dataclass
@@ -72,6 +74,7 @@ class Panel:
     params: dict = field(default_factory=dict)
     vars: dict = field(default_factory=dict)
     chart_options: dict = field(default_factory=dict)
+    pick_grain: bool = False  # the page left the grain to the panel: it offers auto and each grain
 
     @classmethod
     def of(cls, name: str, overrides: dict) -> Panel:
@@ -90,6 +93,9 @@ class Panel:
                 panel.chart_options[k] = query.chart.get(k) if v is True else (None if v is False else v)
             else:
                 raise TypeError(f"{name}: {k!r} is not a parameter, a panel var or a chart option")
+        if grain.ladder(query) and "grain" not in panel.params:
+            panel.params["grain"] = grain.AUTO  # director pages coarsen until the chart can be read
+            panel.pick_grain = True
         return panel
 
     @property
@@ -101,13 +107,31 @@ class Panel:
         defaults = {n: p.default for n, p in self.query.params.items()}
         return defaults | self.params | self.vars
 
-    def title(self) -> str:
-        return charts.fill(self.query.panel.get("title") or self.query.title, self.values())
+    def title(self, chosen: str | None = None) -> str:
+        """The panel's title; `{grain}` reads as the grain the rows are at (`chosen`), "period" before a run."""
+        values = self.values()
+        if "grain" in values:
+            values["grain"] = (
+                grain.word(chosen or values["grain"]) if values["grain"] != grain.AUTO or chosen else "period"
+            )
+        return charts.fill(self.query.panel.get("title") or self.query.title, values)
 
     def start(self):
-        """Draw the heading now, start the query, and return the function that draws the rest in place."""
+        """Keep the heading's place (drawn with the result, to name its grain), draw the grain picker, start the
+        query, and return the function that draws the rest in place."""
         spec = self.query.panel
-        heading(self.query, self.title())
+        top = st.container()  # the heading, drawn with the result: its title says the grain chosen
+        if self.pick_grain:
+            self.params["grain"] = st.segmented_control(
+                "Per",
+                [grain.AUTO, *grain.ladder(self.query)],
+                default=grain.AUTO,
+                format_func=lambda g: "Auto" if g == grain.AUTO else grain.WORDS[g][1].capitalize(),
+                key=f"grain-{self.key}",
+                bind="query-params",
+                required=True,
+                label_visibility="collapsed",
+            )
         params, since = _recent(self.params, spec.get("recent_months"), spec.get("recent_weeks"))
         if since:
             st.caption(since)
@@ -116,14 +140,22 @@ class Panel:
         result = queries.start(self.query.name, values)
 
         def draw() -> Chart | None:
+            rows = result()
+            with top:
+                heading(self.query, self.title(rows.grain))
             with holder:
-                return self._draw(result, values, since)
+                return self._draw(lambda: rows, values, since)
 
         return draw
 
     def _draw(self, result, values: dict, since: str) -> Chart | None:
         query, spec = self.query, self.query.panel
-        df, mask, why = keep_rows(result(), spec.get("rows"))
+        kept = keep_rows(result(), spec.get("rows"))
+        df, mask, why = kept[:3]
+        merged = [n for n in kept.notes if n.startswith(categories.OTHER)]  # said under the chart
+        for said in kept.notes:  # on the chart: "Quarterly: too few discharges per month to show months"
+            if said not in merged:
+                st.caption(said)
         if df.empty:
             st.info(spec.get("empty") or "No data match these filters.")
             return None
@@ -147,6 +179,7 @@ class Panel:
             x
             for x in (
                 hidden.legend_line(why, query.suppress, charts.columns(chart)),
+                *merged,
                 spec.get("footnote"),
                 charts.BUILDERS[chart["kind"]].note,
                 getattr(charts.benchmark(chart), "source", None),
@@ -159,7 +192,9 @@ class Panel:
         else:
             st.plotly_chart(fig, width="stretch", key=f"chart-{self.key}", config={"displaylogo": False})
             marks = chart_notes.under(fig)
-            drawn = Chart(self.title(), fig, "\n".join(x for x in (since, note, marks, footnote) if x), repr(fig_key))
+            shown = (n for n in kept.notes if n not in merged)
+            said = "\n".join(x for x in (since, *shown, note, marks, footnote) if x)
+            drawn = Chart(self.title(kept.grain), fig, said, repr(fig_key))
         if footnote:
             st.caption(footnote)
         with st.container(horizontal=True, vertical_alignment="top"):

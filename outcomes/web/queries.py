@@ -14,6 +14,7 @@ from streamlit.runtime.scriptrunner import add_script_run_ctx
 from outcomes.catalog import runner
 from outcomes.catalog.params import frozen
 from outcomes.ingest import db
+from outcomes.privacy import overlap
 from outcomes.web import context
 from outcomes.web.audit import log_run
 from outcomes.web.database import catalog, root_connection
@@ -22,19 +23,27 @@ MIN_CLIENTS = 11  # a filtered view must hold at least this many distinct client
 POPULATION = "population"  # the catalog query that counts them
 
 
-class Rows(NamedTuple):
-    """A catalog query's rows as a page may show them."""
-
+class _Frames(NamedTuple):
     data: pd.DataFrame  # suppressed: hidden cells are missing
     mask: pd.DataFrame  # which cells are hidden
     reasons: pd.DataFrame  # why: suppress.SMALL or suppress.COMPLEMENT, "" where shown
+
+
+class Rows(_Frames):
+    """A catalog query's rows as a page may show them: (data, mask, reasons), and, beside them, `notes` (what the
+    run changed to keep cells visible: a coarser grain, categories merged) and `grain` (what `auto` chose)."""
+
+    def __new__(cls, data, mask, reasons, notes: tuple = (), grain: str | None = None):
+        self = super().__new__(cls, data, mask, reasons)
+        self.notes, self.grain = tuple(notes), grain
+        return self
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
 def cached_run(name: str, items: tuple, version: db.DataVersion, scope: tuple | None) -> Rows:
     # Keyed on the data version, every parameter and the user's site scope; holds suppressed data only.
     result = runner.run(root_connection(version), catalog()[name], dict(items), scope=scope)
-    return Rows(result.data, result.mask, result.reasons)
+    return Rows(result.data, result.mask, result.reasons, tuple(result.notes), result.params.get("grain"))
 
 
 def given(name: str, params: dict | None = None) -> dict:
@@ -60,6 +69,8 @@ def run(name: str, values: dict) -> Rows:
         rows = cached_run(*key)
     except (db.VersionGone, duckdb.ConnectionException):
         context.restart()
+    except overlap.Differencing as exc:
+        refuse(exc)
     record_run(key, rows)
     return rows
 
@@ -72,7 +83,7 @@ def record_run(key: tuple, result) -> None:
         log_run(key, name, dict(key[1]), len(rows.data), int(rows.mask.to_numpy().sum()))
 
 
-def start(name: str, values: dict, cached=cached_run):
+def start(name: str, values: dict, cached=None):
     """run(name, values) started on a thread of its own; returns a function that waits for it and gives its
     rows (or what `cached`, a cached function of run_key's values, returns). DuckDB runs a query without
     holding the GIL, so queries started together overlap each other and the drawing of the page. The thread
@@ -80,6 +91,7 @@ def start(name: str, values: dict, cached=cached_run):
     if name != POPULATION:
         require_population()
     args = run_key(name, values)
+    cached = cached or cached_run  # looked up at call time, not bound when the module loads
     out: list = []
 
     def work() -> None:
@@ -95,12 +107,20 @@ def start(name: str, values: dict, cached=cached_run):
         thread.join()
         if isinstance(out[0], (db.VersionGone, duckdb.ConnectionException)):
             context.restart()
+        if isinstance(out[0], overlap.Differencing):
+            refuse(out[0])
         if isinstance(out[0], BaseException):
             raise out[0]
         record_run(args, out[0])
         return out[0]
 
     return result
+
+
+def refuse(exc: overlap.Differencing) -> None:
+    """Stop the page: its filters leave out 1 to 10 clients of a wider view (outcomes.privacy.overlap)."""
+    st.info(str(exc))
+    st.stop()
 
 
 def run_many(calls: list[tuple[str, dict | None]]) -> list[Rows]:

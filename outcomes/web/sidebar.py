@@ -8,7 +8,7 @@ import streamlit as st
 
 from outcomes.catalog import filters
 from outcomes.present import labels
-from outcomes.web import context, freshness
+from outcomes.web import context, filter_choices, freshness
 from outcomes.web.audit import log_once
 from outcomes.web.database import info, options
 
@@ -44,16 +44,19 @@ def draw(page: str | None = None) -> dict:
         outside_scope(run.scope)
         values["sites"] = st.multiselect("Sites", sites, key="sites", bind="query-params", placeholder="All sites")
         with st.expander("Client group", expanded=False):
+            held = filter_choices.choices(run.version, run.scope)  # values at the user's sites, small as Other
             for name in CLIENT_GROUP:
                 p = filters.GLOBAL[name]
-                values[name] = st.multiselect(
+                offer = held.get(p.options, filter_choices.Choices([], []))
+                picked = st.multiselect(
                     p.label,
-                    opts.get(p.options, []),
+                    offer.offered,
                     key=name,
                     bind="query-params",
                     placeholder="All",
                     format_func=labels.value,
                 )
+                values[name] = filter_choices.values(picked, offer)
             co = st.selectbox(
                 "Co-occurring mental health", ["any", "yes", "no"], key="co_occurring", bind="query-params"
             )
@@ -81,9 +84,14 @@ def _readable_address(opts: dict) -> None:
 def filters_text(values: dict) -> str:
     """Filter values in words, for captions and exported pages."""
     parts = []
+    run = context.current()
+    held = filter_choices.choices(run.version, run.scope) if run.user.authorised else {}
     for k, v in values.items():
         if v is None:
             continue
+        offer = held.get(filters.GLOBAL[k].options)
+        if isinstance(v, list) and offer and offer.small and set(offer.small) <= set(v):
+            v = [x for x in v if x not in offer.small] + [offer.offered[-1]]  # never name a group of 1 to 10
         shown = (
             ", ".join(labels.value(x) for x in v)
             if isinstance(v, list)

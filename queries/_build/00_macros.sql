@@ -31,3 +31,15 @@ create macro wilson_high(x, n) as
          + 1.959963984540054 * sqrt((x / n) * (1 - x / n) / n + 1.959963984540054 ** 2 / (4 * n * n)))
         / (1 + 1.959963984540054 ** 2 / n)
     end;
+
+-- The first day of the period of `grain` (a query's $grain: week, month, quarter, half, year) holding date d;
+-- null for any other grain. Every rate-over-time query buckets its dates through this, so each grain means
+-- the same calendar periods everywhere (a week starts on Monday, a half-year on 1 January or 1 July).
+create macro period_start(d, grain) as
+    case grain
+        when 'week' then date_trunc('week', d)::date
+        when 'month' then date_trunc('month', d)::date
+        when 'quarter' then date_trunc('quarter', d)::date
+        when 'half' then make_date(year(d), case when month(d) <= 6 then 1 else 7 end, 1)
+        when 'year' then date_trunc('year', d)::date
+    end;
