@@ -21,6 +21,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 MODULE_MARKS = {
     "test_browser": ("browser",),
     "test_concurrency": ("browser", "slow"),
+    "test_bench": ("browser", "slow"),
     "test_spark_build": ("spark", "slow"),
     "test_pg_source": ("postgres", "slow"),
     **{
@@ -29,7 +30,6 @@ MODULE_MARKS = {
             "test_access",
             "test_adhoc",
             "test_analyst_pages",
-            "test_bench",
             "test_cache",
             "test_casemix",
             "test_data_page",
