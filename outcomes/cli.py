@@ -142,9 +142,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--state", type=Path, default=None, help="state file (default: data/digest_state.json)")
     p.set_defaults(func=deliver.cmd_digest)
 
-    p = sub.add_parser("bench", help="benchmark generation, load, every query and page, and a pandas baseline")
+    p = sub.add_parser("bench", help="benchmark generation, load, every query and page, browser, baselines")
     p.add_argument("--clients", type=int, default=1_000_000)
-    p.add_argument("--runs", type=int, default=7, help="timed runs per query and per page rerun (median)")
+    p.add_argument("--runs", type=int, default=5, help="timed runs of each step (median)")
+    p.add_argument("--no-browser", dest="browser", action="store_false", help="skip the Chromium timings")
+    p.add_argument("--port", type=int, help="port of the server the browser timings use (default: a free one)")
     p.add_argument("--json", type=Path, help="result file (default: benchmarks/results/bench-CLIENTS.json)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--workdir", type=Path, help="folder for the data and database (default: a temporary one)")
