@@ -145,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmark generation, load, every query and page, browser, baselines")
     p.add_argument("--clients", type=int, default=1_000_000)
     p.add_argument("--runs", type=int, default=5, help="timed runs of each step (median)")
+    p.add_argument("--load-runs", type=int, help="loads to take the median of (default: --runs)")
     p.add_argument("--no-browser", dest="browser", action="store_false", help="skip the Chromium timings")
     p.add_argument("--port", type=int, help="port of the server the browser timings use (default: a free one)")
     p.add_argument("--json", type=Path, help="result file (default: benchmarks/results/bench-CLIENTS.json)")

@@ -31,7 +31,7 @@ def result(tmp_path_factory):
 
 def test_saves_json_with_machine_details(result):
     saved = json.loads(open(result["json_path"]).read())
-    assert saved["clients"] == 2000 and saved["runs"] == 2
+    assert saved["clients"] == 2000 and saved["runs"] == 2 and saved["complete"]
     machine = saved["machine"]
     for key in ("cores", "memory_mb", "cpu", "python", "duckdb", "pandas", "streamlit", "load_average"):
         assert machine[key], key

@@ -253,7 +253,7 @@ def bench_browser(db_path: Path, runs: int, port: int | None = None, progress=pr
     sites = _sites(db_path)
     # every set of sites, one set per change and per link; more than a round needs when there are 3 or more sites
     choices = [list(c) for k in range(1, len(sites) + 1) for c in combinations(sites, k)]
-    rounds, starts = [], []
+    rounds, starts, failed = [], [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -263,10 +263,16 @@ def bench_browser(db_path: Path, runs: int, port: int | None = None, progress=pr
                 try:
                     offset = (r * 5) % len(choices)
                     rounds.append(_round(browser, server, shown, (choices[offset:] + choices[:offset]) * 4))
+                except Exception as exc:  # a round that timed out is a finding; the others still count
+                    failed.append(f"round {r + 1}: {str(exc).splitlines()[0][:200]}")
                 finally:
                     server.stop()
                 progress(f"browser round {r + 1}/{runs}")
-            fresh = first_start(browser, port) if clone else None
+            try:
+                fresh = first_start(browser, port) if clone else None
+            except Exception as exc:
+                fresh = None
+                failed.append(f"first start: {str(exc).splitlines()[0][:200]}")
         finally:
             browser.close()
 
@@ -277,7 +283,7 @@ def bench_browser(db_path: Path, runs: int, port: int | None = None, progress=pr
     first_path = shown[0][0]
     return {
         "rounds": len(rounds),
-        "server_start_s": round(statistics.median(starts), 2),
+        "server_start_s": round(statistics.median(starts), 2) if starts else None,
         "after_start_ms": median("first", first_path),
         "after_start_page": first_path,
         "pages": [
@@ -297,7 +303,7 @@ def bench_browser(db_path: Path, runs: int, port: int | None = None, progress=pr
             "second_ms": _median([r["pdf_second"] for r in rounds if "pdf_second" in r]),
         },
         "first_start": fresh,
-        "problems": sorted({p for r in rounds for p in r["problems"]}),
+        "problems": failed + sorted({p for r in rounds for p in r["problems"]}),
     }
 
 

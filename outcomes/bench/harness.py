@@ -30,7 +30,7 @@ __all__ = ["PAGES_DIR", "RESULTS_DIR", "ROOT", "TARGETS", "run", "summary"]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 
 
-def load_runs(data_dir: Path, db_path: Path, runs: int, progress=print) -> dict:
+def load_median(data_dir: Path, db_path: Path, runs: int, progress=print) -> dict:
     """Load + validate `runs` times into a fresh file: the median, each run, and the phases of the median run."""
     done = []
     for i in range(runs):
@@ -64,11 +64,13 @@ def run(
     engine: str = "duckdb",
     browser: bool = True,
     port: int | None = None,
+    load_runs: int | None = None,
 ) -> dict:
     """Run the whole benchmark; returns the result dictionary (also saved as JSON). Every figure is a median
     of `runs`. With engine "spark", the load-time tables are also built on Spark local[2] and published, timed
     beside the DuckDB build. `browser`: also time the pages in Chromium against a server on `port` (default:
-    a free one)."""
+    a free one). `load_runs`: loads to take the median of (default `runs`). The JSON is written after each
+    step, with "complete" false until the last, so a run cut short keeps what it measured."""
     own_work = workdir is None
     work = Path(tempfile.mkdtemp(prefix="outcomes-bench-")) if own_work else Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -79,8 +81,17 @@ def run(
         "runs": runs,
         "engine": engine,
         "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "complete": False,
         "machine": machine(),
     }
+    path = (
+        Path(json_path) if json_path else RESULTS_DIR / f"bench-{clients}{'-spark' if engine == 'spark' else ''}.json"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+
     try:
         previous = json.loads(marker.read_text()) if reuse and marker.exists() else None
         if previous and previous.get("clients") == clients and previous.get("seed") == seed:
@@ -93,36 +104,37 @@ def run(
             marker.write_text(json.dumps({"clients": clients, "seed": seed, "generate": result["generate"]}))
         result["rows"] = result["generate"]["rows"]
         progress(f"generated: {result['rows']}; loading ...")
-        result["load"] = load_runs(data_dir, db_path, runs, progress)
+        result["load"] = load_median(data_dir, db_path, load_runs or runs, progress)
         progress(f"loaded in {result['load']['seconds']:.1f} s (median)")
+        save()
         if engine == "spark":
             result["spark"] = bench_spark(data_dir, work, db_path, result["load"], progress)
         progress("timing queries ...")
         result["queries"] = bench_queries(db_path, runs)
+        save()
         progress("timing pages ...")
         result["pages"] = bench_pages(db_path, runs)
         result["serving_peak_rss_mb"] = peak_rss_mb()
-        if browser:
-            from outcomes.bench.browser import bench_browser
-
-            progress("timing pages in Chromium ...")
-            result["browser"] = bench_browser(db_path, runs, port=port, progress=progress)
+        save()
         progress("baselines: DuckDB from the base tables, Polars, pandas ...")
         query_ms = {
             (q["name"], label): q.get(f"{label}_ms") for q in result["queries"] for label in ("default", "filtered")
         }
         result["ratios"] = bench_ratios(data_dir, db_path, runs, query_ms, work, clients)
+        save()
+        if browser:
+            from outcomes.bench.browser import bench_browser
+
+            progress("timing pages in Chromium ...")
+            result["browser"] = bench_browser(db_path, runs, port=port, progress=progress)
         result["machine"]["load_average_end"] = load_average()
         result["targets"] = targets(result)
+        result["complete"] = True
     finally:
         if own_work and not keep:
             shutil.rmtree(work, ignore_errors=True)
         elif not keep:
             db_path.unlink(missing_ok=True)
-    path = (
-        Path(json_path) if json_path else RESULTS_DIR / f"bench-{clients}{'-spark' if engine == 'spark' else ''}.json"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    save()
     result["json_path"] = str(path)
     return result

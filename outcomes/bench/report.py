@@ -68,7 +68,7 @@ def browser_table(result: dict) -> list[str]:
     fresh = b.get("first_start") or {}
     lines += [
         "",
-        f"Server start to healthy {b['server_start_s']:.1f} s; first page after a server start "
+        f"Server start to healthy {b['server_start_s'] or 0:.1f} s; first page after a server start "
         f"{_ms(b.get('after_start_ms'))} ms; Step-down PDF prepared in {_ms(pdf.get('first_ms'))} ms "
         f"(again: {_ms(pdf.get('second_ms'))} ms)"
         + (

@@ -20,6 +20,7 @@ def cmd_bench(args) -> int:
         engine=args.engine,
         browser=args.browser,
         port=args.port,
+        load_runs=args.load_runs,
     )
     print(bench.summary(result))
     print(f"saved {result['json_path']}")
