@@ -102,3 +102,4 @@ def test_targets_and_summary(result):
         assert name in text
     table = report.browser_table(result)
     assert table[0].startswith("| page |") and len(table) >= 2 + len(result["browser"]["pages"])
+    assert len(report.ratios_table(result)) == 2 + len(result["ratios"]["measures"])

@@ -81,6 +81,23 @@ def browser_table(result: dict) -> list[str]:
     return lines
 
 
+def ratios_table(result: dict) -> list[str]:
+    """The headline measures served and from the base tables as a Markdown table (ms), ready for the README."""
+    lines = [
+        "| measure | params | served (load-time tables) | DuckDB from base tables | Polars | pandas "
+        "| pandas ÷ DuckDB base | same rows |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for x in result["ratios"]["measures"]:
+        same = all(x[f"{k}_equal"] for k in ENGINE_NAMES)
+        lines.append(
+            f"| `{x['name']}` | {x['params']} | {_ms(x['served_ms'])} | {_ms(x['duckdb_base_ms'])} "
+            f"| {_ms(x['polars_ms'])} | {_ms(x['pandas_ms'])} | {x['pandas_over_duckdb_base'] or 0:.1f}× "
+            f"| {'yes' if same else 'no'} |"
+        )
+    return lines
+
+
 def ratios_lines(result: dict) -> list[str]:
     r = result["ratios"]
     engines = "; ".join(
