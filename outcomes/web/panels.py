@@ -15,7 +15,7 @@ from outcomes.present import charts, files
 from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
 from outcomes.present.theme import label, unstable_count
-from outcomes.web import context, queries
+from outcomes.web import chart_notes, context, queries
 from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
 from outcomes.web.reuse import reused
@@ -123,8 +123,9 @@ class Panel:
         )
         if note:
             st.caption(note)
-        fig_key = ("chart", repr(chart), query.unstable_below, rows)
-        fig = reused(fig_key, lambda: charts.figure(chart, df, threshold=query.unstable_below))
+        events = chart_notes.events()
+        fig_key = ("chart", repr(chart), query.unstable_below, rows, events.key)
+        fig = reused(fig_key, lambda: events.draw(charts.figure(chart, df, threshold=query.unstable_below)))
         footnote = "\n\n".join(
             x
             for x in (
@@ -139,7 +140,8 @@ class Panel:
             st.info(ALL_HIDDEN)
         else:
             st.plotly_chart(fig, width="stretch", key=f"chart-{self.key}", config={"displaylogo": False})
-            drawn = Chart(self.title(), fig, "\n".join(x for x in (since, note, footnote) if x), repr(fig_key))
+            marks = chart_notes.under(fig)
+            drawn = Chart(self.title(), fig, "\n".join(x for x in (since, note, marks, footnote) if x), repr(fig_key))
         if footnote:
             st.caption(footnote)
         with st.container(horizontal=True, vertical_alignment="top"):

@@ -15,6 +15,7 @@ from outcomes.catalog import runner
 from outcomes.catalog.params import frozen
 from outcomes.ingest import db
 from outcomes.web import context
+from outcomes.web.audit import log_run
 from outcomes.web.database import catalog, root_connection
 
 MIN_CLIENTS = 11  # a filtered view must hold at least this many distinct clients to show anything
@@ -54,16 +55,28 @@ def run(name: str, values: dict) -> Rows:
     than MIN_CLIENTS clients."""
     if name != POPULATION:
         require_population()
+    key = run_key(name, values)
     try:
-        return cached_run(*run_key(name, values))
+        rows = cached_run(*key)
     except (db.VersionGone, duckdb.ConnectionException):
         context.restart()
+    record_run(key, rows)
+    return rows
 
 
-def start(name: str, values: dict):
+def record_run(key: tuple, result) -> None:
+    """Log a run a person asked for (see web.audit.log_run); `result` is Rows or holds them as `.rows`."""
+    name, _, _, _ = key
+    rows = result if isinstance(result, Rows) else result.rows
+    if name != POPULATION:  # the minimum-population check is not a run anyone asked for
+        log_run(key, name, dict(key[1]), len(rows.data), int(rows.mask.to_numpy().sum()))
+
+
+def start(name: str, values: dict, cached=cached_run):
     """run(name, values) started on a thread of its own; returns a function that waits for it and gives its
-    rows. DuckDB runs a query without holding the GIL, so queries started together overlap each other and the
-    drawing of the page. The thread only calls the cached run, with every argument worked out here."""
+    rows (or what `cached`, a cached function of run_key's values, returns). DuckDB runs a query without
+    holding the GIL, so queries started together overlap each other and the drawing of the page. The thread
+    only calls the cached run, with every argument worked out here."""
     if name != POPULATION:
         require_population()
     args = run_key(name, values)
@@ -71,7 +84,7 @@ def start(name: str, values: dict):
 
     def work() -> None:
         try:
-            out.append(cached_run(*args))
+            out.append(cached(*args))
         except BaseException as exc:  # raised again on the script's own thread, by result()
             out.append(exc)
 
@@ -84,6 +97,7 @@ def start(name: str, values: dict):
             context.restart()
         if isinstance(out[0], BaseException):
             raise out[0]
+        record_run(args, out[0])
         return out[0]
 
     return result
