@@ -2,7 +2,8 @@
 Playwright, timed from navigation or from a filter change to the last chart drawn.
 
 A page is drawn when Streamlit has run its script since the action (the app's `data-test-script-state` went to
-running and back to notRunning), no element is stale, and every Plotly chart on the page has drawn its SVG.
+running and back to notRunning), no element is stale, and every Plotly chart shown (not in a closed expander or
+tab) has drawn its SVG.
 Each round starts a new server: the first visit of each page is the first since that start (every server cache
 empty), the second visit reuses them; a filter change picks sites not shown before in that round; a shared link
 (the page address with filters not shown before) is opened in a fresh browser context (no browser cache).
@@ -45,7 +46,7 @@ DRAWN = """() => {
   if (document.querySelector('[data-stale="true"]')) return false;
   if (!document.querySelector('[data-testid="stMainBlockContainer"] h1')) return false;
   for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
-    if (!c.querySelector('.js-plotly-plot .main-svg')) return false;
+    if (c.offsetParent !== null && !c.querySelector('.js-plotly-plot .main-svg')) return false;
   return true;
 }"""
 
