@@ -48,8 +48,8 @@
 
 with
 
--- Sessions of weeks wholly inside start..end are counted in iop_calendar_weeks (one row per IOP episode and
--- week, sessions on or after admission by type, with the episode's attributes); the days start or end cut
+-- Sessions of weeks wholly inside start..end are counted in iop_calendar_week_groups (sessions on or after
+-- admission by type, per week and set of episode attributes); the days start or end cut
 -- out of a week are counted from iop_sessions (every IOP session, in date order, day = days since admission).
 whole_weeks as (
     select
@@ -67,7 +67,7 @@ whole_weeks as (
         sum(family_scheduled) as family_scheduled,
         sum(family_attended) as family_attended,
         sum(family_no_show) as family_no_show
-    from filtered(iop_calendar_weeks, $filters, tracks := $tracks)
+    from filtered(iop_calendar_week_groups, $filters, tracks := $tracks)
     where
         ($start is null or week_start >= $start)
         and ($end is null or week_start + 6 <= $end)

@@ -125,8 +125,8 @@ period_calendar as (
         and ($end is null or day <= $end)
 ),
 
--- the calendar weeks wholly inside one of those months and one period are counted from iop_calendar_weeks
--- (one row per IOP episode and week, sessions on or after admission, with the episode's attributes)
+-- the calendar weeks wholly inside one of those months and one period are counted from
+-- iop_calendar_week_groups (sessions on or after admission, per week and set of episode attributes)
 whole_weeks as (
     select week_start
     from period_calendar
@@ -140,7 +140,7 @@ period_weeks as (
         individual_scheduled + group_scheduled + education_scheduled + family_scheduled as scheduled,
         individual_attended + group_attended + education_attended + family_attended as attended,
         individual_no_show + group_no_show + education_no_show + family_no_show as no_show
-    from filtered(iop_calendar_weeks, $filters, tracks := $tracks)
+    from filtered(iop_calendar_week_groups, $filters, tracks := $tracks)
     where week_start in (select week_start from whole_weeks)
 ),
 

@@ -22,6 +22,7 @@ pytest_plugins = ["pg_server"]  # the real PostgreSQL server fixture, for the lo
 MODULE_MARKS = {
     "test_browser": ("browser",),
     "test_concurrency": ("browser", "slow"),
+    "test_bench": ("browser", "slow"),
     "test_serving": ("browser", "slow"),
     "test_load": ("browser", "slow"),
     "test_spark_build": ("spark", "slow"),
@@ -32,7 +33,6 @@ MODULE_MARKS = {
             "test_access",
             "test_adhoc",
             "test_analyst_pages",
-            "test_bench",
             "test_cache",
             "test_casemix",
             "test_casemix_pages",

@@ -1,4 +1,5 @@
-"""The benchmark runs end to end at a small scale and its pandas baseline gives the same rows as DuckDB.
+"""The benchmark runs end to end at a small scale, in a real browser too, and its baselines (DuckDB from the base
+tables, Polars, pandas) give the catalog's rows.
 
 No timing is asserted: the numbers depend on the machine. The full run is `python -m outcomes bench`.
 """
@@ -6,10 +7,12 @@ No timing is asserted: the numbers depend on the machine. The full run is `pytho
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from outcomes.bench import harness as bench
+from outcomes.bench import report
 from outcomes.catalog.query import load_catalog
 
 
@@ -17,13 +20,18 @@ from outcomes.catalog.query import load_catalog
 def result(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")
     return bench.run(
-        clients=2000, runs=2, json_path=tmp / "bench-2000.json", workdir=tmp / "work", progress=lambda message: None
+        clients=2000,
+        runs=2,
+        json_path=tmp / "bench-2000.json",
+        workdir=tmp / "work",
+        progress=lambda message: None,
+        port=int(os.environ.get("BENCH_PORT", "0")) or None,  # default: a free port
     )
 
 
 def test_saves_json_with_machine_details(result):
     saved = json.loads(open(result["json_path"]).read())
-    assert saved["clients"] == 2000 and saved["runs"] == 2
+    assert saved["clients"] == 2000 and saved["runs"] == 2 and saved["complete"]
     machine = saved["machine"]
     for key in ("cores", "memory_mb", "cpu", "python", "duckdb", "pandas", "streamlit", "load_average"):
         assert machine[key], key
@@ -54,18 +62,44 @@ def test_every_page_is_timed(result):
         assert not page["problems"], page
 
 
-def test_pandas_equals_duckdb(result):
-    measures = result["pandas"]["measures"]
+def test_load_and_first_render_are_medians(result):
+    assert len(result["load"]["runs_seconds"]) == 2
+    assert min(result["load"]["runs_seconds"]) <= result["load"]["seconds"] <= max(result["load"]["runs_seconds"])
+    assert result["machine"]["cpu"] and len(result["machine"]["load_average_end"]) == 3
+
+
+def test_every_baseline_equals_the_catalog(result):
+    measures = result["ratios"]["measures"]
     assert {(m["name"], m["params"]) for m in measures} == {
         (name, label) for name in ("stepdown_rate", "engagement_by_week") for label in ("default", "filtered")
     }
+    assert set(result["ratios"]["engines"]) == {"duckdb_base", "polars", "pandas"}
     for m in measures:
-        assert m["equal"], m
-        assert m["pandas_ms"] > 0 and m["speedup"] is not None
+        for engine in ("duckdb_base", "polars", "pandas"):
+            assert m[f"{engine}_equal"], (engine, m)
+            assert m[f"{engine}_ms"] > 0
+        assert m["served_ms"] > 0 and m["pandas_over_duckdb_base"] is not None
+
+
+def test_browser_times_every_page(result):
+    b = result["browser"]
+    assert b["rounds"] == 2 and b["server_start_s"] > 0 and not b["problems"], b["problems"]
+    paths = {p["page"] for p in b["pages"]}
+    assert {"overview", "stepdown", "engagement", "retention", "pathways"} <= paths
+    for p in b["pages"]:
+        assert p["first_visit_ms"] > 0 and p["second_visit_ms"] > 0 and p["shared_link_ms"] > 0, p
+    director = [p for p in b["pages"] if p["page"] in ("overview", "stepdown", "engagement", "retention")]
+    assert all(p["filter_change_ms"] > 0 for p in director)
+    assert b["after_start_ms"] == b["pages"][0]["first_visit_ms"]
+    assert b["pdf"]["first_ms"] > 0 and b["pdf"]["second_ms"] > 0
+    assert b["first_start"]["seconds"] > 0 and b["first_start"]["progress_shown"]
 
 
 def test_targets_and_summary(result):
     assert set(result["targets"]) == set(bench.TARGETS)
     text = bench.summary(result)
-    for name in ("stepdown_rate", "engagement_by_week", "pages/stepdown.py", "load + validate"):
+    for name in ("stepdown_rate", "engagement_by_week", "pages/stepdown.py", "load + validate", "Polars"):
         assert name in text
+    table = report.browser_table(result)
+    assert table[0].startswith("| page |") and len(table) >= 2 + len(result["browser"]["pages"])
+    assert len(report.ratios_table(result)) == 2 + len(result["ratios"]["measures"])

@@ -273,6 +273,30 @@ def test_iop_calendar_weeks(con):
     )
 
 
+def test_iop_calendar_week_groups(con):
+    names = [
+        f"{t}_{k}" for t in ("individual", "group", "education", "family") for k in ("scheduled", "attended", "no_show")
+    ]
+    counts = [c.strip() for c in _type_counts().split(", count")]
+    counts = [counts[0]] + ["count" + c for c in counts[1:]]
+    inner = ", ".join(f"{c} as {n}" for c, n in zip(counts, names))
+    assert_same(
+        con,
+        "iop_calendar_week_groups",
+        f"week_start, {ATTRIBUTES}, {', '.join(names)}",
+        f"""
+        select week_start, {ATTRIBUTES}, {", ".join(f"sum({n})" for n in names)}
+        from (
+            select a.session_date - (isodow(a.session_date) - 1)::integer as week_start, {inner},
+                {", ".join("any_value(e." + c.strip() + ") as " + c.strip() for c in ATTRIBUTES.split(","))}
+            from attendance as a, episodes as e
+            where a.episode_id = e.episode_id and e.level_of_care = 'iop' and a.session_date >= e.admit_date
+            group by a.episode_id, week_start
+        )
+        group by all""",
+    )
+
+
 def test_iop_months(con):
     assert_same(
         con,

@@ -18,6 +18,9 @@ def cmd_bench(args) -> int:
         keep=args.keep,
         progress=lambda m: print(m, file=sys.stderr),
         engine=args.engine,
+        browser=args.browser,
+        port=args.port,
+        load_runs=args.load_runs,
     )
     print(bench.summary(result))
     print(f"saved {result['json_path']}")

@@ -14,6 +14,7 @@ import io
 import textwrap
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
@@ -58,26 +59,60 @@ def stop() -> None:
             _started = False
 
 
-def png(fig: go.Figure, width: int = CHART_SIZE[0], height: int = CHART_SIZE[1]) -> bytes:
-    """One figure as PNG bytes, at a fixed size and with a white background.
+# PNGs already drawn, by the figure object they were drawn from and the size: a page's figures are built once
+# and reused across reruns (outcomes.web.reuse), so a second PDF of the same view draws nothing again. An entry
+# goes when its figure is garbage collected.
+_drawn: dict[tuple, bytes] = {}
+
+
+def _forget(key: tuple) -> None:
+    _drawn.pop(key, None)
+
+
+def png(fig: go.Figure, width: int = CHART_SIZE[0], height: int = CHART_SIZE[1], scale: float = 1.0) -> bytes:
+    """One figure as PNG bytes, laid out at width x height CSS pixels, `scale` pixels to each, on white.
 
     One kaleido browser serves the whole process, one image at a time; if it fails (a browser that died or
-    garbled a message), it is restarted once and the image drawn again.
+    garbled a message), it is restarted once and the image drawn again. The figure is not validated again
+    (it was when it was built) nor copied: only its top-level layout is replaced, in a new dictionary.
     """
-    copy = go.Figure(fig)
-    copy.update_layout(width=width, height=height, paper_bgcolor="white")
+    import weakref
+
+    import plotly.io as pio
+
+    key = (id(fig), width, height, scale)
+    with _lock:
+        if key in _drawn:
+            return _drawn[key]
+    spec = fig.to_plotly_json()
+    spec = {
+        "data": spec["data"],
+        "layout": {**spec["layout"], "width": width, "height": height, "paper_bgcolor": "white"},
+    }
     with _lock:
         for attempt in (1, 2):
             try:
                 start()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # kaleido notes that per-call options are ignored by its server
-                    return copy.to_image(format="png", width=width, height=height)
+                    image = pio.to_image(spec, format="png", width=width, height=height, scale=scale, validate=False)
+                break
             except Exception:
                 if attempt == 2:
                     raise
                 stop()
-    raise AssertionError("unreachable")
+        _drawn[key] = image
+    weakref.finalize(fig, _forget, key)
+    return image
+
+
+def warm() -> None:
+    """Start the drawing browser now (it comes up in the background), so that the first PDF does not wait."""
+    try:
+        with _lock:
+            start()
+    except Exception:  # no browser here: the first PDF will say so when asked for
+        pass
 
 
 def _font(size: int, bold: bool = False):
@@ -121,9 +156,12 @@ def page_image(page_title: str, chart: Chart, filters: str, data_through: str, m
     y += 34
     notes = [ln for part in chart.note.split("\n") if part.strip() for ln in _lines(draw, part, _font(16), width)]
     room = PAGE_SIZE[1] - y - MARGIN - 30 - 22 * len(notes) - NOTICE_ROOM
-    image = Image.open(io.BytesIO(png(chart.figure))).convert("RGB")
-    scale = min(width / image.width, room / image.height, 1.5)
-    image = image.resize((int(image.width * scale), int(image.height * scale)), Image.LANCZOS)
+    # drawn at the size it takes on the page (kaleido's scale), not drawn at CSS size and resampled
+    scale = min(width / CHART_SIZE[0], room / CHART_SIZE[1], 1.5)
+    size = (int(CHART_SIZE[0] * scale), int(CHART_SIZE[1] * scale))
+    image = Image.open(io.BytesIO(png(chart.figure, scale=scale))).convert("RGB")
+    if image.size != size:
+        image = image.resize(size, Image.LANCZOS)
     page.paste(image, (MARGIN, y))
     y += image.height + 12
     placed = []
@@ -158,7 +196,14 @@ def pdf(
     made_text = f"{(made or dt.datetime.now()):%d %b %Y %H:%M}"
     through = f"{data_through:%d %b %Y}" if isinstance(data_through, dt.date) else str(data_through)
     total = len(charts) + 1
-    drawn = [page_image(page_title, c, filters, through, made_text, i + 1, total) for i, c in enumerate(charts)]
+    # two at a time: one page is composed (PIL, off the GIL) while kaleido draws the next chart
+    with ThreadPoolExecutor(2) as pool:
+        drawn = list(
+            pool.map(
+                lambda ic: page_image(page_title, ic[1], filters, through, made_text, ic[0] + 1, total),
+                enumerate(charts),
+            )
+        )
     pages = [page for page, _ in drawn] + [notice_image(page_title, made_text, total)]
     out = io.BytesIO()
     pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], resolution=DPI)

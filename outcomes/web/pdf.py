@@ -17,6 +17,7 @@ from outcomes.web.sidebar import filters_text
 def button(title: str, charts: list[export.Chart]) -> None:
     """In the sidebar: make these charts into a PDF on request, then offer it until the page changes."""
     run = context.current()
+    export.warm()  # the drawing browser comes up while the page is read, not when the button is pressed
     words = filters_text(run.filters)
     stamp = hashlib.sha1(
         "|".join([title, words, str(run.version)] + [c.title + c.stamp for c in charts]).encode()

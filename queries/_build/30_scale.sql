@@ -123,6 +123,39 @@ final as (
 
 select * from final;
 
+-- iop_calendar_weeks summed over the episodes that share a week and every filter attribute, in week order:
+-- the catalog queries sum these counts over the filtered rows, so they read 2.5 times fewer rows (1M clients:
+-- 2.4M instead of 6.0M). Not sorted: sorting the wide result would cost more load time than it saves.
+create table iop_calendar_week_groups as
+select
+    week_start,
+    site,
+    payer,
+    gender,
+    age_band,
+    primary_substance,
+    co_occurring_mh,
+    living_situation,
+    employment,
+    track,
+    sum(individual_scheduled)::integer as individual_scheduled,
+    sum(individual_attended)::integer as individual_attended,
+    sum(individual_no_show)::integer as individual_no_show,
+    sum(group_scheduled)::integer as group_scheduled,
+    sum(group_attended)::integer as group_attended,
+    sum(group_no_show)::integer as group_no_show,
+    sum(education_scheduled)::integer as education_scheduled,
+    sum(education_attended)::integer as education_attended,
+    sum(education_no_show)::integer as education_no_show,
+    sum(family_scheduled)::integer as family_scheduled,
+    sum(family_attended)::integer as family_attended,
+    sum(family_no_show)::integer as family_no_show
+from iop_calendar_weeks
+group by
+    week_start, site, payer, gender, age_band, primary_substance, co_occurring_mh, living_situation, employment,
+    track
+order by week_start;
+
 -- One row per IOP episode and calendar month with a session on or after admission: scheduled (not cancelled
 -- by the program), attended, no-show, and whether one was an attended family session; with attributes.
 create table iop_months as

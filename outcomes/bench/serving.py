@@ -1,0 +1,131 @@
+"""Serving times at scale: every catalog query through the runner, and every page through AppTest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import time
+from itertools import combinations
+from pathlib import Path
+
+from outcomes.bench.machine import cpu_seconds
+from outcomes.paths import ROOT
+
+PAGES_DIR = ROOT / "pages"
+
+
+def _timed(fn, runs: int) -> tuple[float, float, object]:
+    """Median wall seconds and median CPU seconds (all threads) of `runs` calls after a warm-up call, and the
+    last result. CPU time shows the work done when other processes share the cores."""
+    result = fn()
+    times, cpu = [], []
+    for _ in range(runs):
+        t, c = time.perf_counter(), cpu_seconds()
+        result = fn()
+        times.append(time.perf_counter() - t)
+        cpu.append(cpu_seconds() - c)
+    return statistics.median(times), statistics.median(cpu), result
+
+
+def typical_filters(con, query) -> dict:
+    """One site and a six-month range (the six whole months before the data-through month), where declared."""
+    from outcomes.catalog import runner
+
+    cur = con.cursor()
+    try:
+        site = cur.execute("select min(value) from filter_options where filter = 'site'").fetchone()[0]
+    finally:
+        cur.close()
+    through = runner.data_through_of(con)
+    first = dt.date(through.year - (through.month <= 6), (through.month - 7) % 12 + 1, 1)
+    last = dt.date(through.year, through.month, 1) - dt.timedelta(days=1)
+    given = {"sites": [site], "start": first, "end": last}
+    return {k: v for k, v in given.items() if query.takes(k)}
+
+
+def bench_queries(db_path: Path, runs: int) -> list[dict]:
+    """Median warm latency of every catalog query through the runner, with defaults and with typical filters."""
+    from outcomes.catalog import runner
+    from outcomes.catalog.query import load_catalog
+    from outcomes.ingest import db
+
+    con = db.connect(db_path)
+    out = []
+    try:
+        for name, query in load_catalog().items():
+            row = {"name": name}
+            for label, given in (("default", {}), ("filtered", typical_filters(con, query))):
+                try:
+                    seconds, cpu, result = _timed(lambda: runner.run(con, query, given), runs)
+                    row[f"{label}_ms"] = round(seconds * 1000, 1)
+                    row[f"{label}_cpu_ms"] = round(cpu * 1000, 1)
+                    row[f"{label}_rows"] = len(result.data)
+                except Exception as exc:  # a failing query is a finding, not a crash
+                    row[f"{label}_error"] = str(exc).splitlines()[0][:200]
+            row["filtered_params"] = {
+                k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in typical_filters(con, query).items()
+            }
+            out.append(row)
+    finally:
+        con.close()
+    return out
+
+
+def bench_pages(db_path: Path, runs: int, timeout: float = 300) -> list[dict]:
+    """Server time of AppTest runs for every page, medians of `runs`: first render (every cache empty), reruns after a change of the
+    sidebar sites filter (each to a set of sites not shown before), and cached reruns with nothing changed."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from outcomes.ingest import db
+
+    os.environ["OUTCOMES_DB"] = str(db_path)
+    con = db.connect(db_path)
+    try:
+        sites = [
+            r[0] for r in con.execute("select value from filter_options where filter = 'site' order by 1").fetchall()
+        ]
+    finally:
+        con.close()
+    choices = [list(c) for k in range(1, len(sites) + 1) for c in combinations(sites, k)]
+    out = []
+    for page in sorted(p.relative_to(ROOT).as_posix() for p in PAGES_DIR.glob("*.py")):
+        row: dict = {"page": page}
+        times = []
+        for _ in range(max(1, runs)):  # each first render with every cache empty, as after a server start
+            st.cache_data.clear()
+            st.cache_resource.clear()
+            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+            at.switch_page(page)
+            t = time.perf_counter()
+            at.run()
+            times.append(time.perf_counter() - t)
+        row["first_ms"] = round(statistics.median(times) * 1000, 1)
+        problems = [str(e.value)[:200] for e in list(at.exception) + list(at.error)]
+        try:
+            widget = at.multiselect(key="sites")
+        except (KeyError, IndexError):
+            widget = None
+        if widget is not None:
+            times = []
+            for choice in choices[: max(1, runs)]:
+                widget.set_value(choice)
+                t = time.perf_counter()
+                at.run()
+                times.append(time.perf_counter() - t)
+                widget = at.multiselect(key="sites")
+                problems += [str(e.value)[:200] for e in list(at.exception) + list(at.error)]
+            row["filter_change_ms"] = round(statistics.median(times) * 1000, 1)
+            row["filter_changes"] = len(times)
+        times = []
+        for _ in range(max(1, runs)):
+            t = time.perf_counter()
+            at.run()
+            times.append(time.perf_counter() - t)
+        row["cached_ms"] = round(statistics.median(times) * 1000, 1)
+        row["problems"] = sorted(set(problems))
+        out.append(row)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return out
