@@ -1,4 +1,4 @@
-"""Chart text alternatives from hand-made suppressed rows (hidden cells missing), and the HTML table."""
+"""Chart text alternatives from hand-made suppressed rows (hidden cells missing)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 
 from outcomes.present.alt_text import summary
-from outcomes.present.html_table import html_table
 
 P_CHART = {"kind": "p_chart", "x": "month", "events": "stepped_down", "n": "eligible_discharges", "rate": "rate"}
 
@@ -108,11 +107,3 @@ def test_heatmap_rows_are_a_series_and_sankey_links_are_categories():
     sankey = {"kind": "sankey", "source": "source", "target": "target", "value": "moves"}
     df = pd.DataFrame({"source": ["residential", "iop"], "target": ["iop", "op"], "moves": [120, np.nan]})
     assert summary(sankey, df, "Paths") == "Paths: 120 (Residential to IOP); 1 of 2 values hidden."
-
-
-def test_html_table_has_caption_header_scope_and_escapes():
-    table = pd.DataFrame({"Site": ["<b>North</b>", "East"], "Rate": ["35.0%", "too few"]})
-    html = html_table(table, "Step-down by site")
-    assert "<caption>Step-down by site</caption>" in html
-    assert '<th scope="col">Site</th>' in html and '<th scope="row">&lt;b&gt;North&lt;/b&gt;</th>' in html
-    assert "<td>too few</td>" in html and "<b>" not in html

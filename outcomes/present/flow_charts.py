@@ -8,7 +8,6 @@ import plotly.graph_objects as go
 from outcomes.measures.stats import UNSTABLE_BELOW
 from outcomes.present.theme import (
     LEVEL_COLOURS,
-    PALETTE,
     alpha,
     finish,
     label,
@@ -16,6 +15,7 @@ from outcomes.present.theme import (
     marker_symbols,
     num,
     pretty,
+    series_colour,
     themed,
 )
 
@@ -50,7 +50,7 @@ def curves(
     for i, (name, g) in enumerate(groups):
         # a hidden day is skipped: the step from the last shown day runs on to the next shown one
         g = g[g[y].notna()].sort_values(x).reset_index(drop=True)
-        colour = PALETTE[i % len(PALETTE)]
+        colour = series_colour(i)
         name = pretty(name)
         nn = num(g[n], errors="coerce")
         low = nn.lt(threshold) & nn.notna()
@@ -139,7 +139,7 @@ def funnel(
                 textposition="inside",
                 insidetextanchor="middle",
                 textfont=dict(size=12),
-                marker=dict(color=PALETTE[i % len(PALETTE)]),
+                marker=dict(color=series_colour(i)),
                 hovertemplate=f"{row[group]}<br>%{{y}}: %{{customdata}}<extra></extra>",
             )
         )

@@ -17,6 +17,7 @@ from outcomes.present.theme import (
     marker_symbols,
     num,
     pretty,
+    series_colour,
     themed,
     tick,
     x_hover,
@@ -47,7 +48,7 @@ def rate_lines(
     traces = []  # added in one go: one check of each trace instead of two
     for i, (name, g) in enumerate(groups):
         g = g.sort_values(x)
-        colour = (colours or {}).get(name) or (PALETTE[i % len(PALETTE)] if color else PALETTE[0])
+        colour = (colours or {}).get(name) or (series_colour(i) if color else PALETTE[0])
         nn = g[n] if n else pd.Series(np.nan, index=g.index)
         traces.append(
             dict(
@@ -73,7 +74,7 @@ def rate_lines(
         hidden = g[g[y].isna()]
         if hidden.empty:
             continue
-        colour = (colours or {}).get(name) or (PALETTE[i % len(PALETTE)] if color else PALETTE[0])
+        colour = (colours or {}).get(name) or (series_colour(i) if color else PALETTE[0])
         label_of = "" if name is None else pretty(name) + ", "
         traces.append(
             dict(
@@ -134,7 +135,7 @@ def rate_bars(
             y=vals,
             name=name,
             marker=dict(
-                color=PALETTE[i % len(PALETTE)],
+                color=series_colour(i),
                 pattern=dict(shape=["/" if u else "" for u in unstable], fillmode="overlay", solidity=0.4),
             ),
             text=[("" if pd.isna(v) else (f"({v:.0%})" if u else f"{v:.0%}")) for v, u in zip(vals, unstable)],
@@ -306,7 +307,7 @@ def facet_rates(
                 part = parts.get((f, g))
                 if part is None:
                     continue
-                colour = PALETTE[i % len(PALETTE)]
+                colour = series_colour(i)
                 traces.append(
                     dict(
                         type="scatter",

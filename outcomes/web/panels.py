@@ -11,7 +11,7 @@ import streamlit as st
 
 from outcomes.catalog.query import Query
 from outcomes.measures import kpis
-from outcomes.present import charts, files
+from outcomes.present import alt_text, charts, files
 from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
 from outcomes.present.theme import label, unstable_count
@@ -20,6 +20,7 @@ from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
 from outcomes.web.reuse import reused
 
+CHART_CONFIG = {"displaylogo": False, "displayModeBar": "hover"}  # the mode bar only while pointing at the chart
 ALL_HIDDEN = "Every value here is a small cell (1–10) and is hidden; widen the filters or the date range."
 
 
@@ -138,7 +139,9 @@ class Panel:
         if fig is None:
             st.info(ALL_HIDDEN)
         else:
-            st.plotly_chart(fig, width="stretch", key=f"chart-{self.key}", config={"displaylogo": False})
+            words = reused(("alt", *fig_key), lambda: alt_text.summary(chart, df, self.title()))
+            st.plotly_chart(fig, width="stretch", key=f"chart-{self.key}", config=CHART_CONFIG, alt=words)
+            st.caption(words)
             drawn = Chart(self.title(), fig, "\n".join(x for x in (since, note, footnote) if x), repr(fig_key))
         if footnote:
             st.caption(footnote)
@@ -148,7 +151,7 @@ class Panel:
                     table = reused(
                         ("table", query.path, repr(query.suppress), rows), lambda: format_table(df, mask, query, why)
                     )
-                    st.dataframe(table, hide_index=True, width="stretch")
+                    st.table(table, hide_index=True, alt=f"{self.title()}: the chart's values")
             download(
                 "CSV",
                 lambda: files.to_csv(df, why),
