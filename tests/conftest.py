@@ -20,6 +20,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 # property tests or large data; spark and postgres: those engines (also slow).
 MODULE_MARKS = {
     "test_browser": ("browser",),
+    "test_a11y_browser": ("browser",),
     "test_concurrency": ("browser", "slow"),
     "test_spark_build": ("spark", "slow"),
     "test_pg_source": ("postgres", "slow"),
