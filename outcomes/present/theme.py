@@ -30,6 +30,7 @@ pio.templates["outcomes"] = go.layout.Template(
         yaxis=dict(gridcolor="#eee", zeroline=False),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
         hoverlabel=dict(font_size=13),
+        modebar=dict(color="#595959", activecolor="#0B5CAD"),  # its buttons at 3:1 or more (7:1 and 6.7:1)
     )
 )
 

@@ -20,7 +20,12 @@ from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
 from outcomes.web.reuse import reused
 
-CHART_CONFIG = {"displaylogo": False, "displayModeBar": "hover"}  # the mode bar only while pointing at the chart
+# The mode bar only while pointing at (or tabbing through) a chart, with three buttons, not eight tab stops
+CHART_CONFIG = {
+    "displaylogo": False,
+    "displayModeBar": "hover",
+    "modeBarButtonsToRemove": ["zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"],
+}
 ALL_HIDDEN = "Every value here is a small cell (1–10) and is hidden; widen the filters or the date range."
 
 
