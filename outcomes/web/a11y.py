@@ -2,7 +2,9 @@
 
 A metric tile's trend line is a Vega chart whose marks carry graphics roles but no names (axe `svg-img-alt`).
 The tile's value, change and n are text beside it, so the chart gets one name and its marks are hidden from
-assistive technology. Installed once per browser tab: a MutationObserver labels every tile as it is drawn.
+assistive technology. A table wider than a phone scrolls inside its box, so the box takes focus and a name
+(axe `scrollable-region-focusable`). Installed once per browser tab: a MutationObserver applies both as
+elements are drawn.
 """
 
 from __future__ import annotations
@@ -43,8 +45,20 @@ SCRIPT = """<script>
         if (mark.getAttribute("aria-hidden") !== "true") mark.setAttribute("aria-hidden", "true");
       });
     });
+    // a table wider than the screen scrolls inside its box: make the box reachable and named for the keyboard
+    document.querySelectorAll('[data-testid="stTable"] > div').forEach((box) => {
+      const wide = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+      if (wide && box.getAttribute("tabindex") !== "0") {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", box.querySelector("table")?.getAttribute("aria-label") || "Table");
+      } else if (!wide && box.hasAttribute("tabindex")) {
+        ["tabindex", "role", "aria-label"].forEach((a) => box.removeAttribute(a));
+      }
+    });
   };
   new MutationObserver(label).observe(document.body, {childList: true, subtree: true});
+  window.addEventListener("resize", label);
   label();
 })();
 </script>"""
