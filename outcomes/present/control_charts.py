@@ -125,7 +125,7 @@ def _add_p_chart(
                 legendgroup="hidden",
                 showlegend=legend,
                 cliponaxis=False,
-                marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#aaa"), color="#aaa"),
+                marker=dict(symbol="x-thin", size=9, line=dict(width=1.5, color="#767676"), color="#767676"),
                 hovertemplate=x_hover(xs) + ": hidden (a count of 1–10)<extra></extra>",
             )
         )
@@ -235,7 +235,7 @@ def p_chart_grid(
                 yref="paper",
                 x=(xd[0] + xd[1]) / 2,
                 y=(yd[0] + yd[1]) / 2,
-                font=dict(color="#777"),
+                font=dict(color="#595959"),
             )
             # an empty trace so the panel still draws its axes
             fig.add_scatter(
