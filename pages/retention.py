@@ -10,6 +10,16 @@ with report_page("retention", "Retention and outcomes") as page:
         "Show the TEDS IOP completion benchmark", value=True, key="teds_benchmark", bind="query-params"
     )
     page.panel("discharge_outcomes", benchmark=benchmark)
+    rates = st.segmented_control(
+        "Site rates",
+        ["adjusted", "raw"],
+        default="adjusted",
+        key="completion_sites",
+        format_func=str.capitalize,
+        bind="query-params",
+        required=True,
+    )
+    page.panel("site_comparison", measure="iop_completion", rate=f"{rates}_rate")
     with page.columns(2):
         page.panel("discharge_outcomes_by_level")
         page.panel("length_of_stay")

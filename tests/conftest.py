@@ -33,6 +33,7 @@ MODULE_MARKS = {
             "test_bench",
             "test_cache",
             "test_casemix",
+            "test_casemix_pages",
             "test_data_page",
             "test_digest",
             "test_director_pages",

@@ -316,7 +316,9 @@ def test_scoped_run_returns_only_its_sites_with_the_same_expected(mixed, query):
 def test_only_site_rows_leave_the_runner(mixed, query):
     result = runner.run(mixed, query, {})
     assert list(result.data.columns) == CONTRACT and len(result.data) == 4
-    assert set(result.details) == {"odds_ratios", "factor_effects"}
+    assert set(result.details) == {"model", "odds_ratios", "factor_effects"}
+    assert list(result.details["model"].columns) == ["converged", "message", "iterations"]
+    assert result.details["model"]["converged"].tolist() == [True]
     assert "site" not in result.details["odds_ratios"] and "episodes" not in result.details["odds_ratios"]
     assert len(result.details["factor_effects"]) == 4 * len(casemix.FACTORS)
 
@@ -462,6 +464,8 @@ def test_perfect_separation_gives_raw_rates_only(tmp_path_factory, query):
     assert df["raw_rate"].iloc[0] < df["raw_rate"].iloc[1] or df["raw_rate"].iloc[0] > df["raw_rate"].iloc[1]
     assert result.details["factor_effects"].empty
     assert result.details["odds_ratios"]["odds_ratio"].isna().sum() >= 1
+    assert result.details["model"]["converged"].tolist() == [False]
+    assert result.details["model"]["message"].iloc[0] in result.notes[0]
 
 
 def test_a_level_where_no_one_steps_down_is_quasi_separated(tmp_path_factory, query):
@@ -588,3 +592,21 @@ def test_rate_comparison_shows_both_rates_with_intervals(planted, query):
     assert all(v > 0 for v in adj.error_x.array) and all(v > 0 for v in raw.error_x.array)
     hidden = df.assign(raw_rate=np.where(df["site"] == "Elm", np.nan, df["raw_rate"]))
     assert "hidden" in {a.text for a in casemix_charts.rate_comparison(hidden).layout.annotations}
+
+
+def test_an_odds_ratio_resting_on_a_small_count_is_not_shown():
+    # 300 reference episodes with half stepping down; 35 female with 5 step-downs (a small count, so its odds
+    # ratio's interval would give it away), 40 on medicaid with 20 (shown)
+    n = 375
+    rows = pd.DataFrame({"site": ["A", "B"] * (n // 2) + ["A"]} | {f: "x" for f in casemix.FACTORS})
+    rows["outcome"] = [k % 2 for k in range(300)] + [1] * 5 + [0] * 30 + [1] * 20 + [0] * 20
+    rows.loc[300:334, "gender"] = "female"
+    rows.loc[335:, "payer"] = "medicaid"
+    model = casemix.fit(rows)
+    assert model.converged
+    table = casemix.odds_ratios(model).set_index(["factor", "level"])
+    female, medicaid = table.loc[("Gender", "female")], table.loc[("Payer", "medicaid")]
+    assert female[["odds_ratio", "or_low", "or_high"]].isna().all() and female["note"].startswith("not shown")
+    # medicaid: odds 20/20 against the reference 150/150 -> 1, by hand
+    assert medicaid["odds_ratio"] == pytest.approx(1.0, abs=1e-6) and medicaid["note"] == "estimated"
+    assert not any(ch.isdigit() for ch in female["note"])  # the note names no number either

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from outcomes.ingest import db, uploads
-from outcomes.ingest.loader import Problem
+from outcomes.ingest.problems import Problem
 from outcomes.privacy import audit
 
 ROOT = Path(__file__).resolve().parents[1]

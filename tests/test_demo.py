@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from outcomes.ingest.contract import DISCHARGE_REASONS, EMPLOYMENT, LEVELS, LIVING, SESSION_TYPES, STATUSES, TRACKS
-from outcomes.ingest.demo import BURN_IN_DAYS, generate
+from outcomes.ingest.demo import generate
+from outcomes.ingest.demo_sim import BURN_IN_DAYS
 
 TABLES = ("clients", "enrollments", "attendance", "transitions")
 THROUGH = date(2025, 10, 31)

@@ -92,6 +92,11 @@ def figures(at: AppTest) -> list[dict]:
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
+def keyed(at: AppTest) -> dict[str, dict]:
+    """{chart key: figure}, e.g. "chart-fui_followup" (a keyed element's id ends with its key)."""
+    return {el.proto.id.split("-", 2)[2]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
 def trace(fig: dict, name: str) -> dict:
     return next(t for t in fig["data"] if t.get("name") == name)
 
@@ -283,15 +288,20 @@ def test_benchmarks_sit_only_on_their_own_charts_and_switch_off(open_page, demo_
     def lines(fig):
         return [s["y0"] for s in fig["layout"].get("shapes", []) if s.get("type") == "line" and s["y0"] == s["y1"]]
 
+    def fui(at):
+        return keyed(at)["chart-fui_followup"]
+
     at = open_page("pages/stepdown.py")
     figs = figures(at)
     assert lines(figs[0]) == []  # the step-down p-chart has no benchmark
-    fui = figs[-1]
-    assert lines(fui) == [0.59] and "Rubinsky" in " ".join(c.value for c in at.caption)
-    assert lines(figures(open_page("pages/stepdown.py", fui_window="30"))[-1]) == [0.8]
-    assert lines(figures(open_page("pages/stepdown.py", va_benchmark="False"))[-1]) == []
+    assert lines(fui(at)) == [0.59] and "Rubinsky" in " ".join(c.value for c in at.caption)
+    assert [k for k, f in keyed(at).items() if lines(f)] == ["chart-fui_followup"]
+    assert lines(fui(open_page("pages/stepdown.py", fui_window="30"))) == [0.8]
+    assert lines(fui(open_page("pages/stepdown.py", va_benchmark="False"))) == []
     retention = open_page("pages/retention.py", database=demo_db_path)
-    assert [lines(f) for f in figures(retention)] == [[], [0.377], [], [], []]  # on IOP completion only
+    assert {k: lines(f) for k, f in keyed(retention).items() if lines(f)} == {
+        "chart-discharge_outcomes": [0.377]  # on IOP completion only
+    }
     assert "TEDS" in " ".join(c.value for c in retention.caption)
     off = open_page("pages/retention.py", database=demo_db_path, teds_benchmark="False")
     assert all(lines(f) == [] for f in figures(off))

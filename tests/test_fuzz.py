@@ -24,7 +24,8 @@ from outcomes.catalog import runner
 from outcomes.catalog.params import PARAM_TYPES, Param
 from outcomes.catalog.query import load_catalog, named_parameters
 from outcomes.ingest import contract
-from outcomes.ingest.loader import LoadError, load
+from outcomes.ingest.loader import load
+from outcomes.ingest.problems import LoadError
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = ROOT / "tests" / "fixtures" / "headline"

@@ -11,7 +11,9 @@ import duckdb
 import pytest
 
 from outcomes.ingest import lake
-from outcomes.ingest.loader import LoadError, checksum, load
+from outcomes.ingest.loader import load
+from outcomes.ingest.problems import LoadError
+from outcomes.ingest.sources import checksum
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = ROOT / "tests" / "fixtures" / "headline"

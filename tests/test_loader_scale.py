@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from outcomes.ingest import contract
-from outcomes.ingest.loader import LoadError, load
+from outcomes.ingest.loader import load
+from outcomes.ingest.problems import LoadError
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = ROOT / "tests" / "fixtures" / "headline"

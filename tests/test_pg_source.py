@@ -22,7 +22,8 @@ import pytest
 
 from outcomes.cli import main
 from outcomes.ingest import contract, pg_source
-from outcomes.ingest.loader import LoadError, load
+from outcomes.ingest.loader import load
+from outcomes.ingest.problems import LoadError
 
 pytestmark = pytest.mark.postgres
 

@@ -22,7 +22,8 @@ from outcomes.catalog.query import load_catalog
 from outcomes.cli import main
 from outcomes.ingest import contract, db, lake, prebuilt
 from outcomes.ingest.demo import generate
-from outcomes.ingest.loader import LoadError, load
+from outcomes.ingest.loader import load
+from outcomes.ingest.problems import LoadError
 from outcomes.scale import spark_build, spark_sql
 
 pytestmark = pytest.mark.spark

@@ -17,7 +17,8 @@ import duckdb
 import pytest
 
 from outcomes.ingest import uploads
-from outcomes.ingest.loader import LoadError, load
+from outcomes.ingest.loader import load
+from outcomes.ingest.problems import LoadError
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = ROOT / "tests" / "fixtures" / "headline"

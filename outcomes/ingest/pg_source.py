@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from outcomes.ingest import contract
-from outcomes.ingest.loader import LoadError, LoadResult, Problem
 from outcomes.ingest.loader import load as load_tables
+from outcomes.ingest.problems import LoadError, LoadResult, Problem
 
 SCHEMES = ("postgresql", "postgres")
 # libpq URI parameters passed through; anything else is refused, a password above all.

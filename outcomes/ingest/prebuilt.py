@@ -16,6 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from outcomes.ingest.build import build_hash
+from outcomes.ingest.problems import LoadError, Problem
 from outcomes.paths import BUILD_DIR
 
 MANIFEST = "_manifest.json"
@@ -91,15 +93,11 @@ def manifest_text(build_hash: str, engine: str, sources: dict, rows: dict, extra
 
 
 def _problem(folder: Path, message: str):
-    from outcomes.ingest.loader import Problem
-
     return Problem(folder.name + "/", None, None, "prebuilt", message)
 
 
 def read_manifest(folder: Path) -> Manifest:
     """The manifest of a build folder; raises LoadError when it is missing or unreadable."""
-    from outcomes.ingest.loader import LoadError
-
     path = folder / MANIFEST
     try:
         raw = path.read_bytes()
@@ -123,8 +121,6 @@ def read_manifest(folder: Path) -> Manifest:
 
 def check(manifest: Manifest, sums: dict[str, str], rows: dict[str, int]) -> list:
     """Problems that make the build unfit for these extracts: other queries/_build, other data."""
-    from outcomes.ingest.loader import build_hash
-
     problems = []
     if manifest.build_hash != build_hash():
         problems.append(_problem(manifest.folder, "built with different queries/_build; build again"))
@@ -149,8 +145,6 @@ def _sql_str(value) -> str:
 def publish(con, manifest: Manifest) -> None:
     """Create every load-time table from the build folder, typed exactly as the DuckDB build would type it, in
     the order of the Parquet files (a build writes them in the table's order); run the definitions as written."""
-    from outcomes.ingest.loader import LoadError
-
     for stmt in statements():
         if stmt.definition:
             con.execute(stmt.sql)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from outcomes.ingest import contract
-from outcomes.ingest.loader import LoadError, LoadResult, Problem
+from outcomes.ingest.problems import LoadError, LoadResult, Problem
 from outcomes.privacy import deploy
 
 SUFFIXES = (".csv", ".parquet")
@@ -191,7 +191,7 @@ def serve_load(channel) -> None:
         result = loader.load(
             request["folder"], request["db"], as_of, progress=lambda f, m: channel.send({"progress": f, "message": m})
         )
-    except loader.LoadError as exc:
+    except LoadError as exc:
         channel.send({"refused": [vars(p) for p in exc.problems]})
     except MemoryError:
         channel.send({"memory": True})

@@ -7,6 +7,7 @@ The method is written down in docs/measures/site_comparison.md. Every function w
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ import pandas as pd
 from scipy import special, stats
 
 from outcomes.measures.models import Detail, Output, Total
+from outcomes.privacy.suppress import HIGH, LOW
 
 FACTORS = {
     "age_band": "Age band",
@@ -50,6 +52,7 @@ MAX_ITER = 100
 # A level whose log odds ratio or standard error grows past these is (quasi-)separated: its odds ratio is
 # infinite and the fit has no finite answer, although IRLS stops and reports convergence.
 MAX_COEF, MAX_SE = 15.0, 100.0
+_FIT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -149,7 +152,6 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS),
     rows): the likelihood is that of the episodes, and the fit costs what the number of patterns costs.
     """
     import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     factors = list(factors)
     patterns = cells.groupby("pattern", sort=True).agg({**{f: "first" for f in FACTORS}, "n": "sum", "events": "sum"})
@@ -188,8 +190,11 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS),
             design,
         )
     endog = np.column_stack([patterns["events"], patterns["n"] - patterns["events"]]).astype(float)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    # Convergence is read from the result, never from warnings: the warnings filters are one process-wide
+    # state, so a warning caught around one fit may be another thread's. The lock keeps the silencing of
+    # statsmodels' warnings from being undone by a fit on another thread (a page fits several at once).
+    with _FIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
             res = sm.GLM(endog, x, family=sm.families.Binomial()).fit(maxiter=MAX_ITER)
         except (np.linalg.LinAlgError, ValueError) as exc:
@@ -197,7 +202,7 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS),
     index = pd.MultiIndex.from_tuples(names)
     params, se = pd.Series(res.params, index=index), pd.Series(res.bse, index=index)
     iterations = int(res.fit_history.get("iteration", 0))
-    if not res.converged or any(issubclass(w.category, ConvergenceWarning) for w in caught):
+    if not res.converged:
         return failed(f"The model did not converge in {MAX_ITER} iterations; raw rates only.")
     if not (np.all(np.isfinite(params)) and np.all(np.isfinite(se))):
         return failed("The model did not converge (non-finite estimates); raw rates only.")
@@ -290,8 +295,12 @@ def site_table(cells: pd.DataFrame, model: Fit) -> pd.DataFrame:
 
 
 def odds_ratios(model: Fit) -> pd.DataFrame:
-    """One row per factor level: its odds ratio against the reference level with a 95% interval, or why not."""
+    """One row per factor level: its odds ratio against the reference level with a 95% interval, or why not.
+
+    An estimated level where 1-10 episodes had the outcome, or 1-10 had not, is left blank: its interval's width
+    would tell that count roughly."""
     rows = []
+    pats = model.patterns
     for lv in model.levels.itertuples(index=False):
         key = (lv.factor, lv.level)
         odds = low = high = np.nan
@@ -302,20 +311,19 @@ def odds_ratios(model: Fit) -> pd.DataFrame:
         elif lv.role == "aliased":
             note = "not separately estimable: determined by other factors' levels"
         elif model.converged and key in model.params.index:
-            note = "estimated"
-            odds = float(np.exp(model.params[key]))
-            low, high = (float(np.exp(v)) for v in model.conf_int.loc[key])
+            at = pats[lv.factor] == lv.level
+            events, n = int(pats.loc[at, "events"].sum()), int(pats.loc[at, "n"].sum())
+            if LOW <= events <= HIGH or LOW <= n - events <= HIGH:
+                note = "not shown: a small count of episodes at this level had the outcome, or had not"
+            else:
+                note = "estimated"
+                odds = float(np.exp(model.params[key]))
+                low, high = (float(np.exp(v)) for v in model.conf_int.loc[key])
         else:
             note = "not estimated: the model did not converge"
         rows.append(
-            {
-                "factor": FACTORS[lv.factor],
-                "level": lv.level,
-                "odds_ratio": odds,
-                "or_low": low,
-                "or_high": high,
-                "note": note,
-            }
+            {"factor": FACTORS[lv.factor], "level": lv.level, "odds_ratio": odds, "or_low": low, "or_high": high}
+            | {"note": note}
         )
     return pd.DataFrame(rows, columns=["factor", "level", "odds_ratio", "or_low", "or_high", "note"])
 
@@ -355,6 +363,11 @@ def factor_effects(cells: pd.DataFrame, model: Fit) -> pd.DataFrame:
     return table[cols]
 
 
+def model_summary(model: Fit) -> pd.DataFrame:
+    """One row: whether the fit converged, what to tell the reader about it, and its IRLS iterations."""
+    return pd.DataFrame({"converged": [model.converged], "message": [model.message], "iterations": [model.iterations]})
+
+
 def post_step(rows: pd.DataFrame, params: dict | None = None) -> Output:
     """The `model: casemix` step of queries/site_comparison.sql: episode rows of all sites -> site table."""
     if rows.empty:
@@ -374,7 +387,11 @@ def post_step(rows: pd.DataFrame, params: dict | None = None) -> Output:
     notes = [
         f"Case-mix model (logistic regression on {', '.join(v.lower() for v in FACTORS.values())}): " + model.message
     ]
-    details = {"odds_ratios": Detail(odds_ratios(model)), "factor_effects": Detail(effects, follows="expected")}
+    details = {
+        "model": Detail(model_summary(model)),
+        "odds_ratios": Detail(odds_ratios(model)),
+        "factor_effects": Detail(effects, follows="expected"),
+    }
     # the all-site rate is shown on every row, and limits and adjusted rates are computed from it
     total = Total(
         {"eligible": int(table["eligible"].sum()), "observed": int(table["observed"].sum())},

@@ -184,9 +184,12 @@ def _legend_below(fig: go.Figure, note: str | None = None) -> None:
         )
 
 
-def rate_comparison(df: pd.DataFrame, title: str | None = None, height: int | None = None) -> go.Figure | None:
+def rate_comparison(
+    df: pd.DataFrame, adjusted: bool = True, title: str | None = None, height: int | None = None
+) -> go.Figure | None:
     """Per site, the raw rate (Wilson 95% interval) beside the adjusted rate (its O/E interval times the all-site
-    rate), with the all-site rate as a line. Hidden values read "hidden" at the site."""
+    rate), with the all-site rate as a line. Hidden values read "hidden" at the site. `adjusted=False` (a model
+    that did not converge): raw rates only."""
     if df.empty:
         return None
     overall = _overall(df)
@@ -200,10 +203,10 @@ def rate_comparison(df: pd.DataFrame, title: str | None = None, height: int | No
     adj_low = num(rows["oe_low"]) * (overall if overall is not None else np.nan)
     adj_high = num(rows["oe_high"]) * (overall if overall is not None else np.nan)
     fig = go.Figure()
-    for name, values, low, high, colour, symbol, offset in (
-        ("Raw rate (95% CI)", raw, raw_low, raw_high, PALETTE[7], "diamond", 0.17),
-        ("Adjusted rate (95% CI)", adj, adj_low, adj_high, PALETTE[0], "circle", -0.17),
-    ):
+    series = [("Raw rate (95% CI)", raw, raw_low, raw_high, PALETTE[7], "diamond", 0.17 if adjusted else 0.0)]
+    if adjusted:
+        series.append(("Adjusted rate (95% CI)", adj, adj_low, adj_high, PALETTE[0], "circle", -0.17))
+    for name, values, low, high, colour, symbol, offset in series:
         pos = np.arange(len(sites)) + offset
         fig.add_scatter(
             x=values,
@@ -226,7 +229,7 @@ def rate_comparison(df: pd.DataFrame, title: str | None = None, height: int | No
             "(%{customdata[0]:.1%}–%{customdata[1]:.1%})"
             "<br>eligible %{customdata[2]:,.0f}<extra></extra>",
         )
-    gaps = [(i, s) for i, s in enumerate(sites) if pd.isna(raw.iloc[i]) or pd.isna(adj.iloc[i])]
+    gaps = [(i, s) for i, s in enumerate(sites) if pd.isna(raw.iloc[i]) or (adjusted and pd.isna(adj.iloc[i]))]
     for i, _site in gaps:
         what = "hidden" if pd.isna(raw.iloc[i]) else "adjusted rate hidden"
         fig.add_annotation(
@@ -242,6 +245,7 @@ def rate_comparison(df: pd.DataFrame, title: str | None = None, height: int | No
         )
     finish(fig, title, height or 170 + 46 * len(sites), percent=False)
     _legend_below(fig)
+    fig.update_layout(showlegend=True)  # with raw rates only, the legend still says what the points are
     fig.update_xaxes(tickformat=".0%", rangemode="tozero", title_text="Rate", showgrid=True, gridcolor="#eee")
     fig.update_yaxes(tickvals=np.arange(len(sites)), ticktext=sites, range=[-0.6, len(sites) - 0.4], showgrid=False)
     return fig

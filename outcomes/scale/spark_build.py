@@ -144,7 +144,8 @@ def build(
     given, is used (and left running); otherwise a session is started on `master` and stopped at the end."""
     import json
 
-    from outcomes.ingest.loader import build_hash, checksum
+    from outcomes.ingest.build import build_hash
+    from outcomes.ingest.sources import checksum
 
     report = progress or (lambda message: None)
     started = time.monotonic()

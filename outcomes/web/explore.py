@@ -11,6 +11,8 @@ from outcomes.catalog.query import AREAS, Query
 from outcomes.present import charts
 from outcomes.present.tables import format_table
 from outcomes.web import context, queries
+from outcomes.web.casemix import MODEL_PANELS
+from outcomes.web.casemix import explore as model_view
 from outcomes.web.database import catalog, catalog_problems, info, options
 from outcomes.web.downloads import exports
 from outcomes.web.panels import ALL_HIDDEN, CHART_CONFIG, heading, keep_rows
@@ -142,6 +144,8 @@ def show(query: Query, chosen: dict) -> pd.DataFrame | None:
             f"`queries/{query.path.name}` · run it at the command line with `python -m outcomes query {query.name}`"
         )
     values = given(query.name, chosen)
+    if query.model in MODEL_PANELS:  # its fit and the tables beside its result are shown too
+        return model_view(query, values)
     try:
         df, mask, why = run(query.name, values)
     except (ValueError, PermissionError, runner.QueryTimeout, duckdb.Error) as exc:

@@ -60,10 +60,11 @@ def run(name: str, values: dict) -> Rows:
         context.restart()
 
 
-def start(name: str, values: dict):
+def start(name: str, values: dict, cached=cached_run):
     """run(name, values) started on a thread of its own; returns a function that waits for it and gives its
-    rows. DuckDB runs a query without holding the GIL, so queries started together overlap each other and the
-    drawing of the page. The thread only calls the cached run, with every argument worked out here."""
+    rows (or what `cached`, a cached function of run_key's values, returns). DuckDB runs a query without
+    holding the GIL, so queries started together overlap each other and the drawing of the page. The thread
+    only calls the cached run, with every argument worked out here."""
     if name != POPULATION:
         require_population()
     args = run_key(name, values)
@@ -71,7 +72,7 @@ def start(name: str, values: dict):
 
     def work() -> None:
         try:
-            out.append(cached_run(*args))
+            out.append(cached(*args))
         except BaseException as exc:  # raised again on the script's own thread, by result()
             out.append(exc)
 

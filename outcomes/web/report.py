@@ -20,6 +20,7 @@ import streamlit as st
 from outcomes.present.pdf import Chart
 from outcomes.web import context, pdf, queries
 from outcomes.web import page as page_start
+from outcomes.web.casemix import MODEL_PANELS
 from outcomes.web.database import catalog, info
 from outcomes.web.panels import Panel
 from outcomes.web.sidebar import filters_text
@@ -54,7 +55,8 @@ class Page:
     def _place(self, name: str, overrides: dict, slot) -> None:
         self.placed.add(name)
         with slot:
-            self.pending.append(Panel.of(name, overrides).start())
+            kind = MODEL_PANELS.get(catalog()[name].model, Panel)  # a model query draws its own way
+            self.pending.append(kind.of(name, overrides).start())
 
     @contextmanager
     def columns(self, count: int = 2, gap: str = "large"):
@@ -76,9 +78,8 @@ class Page:
         for extra in self.extras():
             self._place(extra, {}, st.container())
         for draw in self.pending:
-            drawn = draw()
-            if drawn is not None:
-                self.charts.append(drawn)
+            drawn = draw()  # a Chart, a list of them (a panel of several figures) or None
+            self.charts += drawn if isinstance(drawn, list) else [drawn] if drawn is not None else []
         pdf.button(self.title, self.charts)
 
 

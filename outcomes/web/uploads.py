@@ -24,7 +24,8 @@ def publish_uploads(files: list, as_of: dt.date | None = None) -> bool:
     import tempfile
 
     from outcomes.ingest import uploads
-    from outcomes.ingest.loader import LoadError, load
+    from outcomes.ingest.loader import load
+    from outcomes.ingest.problems import LoadError
 
     require("manage_data")
     names = sorted(f.name for f in files)[: audit.MAX_ITEMS]
