@@ -4,3 +4,4 @@ from outcomes.web.report import report_page
 
 with report_page("overview", "Overview") as page:
     page.tiles()
+    page.signals()

@@ -14,6 +14,7 @@ from outcomes.ingest.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
+pytest_plugins = ["pg_server"]  # the real PostgreSQL server fixture, for the loader and the Data page
 
 # Markers by module, so that `pytest -m "not browser and not slow"` is the quick loop (under a minute) and the
 # README's command runs everything. browser: a real Chromium against a real server; slow: servers, pages,
@@ -22,6 +23,8 @@ MODULE_MARKS = {
     "test_browser": ("browser",),
     "test_a11y_browser": ("browser",),
     "test_concurrency": ("browser", "slow"),
+    "test_serving": ("browser", "slow"),
+    "test_load": ("browser", "slow"),
     "test_spark_build": ("spark", "slow"),
     "test_pg_source": ("postgres", "slow"),
     **{
@@ -34,6 +37,7 @@ MODULE_MARKS = {
             "test_cache",
             "test_casemix",
             "test_casemix_pages",
+            "test_chart_marks",
             "test_data_page",
             "test_digest",
             "test_director_pages",
@@ -49,6 +53,7 @@ MODULE_MARKS = {
             "test_upload_safety",
             "test_audit_chain",
             "test_measure_consistency",
+            "test_web_audit",
         )
     },
 }
@@ -86,6 +91,9 @@ def full_error_details():
     from streamlit import config
 
     config.set_option("client.showErrorDetails", "full")
+    # as .streamlit/config.toml sets it (tests/test_deploy.py checks the file), whatever folder pytest runs from:
+    # unset, the app refuses to serve without login
+    config.set_option("server.address", "127.0.0.1")
 
 
 @pytest.fixture(scope="session", autouse=True)

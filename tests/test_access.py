@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from apptest_tools import open_tables
+from apptest_tools import AUTH, open_tables
 from streamlit.testing.v1 import AppTest
 
 from outcomes.catalog import runner
@@ -37,13 +37,6 @@ ANALYST = {"is_logged_in": True, "email": "analyst@example.org", "email_verified
 ADMIN = {"is_logged_in": True, "email": "admin@example.org", "email_verified": True}
 STRANGER = {"is_logged_in": True, "email": "someone@example.org", "email_verified": True}
 SIGNED_OUT = {"is_logged_in": False}
-AUTH = {
-    "redirect_uri": "http://localhost:8501/oauth2callback",
-    "cookie_secret": "x" * 32,
-    "client_id": "id",
-    "client_secret": "secret",
-    "server_metadata_url": "https://login.example.org/.well-known/openid-configuration",
-}
 
 
 # --- the roles file and permissions (pure) ---------------------------------------------------------------------
@@ -403,3 +396,83 @@ def test_broken_roles_file_fails_closed(start, tmp_path):
     assert any("misconfigured" in e.value for e in at.error)
     assert "king" not in " ".join(e.value for e in at.error)  # details go to the server log, not the viewer
     _nothing_shown(at)
+
+
+# --- fail closed and identity (outcomes.privacy.deploy through the app) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "auth, problem",
+    [
+        ({"client_id": "id"}, "[auth] has no redirect_uri"),
+        (AUTH | {"cookie_secret": "x" * 32}, "cookie_secret is too short"),
+        (AUTH | {"client_id": "replace-with-the-client-id"}, "client_id is still the example value"),
+        ({}, "[auth] names no identity provider"),
+    ],
+    ids=["missing-keys", "short-secret", "example-value", "empty"],
+)
+def test_broken_auth_is_refused_never_local_mode(demo_db_path, monkeypatch, log, auth, problem):
+    import streamlit as st
+
+    monkeypatch.setenv("OUTCOMES_DB", str(demo_db_path))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets = {"auth": auth}
+    at.user = ADMIN
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["This server is not configured safely, so it shows nothing."]
+    assert any(problem in m.value for m in at.markdown), [m.value for m in at.markdown]
+    assert not any(i.value.startswith("Local mode") for i in at.info)
+    _nothing_shown(at)
+    assert not at.button and not at.file_uploader and not at.text_area
+    assert audit.read(log) == []
+
+
+def test_no_login_off_loopback_is_refused_in_the_app(demo_db_path, monkeypatch):
+    import streamlit as st
+    from streamlit import config
+
+    monkeypatch.setenv("OUTCOMES_DB", str(demo_db_path))
+    st.cache_data.clear()
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    finally:
+        config.set_option("server.address", before)
+    assert [e.value for e in at.error] == ["This server is not configured safely, so it shows nothing."]
+    assert any("server.address is '0.0.0.0' and no login is configured" in m.value for m in at.markdown)
+    _nothing_shown(at)
+
+
+def test_expired_token_signs_out_to_the_sign_in_page(start, log):
+    import time
+
+    at = start(DIRECTOR | {"exp": int(time.time()) - 5})
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert [w.value for w in at.warning] == ["Signed out: your sign-in has expired. Sign in again."]
+    _nothing_shown(at)
+    [event] = audit.read(log)
+    assert (event["event"], event["user"], event["outcome"]) == ("login", "director@example.org", "signed_out")
+    fresh = start(DIRECTOR | {"exp": int(time.time()) + 600})  # the same user before expiry sees their page
+    assert "Sign in" not in [b.label for b in fresh.button] and not fresh.warning
+    assert fresh.get("plotly_chart") or fresh.metric
+
+
+def test_unverified_email_is_not_signed_in(start, log):
+    at = start(DIRECTOR | {"email_verified": False})
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert "not verified" in at.warning[0].value
+    assert not at.error
+    _nothing_shown(at)
+    assert audit.read(log)[-1]["reason"] == "the identity provider says this e-mail address is not verified"
+
+
+def test_roles_file_keyed_by_subject_id(start, tmp_path):
+    roles = tmp_path / "roles.toml"
+    roles.write_text(ROLES + f'\n[users."sub:00uXYZ"]\nrole = "director"\nsites = ["{SITE}"]\n')
+    at = start({"is_logged_in": True, "sub": "00uXYZ", "email": "d2@example.org", "email_verified": False})
+    assert any(f"· director · {SITE}" in c.value for c in at.sidebar.caption)
+    assert at.multiselect(key="sites").options == [SITE]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from apptest_tools import AUTH
 from streamlit.testing.v1 import AppTest
 
 from outcomes.catalog import runner
@@ -166,7 +167,8 @@ def test_page_views_exports_and_no_row_data(app, downloads, demo_db, catalog):
     text = log.read_text()
     values = _values(result)
     assert len(values) > len(result)  # dates and rates: enough to notice any row in the log
-    logged = {json.dumps(v) for e in events[1:] for v in (e.get("params") or {}).values()}  # dates asked for
+    asked = [v for e in events[1:] for v in (e.get("params") or {}).values()]  # dates asked for, and lists of them
+    logged = {json.dumps(x) for v in asked for x in (v if isinstance(v, list) else [v])}
     leaked = [v for v in values if v in text and json.dumps(v) not in logged]
     assert not leaked, leaked
     for e in events[1:]:
@@ -182,11 +184,14 @@ def test_adhoc_sql_is_logged_with_text_and_outcome_not_rows(app):
     failing = "select site::integer as n from episodes"  # DuckDB's message quotes the site it could not convert
     at.text_area(key="adhoc_sql").input(failing).run()
     runs = [e for e in audit.read(log) if e["event"] == "adhoc_sql"]
-    assert [(e["sql"], e["outcome"]) for e in runs] == [
-        (sql, "ok"),
-        ("drop table episodes", "refused"),
-        (failing, "error"),
+    started, runs = runs[0::2], runs[1::2]  # each statement: logged before it runs, then its outcome
+    assert [(e["outcome"], e["sql"]) for e in started] == [
+        ("started", sql),
+        ("started", "drop table episodes"),
+        ("started", failing),
     ]
+    assert [e["run"] for e in started] == [e["run"] for e in runs]
+    assert [e["outcome"] for e in runs] == ["ok", "refused", "error"]
     assert runs[0]["rows"] == 3 and runs[0]["user"] == "local" and runs[1]["error"]
     assert runs[2]["error"] == "Conversion Error"
     text = log.read_text()
@@ -207,7 +212,7 @@ def test_unwritable_log_fails_closed_with_login(demo_db_path, tmp_path, monkeypa
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     if login:
-        at.secrets = {"auth": {"client_id": "id"}, "roles_file": str(roles)}
+        at.secrets = {"auth": AUTH, "roles_file": str(roles)}
         at.user = {"is_logged_in": True, "email": "admin@example.org"}
     at.run()
     assert not at.exception

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cli_tools import run as cli
 
-from outcomes.privacy import audit
+from outcomes.privacy import audit, audit_retention, audit_verify
 
 ROOT = Path(__file__).resolve().parents[1]
 UTC = dt.UTC
@@ -31,7 +31,7 @@ def rewrite(path: Path, lines: list[bytes]) -> None:
 
 
 def broken_at(path: Path) -> tuple[int, str]:
-    state = audit.verify(path)
+    state = audit_verify.verify(path)
     assert not state.ok, "tampering went unnoticed"
     return state.line, state.problem
 
@@ -43,7 +43,7 @@ def test_lines_carry_seq_and_the_previous_hash(tmp_path):
     assert [r["seq"] for r in records] == [1, 2, 3]
     assert records[0]["prev"] == audit.GENESIS
     assert records[1]["prev"] == audit.sha256(lines[0]) and records[2]["prev"] == audit.sha256(lines[1])
-    state = audit.verify(path)
+    state = audit_verify.verify(path)
     assert state.ok and state.lines == 3 and state.last_seq == 3 and state.last_hash == audit.sha256(lines[2])
 
 
@@ -125,7 +125,7 @@ def test_emptied_log_and_unchained_line(tmp_path):
     path = tmp_path / "audit.jsonl"
     written(path)
     path.write_bytes(b"")
-    assert not audit.verify(path).ok  # the head still records seq 6
+    assert not audit_verify.verify(path).ok  # the head still records seq 6
     legacy = tmp_path / "legacy.jsonl"
     legacy.write_text('{"event":"earlier"}\n')
     audit.write("page_view", "a", legacy)
@@ -146,7 +146,7 @@ def test_anchor_recorded_elsewhere(tmp_path):
     path = tmp_path / "audit.jsonl"
     lines = written(path)
     anchor = (4, audit.sha256(lines[3]))
-    assert audit.verify(path, anchor).ok
+    assert audit_verify.verify(path, anchor).ok
     # rewriting the whole chain from line 2 on (recomputing every hash and the head) is caught by the anchor
     records = [json.loads(x) for x in lines]
     path.unlink()
@@ -154,8 +154,8 @@ def test_anchor_recorded_elsewhere(tmp_path):
     audit.append({k: v for k, v in records[0].items() if k not in audit.CHAIN}, path)
     for r in records[1:]:
         audit.append({k: v for k, v in r.items() if k not in audit.CHAIN} | {"user": "forged"}, path)
-    assert audit.verify(path).ok  # a consistent forgery...
-    assert not audit.verify(path, anchor).ok  # ...that the anchor exposes
+    assert audit_verify.verify(path).ok  # a consistent forgery...
+    assert not audit_verify.verify(path, anchor).ok  # ...that the anchor exposes
 
 
 def test_concurrent_threads_and_processes_keep_one_chain(tmp_path):
@@ -177,7 +177,7 @@ def test_concurrent_threads_and_processes_keep_one_chain(tmp_path):
         t.join()
     for p in procs:
         assert p.wait(timeout=120) == 0
-    state = audit.verify(path)
+    state = audit_verify.verify(path)
     assert state.ok, state.summary()
     assert state.lines == 3 * 150 + 4 * 100 and state.last_seq == state.lines
 
@@ -239,17 +239,17 @@ def test_helpers_for_runs_downloads_and_denials(tmp_path):
 def test_rotation_continues_the_chain(tmp_path):
     path = tmp_path / "audit.jsonl"
     written(path, 3)
-    moved = audit.rotate(path, now=dt.datetime(2025, 1, 1, tzinfo=UTC))
+    moved = audit_retention.rotate(path, now=dt.datetime(2025, 1, 1, tzinfo=UTC))
     written(path, 2)
-    assert moved.exists() and audit.rotated(path) == [moved]
+    assert moved.exists() and audit_verify.rotated(path) == [moved]
     first = json.loads(path.read_bytes().split(b"\n")[0])
     assert first["event"] == "log_rotated" and first["seq"] == 4
     assert first["prev"] == audit.sha256(moved.read_bytes().split(b"\n")[-2])
-    state = audit.verify(path)
+    state = audit_verify.verify(path)
     assert state.ok and state.lines == 6 and len(state.files) == 2
     lines = moved.read_bytes().split(b"\n")[:-1]  # tampering in a rotated file is still found
     rewrite(moved, lines[:1] + lines[2:])
-    state = audit.verify(path)
+    state = audit_verify.verify(path)
     assert not state.ok and state.file == moved.name and state.line == 2
 
 
@@ -262,25 +262,25 @@ def test_retention_deletes_only_files_whose_every_line_is_old(tmp_path):
     path = tmp_path / "audit.jsonl"
     now = dt.datetime(2032, 6, 1, tzinfo=UTC)
     _dated(path, dt.datetime(2024, 1, 1, tzinfo=UTC))  # 8 years old
-    old = audit.rotate(path, now=dt.datetime(2024, 2, 1, tzinfo=UTC))
+    old = audit_retention.rotate(path, now=dt.datetime(2024, 2, 1, tzinfo=UTC))
     _dated(path, dt.datetime(2025, 1, 1, tzinfo=UTC))  # 7 years old
     _dated(path, dt.datetime(2027, 1, 1, tzinfo=UTC))  # 5 years old: this whole file stays
-    mixed = audit.rotate(path, now=dt.datetime(2027, 2, 1, tzinfo=UTC))
+    mixed = audit_retention.rotate(path, now=dt.datetime(2027, 2, 1, tzinfo=UTC))
     _dated(path, dt.datetime(2020, 1, 1, tzinfo=UTC))  # after a younger file: kept, files go oldest first
-    later = audit.rotate(path, now=dt.datetime(2028, 2, 1, tzinfo=UTC))
-    removed = audit.prune(path, years=6, now=now)
+    later = audit_retention.rotate(path, now=dt.datetime(2028, 2, 1, tzinfo=UTC))
+    removed = audit_retention.prune(path, years=6, now=now)
     assert removed == [old.name] and not old.exists() and mixed.exists() and later.exists()
-    state = audit.verify(path)
+    state = audit_verify.verify(path)
     assert state.ok and any("retention" in n for n in state.notes), state.summary()
     pruned = [e for e in audit.read(path) if e["event"] == "log_pruned"]
     assert pruned[0]["file"] == old.name and pruned[0]["retention_years"] == 6
-    assert audit.prune(path, years=6, now=now) == []
+    assert audit_retention.prune(path, years=6, now=now) == []
 
 
 def test_a_rotated_file_deleted_by_hand_is_found(tmp_path):
     path = tmp_path / "audit.jsonl"
     written(path, 2)
-    first = audit.rotate(path, now=dt.datetime(2025, 1, 1, tzinfo=UTC))
+    first = audit_retention.rotate(path, now=dt.datetime(2025, 1, 1, tzinfo=UTC))
     written(path, 2)
     first.unlink()
     line, problem = broken_at(path)
@@ -308,7 +308,7 @@ def test_cli_verify_reports_the_first_broken_line(tmp_path):
     rewrite(path, lines)
     bad = cli("audit", "verify", "--log", path)
     assert bad.returncode == 1 and bad.stderr.strip() == (
-        f"audit log BROKEN at audit.jsonl line 4: {audit.verify(path).problem}"
+        f"audit log BROKEN at audit.jsonl line 4: {audit_verify.verify(path).problem}"
     )
 
 
@@ -316,10 +316,10 @@ def test_cli_rotate_and_prune(tmp_path):
     path = tmp_path / "audit.jsonl"
     written(path, 2)
     rotated = cli("audit", "rotate", "--log", path)
-    assert rotated.returncode == 0 and "rotated" in rotated.stdout and len(audit.rotated(path)) == 1
+    assert rotated.returncode == 0 and "rotated" in rotated.stdout and len(audit_verify.rotated(path)) == 1
     pruned = cli("audit", "prune", "--log", path, "--years", "6")
     assert pruned.returncode == 0 and "removed 0 rotated file(s) older than 6 years" in pruned.stdout
-    assert audit.verify(path).ok
+    assert audit_verify.verify(path).ok
 
 
 def test_cli_query_is_logged(tmp_path, demo_db_path):

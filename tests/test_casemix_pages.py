@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from apptest_tools import open_tables
+from apptest_tools import AUTH, open_tables
 from casemix_data import AS_OF, EASY, HARD, blend, clients, write
 from pypdf import PdfReader
 from streamlit.testing.v1 import AppTest
@@ -42,13 +42,6 @@ sites = "*"
 """
 DIRECTOR = {"is_logged_in": True, "email": "director@example.org", "email_verified": True}
 ADMIN = {"is_logged_in": True, "email": "admin@example.org", "email_verified": True}
-AUTH = {
-    "redirect_uri": "http://localhost:8501/oauth2callback",
-    "cookie_secret": "x" * 32,
-    "client_id": "id",
-    "client_secret": "secret",
-    "server_metadata_url": "https://login.example.org/.well-known/openid-configuration",
-}
 
 
 def built(tmp_path_factory, name: str, sites: dict, seed: int = 1) -> Path:

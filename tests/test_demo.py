@@ -242,7 +242,8 @@ def test_csv_holds_the_same_data_and_replaces_parquet(runs, tmp_path):
     generate(tmp_path, clients=2000, seed=1, fmt="parquet")
     counts = generate(tmp_path, clients=2000, seed=1, fmt="csv")
     assert counts == runs["a"][1]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.csv" for name in TABLES)
+    # the four tables and the optional annotations, each in one format only
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.csv" for name in [*TABLES, "annotations"])
     csv = _connect(tmp_path, "csv")
     parquet_dir = str(runs["a"][0]).replace("'", "''")
     for name in TABLES:

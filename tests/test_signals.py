@@ -213,7 +213,7 @@ def test_points_on_the_centre_line_are_not_useful():
 
 
 def test_signals_are_drawn_on_the_p_chart():
-    from outcomes.present import control_charts
+    from outcomes.present import control_charts, under_chart
 
     # the run of 8 B from the first test, and month 5 far above: a band behind the run, a ring on the point
     m, e, n = series("BA" * 6 + "B" * 8)
@@ -221,7 +221,7 @@ def test_signals_are_drawn_on_the_p_chart():
     rows = pd.DataFrame({"month": pd.to_datetime(m), "events": e, "n": n})
     found = detect(rows["month"], rows["events"], rows["n"])
     assert sorted(s.rule for s in found) == ["long_run", "outside_limits"]
-    fig = control_charts.mark_signals(control_charts.rate_p_chart(rows, "month", "events", "n"), found, rows)
+    fig = control_charts.rate_p_chart(rows, "month", "events", "n")  # every p-chart draws its own signals
     band = next(t for t in fig.data if t.name == "signal: long run")
     ring = next(t for t in fig.data if t.name == "signal: outside limits")
     assert [pd.Timestamp(x).date() for x in band.x] == months(20)[12:]
@@ -230,6 +230,10 @@ def test_signals_are_drawn_on_the_p_chart():
     names = [t.name for t in fig.data]
     assert max(names.index("signal: long run"), names.index("signal: outside limits")) < names.index("rate")
     assert band.showlegend and ring.showlegend
+    assert under_chart.lines(fig, "signals") == [
+        "Signal: May 2024 is above the upper control limit (95.0% against 86.5%).",  # Laney p′: wider than 3-sigma
+        "Signal: 8 months in a row below the centre line since Jan 2025.",
+    ]
 
 
 def test_order_of_rows_does_not_matter():
@@ -310,3 +314,35 @@ def test_signals_command(demo_db_path, capsys):
     assert all(",Northside," in line for line in lines[1:])
     assert cli.main(["signals", "--db", str(demo_db_path), "--site", "Nowhere"]) == 2
     assert "unknown site Nowhere" in capsys.readouterr().err
+
+
+def test_a_grid_names_each_panels_signals_by_quarter():
+    from outcomes.present import control_charts, under_chart
+
+    # 24 quarters from Q1 2020: A and B in turn for 15, then 9 B below the centre line, at Northside only
+    quarters = [dt.date(2020 + i // 4, 3 * (i % 4) + 1, 1) for i in range(24)]
+    north = [A if i % 2 == 0 else B for i in range(15)] + [B - 5] * 9
+    south = [A if i % 2 == 0 else B for i in range(24)]
+    rows = pd.DataFrame(
+        {
+            "site": ["Northside"] * 24 + ["Southside"] * 24,
+            "period": quarters * 2,
+            "events": north + south,
+            "n": [100] * 48,
+        }
+    )
+    fig = control_charts.p_chart_grid(rows, "site", "period", "events", "n")
+    assert under_chart.lines(fig, "signals") == [
+        "Signal at Northside: 9 quarters in a row below the centre line since Q4 2023."
+    ]
+    (band,) = [t for t in fig.data if t.name == "signal: long run"]
+    assert band.xaxis == "x" and [pd.Timestamp(x).date() for x in band.x] == quarters[15:]
+
+
+def test_no_signals_on_an_axis_that_is_not_monthly():
+    from outcomes.present.signal_marks import unit_of
+
+    assert unit_of(pd.to_datetime(["2024-01-01", "2024-02-01"])) == "month"
+    assert unit_of([dt.date(2024, 1, 1), dt.date(2024, 4, 1), dt.date(2024, 10, 1)]) == "quarter"
+    assert unit_of([dt.date(2024, 1, 1), dt.date(2024, 1, 8)]) is None  # weeks
+    assert unit_of([0, 1, 2]) is None and unit_of(["iop", "op"]) is None

@@ -1,7 +1,8 @@
 """Ad-hoc SQL in its own process: a small pool of warm worker processes, each with hard limits.
 
 Every ad-hoc statement (`python -m outcomes sql`, the Explore page) goes through `run`. A worker is a fresh
-Python process (outcomes.catalog.child) with a cap on its address space; it opens the database read-only with the
+Python process (outcomes.catalog.child running outcomes.catalog.sql_worker) with a cap on its address space
+(outcomes.catalog.limits); it opens the database read-only with the
 hardened configuration (outcomes.db.HARDENED) plus `memory_limit`, `threads`, `max_temp_directory_size` and a
 private temporary folder. The worker parses the statement itself, so nothing user-typed is parsed in the
 server. It interrupts its own statement at the time limit; the parent enforces the same limit on the whole
@@ -16,89 +17,19 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from outcomes.catalog import adhoc, runner
 from outcomes.catalog.child import Child, ChildDied, ChildTimeout, ProtocolError
+from outcomes.catalog.limits import ENV, Limits
 
 DEFAULT_TIMEOUT = runner.DEFAULT_TIMEOUT
 DEFAULT_MAX_ROWS = runner.DEFAULT_MAX_ROWS
 GRACE = 1.0  # seconds after the time limit at which the parent kills a worker that has not answered
 MAX_SQL_CHARS = 100_000  # a longer statement is refused unparsed (parsing 2 MB of brackets takes 9 s)
-# Address space a worker needs besides DuckDB's memory limit: Python, pandas and DuckDB mapped and started,
-# thread stacks (measured: about 0.45 GB after connecting, with one malloc arena), and room for DuckDB's own
-# allocations outside its buffer manager.
-ADDRESS_HEADROOM = 1 << 30
 WORKERS = 2
-ENV = {
-    "workers": "OUTCOMES_SQL_WORKERS",
-    "memory_limit": "OUTCOMES_SQL_MEMORY_LIMIT",
-    "threads": "OUTCOMES_SQL_THREADS",
-    "max_temp_directory_size": "OUTCOMES_SQL_TEMP_LIMIT",
-    "address_space": "OUTCOMES_SQL_ADDRESS_SPACE",
-    "max_result_bytes": "OUTCOMES_SQL_MAX_RESULT_BYTES",
-}
-_UNITS = {
-    "": 1,
-    "B": 1,
-    "KB": 10**3,
-    "MB": 10**6,
-    "GB": 10**9,
-    "TB": 10**12,
-    "KIB": 2**10,
-    "MIB": 2**20,
-    "GIB": 2**30,
-    "TIB": 2**40,
-}
-
-
-def size_bytes(text: str | int) -> int:
-    """'1GB', '512MiB', '2000000' as bytes (DuckDB's units: KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024)."""
-    if isinstance(text, int):
-        return text
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B?)\s*", str(text).upper())
-    if not m or m.group(2) not in _UNITS:
-        raise ValueError(f"{text!r} is not a size such as 1GB or 512MiB")
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one worker may use. `address_space` None: the memory limit plus ADDRESS_HEADROOM."""
-
-    memory_limit: str = "1GB"
-    threads: int = 1
-    max_temp_directory_size: str = "1GB"
-    address_space: int | None = None
-    max_result_bytes: int = 64 << 20
-
-    @property
-    def address_space_bytes(self) -> int:
-        return self.address_space or size_bytes(self.memory_limit) + ADDRESS_HEADROOM
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Limits:
-        """Defaults overridden by $OUTCOMES_SQL_MEMORY_LIMIT, _THREADS, _TEMP_LIMIT, _ADDRESS_SPACE, _MAX_RESULT_BYTES."""
-        given = {}
-        for name in ("memory_limit", "max_temp_directory_size"):
-            if env.get(ENV[name]):
-                size_bytes(env[ENV[name]])  # refuse a bad value here, not in every worker
-                given[name] = env[ENV[name]]
-        for name in ("threads", "address_space", "max_result_bytes"):
-            if env.get(ENV[name]):
-                given[name] = int(size_bytes(env[ENV[name]]))
-        return cls(**given)
-
-    def duckdb_config(self) -> dict:
-        return {
-            "memory_limit": self.memory_limit,
-            "threads": self.threads,
-            "max_temp_directory_size": self.max_temp_directory_size,
-        }
 
 
 class Stopped(runner.QueryTimeout):
@@ -151,7 +82,7 @@ class Pool:
     def _spawn(self) -> Child:
         env = {"OUTCOMES_SANDBOX_CONFIG": _encode(self.limits.duckdb_config())}
         try:
-            child = Child("outcomes.catalog.sandbox:serve", self.limits.address_space_bytes, env, self.start_timeout)
+            child = Child("outcomes.catalog.sql_worker:serve", self.limits.address_space_bytes, env, self.start_timeout)
         except (ChildDied, ChildTimeout, ProtocolError, OSError) as exc:
             raise WorkerFailed(f"could not start an ad-hoc SQL worker ({exc})") from None
         self.stats.started += 1
@@ -407,11 +338,13 @@ def run(
     timeout: float = DEFAULT_TIMEOUT,
     max_rows: int = DEFAULT_MAX_ROWS,
     pool: Pool | None = None,
+    wait: float | None = None,
     user: str | None = None,
     log: str | os.PathLike | None = None,
     **who,
 ) -> adhoc.AdhocResult:
-    """Run one ad-hoc statement in a worker of `pool` (default: the process-wide one).
+    """Run one ad-hoc statement in a worker of `pool` (default: the process-wide one), waiting up to `wait`
+    seconds (default: the time limit) for a free worker.
 
     With `user`, the statement is written to the audit log (`log`, default audit.log_path()) in full with its
     SHA-256 before anything runs, and its outcome after: ok, refused, error, timeout, killed or memory. `who`
@@ -428,7 +361,7 @@ def run(
             audit.adhoc_finished(user, run_id, sql, outcome, path=log, **details, **who)
 
     try:
-        result = pool.run(sql, db_path, raw=raw, timeout=timeout, max_rows=max_rows)
+        result = pool.run(sql, db_path, raw=raw, timeout=timeout, max_rows=max_rows, wait=wait)
     except adhoc.Refused as exc:
         finish("refused", error=str(exc))
         raise
@@ -453,129 +386,3 @@ def run(
         raw=raw,
     )
     return result
-
-
-# --- the worker (runs in the child process) -------------------------------------------------------------------
-
-
-def serve(channel) -> None:
-    """Worker loop: answer one request at a time until the parent closes the pipe."""
-    import json
-
-    import duckdb
-    import pyarrow as pa
-
-    from outcomes.ingest import db
-
-    config = json.loads(os.environ.get("OUTCOMES_SANDBOX_CONFIG") or "{}")
-    # No temp_directory of its own: DuckDB refuses one once external access is off; it spills beside the
-    # database, in the server's private data folder, up to max_temp_directory_size.
-    state: dict = {"version": None, "con": None}
-    duckdb.connect(":memory:").execute("select 1").fetchall()  # load DuckDB's code now, not on the first call
-    pa.BufferOutputStream()
-    channel.send({"ready": True, "pid": os.getpid()})
-    try:
-        while True:
-            request, _ = channel.receive()
-            header, payload = _answer_one(request, state, config, duckdb, pa, db)
-            channel.send(header, payload)
-            if header.get("exit"):
-                break
-    finally:
-        if state["con"] is not None:
-            state["con"].close()
-    os._exit(0)
-
-
-def _connection(state: dict, version: list, config: dict, db):
-    if state["version"] != version:
-        if state["con"] is not None:
-            state["con"].close()
-            state["con"] = state["version"] = None
-        state["con"] = db.open_version(db.DataVersion(*version), extra=config)
-        state["version"] = version
-    return state["con"]
-
-
-def _answer_one(request: dict, state: dict, config: dict, duckdb, pa, db) -> tuple[dict, bytes]:
-    started = time.monotonic()
-    timeout, max_rows = request["timeout"], request["max_rows"]
-    holder: dict = {}
-    stopped = threading.Event()
-
-    def interrupt():
-        stopped.set()
-        cur = holder.get("cur")
-        if cur is not None:
-            cur.interrupt()
-
-    timer = threading.Timer(timeout, interrupt)
-    timer.start()
-    try:
-        text = adhoc.statement(request["sql"])
-        if request.get("version") is None:
-            return {
-                "error": "failed",
-                "message": f"no database at {request['db']}; load one with "
-                "`python -m outcomes load DIR` or `python -m outcomes demo`",
-            }, b""
-        con = _connection(state, request["version"], config, db)
-        cur = holder["cur"] = con.cursor()
-        if stopped.is_set():
-            raise duckdb.InterruptException("stopped before it started")
-        rel = cur.sql(text)
-        types = [str(t) for t in rel.types]
-        columns = list(rel.columns)
-        reader = rel.to_arrow_reader(2048)
-        batches, rows = [], 0
-        for batch in reader:
-            batches.append(batch)
-            rows += batch.num_rows
-            if rows > max_rows:
-                break
-        table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, max_rows)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        data = sink.getvalue()
-        if data.size > request["max_bytes"]:
-            return {"error": "too_large", "bytes": data.size}, b""
-        return {
-            "ok": True,
-            "sql": text,
-            "types": types,
-            "columns": columns,
-            "truncated": rows > max_rows,
-            "rows": table.num_rows,
-            "seconds": time.monotonic() - started,
-        }, data.to_pybytes()
-    except adhoc.Refused as exc:
-        return {"error": "refused", "message": str(exc)}, b""
-    except adhoc.QueryFailed as exc:
-        return {"error": "failed", "message": str(exc)}, b""
-    except duckdb.InterruptException:
-        return {"error": "timeout", "seconds": time.monotonic() - started}, b""
-    except (duckdb.OutOfMemoryException, MemoryError):
-        return {"error": "memory", "exit": True}, b""
-    except db.NoDatabase as exc:
-        return {"error": "failed", "message": str(exc)}, b""
-    except duckdb.Error as exc:
-        if stopped.is_set():
-            return {"error": "timeout", "seconds": time.monotonic() - started}, b""
-        return {"error": "failed", "message": adhoc.one_line(exc)}, b""
-    except Exception as exc:  # an Arrow conversion, or anything else: one line, and a fresh worker after it
-        if "memory" in str(exc).lower() or "bad_alloc" in str(exc):
-            return {"error": "memory", "exit": True}, b""
-        return {
-            "error": "failed",
-            "message": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
-            "exit": True,
-        }, b""
-    finally:
-        timer.cancel()
-        cur = holder.get("cur")
-        if cur is not None:
-            try:
-                cur.close()
-            except Exception:
-                pass

@@ -22,14 +22,20 @@ def cmd_audit(args) -> int:
             if not seq.isdigit() or len(digest) != 64:
                 raise CliError(f"--anchor {args.anchor!r}: expected SEQ:SHA256 (as printed by audit verify)")
             anchor = (int(seq), digest.lower())
-        state = audit.verify(path, anchor)
+        from outcomes.privacy.audit_verify import verify
+
+        state = verify(path, anchor)
         print(state.summary(), file=sys.stdout if state.ok else sys.stderr)
         return 0 if state.ok else 1
     if args.action == "rotate":
-        moved = audit.rotate(path)
+        from outcomes.privacy.audit_retention import rotate
+
+        moved = rotate(path)
         print(f"rotated {path} to {moved.name}" if moved else f"nothing to rotate in {path}")
         return 0
-    removed = audit.prune(path, args.years)
+    from outcomes.privacy.audit_retention import prune
+
+    removed = prune(path, args.years)
     years = args.years or audit.retention_years()
     print(
         f"removed {len(removed)} rotated file(s) older than {years} years"

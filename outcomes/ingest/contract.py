@@ -1,4 +1,5 @@
-"""The data contract: the four input tables, their columns and the rules a load enforces."""
+"""The data contract: the four input tables, the optional fifth (annotations), their columns and the rules a load
+enforces."""
 
 from __future__ import annotations
 
@@ -159,6 +160,49 @@ TABLES: dict[str, Table] = {
     )
 }
 
+# The optional fifth table: program events drawn on the charts. Not in TABLES, which every load path must
+# supply (CSV, Parquet, lake, PostgreSQL, Spark): without an annotations file a load has no annotations.
+LABEL_MAX = 80
+CATEGORY_MAX = 40
+ANNOTATIONS = Table(
+    "annotations",
+    "annotation_id",
+    "Optional. One row per program event (a new service, a staffing gap), drawn on every chart over time.",
+    (
+        Column("annotation_id", "VARCHAR", True, "Event id, unique.", example="A001"),
+        Column("start_date", "DATE", True, "First day of the event (YYYY-MM-DD).", example="2025-03-01"),
+        Column(
+            "end_date",
+            "DATE",
+            False,
+            "Last day, for an event that lasts; empty for a single day. Not before start_date.",
+            example="2025-04-30",
+        ),
+        Column(
+            "site",
+            "VARCHAR",
+            False,
+            "Site the event belongs to (a site in enrollments); empty = all sites.",
+            example="Northside",
+        ),
+        Column(
+            "label",
+            "VARCHAR",
+            True,
+            f"What happened, up to {LABEL_MAX} characters on one line; no identifiers.",
+            example="Transport service starts",
+        ),
+        Column(
+            "category",
+            "VARCHAR",
+            False,
+            f"Kind of event (free text, up to {CATEGORY_MAX} characters); no identifiers.",
+            example="service",
+        ),
+    ),
+)
+OPTIONAL_TABLES = {"annotations": ANNOTATIONS}
+
 DATE_COLUMNS = {
     "enrollments": ("admit_date", "discharge_date"),
     "attendance": ("session_date",),
@@ -190,6 +234,7 @@ def identifier_kind(column: str) -> str | None:
 
 # Free-text columns: kept as given, so a value could hold an identifier typed into the wrong field.
 FREE_TEXT = {"clients": ("gender", "primary_substance"), "enrollments": ("payer", "asam_level")}
+OPTIONAL_FREE_TEXT = {"annotations": ("label", "category")}
 
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _STREET = (

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from outcomes.ingest import demo_annotations
 from outcomes.ingest.contract import (
     DISCHARGE_REASONS,
     EMPLOYMENT,
@@ -164,4 +165,5 @@ def generate(
         os.replace(temps[name], paths[name])
         # The loader refuses a folder holding both formats of a table.
         (out / f"{name}.{other}").unlink(missing_ok=True)
+    demo_annotations.write(out, fmt, start, through, SITES)  # a few program events, the optional fifth extract
     return counts

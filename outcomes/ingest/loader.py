@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from outcomes.ingest import contract
+from outcomes.ingest import annotations, contract
 from outcomes.ingest.build import build_hash, build_models
 from outcomes.ingest.problems import LoadError, LoadResult
 from outcomes.ingest.rules import Build
@@ -65,6 +65,8 @@ def load(
     # A TableSource has no file to checksum, so a load from it always builds anew.
     sums = {name: checksum(path) for name, path in files.items()} if tables is None else {}
     sums["_build"] = build_hash()
+    events = annotations.Extract(source if tables is None else None)  # the optional fifth extract
+    sums |= events.sums
     if prebuilt is not None:
         from outcomes.ingest import prebuilt as pb
 
@@ -92,6 +94,7 @@ def load(
         report(0.65, "checking rules")
         through = as_of or build.latest_date() or dt.date.today()
         build.check_rules(through)
+        build.problems += events.check(con)
         if build.problems:
             raise LoadError(build.problems)
         report(0.75, "building tables")
@@ -113,6 +116,7 @@ def load(
                 {"t": name, "f": build.label(name), "s": sums.get(name), "n": rows[name]},
             )
         con.execute("insert into load_files values ('_build', 'queries/_build', $s, null)", {"s": sums["_build"]})
+        rows |= events.publish(con)
         if prebuilt is not None:
             con.execute(
                 "insert into load_files values ('_prebuilt', $f, $s, null)",

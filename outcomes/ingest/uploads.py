@@ -232,22 +232,24 @@ def _digest(path: Path) -> str:
 
 
 def record_refusal(
-    folder: str | os.PathLike,
+    folder: str | os.PathLike | None,
     problems: list[Problem],
     user: str | None = None,
     path: str | os.PathLike | None = None,
     now: dt.datetime | None = None,
+    source: str | None = None,
 ) -> dict:
     """Append one refused load: each file's name, size and SHA-256, and the rules broken with their counts
-    (overall and by file). No value from the files, and no problem message (DuckDB's can quote one)."""
-    folder = Path(folder)
+    (overall and by file). No value from the files, and no problem message (DuckDB's can quote one). A load
+    from a database has no files: `source` names it (a URL without password)."""
+    folder = Path(folder) if folder is not None else None
     files = (
         [
             {"name": p.name, "bytes": p.stat().st_size, "sha256": _digest(p)}
             for p in sorted(folder.iterdir())
             if p.is_file() and table_file(p.name)
         ]
-        if folder.is_dir()
+        if folder is not None and folder.is_dir()
         else []
     )
     by_file: dict[str, Counter] = {}
@@ -256,6 +258,7 @@ def record_refusal(
     entry = {
         "time": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         "user": user,
+        **({"source": source} if source else {}),
         "files": files,
         "problems": len(problems),
         "rules": dict(sum(by_file.values(), Counter())),

@@ -19,6 +19,7 @@ critical values starts at 10 useful points, and limits from fewer points are too
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -166,8 +167,11 @@ def _month(value) -> dt.date:
     return pd.Timestamp(value).date()
 
 
-def _when(day: dt.date) -> str:
-    return f"{day:%b %Y}"
+UNITS = ("month", "quarter")  # the grains a series may have; sentences name their points by it
+
+
+def _when(day: dt.date, unit: str = "month") -> str:
+    return f"Q{(day.month - 1) // 3 + 1} {day.year}" if unit == "quarter" else f"{day:%b %Y}"
 
 
 def _pair(a: float, b: float) -> tuple[str, str]:
@@ -183,9 +187,12 @@ def _plural(k: int, word: str) -> str:
     return f"{k} {word}" if k == 1 else f"{k} {word}s"
 
 
-def analyse(months, events, n, *, measure: str = "", label: str = "", site: str = "") -> Analysis:
+def analyse(months, events, n, *, measure: str = "", label: str = "", site: str = "", unit: str = "month") -> Analysis:
     """Apply the three rules to one series in any order; a point whose events or n is missing (hidden) or whose
-    n is 0 is left out. Counts must be whole numbers."""
+    n is 0 is left out. Counts must be whole numbers. `unit` (month or quarter) is how sentences name a point."""
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {UNITS}")
+    when = functools.partial(_when, unit=unit)
     frame = pd.DataFrame(
         {
             "month": pd.to_datetime(pd.Series(list(months))),
@@ -241,7 +248,7 @@ def analyse(months, events, n, *, measure: str = "", label: str = "", site: str 
                 end_month=month[i],
                 direction="above" if above else "below",
                 detail=f"{shown_p} {where} {width} limit {shown_bound} (centre {big_x / big_n:.1%})",
-                sentence=f"{_when(month[i])} is {where} control limit ({shown_p} against {shown_bound})",
+                sentence=f"{when(month[i])} is {where} control limit ({shown_p} against {shown_bound})",
                 months=(month[i],),
                 **base,
             )
@@ -259,10 +266,10 @@ def analyse(months, events, n, *, measure: str = "", label: str = "", site: str 
             on_line = [month[i] for i in range(run[0], run[-1] + 1) if side[i] == 0]
             aside = []
             if gaps:
-                aside.append(f"{_plural(len(gaps), 'hidden month')} not counted")
+                aside.append(f"{_plural(len(gaps), 'hidden ' + unit)} not counted")
             if on_line:
-                aside.append(f"{_plural(len(on_line), 'month')} on the centre line not counted")
-            span = f"since {_when(first)}" if run[-1] == last_useful else f"from {_when(first)} to {_when(last)}"
+                aside.append(f"{_plural(len(on_line), unit)} on the centre line not counted")
+            span = f"since {when(first)}" if run[-1] == last_useful else f"from {when(first)} to {when(last)}"
             signals.append(
                 Signal(
                     rule="long_run",
@@ -271,7 +278,7 @@ def analyse(months, events, n, *, measure: str = "", label: str = "", site: str 
                     direction=direction,
                     detail=f"run of {len(run)} {direction} the centre line (more than {run_limit} for {n_useful} "
                     f"useful points)",
-                    sentence=f"{len(run)} months in a row {direction} the centre line {span}"
+                    sentence=f"{len(run)} {unit}s in a row {direction} the centre line {span}"
                     + (f" ({'; '.join(aside)})" if aside else ""),
                     months=tuple(month[i] for i in run),
                     **base,
@@ -286,8 +293,8 @@ def analyse(months, events, n, *, measure: str = "", label: str = "", site: str 
                     end_month=last,
                     detail=f"{crossings} crossings of the centre line (fewer than {cross_limit} for {n_useful} "
                     f"useful points)",
-                    sentence=f"Only {_plural(crossings, 'crossing')} of the centre line in {n_useful} months from "
-                    f"{_when(first)} to {_when(last)}, where at least {cross_limit} are expected by chance",
+                    sentence=f"Only {_plural(crossings, 'crossing')} of the centre line in {n_useful} {unit}s from "
+                    f"{when(first)} to {when(last)}, where at least {cross_limit} are expected by chance",
                     months=tuple(month[i] for i in useful),
                     **base,
                 )

@@ -7,13 +7,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from outcomes.measures.stats import UNSTABLE_BELOW
+from outcomes.present import signal_marks
 from outcomes.present.theme import (
     PALETTE,
     add_benchmark,
-    alpha,
     fit_rate_axis,
     marker_symbols,
-    num,
     themed,
     x_hover,
 )
@@ -194,7 +193,7 @@ def rate_p_chart(
     if framed is None:
         return None
     data, limits = framed
-    return p_chart(data, x, limits, title, benchmark, threshold)
+    return signal_marks.marked(p_chart(data, x, limits, title, benchmark, threshold), data, x, events, limits)
 
 
 def p_chart_grid(
@@ -250,6 +249,7 @@ def p_chart_grid(
             continue
         data, limits = framed
         _add_p_chart(fig, data, x, limits, threshold, row=r, col=c, legend=not drawn)
+        signal_marks.marked(fig, data, x, events, limits, row=r, col=c, group=str(name))
         drawn = True
     if not drawn:
         return None
@@ -263,64 +263,4 @@ def p_chart_grid(
         hovermode="closest",
         legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0, title=None),
     )
-    return fig
-
-
-SIGNAL_COLOUR = "#D55E00"
-
-
-def mark_signals(fig: go.Figure, signals, rows: pd.DataFrame, x: str = "month") -> go.Figure:
-    """Draw signals (outcomes.signals.Signal) on a p-chart built from `rows` (x, events, n): a run on one side of
-    the centre line as a broad band behind its points, the span of too few crossings shaded, and each point
-    outside the limits ringed (the p-chart already marks it; the ring says it counts as a signal)."""
-    xs = pd.to_datetime(rows[x]).dt.date
-    p = pd.Series((num(rows["events"]) / num(rows["n"])).to_numpy(), index=xs)
-    traces = []
-    for s in signals:
-        at = [m for m in s.months if m in p.index and pd.notna(p[m])]
-        if s.rule == "few_crossings":
-            fig.add_vrect(
-                x0=pd.Timestamp(s.start_month) - pd.Timedelta(days=12),
-                x1=pd.Timestamp(s.end_month) + pd.Timedelta(days=12),
-                fillcolor=alpha(SIGNAL_COLOUR, 0.06),
-                line_width=0,
-                layer="below",
-            )
-            continue
-        if not at:
-            continue
-        ys = [float(p[m]) for m in at]
-        if s.rule == "long_run":
-            traces.append(
-                dict(
-                    type="scatter",
-                    x=[pd.Timestamp(m) for m in at],
-                    y=ys,
-                    mode="lines+markers",
-                    name="signal: long run",
-                    legendgroup="signal-run",
-                    showlegend=not any(t["name"] == "signal: long run" for t in traces),
-                    hoverinfo="skip",
-                    line=dict(color=alpha(SIGNAL_COLOUR, 0.35), width=12),
-                    marker=dict(size=16, color=alpha(SIGNAL_COLOUR, 0.35)),
-                )
-            )
-        else:
-            traces.append(
-                dict(
-                    type="scatter",
-                    x=[pd.Timestamp(m) for m in at],
-                    y=ys,
-                    mode="markers",
-                    name="signal: outside limits",
-                    legendgroup="signal-point",
-                    showlegend=not any(t["name"] == "signal: outside limits" for t in traces),
-                    hoverinfo="skip",
-                    marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(width=2.5, color=SIGNAL_COLOUR)),
-                )
-            )
-    if traces:
-        # behind the rate line: the band first, then everything already drawn
-        fig.add_traces(traces)
-        fig.data = fig.data[-len(traces) :] + fig.data[: -len(traces)]
     return fig

@@ -101,7 +101,8 @@ def _lines(draw, text: str, font, width: int) -> list[str]:
 
 
 def page_image(page_title: str, chart: Chart, filters: str, data_through: str, made: str, number: int, total: int):
-    """One PDF page: page and chart titles, the filters, the chart, its notes and a footer."""
+    """One PDF page: page and chart titles, the filters, the chart, its notes and a footer. Returns the image and
+    the notes with the top of each line in pixels (written on the page as text too, see `with_text`)."""
     from PIL import Image, ImageDraw
 
     page = Image.new("RGB", PAGE_SIZE, "white")
@@ -125,12 +126,14 @@ def page_image(page_title: str, chart: Chart, filters: str, data_through: str, m
     image = image.resize((int(image.width * scale), int(image.height * scale)), Image.LANCZOS)
     page.paste(image, (MARGIN, y))
     y += image.height + 12
+    placed = []
     for line in notes:
         draw.text((MARGIN, y), line, fill="#444", font=_font(16))
+        placed.append((line, y))
         y += 22
     footer = f"Treatment outcomes · {page_title} · made {made} · page {number} of {total} · counts of 1–10 are hidden"
     draw.text((MARGIN, PAGE_SIZE[1] - MARGIN + 10), footer, fill="#777", font=_font(14))
-    return page
+    return page, placed
 
 
 def pdf(
@@ -155,8 +158,8 @@ def pdf(
     made_text = f"{(made or dt.datetime.now()):%d %b %Y %H:%M}"
     through = f"{data_through:%d %b %Y}" if isinstance(data_through, dt.date) else str(data_through)
     total = len(charts) + 1
-    pages = [page_image(page_title, c, filters, through, made_text, i + 1, total) for i, c in enumerate(charts)]
-    pages.append(notice_image(page_title, made_text, total))
+    drawn = [page_image(page_title, c, filters, through, made_text, i + 1, total) for i, c in enumerate(charts)]
+    pages = [page for page, _ in drawn] + [notice_image(page_title, made_text, total)]
     out = io.BytesIO()
     pages[0].save(out, format="PDF", save_all=True, append_images=pages[1:], resolution=DPI)
     per_page = [f"{n.short} {n.data_use}"] * len(charts) + [None]
@@ -170,6 +173,7 @@ def pdf(
             "/Keywords": f"data through {through}; {n.short}",
             "/Creator": "Treatment outcomes dashboard",
         },
+        [notes for _, notes in drawn],
     )
 
 
@@ -204,9 +208,11 @@ def _wrap(text: str, size: float, width_pt: float) -> list[str]:
     return textwrap.wrap(text, width=max(40, int(width_pt / (size * 0.52)))) or [""]
 
 
-def with_text(data: bytes, per_page: list[str | None], notice, metadata: dict) -> bytes:
+def with_text(data: bytes, per_page: list[str | None], notice, metadata: dict, notes: list | None = None) -> bytes:
     """The PDF `data` with text written onto its pages: per_page[i] in small type above the footer of page i,
-    and on the last page (None) the full notice and data use statement."""
+    and on the last page (None) the full notice and data use statement. notes[i], (line, top in pixels) pairs,
+    are written invisibly over the same words in the image, so the notes under a chart (its signals and
+    events) can be searched and copied."""
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject
 
@@ -224,7 +230,7 @@ def with_text(data: bytes, per_page: list[str | None], notice, metadata: dict) -
     scale = 72.0 / DPI
     x = MARGIN * scale
     width = (PAGE_SIZE[0] - 2 * MARGIN) * scale
-    for page, text in zip(writer.pages, per_page):
+    for i, (page, text) in enumerate(zip(writer.pages, per_page)):
         if text is None:
             size = 10.0
             lines = _wrap(notice.part2, size, width) + [""] + _wrap(notice.data_use, size, width)
@@ -234,7 +240,13 @@ def with_text(data: bytes, per_page: list[str | None], notice, metadata: dict) -
             lines = _wrap(text, size, width)
             top = (MARGIN + NOTICE_ROOM - 8) * scale  # from the bottom: just above the footer
         stream = DecodedStreamObject()
-        stream.set_data(_text_block(lines, x, top, size, size * 1.3))
+        hidden = [
+            f"BT /FNotice {16 * scale:.2f} Tf 3 Tr {x:.1f} {(PAGE_SIZE[1] - top_px - 16) * scale:.1f} Td ".encode()
+            + _pdf_text(line)
+            + b" Tj ET"
+            for line, top_px in (notes[i] if notes and i < len(notes) else [])
+        ]
+        stream.set_data(b"\n".join([_text_block(lines, x, top, size, size * 1.3), *hidden]))
         resources = page[NameObject("/Resources")].get_object()
         fonts = resources.get("/Font")
         fonts = fonts.get_object() if fonts is not None else DictionaryObject()

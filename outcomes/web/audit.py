@@ -1,4 +1,5 @@
-"""Audit events from the app: page views, denials, ad-hoc SQL, for the current user and page."""
+"""Audit events from the app: page views, catalog runs, denials, for the current user and page (ad-hoc SQL is
+logged by outcomes.catalog.sandbox, downloads by outcomes.web.downloads)."""
 
 from __future__ import annotations
 
@@ -51,19 +52,11 @@ def log_view(title: str) -> None:
         log_event("page_view", page=run.page, params=filters_now, title=title)
 
 
-def log_adhoc(
-    sql: str, outcome: str, rows: int | None = None, seconds: float | None = None, error: str | None = None
-) -> None:
-    """Record one ad-hoc SQL run: its text and outcome ("ok", "refused", "error", "timeout"), never its rows.
-
-    Of a database error only the kind is kept ("Conversion Error", ...): its message can quote a value."""
-    if outcome == "error" and error:
-        error = error.split(":", 1)[0].strip()[:80]
-    log_event(
-        "adhoc_sql",
-        sql=sql,
-        outcome=outcome,
-        rows=rows,
-        seconds=None if seconds is None else round(seconds, 3),
-        error=error,
-    )
+def log_run(key: tuple, query: str, params: dict, rows: int, suppressed: int) -> None:
+    """A catalog query a person asked for (a page panel, an Explore run or parameter change): once per distinct
+    run (`key`) in a session, not on every rerun."""
+    seen = st.session_state.setdefault("_runs_logged", set())
+    if key in seen:
+        return
+    log_event("query_run", query=query, params=params, rows=rows, suppressed=suppressed)
+    seen.add(key)

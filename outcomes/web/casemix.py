@@ -84,10 +84,13 @@ def cached_result(name: str, items: tuple, version: db.DataVersion, scope: tuple
 def run(name: str, values: dict) -> Comparison:
     """cached_result for this run's data version and site scope, after the minimum-population check."""
     queries.require_population()
+    key = queries.run_key(name, values)
     try:
-        return cached_result(*queries.run_key(name, values))
+        comparison = cached_result(*key)
     except (db.VersionGone, duckdb.ConnectionException):
         context.restart()
+    queries.record_run(key, comparison)
+    return comparison
 
 
 def fit_state(comparison: Comparison) -> tuple[bool, str]:

@@ -31,7 +31,9 @@ class Run:
 
 
 def begin() -> Run:
-    """Start this script run's context: who is signed in and which published database it shows."""
+    """Start this script run's context: who is signed in and which published database it shows. A server that
+    may not serve as configured (see outcomes.privacy.deploy) shows its refusal page instead, and stops."""
+    auth.require_serving()
     user = auth.current_user()
     run = Run(user, database.data_version() if user.authorised else None)
     st.session_state[_KEY] = run

@@ -1,4 +1,4 @@
-"""Download buttons whose files are made on click and logged as exports."""
+"""Download buttons whose files are made once, on click, and logged with the SHA-256 of the bytes served."""
 
 from __future__ import annotations
 
@@ -27,21 +27,25 @@ def download(
     rows: int | None = None,
     raw: bool = False,
 ) -> None:
-    """A download button whose file is made only when clicked, and logged as an export when it is made.
+    """A download button whose file is made only when clicked, and logged as an export when it is made: its
+    format, rows and the SHA-256 and size of the exact bytes served.
 
     `data` is a callable returning the file's contents. Raw (unsuppressed) exports need the "raw" permission.
     """
     user = require("raw" if raw else "export")
-    details = dict(page=context.current().page, query=query, params=params, rows=rows, file=file_name, raw=raw) | who(
-        user
-    )
-    audit.event("export", user.label, **details)  # a parameter that cannot be logged fails now, not on click
+    fmt = file_name.rsplit(".", 1)[-1].lower()
+    details = dict(page=context.current().page, query=query, params=params, raw=raw) | who(user)
+    # a parameter that cannot be logged fails now, not on click
+    audit.event("export", user.label, file=file_name, format=fmt, rows=rows, **details)
     path = audit.log_path(secret("audit_log"))
 
-    def make():
-        # Runs on a server thread when the browser asks for the file: log first, so no export goes unlogged.
-        audit.write("export", user.label, path, **details)
-        return data()
+    def make() -> bytes:
+        # Runs on a server thread when the browser asks for the file: the bytes are made once, logged with
+        # their hash, and those very bytes are served; an export that cannot be logged is not served.
+        body = data()
+        body = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        audit.download(user.label, file_name, fmt, body, rows=rows, path=path, **details)
+        return body
 
     st.download_button(label, make, file_name=file_name, mime=mime, key=key, on_click="ignore")
 

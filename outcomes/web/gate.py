@@ -39,6 +39,8 @@ def _no_access() -> None:
     if not user.signed_in:
         auth = secret("auth") or {}
         providers = [None] if "client_id" in auth else [k for k, v in auth.items() if hasattr(v, "keys")]
+        if st.session_state.get("_signed_out"):
+            st.warning(st.session_state["_signed_out"])
         st.write("Sign in to see the dashboard.")
         for provider in providers or [None]:
             if st.button(f"Sign in with {provider}" if provider else "Sign in", key=f"_login-{provider}"):

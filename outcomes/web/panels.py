@@ -15,7 +15,7 @@ from outcomes.present import alt_text, charts, files
 from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
 from outcomes.present.theme import label, unstable_count
-from outcomes.web import context, queries
+from outcomes.web import chart_notes, context, queries
 from outcomes.web.database import catalog, info
 from outcomes.web.downloads import download
 from outcomes.web.reuse import reused
@@ -129,8 +129,9 @@ class Panel:
         )
         if note:
             st.caption(note)
-        fig_key = ("chart", repr(chart), query.unstable_below, rows)
-        fig = reused(fig_key, lambda: charts.figure(chart, df, threshold=query.unstable_below))
+        events = chart_notes.events()
+        fig_key = ("chart", repr(chart), query.unstable_below, rows, events.key)
+        fig = reused(fig_key, lambda: events.draw(charts.figure(chart, df, threshold=query.unstable_below)))
         footnote = "\n\n".join(
             x
             for x in (
@@ -148,7 +149,8 @@ class Panel:
             # theme=None: the project's template, whose tick labels and titles are 14.9:1 (Streamlit's are 3.8:1)
             st.plotly_chart(fig, width="stretch", key=f"chart-{self.key}", config=CHART_CONFIG, alt=words, theme=None)
             st.caption(words)
-            drawn = Chart(self.title(), fig, "\n".join(x for x in (since, note, footnote) if x), repr(fig_key))
+            marks = chart_notes.under(fig)
+            drawn = Chart(self.title(), fig, "\n".join(x for x in (since, note, marks, footnote) if x), repr(fig_key))
         if footnote:
             st.caption(footnote)
         with st.container(horizontal=True, vertical_alignment="top"):

@@ -15,6 +15,7 @@ from outcomes.catalog import runner
 from outcomes.catalog.params import frozen
 from outcomes.ingest import db
 from outcomes.web import context
+from outcomes.web.audit import log_run
 from outcomes.web.database import catalog, root_connection
 
 MIN_CLIENTS = 11  # a filtered view must hold at least this many distinct clients to show anything
@@ -54,10 +55,21 @@ def run(name: str, values: dict) -> Rows:
     than MIN_CLIENTS clients."""
     if name != POPULATION:
         require_population()
+    key = run_key(name, values)
     try:
-        return cached_run(*run_key(name, values))
+        rows = cached_run(*key)
     except (db.VersionGone, duckdb.ConnectionException):
         context.restart()
+    record_run(key, rows)
+    return rows
+
+
+def record_run(key: tuple, result) -> None:
+    """Log a run a person asked for (see web.audit.log_run); `result` is Rows or holds them as `.rows`."""
+    name, _, _, _ = key
+    rows = result if isinstance(result, Rows) else result.rows
+    if name != POPULATION:  # the minimum-population check is not a run anyone asked for
+        log_run(key, name, dict(key[1]), len(rows.data), int(rows.mask.to_numpy().sum()))
 
 
 def start(name: str, values: dict, cached=None):
@@ -86,6 +98,7 @@ def start(name: str, values: dict, cached=None):
             context.restart()
         if isinstance(out[0], BaseException):
             raise out[0]
+        record_run(args, out[0])
         return out[0]
 
     return result

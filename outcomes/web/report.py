@@ -74,6 +74,12 @@ class Page:
 
         self.charts.append(overview.tiles())
 
+    def signals(self) -> None:
+        """The Overview's signals and alerts for the user's sites, drawn now; also into the PDF."""
+        from outcomes.web import signal_list
+
+        self.charts += signal_list.draw()
+
     def finish(self) -> None:
         for extra in self.extras():
             self._place(extra, {}, st.container())
