@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from outcomes.present import casemix_charts, control_charts, theme
+from outcomes.present import annotation_marks, casemix_charts, signal_marks, theme
 from outcomes.present.contrast import GRAPHICS, TEXT, blend, luminance, ratio
 from outcomes.web import a11y
 
@@ -78,7 +78,8 @@ def chart_colours() -> dict[str, str]:
     colours |= {
         "benchmark": theme.BENCHMARK_COLOUR,
         "unknown level": theme.level_colour("none"),
-        "signal": control_charts.SIGNAL_COLOUR,
+        "signal": signal_marks.SIGNAL_COLOUR,
+        "program event": annotation_marks.EVENT_COLOUR,
         "funnel limits": casemix_charts.LIMIT_COLOUR,
         "hidden site": casemix_charts.HIDDEN_COLOUR,
         "mode bar": theme.pio.templates["outcomes"].layout.modebar.color,
