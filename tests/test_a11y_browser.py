@@ -103,7 +103,7 @@ def signed_in(demo_db_path, browser, tmp_path_factory):
         (tmp / "secrets.toml").write_text(
             f'roles_file = "{tmp / "roles.toml"}"\n[auth]\n'
             f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
-            f'cookie_secret = "{os.urandom(24).hex()}"\n'
+            f'cookie_secret = "{os.urandom(32).hex()}"\n'
             f'client_id = "{provider.client_id}"\nclient_secret = "test-secret"\n'
             f'server_metadata_url = "{provider.issuer}/.well-known/openid-configuration"\n'
         )
