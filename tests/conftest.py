@@ -21,6 +21,7 @@ pytest_plugins = ["pg_server"]  # the real PostgreSQL server fixture, for the lo
 # property tests or large data; spark and postgres: those engines (also slow).
 MODULE_MARKS = {
     "test_browser": ("browser",),
+    "test_a11y_browser": ("browser",),
     "test_concurrency": ("browser", "slow"),
     "test_bench": ("browser", "slow"),
     "test_serving": ("browser", "slow"),

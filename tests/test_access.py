@@ -243,14 +243,14 @@ def shown(at: AppTest, downloads: dict) -> dict:
         files.append((button.label, data if isinstance(data, bytes) else str(data).encode()))
     return {
         "charts": [c.proto.spec for c in at.get("plotly_chart")],
-        "tables": [df.value.to_csv() for df in at.dataframe],
+        "tables": [df.value.to_csv() for df in [*at.table, *at.dataframe]],
         "metrics": [(m.label, m.value) for m in at.metric],
         "downloads": files,
     }
 
 
 def _nothing_shown(at: AppTest) -> None:
-    assert not at.get("plotly_chart") and not at.dataframe and not at.metric and not at.download_button
+    assert not at.get("plotly_chart") and not at.table and not at.dataframe and not at.metric and not at.download_button
     assert not at.multiselect and not at.date_input and not at.selectbox and not at.sidebar.caption
 
 

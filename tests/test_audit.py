@@ -219,7 +219,7 @@ def test_unwritable_log_fails_closed_with_login(demo_db_path, tmp_path, monkeypa
     assert not at.exception
     if login:  # nothing is shown that could not be logged
         assert any("audit log cannot be written" in e.value for e in at.error)
-        assert not at.get("plotly_chart") and not at.dataframe and not at.download_button
+        assert not at.get("plotly_chart") and not at.table and not at.dataframe and not at.download_button
     else:  # one local user: warn and carry on
         assert any("audit log could not be written" in w.value for w in at.warning)
         with pytest.raises(audit.AuditError):  # but no file is handed out unlogged

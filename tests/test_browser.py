@@ -132,15 +132,15 @@ def test_shared_url_reproduces_filters(server, browser):
 
 
 def test_a_table_is_drawn_when_opened(server, browser):
-    """A closed "Table" holds no grid; opening it reruns the page and draws the table."""
+    """A closed "Table" holds no table; opening it reruns the page and draws it as HTML table markup."""
     page = browser.new_page(viewport={"width": 1366, "height": 768})
     try:
         page.goto(f"{server}/stepdown")
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
         page.wait_for_load_state("networkidle")
         first = page.locator('[data-testid="stExpander"]').filter(has_text="Table").first
-        assert first.locator('[data-testid="stDataFrame"]').count() == 0
+        assert first.locator("table").count() == 0
         first.locator("summary").click()
-        first.locator('[data-testid="stDataFrame"]').wait_for(timeout=60_000)
+        first.locator('[data-testid="stTable"] table').wait_for(timeout=60_000)
     finally:
         page.close()

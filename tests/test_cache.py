@@ -25,7 +25,7 @@ def render(page: str) -> AppTest:
 def shown(at: AppTest) -> list[str]:
     """What the page shows: its tables (opened) and chart data."""
     open_tables(at)
-    return [d.value.to_csv() for d in at.dataframe] + [c.proto.spec for c in at.get("plotly_chart")]
+    return [d.value.to_csv() for d in [*at.table, *at.dataframe]] + [c.proto.spec for c in at.get("plotly_chart")]
 
 
 @pytest.mark.parametrize("page", ["pages/stepdown.py", "pages/engagement.py"])

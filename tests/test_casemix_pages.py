@@ -286,7 +286,7 @@ PERCENT = re.compile(r"^([+-]\d+\.\d|0\.0)%$")
 
 def test_factor_tables_hold_odds_ratios_and_no_counts(open_page, planted, catalog):
     at = open_tables(open_page(planted, "pages/stepdown.py"))
-    tables = [df.value for df in at.dataframe]
+    tables = [df.value for df in [*at.table, *at.dataframe]]
     odds = next(t for t in tables if list(t.columns) == ["Factor", "Level", "Odds ratio", "95% interval", "Note"])
     raw = result(planted, catalog, measure="stepdown_14").details["odds_ratios"]
     assert len(odds) == len(raw) and set(odds["Factor"]) == set(casemix.FACTORS.values())
@@ -320,7 +320,9 @@ def test_hidden_sites_reach_no_chart_or_table(open_page, small_sites, catalog):
                 if t.get(field) is not None and t.get(field) != [None]:
                     carried += [float(v) for v in _array(t[field]).ravel() if v is not None and not math.isnan(v)]
     assert not [v for v in carried if v == int(v) and 1 <= v <= 10]  # no count of 1-10 in the figures' data
-    effects = next(t.value for t in at.dataframe if "Dogwood" in t.value.columns and "Factor" in t.value.columns)
+    effects = next(
+        t.value for t in [*at.table, *at.dataframe] if "Dogwood" in t.value.columns and "Factor" in t.value.columns
+    )
     assert "Birch" not in effects.columns or set(effects["Birch"]) == {"hidden"}
     assert "Cedar" not in effects.columns or set(effects["Cedar"]) == {"hidden"}
 

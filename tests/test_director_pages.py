@@ -348,7 +348,7 @@ def test_hidden_cells_reach_no_chart_table_or_download(open_page, director_con, 
 
     monkeypatch.setattr(runner, "run", recording)
     at = open_tables(open_page(page, **view))
-    assert at.dataframe, "the page's tables are open"
+    assert at.table, "the page's tables are open"
     hidden, shown = set(), set()
     for name, given in ran:
         raw = real(director_con, catalog[name], given, raw=True).data
@@ -373,7 +373,7 @@ def test_hidden_cells_reach_no_chart_table_or_download(open_page, director_con, 
         for c in [*q.suppress.get("counts", []), *(q.suppress.get("rates") or {}), *(q.suppress.get("stats") or {})]
     }
     value_columns |= {labels.column(c) for c in value_columns}  # the tables head their columns in words
-    for frame in at.dataframe:
+    for frame in at.table:
         shown_frame = frame.value
         text = shown_frame[[c for c in shown_frame.columns if c in value_columns]].astype(str).to_numpy().ravel()
         values = []

@@ -880,7 +880,7 @@ def test_exported_csv_is_the_data_on_screen(demo_db_path, monkeypatch):
             csvs.append(payload.decode() if isinstance(payload, bytes) else payload)
     assert tabled and len(csvs) == len(tabled), "every table on the page has its CSV"
     assert any(mask.to_numpy().any() for _, _, mask, _ in tabled), "some cells are hidden, so the test means something"
-    for (name, df, mask, why), payload, shown in zip(tabled, csvs, at.dataframe):
+    for (name, df, mask, why), payload, shown in zip(tabled, csvs, at.table):
         assert payload == output.export_csv(df, why), f"{name}: the CSV is not the frame on screen"
         source = next(d for n, d in handed if n == name)
         assert list(df.columns) == list(source.columns), f"{name}: the table is not the query's suppressed frame"
@@ -981,7 +981,7 @@ def test_a_tiny_group_shows_too_few_clients(headline_app):
     at.switch_page("pages/stepdown.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Too few clients to show" in _texts(at)
-    assert not at.get("plotly_chart") and not at.get("download_button") and not at.dataframe
+    assert not at.get("plotly_chart") and not at.get("download_button") and not at.table and not at.dataframe
 
 
 def test_the_whole_fixture_is_enough_clients(headline_app):

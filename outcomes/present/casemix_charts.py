@@ -19,7 +19,7 @@ FLAG_STYLE = {  # colour and marker: the flag reads without colour too
     "above": (PALETTE[2], "triangle-up"),
 }
 LIMIT_COLOUR = "#777777"
-HIDDEN_COLOUR = "#999999"
+HIDDEN_COLOUR = "#767676"
 GROUP_NAMES = {
     "within": "Within limits",
     "below": "Below 99.8% limits",
@@ -76,7 +76,7 @@ def funnel_plot(
     for flag, pick in groups:
         if not pick.any():
             continue
-        colour, symbol = FLAG_STYLE.get(flag, (PALETTE[1], "diamond"))
+        colour, symbol = FLAG_STYLE.get(flag, (PALETTE[7], "diamond"))
         part = df[pick]
         custom = np.column_stack([num(part["observed"]), num(part["expected"]), num(part["oe_ratio"])])
         fig.add_scatter(
@@ -155,7 +155,7 @@ def _label_points(fig: go.Figure, names: list, xs: list, ys: list, x_top: float,
                 showarrow=True,
                 arrowhead=0,
                 arrowwidth=0.8,
-                arrowcolor="#999999",
+                arrowcolor="#767676",
                 ax=-60 if left else 60,
                 ay=(k - (len(cluster) - 1) / 2) * 18,
                 xanchor="right" if left else "left",
@@ -203,7 +203,7 @@ def rate_comparison(
     adj_low = num(rows["oe_low"]) * (overall if overall is not None else np.nan)
     adj_high = num(rows["oe_high"]) * (overall if overall is not None else np.nan)
     fig = go.Figure()
-    series = [("Raw rate (95% CI)", raw, raw_low, raw_high, PALETTE[1], "diamond", 0.17 if adjusted else 0.0)]
+    series = [("Raw rate (95% CI)", raw, raw_low, raw_high, PALETTE[7], "diamond", 0.17 if adjusted else 0.0)]
     if adjusted:
         series.append(("Adjusted rate (95% CI)", adj, adj_low, adj_high, PALETTE[0], "circle", -0.17))
     for name, values, low, high, colour, symbol, offset in series:

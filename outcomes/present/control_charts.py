@@ -72,8 +72,8 @@ def _add_p_chart(
                 showlegend=show,
                 hoverinfo="skip",
                 connectgaps=False,
-                marker=dict(symbol="line-ew", size=14, line=dict(width=1.5, color="#999"), color="#999"),
-                line=dict(color="#999", dash="dot", shape="hvh", width=1),
+                marker=dict(symbol="line-ew", size=14, line=dict(width=1.5, color="#767676"), color="#767676"),
+                line=dict(color="#767676", dash="dot", shape="hvh", width=1),
             )
         )
     traces.append(
@@ -244,7 +244,7 @@ def p_chart_grid(
                 yref="paper",
                 x=(xd[0] + xd[1]) / 2,
                 y=(yd[0] + yd[1]) / 2,
-                font=dict(color="#777"),
+                font=dict(color="#595959"),
             )
             # an empty trace so the panel still draws its axes
             fig.add_scatter(
@@ -265,9 +265,9 @@ def p_chart_grid(
         return None
     pad = pd.Timedelta(days=20)
     fig.update_xaxes(
-        range=[span.min() - pad, span.max() + pad], showline=True, linecolor="#999", tickformat="%b %y", nticks=5
+        range=[span.min() - pad, span.max() + pad], showline=True, linecolor="#767676", tickformat="%b %y", nticks=5
     )
-    fig.update_yaxes(tickformat=".0%", range=[0, 1], showline=True, linecolor="#999", gridcolor="#eee", dtick=0.25)
+    fig.update_yaxes(tickformat=".0%", range=[0, 1], showline=True, linecolor="#767676", gridcolor="#eee", dtick=0.25)
     themed(fig).update_layout(
         height=row_height * rows + 80,
         hovermode="closest",

@@ -9,7 +9,6 @@ from outcomes.measures.stats import UNSTABLE_BELOW
 from outcomes.present import hidden
 from outcomes.present.theme import (
     LEVEL_COLOURS,
-    PALETTE,
     alpha,
     finish,
     label,
@@ -17,6 +16,7 @@ from outcomes.present.theme import (
     marker_symbols,
     num,
     pretty,
+    series_colour,
     themed,
 )
 
@@ -54,7 +54,7 @@ def curves(
     for i, (name, g) in enumerate(groups):
         # a hidden day is skipped: the step from the last shown day runs on to the next shown one
         g = g[g[y].notna()].sort_values(x).reset_index(drop=True)
-        colour = PALETTE[i % len(PALETTE)]
+        colour = series_colour(i)
         name = pretty(name)
         nn = num(g[n], errors="coerce")
         low = nn.lt(threshold) & nn.notna()
@@ -170,7 +170,7 @@ def funnel(
             r = row.get((rates or {}).get(c)) if rates and c in rates else None
             t = hidden.words(w, count=True) if g else f"{int(v):,}"
             text.append(t + (f" ({r:.0%} of referred)" if r is not None and pd.notna(r) else ""))
-        colour = PALETTE[i % len(PALETTE)]
+        colour = series_colour(i)
         fig.add_trace(
             go.Funnel(
                 name=str(row[group]),

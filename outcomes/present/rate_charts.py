@@ -18,6 +18,7 @@ from outcomes.present.theme import (
     marker_symbols,
     num,
     pretty,
+    series_colour,
     themed,
     tick,
     x_hover,
@@ -51,7 +52,7 @@ def rate_lines(
     traces = []  # added in one go: one check of each trace instead of two
     for i, (name, g) in enumerate(groups):
         g = g.sort_values(x)
-        colour = (colours or {}).get(name) or (PALETTE[i % len(PALETTE)] if color else PALETTE[0])
+        colour = (colours or {}).get(name) or (series_colour(i) if color else PALETTE[0])
         nn = g[n] if n else pd.Series(np.nan, index=g.index)
         traces.append(
             dict(
@@ -127,7 +128,7 @@ def rate_bars(
         gone = vals.isna().to_numpy()
         why = hidden.reason_of(reasons, df.index, [col])
         at = np.where(gone, hidden.heights(vals, fallback), vals.to_numpy(dtype=float))
-        colour = PALETTE[i % len(PALETTE)]
+        colour = series_colour(i)
         n_text = ["" if not n or pd.isna(c) else f"<br>n = {c:,.0f}" for c in nn]
         fig.add_bar(
             x=xs,
@@ -349,7 +350,7 @@ def facet_rates(
                 part = parts.get((f, g))
                 if part is None:
                     continue
-                colour = PALETTE[i % len(PALETTE)]
+                colour = series_colour(i)
                 traces.append(
                     dict(
                         type="scatter",

@@ -12,6 +12,9 @@ from outcomes.present import labels
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+# The Okabe-Ito colours with at least 3:1 against the white plot (WCAG 1.4.11), for lines and markers; orange,
+# sky blue and yellow (1.3 to 2.3:1) are left for fills that carry no meaning of their own.
+SERIES_COLOURS = [PALETTE[i] for i in (0, 5, 2, 3, 7)]
 
 
 RATE_WORDS = ("rate", "share", "retained", "ci_low", "ci_high")
@@ -20,14 +23,15 @@ RATE_WORDS = ("rate", "share", "retained", "ci_low", "ci_high")
 pio.templates["outcomes"] = go.layout.Template(
     layout=dict(
         font=dict(family="Source Sans Pro, Arial, sans-serif", size=13),
-        colorway=PALETTE,
+        colorway=SERIES_COLOURS,
         plot_bgcolor="white",
         paper_bgcolor="white",
         margin=dict(l=10, r=10, t=40, b=10),
-        xaxis=dict(showgrid=False, linecolor="#999"),
+        xaxis=dict(showgrid=False, linecolor="#767676"),
         yaxis=dict(gridcolor="#eee", zeroline=False),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
         hoverlabel=dict(font_size=13),
+        modebar=dict(color="#595959", activecolor="#0B5CAD"),  # its buttons at 3:1 or more (7:1 and 6.7:1)
     )
 )
 
@@ -62,8 +66,8 @@ def is_rate(column: str) -> bool:
 LEVEL_COLOURS = {
     "withdrawal_management": PALETTE[3],
     "residential": PALETTE[0],
-    "php": PALETTE[4],
-    "iop": PALETTE[1],
+    "php": PALETTE[7],
+    "iop": PALETTE[5],
     "op": PALETTE[2],
 }
 
@@ -96,13 +100,18 @@ def tick(value) -> str:
     return str(value)
 
 
+def series_colour(i: int) -> str:
+    """The colour of a chart's i-th line or marker series."""
+    return SERIES_COLOURS[i % len(SERIES_COLOURS)]
+
+
 def num(values, errors: str = "coerce") -> pd.Series:
     """Numbers as float64 with NaN for missing (nullable Int64 with <NA> would make comparisons ambiguous)."""
     return pd.to_numeric(pd.Series(values), errors=errors).astype("float64")
 
 
 def level_colour(level: str) -> str:
-    return LEVEL_COLOURS.get(level, "#999999")
+    return LEVEL_COLOURS.get(level, "#767676")
 
 
 def marker_symbols(n, threshold: int = UNSTABLE_BELOW, base: str = "circle") -> list[str]:

@@ -18,13 +18,13 @@ from outcomes.catalog import runner
 from outcomes.catalog.query import Query
 from outcomes.ingest import db
 from outcomes.measures.casemix import FACTORS, MIN_LEVEL
-from outcomes.present import charts, files
+from outcomes.present import alt_text, charts, files
 from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
 from outcomes.web import context, queries
 from outcomes.web.database import catalog, root_connection
 from outcomes.web.downloads import download, exports
-from outcomes.web.panels import Panel, n_note, table_expander
+from outcomes.web.panels import CHART_CONFIG, Panel, n_note, table_expander
 from outcomes.web.reuse import reused
 
 MEASURES = {
@@ -191,11 +191,11 @@ def factors_box(key: str, comparison: Comparison) -> None:
             st.caption(
                 "Odds ratio of the outcome against the factor's reference level, from the model over every site."
             )
-            st.dataframe(odds_table(odds), hide_index=True, width="stretch")
+            st.table(odds_table(odds), hide_index=True, alt="Odds ratios of the case-mix factors")
         effects = effects_table(comparison.details.get("factor_effects", pd.DataFrame()))
         if not effects.empty:
             st.caption(EFFECTS_NOTE)
-            st.dataframe(effects, hide_index=True, width="stretch")
+            st.table(effects, hide_index=True, alt="What each case-mix factor moved, by site")
 
 
 def figures(query: Query, chart: dict, df: pd.DataFrame, converged: bool, key: tuple):
@@ -208,12 +208,29 @@ def figures(query: Query, chart: dict, df: pd.DataFrame, converged: bool, key: t
     return funnel, rates
 
 
-def draw_figures(funnel, rates, key: str) -> None:
+RATES_TEXT = {"kind": "rate_comparison", "ys": {"raw_rate": "Raw rate", "adjusted_rate": "Adjusted rate"}}
+
+
+def draw_figures(funnel, rates, key: str, chart: dict, df: pd.DataFrame, title: str, converged: bool) -> None:
+    """Both figures side by side, each with its text alternative (alt and a caption under it)."""
     left, right = st.columns([3, 2], gap="large")
-    with left:
-        st.plotly_chart(funnel, width="stretch", key=f"chart-{key}", config={"displaylogo": False})
-    with right:
-        st.plotly_chart(rates, width="stretch", key=f"chart-{key}-rates", config={"displaylogo": False})
+    rates_text = RATES_TEXT if converged else {"kind": "rate_comparison", "ys": {"raw_rate": "Raw rate"}}
+    for col, fig, spec, suffix, what in (
+        (left, funnel, chart if converged else chart | {"rate": "raw_rate"}, "", title),
+        (
+            right,
+            rates,
+            rates_text,
+            "-rates",
+            f"{title}: raw and adjusted rates" if converged else f"{title}: raw rates",
+        ),
+    ):
+        words = alt_text.summary(spec, df, what)
+        with col:
+            st.plotly_chart(
+                fig, width="stretch", key=f"chart-{key}{suffix}", config=CHART_CONFIG, alt=words, theme=None
+            )
+            st.caption(words)
 
 
 class SiteComparisonPanel(Panel):
@@ -263,14 +280,14 @@ class SiteComparisonPanel(Panel):
         if funnel is None or rates is None:
             st.info("The all-site rate is hidden (its counts are 1–10), so there is nothing to compare against.")
             return None
-        draw_figures(funnel, rates, self.key)
+        draw_figures(funnel, rates, self.key, chart, df, self.title(), converged)
         caption = " · ".join(x for x in lines if x)
         if caption:
             st.caption(caption)
         with st.container(horizontal=True, vertical_alignment="top"):
             with (box := table_expander(self.key)):
                 if box.open:
-                    st.dataframe(result_table(df, mask, query, why), hide_index=True, width="stretch")
+                    st.table(result_table(df, mask, query, why), hide_index=True, alt=f"{self.title()}: by site")
             download(
                 "CSV",
                 lambda: files.to_csv(df, why),
@@ -310,7 +327,7 @@ def explore(query: Query, values: dict) -> pd.DataFrame | None:
     (st.caption if converged else st.warning)(f"Case-mix model: {message}")
     funnel, rates = figures(query, charts.spec(query.chart), df, converged, queries.run_key(query.name, values))
     if funnel is not None and rates is not None:
-        draw_figures(funnel, rates, f"explore-{query.name}")
+        draw_figures(funnel, rates, f"explore-{query.name}", charts.spec(query.chart), df, query.title, converged)
         if converged:
             st.caption(flags_text(df))
     st.dataframe(result_table(df, mask, query, why), hide_index=True, width="stretch")

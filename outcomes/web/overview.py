@@ -83,7 +83,7 @@ def tiles() -> Chart:
     with st.container(horizontal=True, vertical_alignment="top"):
         with (box := table_expander("overview")):
             if box.open:
-                st.dataframe(summary, hide_index=True, width="stretch")
+                st.table(summary, hide_index=True, alt="Key measures: this period against the one before")
         download(
             "CSV",
             lambda: files.to_csv(summary),

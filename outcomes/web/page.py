@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from outcomes.web import a11y
 from outcomes.web.audit import log_view
 from outcomes.web.gate import require
 
@@ -20,6 +21,7 @@ def page(title: str) -> None:
         st.rerun()
     require("view")
     st.title(title)
+    a11y.patch()
     log_view(title)
 
 
