@@ -48,6 +48,14 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {PORTS}")
 
 
+def _is_browser(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").lower()
+    except OSError:
+        return True  # gone already: not a worker that is still there
+    return b"chrom" in command or b"kaleido" in command
+
+
 def proc_stats(pid: int) -> dict:
     """RSS (MB) and threads of a process, and the RSS of its children (the SQL workers)."""
 
@@ -65,6 +73,8 @@ def proc_stats(pid: int) -> dict:
             children += [int(c) for c in (task / "children").read_text().split()]
     except OSError:
         pass
+    # SQL workers only: the PDF's drawing browser (kaleido's Chromium) is a child of the server too
+    children = [c for c in children if not _is_browser(c)]
     child_rss = 0
     for c in children:
         try:

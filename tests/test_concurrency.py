@@ -68,10 +68,10 @@ FINGERPRINT = """() => JSON.stringify({
         nodes: t.node ? Array.from(t.node.label || []) : []}))),
     metrics: Array.from(document.querySelectorAll('[data-testid="stMetricValue"]')).map(m => m.textContent.trim()),
 })"""
-VERSION = """() => {
+VERSION = r"""() => {
     const caps = Array.from(document.querySelectorAll('[data-testid="stSidebar"] [data-testid="stCaptionContainer"]'));
     const hit = caps.map(c => c.textContent.trim()).find(t => t.startsWith('Data through'));
-    return hit || null;
+    return hit ? hit.replace(/ \(\d+ days ago\)$/, '') : null;  // the stale-data note is not the version
 }"""
 IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 

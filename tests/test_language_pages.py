@@ -192,7 +192,7 @@ def test_explore_excel_carries_an_about_sheet_with_the_view(open_page, downloads
 
 def test_tables_show_readable_column_names(open_page):
     at = open_tables(open_page("pages/stepdown.py"))
-    columns = {c for frame in at.dataframe for c in frame.value.columns}
+    columns = {c for frame in [*at.table, *at.dataframe] for c in frame.value.columns}
     assert "Eligible discharges" in columns and "eligible_discharges" not in columns
 
 

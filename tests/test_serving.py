@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-PORTS = range(8610, 8620)
+PORTS = range(8680, 8690)  # apart from the load test's, which may run beside it
 SHOTS = ROOT / "tests" / "screenshots"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian chromium")
@@ -79,6 +79,8 @@ def test_open_address_without_login_serves_only_the_refusal(open_server):
                 page = browser.new_page(viewport={"width": 1200, "height": 700})
                 page.goto(url + path)
                 page.get_by_text("This server is not configured safely, so it shows nothing.").wait_for(timeout=60_000)
+                # the explanation is drawn after the heading: wait for it too before reading the page
+                page.get_by_text("no login is configured", exact=False).first.wait_for(timeout=60_000)
                 body = page.inner_text("body")
                 assert "server.address is '0.0.0.0' and no login is configured" in body
                 assert "127.0.0.1" in body and "[auth]" in body

@@ -75,7 +75,10 @@ def test_adhoc_runs_in_a_worker_is_stopped_and_the_next_statement_works(app, log
     took = time.monotonic() - started
     assert took < 2 + 2 + 3, took  # limit + 2 s, plus the AppTest rerun itself
     [error] = [e.value for e in at.error]
-    assert error.startswith("Stopped after ") and ", limit 2 s. The next statement runs as usual." in error
+    # the time limit or the memory cap, whichever the worker reaches first on a busy machine
+    assert (
+        error.startswith("Stopped after ") and ", limit 2 s." in error or "used more than the memory limit" in error
+    ) and error.endswith("The next statement runs as usual."), error
     assert "\n" not in error
     at.text_area(key="adhoc_sql").input("select 5.0 as five, 12 as twelve, 'Northside' as site").run()
     assert not at.error, [e.value for e in at.error]
