@@ -89,7 +89,11 @@ def test_adhoc_runs_in_a_worker_is_stopped_and_the_next_statement_works(app, log
     first, done = adhoc[0], adhoc[1]
     assert (first["outcome"], first["sql"], first["sql_sha256"]) == ("started", HEAVY, audit.sha256(HEAVY))
     assert first["user"] == "analyst@example.org" and first["sites"] == "*" and first["role"] == "analyst"
-    assert done["run"] == first["run"] and done["outcome"] in ("timeout", "killed") and done["seconds"] < 3.5
+    assert (
+        done["run"] == first["run"]
+        and done["outcome"] in ("timeout", "killed", "memory")
+        and done.get("seconds", 0) < 3.5
+    )
     last = adhoc[-1]
     assert (last["outcome"], last["rows"], last["suppressed"], last["raw"]) == ("ok", 1, 1, False)
     assert audit_verify.verify(log).ok
