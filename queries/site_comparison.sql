@@ -56,8 +56,9 @@
 --     limit998_low: eligible
 --     limit998_high: eligible
 
--- One row per eligible episode: its site, outcome and case-mix factors. The runner fits the model
--- (outcomes/measures/casemix.py) on these rows and returns one row per site; episode rows never leave it.
+-- One row per site, outcome and combination of case-mix factor levels, with its count of eligible episodes
+-- (the model's likelihood depends on episodes only through these counts). The runner fits the model
+-- (outcomes/measures/casemix.py) on these rows and returns one row per site; these rows never leave it.
 
 with
 
@@ -150,7 +151,7 @@ prior_counts as (
     group by i.episode_id
 ),
 
-final as (
+per_episode as (
     select
         i.site,
         i.outcome::integer as outcome,
@@ -169,6 +170,13 @@ final as (
     from index_episodes as i
     inner join episodes as e on i.episode_id = e.episode_id
     left join prior_counts as c on i.episode_id = c.episode_id
+),
+
+final as (
+    select *, count(*) as episodes
+    from per_episode
+    group by all
+    order by all
 )
 
 select * from final

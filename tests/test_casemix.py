@@ -323,6 +323,55 @@ def test_only_site_rows_leave_the_runner(mixed, query):
     assert len(result.details["factor_effects"]) == 4 * len(casemix.FACTORS)
 
 
+def test_the_sql_counts_episodes_by_site_outcome_and_levels(mixed, query):
+    values = runner.bind(query, {}, runner.data_through_of(mixed))
+    rows, _ = runner.execute(mixed, query.sql, values, None, None)
+    keys = ["site", "outcome", *casemix.FACTORS]
+    assert not rows.duplicated(keys).any() and (rows["episodes"] > 0).all()
+    table = runner.run(mixed, query, {}, raw=True).data.set_index("site")
+    by_site = rows.groupby("site")["episodes"].sum()
+    assert by_site.to_dict() == table["eligible"].to_dict()
+    assert rows[rows["outcome"] == 1].groupby("site")["episodes"].sum().to_dict() == table["observed"].to_dict()
+    # the same fit as from one row per episode
+    episodes = rows.loc[rows.index.repeat(rows["episodes"])].drop(columns="episodes").reset_index(drop=True)
+    assert casemix.post_step(episodes).table.equals(casemix.post_step(rows).table)
+
+
+def test_a_fit_is_kept_per_load_and_reused_across_sites(tmp_path_factory, query):
+    """Changing sites reuses the all-site fit; a reload of the same file path fits again."""
+    from outcomes.catalog import model_runs
+
+    model_runs.clear()
+    folder = tmp_path_factory.mktemp("kept")
+    write(folder / "files", clients({"Alder": {"n": 400, "mix": EASY}, "Birch": {"n": 400, "mix": HARD}}, 3))
+    fits = []
+
+    def counted(con, sql, values):
+        fits.append(values["measure"])
+        return runner.execute(con, sql, values, None, None)[0]
+
+    def run(con, given):
+        values = runner.bind(query, given, runner.data_through_of(con))
+        every_site = values | {"filters": values["filters"] | {"sites": None}}
+        return model_runs.output(con, query, every_site, counted)[0].table
+
+    load(folder / "files", folder / "db.duckdb", AS_OF)
+    con = db.connect(folder / "db.duckdb")
+    first = run(con, {})
+    for given in ({"sites": ["Alder"]}, {"sites": ["Birch"]}, {}):
+        pd.testing.assert_frame_equal(run(con, given), first)
+    assert fits == ["stepdown_14"]
+    run(con, {"measure": "stepdown_30"})
+    assert fits == ["stepdown_14", "stepdown_30"]
+    con.close()
+    write(folder / "other", clients({"Alder": {"n": 400, "mix": EASY}, "Birch": {"n": 400, "mix": HARD}}, 4))
+    load(folder / "other", folder / "db.duckdb", AS_OF)  # a reload publishes other data at the same path
+    con = db.connect(folder / "db.duckdb")
+    assert not run(con, {}).equals(first)
+    assert fits == ["stepdown_14", "stepdown_30", "stepdown_14"]
+    con.close()
+
+
 @pytest.fixture(scope="module")
 def small_sites(tmp_path_factory):
     """A big site, a site of 8 eligible (hidden), one of 60 with 2 step-downs (observed hidden) and one of 40

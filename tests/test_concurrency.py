@@ -73,7 +73,9 @@ VERSION = r"""() => {
     const hit = caps.map(c => c.textContent.trim()).find(t => t.startsWith('Data through'));
     return hit ? hit.replace(/ \(\d+ days ago\)$/, '') : null;  // the stale-data note is not the version
 }"""
-IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+# Finished: no run in progress, and nothing left over from the previous run (Streamlit marks an element it has
+# not drawn again in this run data-stale until the run replaces or removes it).
+IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && !document.querySelector('[data-stale=\"true\"]')"
 
 
 async def settle(page, charts: bool) -> None:

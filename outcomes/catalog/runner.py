@@ -157,20 +157,24 @@ def _run_model(con, query: Query, values: dict, raw: bool, timeout, max_rows, sc
     """A `model:` query: its SQL runs for every site, the post-step turns those rows into one row per site,
     and only the rows of the sites asked for (within `scope`) come out, suppressed unless `raw`. The SQL's
     rows never leave this function."""
+    from outcomes.catalog import model_runs
     from outcomes.measures import models
 
     every_site = values | {"filters": values["filters"] | {"sites": None}}
-    rows, _ = execute(con, query.sql, every_site, timeout, None)
-    out = models.get(query.model)(rows, values)
-    del rows
-    table = out.table.reset_index(drop=True)
-    seen = table if scope is None else table[table["site"].isin(scope)].reset_index(drop=True)
-    if raw:
-        sup.roles(seen, query.suppress)
-        df, mask = seen, pd.DataFrame(False, index=seen.index, columns=seen.columns)
-    else:
-        df, mask = models.suppress_table(seen, query.suppress, out.total, every_site=len(seen) == len(table))
-    why = sup.reasons(seen, mask, query.suppress)
+    out, key = model_runs.output(con, query, every_site, lambda c, sql, v: execute(c, sql, v, timeout, None)[0])
+
+    def shown() -> tuple:
+        """The table as the user's scope may see it, suppressed unless raw: the same for any sites asked."""
+        table = out.table.reset_index(drop=True)
+        seen = table if scope is None else table[table["site"].isin(scope)].reset_index(drop=True)
+        if raw:
+            sup.roles(seen, query.suppress)
+            df, mask = seen, pd.DataFrame(False, index=seen.index, columns=seen.columns)
+        else:
+            df, mask = models.suppress_table(seen, query.suppress, out.total, every_site=len(seen) == len(table))
+        return df, mask, sup.reasons(seen, mask, query.suppress)
+
+    df, mask, why = model_runs.kept((key, scope, raw), shown)
     asked = values["filters"]["sites"]
     keep = df["site"].isin(asked) if asked is not None else pd.Series(True, index=df.index)
     df, mask, why = (x[keep].reset_index(drop=True) for x in (df, mask, why))
@@ -187,7 +191,7 @@ def _run_model(con, query: Query, values: dict, raw: bool, timeout, max_rows, sc
                 numbers = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
                 frame = frame.astype({c: "float64" for c in numbers})
                 frame.loc[hidden, numbers] = float("nan")
-        details[name] = frame
+        details[name] = frame.copy()  # the kept output's own frames stay as they were
     return Result(df, mask, values, truncated, time.monotonic() - started, raw, why, list(out.notes), details)
 
 

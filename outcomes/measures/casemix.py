@@ -1,8 +1,9 @@
 """Case-mix adjusted site comparison: expected counts from a logistic model of the outcome on client factors,
 O/E ratios with Byar's interval, indirectly standardised rates and Spiegelhalter's funnel limits.
 
-The method is written down in docs/measures/site_comparison.md. Every function works on episode rows with a
-`site`, a 0/1 `outcome` and the FACTORS columns, as queries/site_comparison.sql returns them.
+The method is written down in docs/measures/site_comparison.md. Every function works on rows with a `site`, a
+0/1 `outcome`, the FACTORS columns and, optionally, `episodes`: how many episodes the row stands for (1 when
+absent). queries/site_comparison.sql returns one counted row per site, outcome and combination of levels.
 """
 
 from __future__ import annotations
@@ -77,11 +78,13 @@ def prepare(rows: pd.DataFrame, factors=tuple(FACTORS)) -> tuple[pd.DataFrame, p
     """
     out = rows[["site", "outcome"]].copy()
     out["outcome"] = pd.to_numeric(out["outcome"]).astype("int64")
+    weight = rows["episodes"].astype("int64") if "episodes" in rows else pd.Series(1, index=rows.index, dtype="int64")
+    out["episodes"] = weight
     tables = []
     for f in factors:
         values = rows[f].astype(object).where(rows[f].notna(), MISSING).map(str)
-        counts = values.value_counts()
-        counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+        counts = weight.groupby(values, sort=True).sum()
+        counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
         reference = counts.index[0] if len(counts) else MISSING
         merged = [lvl for lvl, n in counts.items() if n < MIN_LEVEL and lvl != reference]
         out[f] = values.where(~values.isin(merged), reference)
@@ -132,8 +135,11 @@ def _independent(x: np.ndarray) -> np.ndarray:
 def collapse(coded: pd.DataFrame) -> pd.DataFrame:
     """`prepare`d rows as cells: one row per site and pattern of model levels, with episodes (n), events and the
     pattern's number (0, 1, ... in the order of the levels)."""
+    counted = coded.assign(events=coded["outcome"] * coded["episodes"])
     cells = (
-        coded.groupby(["site", *FACTORS], dropna=False, sort=True)["outcome"].agg(n="size", events="sum").reset_index()
+        counted.groupby(["site", *FACTORS], dropna=False, sort=True)
+        .agg(n=("episodes", "sum"), events=("events", "sum"))
+        .reset_index()
     )
     cells["pattern"] = cells.groupby(list(FACTORS), sort=True).ngroup()
     return cells
@@ -369,7 +375,7 @@ def model_summary(model: Fit) -> pd.DataFrame:
 
 
 def post_step(rows: pd.DataFrame, params: dict | None = None) -> Output:
-    """The `model: casemix` step of queries/site_comparison.sql: episode rows of all sites -> site table."""
+    """The `model: casemix` step of queries/site_comparison.sql: counted rows of all sites -> site table."""
     if rows.empty:
         empty = pd.DataFrame({c: pd.Series(dtype=object if c in ("site", "flag") else float) for c in COLUMNS})
         empty[["eligible", "observed"]] = empty[["eligible", "observed"]].astype("int64")

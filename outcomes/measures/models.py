@@ -1,7 +1,7 @@
 """Python post-steps a catalog query names in its header (`model: NAME`).
 
-A model query's SQL returns one row per unit (an episode); the runner hands those rows to the named post-step,
-which returns the published table (one row per site). The rows the SQL returned never leave the runner.
+A model query's SQL returns rows of units (episodes, or counted groups of them); the runner hands those rows to
+the named post-step, which returns the published table (one row per site). The SQL's rows never leave the runner.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from outcomes.present import alt_text, charts, files
 from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
 from outcomes.web import context, queries
-from outcomes.web.database import catalog, root_connection
+from outcomes.web.context import catalog
+from outcomes.web.database import info, root_connection
 from outcomes.web.downloads import download, exports
 from outcomes.web.panels import CHART_CONFIG, Panel, n_note, table_expander
 from outcomes.web.reuse import reused
@@ -73,11 +74,17 @@ class Comparison(NamedTuple):
     notes: tuple[str, ...]
     details: dict[str, pd.DataFrame]
 
+    def view(self) -> Comparison:
+        """The same result in frames of the caller's own (see queries.Rows.view)."""
+        return Comparison(self.rows.view(), self.notes, {k: v.copy(deep=False) for k, v in self.details.items()})
 
-@st.cache_data(max_entries=256, show_spinner=False)
+
+@st.cache_resource(max_entries=256, show_spinner=False)  # see queries.cached_run; callers get views
 def cached_result(name: str, items: tuple, version: db.DataVersion, scope: tuple | None) -> Comparison:
     # queries.cached_run's key, keeping the notes and tables a model query returns beside its rows
-    result = runner.run(root_connection(version), catalog()[name], dict(items), scope=scope)
+    result = runner.run(
+        root_connection(version), catalog()[name], dict(items), scope=scope, data_through=info(version)["data_through"]
+    )
     return Comparison(queries.Rows(result.data, result.mask, result.reasons), tuple(result.notes), result.details)
 
 
@@ -90,7 +97,7 @@ def run(name: str, values: dict) -> Comparison:
     except (db.VersionGone, duckdb.ConnectionException):
         context.restart()
     queries.record_run(key, comparison)
-    return comparison
+    return comparison.view()
 
 
 def fit_state(comparison: Comparison) -> tuple[bool, str]:

@@ -24,6 +24,7 @@ class Run:
     version: db.DataVersion | None  # None for a user without a role: they see no data
     page: str = "/"
     filters: dict = field(default_factory=dict)  # the sidebar's values, None where a filter is not set
+    queries: dict | None = field(default=None, repr=False)  # the catalog as this run read it (see catalog())
 
     @property
     def scope(self) -> tuple[str, ...] | None:
@@ -44,6 +45,15 @@ def current() -> Run:
     """This run's context (begun by app.py; begun here for a page script run on its own)."""
     run = st.session_state.get(_KEY)
     return run if run is not None else begin()
+
+
+def catalog() -> dict:
+    """The query catalog, read once per script run: a page asks for it dozens of times, and each reading checks
+    every file in queries/. A file added or edited shows on the next run."""
+    run = current()
+    if run.queries is None:
+        run.queries = database.catalog()
+    return run.queries
 
 
 def restart() -> None:

@@ -14,7 +14,8 @@ from outcomes.present.tables import format_table
 from outcomes.web import context, queries
 from outcomes.web.casemix import MODEL_PANELS
 from outcomes.web.casemix import explore as model_view
-from outcomes.web.database import catalog, catalog_problems, info, options
+from outcomes.web.context import catalog
+from outcomes.web.database import catalog_problems, info, options
 from outcomes.web.downloads import exports
 from outcomes.web.panels import ALL_HIDDEN, CHART_CONFIG, heading, keep_rows
 from outcomes.web.queries import given, run

@@ -8,7 +8,8 @@ import streamlit as st
 
 from outcomes.catalog import runner
 from outcomes.ingest import db
-from outcomes.web.database import catalog, root_connection
+from outcomes.web.context import catalog
+from outcomes.web.database import root_connection
 
 OTHER = "Other"
 MIN_CLIENTS = 11  # a value held by fewer clients is offered only within OTHER

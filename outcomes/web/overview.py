@@ -9,7 +9,8 @@ from outcomes.present import files, glossary, hidden
 from outcomes.present.flow_charts import table_figure
 from outcomes.present.pdf import Chart
 from outcomes.web import context, export_info
-from outcomes.web.database import catalog, info
+from outcomes.web.context import catalog
+from outcomes.web.database import info
 from outcomes.web.downloads import download
 from outcomes.web.panels import table_expander
 from outcomes.web.queries import run_many

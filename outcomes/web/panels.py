@@ -19,7 +19,8 @@ from outcomes.present.theme import label, unstable_count
 from outcomes.privacy import categories
 from outcomes.privacy.suppress import SMALL
 from outcomes.web import chart_notes, context, export_info, queries
-from outcomes.web.database import catalog, info
+from outcomes.web.context import catalog
+from outcomes.web.database import info
 from outcomes.web.downloads import download
 from outcomes.web.reuse import reused
 

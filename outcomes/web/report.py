@@ -21,7 +21,8 @@ from outcomes.present.pdf import Chart
 from outcomes.web import context, freshness, pdf, queries
 from outcomes.web import page as page_start
 from outcomes.web.casemix import MODEL_PANELS
-from outcomes.web.database import catalog, info
+from outcomes.web.context import catalog
+from outcomes.web.database import info
 from outcomes.web.panels import Panel
 from outcomes.web.sidebar import filters_text
 

@@ -15,7 +15,8 @@ from outcomes.present import report
 from outcomes.present.pdf import Chart
 from outcomes.web import context
 from outcomes.web.chart_notes import plain
-from outcomes.web.database import catalog, info, root_connection
+from outcomes.web.context import catalog
+from outcomes.web.database import info, root_connection
 
 
 def _stamp(*paths) -> tuple:
