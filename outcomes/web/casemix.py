@@ -218,8 +218,11 @@ def figures(query: Query, chart: dict, df: pd.DataFrame, converged: bool, key: t
 RATES_TEXT = {"kind": "rate_comparison", "ys": {"raw_rate": "Raw rate", "adjusted_rate": "Adjusted rate"}}
 
 
-def draw_figures(funnel, rates, key: str, chart: dict, df: pd.DataFrame, title: str, converged: bool) -> None:
-    """Both figures side by side, each with its text alternative (alt and a caption under it)."""
+def draw_figures(
+    funnel, rates, key: str, chart: dict, df: pd.DataFrame, title: str, converged: bool, rows_key: tuple | None = None
+) -> None:
+    """Both figures side by side, each with its text alternative (alt and a caption under it); `rows_key` (the
+    run's key) lets a rerun reuse the words."""
     left, right = st.columns([3, 2], gap="large")
     rates_text = RATES_TEXT if converged else {"kind": "rate_comparison", "ys": {"raw_rate": "Raw rate"}}
     for col, fig, spec, suffix, what in (
@@ -232,7 +235,10 @@ def draw_figures(funnel, rates, key: str, chart: dict, df: pd.DataFrame, title: 
             f"{title}: raw and adjusted rates" if converged else f"{title}: raw rates",
         ),
     ):
-        words = alt_text.summary(spec, df, what)
+        words = reused(
+            ("casemix-alt", repr(spec), what, rows_key) if rows_key else None,
+            lambda spec=spec, what=what: alt_text.summary(spec, df, what),
+        )
         with col:
             st.plotly_chart(
                 fig, width="stretch", key=f"chart-{key}{suffix}", config=CHART_CONFIG, alt=words, theme=None
@@ -287,7 +293,7 @@ class SiteComparisonPanel(Panel):
         if funnel is None or rates is None:
             st.info("The all-site rate is hidden (its counts are 1–10), so there is nothing to compare against.")
             return None
-        draw_figures(funnel, rates, self.key, chart, df, self.title(), converged)
+        draw_figures(funnel, rates, self.key, chart, df, self.title(), converged, run_key)
         caption = " · ".join(x for x in lines if x)
         if caption:
             st.caption(caption)

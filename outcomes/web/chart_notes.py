@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from outcomes.present import annotation_marks, under_chart
-from outcomes.web import queries
+from outcomes.web import context, queries
 
 QUERY = "annotations"
 
@@ -45,7 +45,11 @@ class Events:
 
 def events() -> Events:
     """The annotations query for this run's filters and the user's sites (none on a database loaded before
-    annotations existed)."""
+    annotations existed); worked out once per run, however many charts ask."""
+    return context.once(("events", queries.run_key(QUERY, queries.given(QUERY))), _events)
+
+
+def _events() -> Events:
     try:
         rows = queries.run(QUERY, queries.given(QUERY)).data
     except (duckdb.CatalogException, KeyError):

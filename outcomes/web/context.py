@@ -25,6 +25,7 @@ class Run:
     page: str = "/"
     filters: dict = field(default_factory=dict)  # the sidebar's values, None where a filter is not set
     queries: dict | None = field(default=None, repr=False)  # the catalog as this run read it (see catalog())
+    memo: dict = field(default_factory=dict, repr=False)  # see once()
 
     @property
     def scope(self) -> tuple[str, ...] | None:
@@ -54,6 +55,14 @@ def catalog() -> dict:
     if run.queries is None:
         run.queries = database.catalog()
     return run.queries
+
+
+def once(key, make):
+    """make()'s value, worked out once in this script run for `key`."""
+    memo = current().memo
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
 
 
 def restart() -> None:

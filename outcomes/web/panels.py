@@ -182,10 +182,14 @@ class Panel:
             fig_key,
             lambda: events.draw(charts.figure(chart, df, query.unstable_below, reasons=why, count_columns=counts)),
         )
+        legend = reused(
+            ("legend", repr(query.suppress), repr(chart), rows),
+            lambda: hidden.legend_line(why, query.suppress, charts.columns(chart)),
+        )
         footnote = "\n\n".join(
             x
             for x in (
-                hidden.legend_line(why, query.suppress, charts.columns(chart)),
+                legend,
                 *merged,
                 spec.get("footnote"),
                 charts.BUILDERS[chart["kind"]].note,
