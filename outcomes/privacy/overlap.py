@@ -96,6 +96,12 @@ def leaks(con, filters: dict, scope=None, start=None, end=None, tracks=None) -> 
             _COUNTING.pop(key).set()
 
 
+def clear() -> None:
+    """Forget every kept count (a benchmark's cold start)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
 def _tuple(v):
     return tuple(v) if isinstance(v, list) else v
 
