@@ -75,7 +75,6 @@ def bench_queries(db_path: Path, runs: int) -> list[dict]:
 def bench_pages(db_path: Path, runs: int, timeout: float = 300) -> list[dict]:
     """Server time of AppTest runs for every page, medians of `runs`: first render (every cache empty), reruns after a change of the
     sidebar sites filter (each to a set of sites not shown before), and cached reruns with nothing changed."""
-    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from outcomes.ingest import db
