@@ -372,6 +372,35 @@ def test_a_fit_is_kept_per_load_and_reused_across_sites(tmp_path_factory, query)
     con.close()
 
 
+def test_a_new_version_is_fitted_in_the_background(tmp_path_factory, query):
+    """After warm.start, every measure's default view is kept: the page's run fits nothing."""
+    from outcomes.catalog import model_runs
+    from outcomes.web import warm
+
+    model_runs.clear()
+    folder = tmp_path_factory.mktemp("warm")
+    write(folder / "files", clients({"Alder": {"n": 300, "mix": EASY}, "Birch": {"n": 300, "mix": HARD}}, 5))
+    load(folder / "files", folder / "db.duckdb", AS_OF)
+    version = db.DataVersion.of(folder / "db.duckdb")
+    thread = warm.start(version)
+    assert thread is not None and warm.start(version) is None  # once per version
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+
+    def refuse(con, sql, values):
+        raise AssertionError(f"fitted again: {values['measure']}")
+
+    con = db.connect(folder / "db.duckdb")
+    try:
+        for measure in query.params["measure"].choices:
+            values = runner.bind(query, {"measure": measure}, runner.data_through_of(con))
+            every_site = values | {"filters": values["filters"] | {"sites": None}}
+            out, _ = model_runs.output(con, query, every_site, refuse)
+            assert out.table["site"].tolist() == ["Alder", "Birch"]
+    finally:
+        con.close()
+
+
 @pytest.fixture(scope="module")
 def small_sites(tmp_path_factory):
     """A big site, a site of 8 eligible (hidden), one of 60 with 2 step-downs (observed hidden) and one of 40

@@ -25,8 +25,16 @@ def child(code: str, *args: str) -> tuple[dict, float]:
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
         raise RuntimeError(f"child process failed ({proc.returncode}): {tail}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = _last_json(proc.stdout)
     return out, mb(out.pop("maxrss_kb"))
+
+
+def _last_json(stdout: str) -> dict:
+    """The last line of `stdout` that is a JSON object (a library may print a progress bar after it)."""
+    for line in reversed(stdout.replace("\r", "\n").splitlines()):
+        if line.strip().startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"child process printed no result: {stdout[-200:]!r}")
 
 
 GENERATE = """
@@ -91,4 +99,4 @@ def child_tree(code: str, *args: str) -> tuple[dict, float]:
     if proc.returncode != 0:
         tail = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or [""]
         raise RuntimeError(f"child process failed ({proc.returncode}): {tail[0][:300]}")
-    return json.loads(stdout.strip().splitlines()[-1]), mb(peak[0])
+    return _last_json(stdout), mb(peak[0])

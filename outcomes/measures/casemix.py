@@ -151,8 +151,15 @@ def fit(rows: pd.DataFrame, factors=tuple(FACTORS)) -> Fit:
     return fit_cells(collapse(coded), levels, factors)
 
 
-def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS), design: tuple | None = None) -> Fit:
-    """`fit` on `collapse`d rows; `design` is a fit's own, to refit with fewer `factors` on the same patterns.
+def fit_cells(
+    cells: pd.DataFrame,
+    levels: pd.DataFrame,
+    factors=tuple(FACTORS),
+    design: tuple | None = None,
+    start: pd.Series | None = None,
+) -> Fit:
+    """`fit` on `collapse`d rows; `design` is a fit's own, to refit with fewer `factors` on the same patterns,
+    and `start` its estimates, where the refit's iterations begin (0 for a level it did not estimate).
 
     The fit runs on the distinct patterns of model levels with their counts of episodes and events (binomial
     rows): the likelihood is that of the episodes, and the fit costs what the number of patterns costs.
@@ -202,7 +209,8 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS),
     with _FIT_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            res = sm.GLM(endog, x, family=sm.families.Binomial()).fit(maxiter=MAX_ITER)
+            begin = None if start is None else np.array([start.get(nm, 0.0) for nm in names], dtype=float)
+            res = sm.GLM(endog, x, family=sm.families.Binomial()).fit(maxiter=MAX_ITER, start_params=begin)
         except (np.linalg.LinAlgError, ValueError) as exc:
             return failed(f"The model fit failed ({exc}); raw rates only.")
     index = pd.MultiIndex.from_tuples(names)
@@ -350,7 +358,7 @@ def factor_effects(cells: pd.DataFrame, model: Fit) -> pd.DataFrame:
     for f, label in FACTORS.items():
         estimated = ((model.levels["factor"] == f) & (model.levels["role"] == "estimated")).any()
         if estimated:
-            reduced = fit_cells(cells, base, [g for g in FACTORS if g != f], model.design)
+            reduced = fit_cells(cells, base, [g for g in FACTORS if g != f], model.design, model.params)
             without = expected_by_site(cells, reduced) if reduced.converged else pd.Series(np.nan, index=full.index)
         else:
             without = full

@@ -13,7 +13,7 @@ import streamlit as st
 
 from outcomes.ingest import db
 from outcomes.privacy import access
-from outcomes.web import auth, database
+from outcomes.web import auth, database, warm
 
 _KEY = "_run"
 
@@ -38,6 +38,8 @@ def begin() -> Run:
     auth.require_serving()
     user = auth.current_user()
     run = Run(user, database.data_version() if user.authorised else None)
+    if run.version is not None:
+        warm.start(run.version)
     st.session_state[_KEY] = run
     return run
 
