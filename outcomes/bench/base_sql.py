@@ -17,7 +17,7 @@ MEASURES_SQL = {name: BASE_DIR / f"{name}.sql" for name in ("stepdown_rate", "en
 
 def read_tables(db_path: str | Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the database whose base tables (clients, enrollments, attendance) are read."""
-    return duckdb.connect(str(db_path), read_only=True, config={"enable_progress_bar": False})
+    return duckdb.connect(str(db_path), read_only=True)
 
 
 def _measure(name: str):
