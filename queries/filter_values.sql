@@ -19,52 +19,73 @@ episodes as (
     from filtered(episodes, $filters)
 ),
 
--- distinct clients per value, one column at a time: a bitmap of client keys (dense 1..N, as in population.sql)
--- per value counts them about 15x faster than count(distinct) over the columns unpivoted
+-- distinct clients per value, one column at a time: a bitmap of client keys (dense 1..N, as in
+-- population.sql) per value counts them about 15x faster than count(distinct) over the columns unpivoted
 final as (
-    select 'payer' as filter, payer as value, bit_count(bitstring_agg(client_key)) as clients
+    select
+        'payer' as filter,
+        payer as value,
+        bit_count(bitstring_agg(client_key)) as clients
     from episodes
     where payer is not null
     group by payer
 
     union all
 
-    select 'gender' as filter, gender as value, bit_count(bitstring_agg(client_key)) as clients
+    select
+        'gender' as filter,
+        gender as value,
+        bit_count(bitstring_agg(client_key)) as clients
     from episodes
     where gender is not null
     group by gender
 
     union all
 
-    select 'age_band' as filter, age_band as value, bit_count(bitstring_agg(client_key)) as clients
+    select
+        'age_band' as filter,
+        age_band as value,
+        bit_count(bitstring_agg(client_key)) as clients
     from episodes
     where age_band is not null
     group by age_band
 
     union all
 
-    select 'primary_substance' as filter, primary_substance as value, bit_count(bitstring_agg(client_key)) as clients
+    select
+        'primary_substance' as filter,
+        primary_substance as value,
+        bit_count(bitstring_agg(client_key)) as clients
     from episodes
     where primary_substance is not null
     group by primary_substance
 
     union all
 
-    select 'living_situation' as filter, living_situation as value, bit_count(bitstring_agg(client_key)) as clients
+    select
+        'living_situation' as filter,
+        living_situation as value,
+        bit_count(bitstring_agg(client_key)) as clients
     from episodes
     where living_situation is not null
     group by living_situation
 
     union all
 
-    select 'employment' as filter, employment as value, bit_count(bitstring_agg(client_key)) as clients
+    select
+        'employment' as filter,
+        employment as value,
+        bit_count(bitstring_agg(client_key)) as clients
     from episodes
     where employment is not null
     group by employment
 
     union all
 
-    select 'track' as filter, track as value, bit_count(bitstring_agg(client_key)) as clients
+    select
+        'track' as filter,
+        track as value,
+        bit_count(bitstring_agg(client_key)) as clients
     from episodes
     where track is not null
     group by track

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from outcomes.ingest import db
 from outcomes.ingest.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
+# No background case-mix fits of each new database (outcomes/web/warm.py): the suite builds hundreds, and their
+# fits would only compete with the tests for the two cores. tests/test_casemix.py turns them on where it tests them.
+os.environ.setdefault("OUTCOMES_WARM_FITS", "0")
 FIXTURES = ROOT / "tests" / "fixtures"
 pytest_plugins = ["pg_server"]  # the real PostgreSQL server fixture, for the loader and the Data page
 

@@ -372,11 +372,12 @@ def test_a_fit_is_kept_per_load_and_reused_across_sites(tmp_path_factory, query)
     con.close()
 
 
-def test_a_new_version_is_fitted_in_the_background(tmp_path_factory, query):
+def test_a_new_version_is_fitted_in_the_background(tmp_path_factory, query, monkeypatch):
     """After warm.start, every measure's default view is kept: the page's run fits nothing."""
     from outcomes.catalog import model_runs
     from outcomes.web import warm
 
+    monkeypatch.setenv("OUTCOMES_WARM_FITS", "1")  # the suite turns them off elsewhere (conftest.py)
     model_runs.clear()
     folder = tmp_path_factory.mktemp("warm")
     write(folder / "files", clients({"Alder": {"n": 300, "mix": EASY}, "Birch": {"n": 300, "mix": HARD}}, 5))
