@@ -131,6 +131,9 @@ def change_sites(page, sites: list[str]) -> float:
     for i, site in enumerate(sites):
         box.locator("input").click()
         page.keyboard.type(site)
+        # Enter once the list shows the site: on a busy machine Enter on a list still filtering may pick
+        # nothing, and then no run starts and nothing is ever drawn
+        page.get_by_role("option", name=site, exact=True).first.wait_for(timeout=TIMEOUT_MS)
         if i == len(sites) - 1:
             page.evaluate("window.__ran = false")
             t = time.perf_counter()
