@@ -135,6 +135,8 @@ def test_weak_cookie_secret(secret, why):
 
 
 def test_generated_secrets_pass():
+    # a token_urlsafe(32) that once held "xxx" by chance: a random secret is not an example value
+    assert deploy.secret_problem("OkQ2DKVM2n3HHnnE8sF1dxn3CE-xxx5hJbPwCOE-UQA") is None
     for _ in range(50):
         assert deploy.secret_problem(secrets.token_hex(32)) is None
         assert deploy.secret_problem(secrets.token_urlsafe(32)) is None

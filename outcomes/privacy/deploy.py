@@ -49,7 +49,8 @@ PLACEHOLDERS = (
     "{tenant}",
     "...",
 )
-# Short marks are not looked for in client_secret: a random secret may hold "xxx" or "<" by chance.
+# Short marks are not looked for in client_secret or cookie_secret: a random secret may hold "xxx" or "<" by
+# chance.
 SECRET_PLACEHOLDERS = PLACEHOLDERS[:12]
 SECRET_BYTES = 32  # cookie_secret: at least this many random bytes
 CONFIG_HINT = (
@@ -146,7 +147,7 @@ def secret_problem(secret) -> str | None:
         return (
             "cookie_secret is not random (repeated or sequential characters); generate one with secrets.token_hex(32)"
         )
-    if _placeholder(s) or "secret" in s.lower() or "password" in s.lower():
+    if _placeholder(s, SECRET_PLACEHOLDERS) or "secret" in s.lower() or "password" in s.lower():
         return "cookie_secret is an example value; generate one with secrets.token_hex(32)"
     return None
 
