@@ -31,14 +31,18 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 VIEWPORT = {"width": 1366, "height": 900}
 TIMEOUT_MS = 180_000
 
-# Marks each run of the script: set when the app reports running, cleared by the bench before an action.
+# Marks each run of the script: set when the app reports running, cleared by the bench before an action. A
+# busy browser may deliver "running" and "notRunning" in one batch, so the records' old values count too: a
+# quick run must not go unseen (the bench would then wait for it forever).
 WATCH = """
 window.__ran = false;
-new MutationObserver(() => {
+new MutationObserver((records) => {
+  for (const r of records)
+    if (r.attributeName === 'data-test-script-state' && r.oldValue === 'running') window.__ran = true;
   const app = document.querySelector('[data-testid="stApp"]');
   if (app && app.getAttribute('data-test-script-state') === 'running') window.__ran = true;
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state'],
-  childList: true});
+  attributeOldValue: true, childList: true});
 """
 DRAWN = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
