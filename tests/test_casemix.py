@@ -689,3 +689,42 @@ def test_an_odds_ratio_resting_on_a_small_count_is_not_shown():
     # medicaid: odds 20/20 against the reference 150/150 -> 1, by hand
     assert medicaid["odds_ratio"] == pytest.approx(1.0, abs=1e-6) and medicaid["note"] == "estimated"
     assert not any(ch.isdigit() for ch in female["note"])  # the note names no number either
+
+
+def test_the_load_keeps_every_default_fit_and_runs_read_it(tmp_path_factory, query, monkeypatch):
+    """A load fits each measure's default view into the database; a run after a start reads it (fits nothing)
+    and gets what a fit now gives. An edited query, or another view, is fitted."""
+    import dataclasses
+
+    from outcomes.catalog import model_runs, model_store
+    from outcomes.measures import models
+
+    monkeypatch.setenv("OUTCOMES_LOAD_FITS", "1")  # the suite turns them off elsewhere (conftest.py)
+    folder = tmp_path_factory.mktemp("stored")
+    write(folder / "files", clients({"Alder": {"n": 300, "mix": EASY}, "Birch": {"n": 300, "mix": HARD}}, 6))
+    load(folder / "files", folder / "db.duckdb", AS_OF)
+    model_runs.clear()  # as after a server start
+
+    def refuse(con, sql, values):
+        raise AssertionError(f"fitted again: {values['measure']}")
+
+    con = db.connect(folder / "db.duckdb")
+    try:
+        keys = con.execute("select count(distinct key) from model_outputs").fetchone()[0]
+        assert keys == len(query.params["measure"].choices)
+        for measure in query.params["measure"].choices:
+            values = runner.model_values(runner.bind(query, {"measure": measure}, runner.data_through_of(con)))
+            stored, _ = model_runs.output(con, query, values, refuse)
+            fresh = models.get(query.model)(runner.execute(con, query.sql, values, None)[0], values)
+            pd.testing.assert_frame_equal(stored.table, fresh.table)
+            assert stored.notes == fresh.notes and stored.total == fresh.total
+            assert stored.details.keys() == fresh.details.keys()
+            for name, detail in fresh.details.items():
+                pd.testing.assert_frame_equal(stored.details[name].frame, detail.frame)
+                assert stored.details[name].follows == detail.follows
+        edited = dataclasses.replace(query, sql=query.sql + "\n-- edited\n")
+        with pytest.raises(AssertionError, match="fitted again"):
+            model_runs.output(con, edited, values, refuse)
+        assert model_store.read(con, model_store.key(query, values | {"start": AS_OF})) is None
+    finally:
+        con.close()

@@ -153,6 +153,12 @@ def _once(con, query: Query, values: dict, raw: bool, timeout, max_rows) -> tupl
     return df, mask, why, truncated, notes
 
 
+def model_values(values: dict) -> dict:
+    """A `model:` query's values as its SQL and post-step get them: every site (the sites asked for are picked
+    from the output afterwards)."""
+    return values | {"filters": values["filters"] | {"sites": None}}
+
+
 def _run_model(con, query: Query, values: dict, raw: bool, timeout, max_rows, scope, started: float) -> Result:
     """A `model:` query: its SQL runs for every site, the post-step turns those rows into one row per site,
     and only the rows of the sites asked for (within `scope`) come out, suppressed unless `raw`. The SQL's
@@ -160,7 +166,7 @@ def _run_model(con, query: Query, values: dict, raw: bool, timeout, max_rows, sc
     from outcomes.catalog import model_runs
     from outcomes.measures import models
 
-    every_site = values | {"filters": values["filters"] | {"sites": None}}
+    every_site = model_values(values)
     out, key = model_runs.output(con, query, every_site, lambda c, sql, v: execute(c, sql, v, timeout, None)[0])
 
     def shown() -> tuple:

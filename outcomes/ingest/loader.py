@@ -65,6 +65,9 @@ def load(
     # A TableSource has no file to checksum, so a load from it always builds anew.
     sums = {name: checksum(path) for name, path in files.items()} if tables is None else {}
     sums["_build"] = build_hash()
+    fits = _fits_wanted()
+    if fits:
+        sums["_fits"] = fits_hash()
     events = annotations.Extract(source if tables is None else None)  # the optional fifth extract
     sums |= events.sums
     if prebuilt is not None:
@@ -127,6 +130,10 @@ def load(
         else:
             report(0.85, "building summaries")
             build_models(con)
+        if fits:
+            report(0.92, "fitting the case-mix models")
+            fit_models(con, through)
+            con.execute("insert into load_files values ('_fits', 'queries (model:)', $s, null)", {"s": sums["_fits"]})
         con.execute("update load_info set load_seconds = $s", {"s": time.monotonic() - started})
         con.execute("checkpoint")
         con.close()
@@ -142,6 +149,29 @@ def load(
             tmp.unlink(missing_ok=True)
             Path(str(tmp) + ".wal").unlink(missing_ok=True)
         raise
+
+
+def _fits_wanted() -> bool:
+    return os.environ.get("OUTCOMES_LOAD_FITS", "1") != "0"
+
+
+def fits_hash() -> str:
+    """The fits' fingerprint (outcomes.catalog.model_store.fingerprint): a load whose data, build and fits are
+    all as before publishes nothing new."""
+    from outcomes.catalog import model_store
+    from outcomes.catalog.query import load_catalog
+
+    return model_store.fingerprint(load_catalog())
+
+
+def fit_models(con, through: dt.date) -> int:
+    """The case-mix fits of every measure's default view, kept in the new database (outcomes.catalog.model_store)
+    so that no page, digest or PDF waits seconds for them after a start. `OUTCOMES_LOAD_FITS=0` leaves them to be
+    fitted when first asked for."""
+    from outcomes.catalog import model_store
+    from outcomes.catalog.query import load_catalog
+
+    return model_store.fit_defaults(con, load_catalog(), through)
 
 
 def _fsync(path: Path) -> None:

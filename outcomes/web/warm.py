@@ -1,6 +1,8 @@
-"""The case-mix fits of every measure's default view, made in the background when a data version is first
-served: at a million clients a fit takes seconds, and a director opening Step-down after a restart or a reload
-should not wait for it. `OUTCOMES_WARM_FITS=0` turns this off."""
+"""The case-mix fits of every measure's default view, made ready in the background when a data version is first
+served: read from the database where the load kept them (outcomes.catalog.model_store), fitted where it did not
+(a database loaded with `OUTCOMES_LOAD_FITS=0`, or a query edited since). At a million clients a fit takes
+seconds, and a director opening Step-down after a restart or a reload should not wait for it.
+`OUTCOMES_WARM_FITS=0` turns this off."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import logging
 import os
 import threading
 
-from outcomes.catalog import runner
+from outcomes.catalog import model_store, runner
 from outcomes.catalog.query import load_catalog
 from outcomes.ingest import db
 
@@ -39,13 +41,8 @@ def _fit_defaults(version: db.DataVersion) -> None:
     except db.NoDatabase:
         return
     try:
-        for query in load_catalog().values():
-            if not query.model:
-                continue
-            measure = query.params.get("measure")
-            for value in getattr(measure, "choices", None) or [None]:
-                given = {} if value is None else {"measure": value}
-                runner.run(con, query, given, timeout=None)  # kept by outcomes.catalog.model_runs
+        for query, given in model_store.default_views(load_catalog()):
+            runner.run(con, query, given, timeout=None)  # kept by outcomes.catalog.model_runs
     except Exception:  # a reload may take the file away mid-way; pages fit on demand then
         logging.getLogger(__name__).info("background case-mix fits stopped", exc_info=True)
     finally:
