@@ -261,3 +261,31 @@ def test_heatmap_greys_a_hidden_cell_but_not_a_cell_with_no_row():
     z = _array(grey["z"]).astype(float).reshape(2, 2)  # rows Feb, Jan (sorted); columns weeks 1, 2
     assert np.isnan(z[0]).all() and np.isnan(z[1, 0]) and z[1, 1] == 1.0
     assert grey["text"][1][1] == "too few" and rates["text"][1][0] == "80%"
+
+
+def test_facets_built_unchecked_pass_plotly_checks_and_put_each_line_in_its_panel():
+    """facet_rates builds its figure without Plotly's checks (for speed): what it builds passes them, each
+    measure and facet gets its own panel, and a panel whose values are all hidden says so in its middle."""
+    import plotly.graph_objects as go
+
+    from outcomes.present.rate_charts import facet_rates
+
+    weeks = list(MONTHS[:3]) * 4
+    df = pd.DataFrame(
+        {
+            "week_start": weeks,
+            "session_type": ["group"] * 6 + ["family"] * 6,
+            "track": (["day"] * 3 + ["evening"] * 3) * 2,
+            "attended": [40, 42, 41, 30, 31, 29] + [None] * 6,
+            "rate": [0.8, 0.84, 0.82, 0.6, 0.62, 0.58] + [None] * 6,
+            "scheduled": [50] * 6 + [None] * 6,
+        }
+    )
+    why = reasons_for(df, {(i, c): sup.SMALL for i in range(6, 12) for c in ("rate", "attended", "scheduled")})
+    fig = facet_rates(df, "week_start", {"rate": "Attended"}, "session_type", "track", "scheduled", reasons=why)
+    checked = go.Figure(fig.to_dict())  # raises on any property Plotly does not know
+    drawn = {(t["name"], t.get("xaxis", "x")) for t in spec(checked)["data"] if not np.isnan(_array(t["y"])).all()}
+    assert drawn == {("Day", "x2"), ("Evening", "x2")}  # facets in name order: family (x), group (x2)
+    texts = [a["text"] for a in spec(checked)["layout"]["annotations"]]
+    assert texts[:2] == ["Family", "Group"] and "every value hidden" in texts[-1]
+    assert spec(checked)["layout"]["yaxis"]["tickformat"] == ".0%"

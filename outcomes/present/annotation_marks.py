@@ -35,6 +35,19 @@ def calendar_span(fig: go.Figure) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     return min(lows), max(highs)
 
 
+def _panels(fig: go.Figure) -> list[tuple[str, str]]:
+    """The (x axis, y axis) of each panel that holds a trace, in the order of their axes (row by row in a
+    grid), overlaid axes left out; ("x", "y") for a figure of one."""
+
+    def number(ref: str) -> int:
+        return int(ref[1:] or 1)
+
+    used = sorted({(t.xaxis or "x", t.yaxis or "y") for t in fig.data}, key=lambda p: (number(p[1]), number(p[0])))
+    layout = fig.layout.to_plotly_json()
+    own = [(x, y) for x, y in used if not layout.get(f"yaxis{y[1:]}", {}).get("overlaying")]
+    return own or [("x", "y")]
+
+
 def when(start: dt.date, end: dt.date | None) -> str:
     """ "3 Mar 2025", or "1 Mar – 30 Apr 2025" for a span."""
     if end is None or end == start:
@@ -85,41 +98,43 @@ def draw(fig: go.Figure | None, events: pd.DataFrame) -> go.Figure | None:
     ]
     if not shown:
         return fig
-    grid = {"row": "all", "col": "all"} if getattr(fig, "_grid_ref", None) else {}
+    panels = _panels(fig)
+    shapes = []
     for r in shown:
         start = pd.Timestamp(r["start_date"])
         if r["end_date"] is None or r["end_date"] == r["start_date"]:
-            fig.add_vline(x=start, line=dict(color=EVENT_COLOUR, width=1.5, dash="dash"), opacity=0.8, **grid)
+            mark = dict(type="line", x0=start, x1=start, line=dict(color=EVENT_COLOUR, width=1.5, dash="dash"))
+            mark["opacity"] = 0.8
         else:
-            fig.add_vrect(
-                x0=start,
-                x1=pd.Timestamp(r["end_date"]) + pd.Timedelta(days=1),
-                fillcolor=EVENT_COLOUR,
-                opacity=0.10,
-                line_width=0,
-                layer="below",
-                **grid,
-            )
+            end = pd.Timestamp(r["end_date"]) + pd.Timedelta(days=1)
+            mark = dict(type="rect", x0=start, x1=end, fillcolor=EVENT_COLOUR, opacity=0.10, line=dict(width=0))
+            mark["layer"] = "below"
+        # on every panel with data, as add_vline and add_vrect draw them, added in one update below
+        shapes += [mark | dict(xref=x, yref=f"{y} domain", y0=0, y1=1) for x, y in panels]
     # the labels on hover: markers along the top, on an invisible axis of their own so the data's axes keep
     # their ranges
     taken = [int(k[5:] or 1) for k in fig.layout.to_plotly_json() if k.startswith("yaxis")]
     axis = max(taken, default=1) + 1
-    fig.update_layout({f"yaxis{axis}": dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True)})
-    fig.add_trace(
-        go.Scatter(
-            x=[pd.Timestamp(r["start_date"]) for r in shown],
-            y=[0.97] * len(shown),
-            xaxis="x",
-            yaxis=f"y{axis}",
-            mode="markers",
-            name=NAME,
-            legendgroup=NAME,
-            showlegend=True,
-            cliponaxis=False,
-            marker=dict(symbol="triangle-down", size=11, color=EVENT_COLOUR),
-            hovertext=[html.escape(line(r)[len("Event: ") :]) for r in shown],
-            hovertemplate="%{hovertext}<extra></extra>",
-        )
+    more = {"shapes": [*fig.layout.shapes, *shapes]} if shapes else {}
+    fig.update_layout({f"yaxis{axis}": dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True)}, **more)
+    fig.add_traces(
+        [
+            dict(
+                type="scatter",
+                x=[pd.Timestamp(r["start_date"]) for r in shown],
+                y=[0.97] * len(shown),
+                xaxis="x",
+                yaxis=f"y{axis}",
+                mode="markers",
+                name=NAME,
+                legendgroup=NAME,
+                showlegend=True,
+                cliponaxis=False,
+                marker=dict(symbol="triangle-down", size=11, color=EVENT_COLOUR),
+                hovertext=[html.escape(line(r)[len("Event: ") :]) for r in shown],
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        ]
     )
     under_chart.add(fig, "events", [line(r) for r in shown])
     return fig

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -311,40 +314,29 @@ def facet_rates(
 ) -> go.Figure | None:
     """Rows of measures by columns of `facet` values, one line per `color` group in each panel; hidden values
     are grey placeholders beside the line."""
-    from plotly.subplots import make_subplots
-
     if df.empty or df[list(measures)].notna().sum().sum() == 0:
         return None
     facets = sorted(dict.fromkeys(df[facet]), key=str)  # the same order whatever the filters leave
     groups = sorted(dict.fromkeys(df[color]), key=str)
-    fig = make_subplots(
-        rows=len(measures),
-        cols=len(facets),
-        shared_xaxes=True,
-        shared_yaxes=True,
-        column_titles=[pretty(f) for f in facets],
-        row_titles=list(measures.values()),
-        horizontal_spacing=0.035,
-        vertical_spacing=0.08,
-    )
+    grid = _grid(len(measures), len(facets), tuple(pretty(f) for f in facets), tuple(measures.values()))
+    layout = copy.deepcopy(grid)
     parts = {key: part.sort_values(x) for key, part in df.groupby([facet, color], sort=False)}
     traces, rows, cols = [], [], []  # added in one go: one check of each trace instead of two
     for r, (col, name) in enumerate(measures.items(), start=1):
         for c, f in enumerate(facets, start=1):
             if df.loc[df[facet] == f, col].notna().sum() == 0:
                 k = (r - 1) * len(facets) + c
-                xd, yd = (
-                    fig.layout[f"xaxis{k if k > 1 else ''}"].domain,
-                    fig.layout[f"yaxis{k if k > 1 else ''}"].domain,
-                )
-                fig.add_annotation(
-                    text="every value hidden<br>(1–10, or hidden to protect one)",
-                    showarrow=False,
-                    xref="paper",
-                    yref="paper",
-                    x=(xd[0] + xd[1]) / 2,
-                    y=(yd[0] + yd[1]) / 2,
-                    font=dict(color="#777", size=11),
+                xd, yd = grid[f"xaxis{k if k > 1 else ''}"]["domain"], grid[f"yaxis{k if k > 1 else ''}"]["domain"]
+                layout["annotations"].append(
+                    dict(
+                        text="every value hidden<br>(1–10, or hidden to protect one)",
+                        showarrow=False,
+                        xref="paper",
+                        yref="paper",
+                        x=(xd[0] + xd[1]) / 2,
+                        y=(yd[0] + yd[1]) / 2,
+                        font=dict(color="#777", size=11),
+                    )
                 )
             for i, g in enumerate(groups):
                 part = parts.get((f, g))
@@ -390,14 +382,41 @@ def facet_rates(
                     )
                     rows.append(r)
                     cols.append(c)
-    if traces:
-        fig.add_traces(traces, rows=rows, cols=cols)
+    for trace, r, c in zip(traces, rows, cols):
+        k = (r - 1) * len(facets) + c
+        trace.update(xaxis=f"x{k if k > 1 else ''}", yaxis=f"y{k if k > 1 else ''}")
+    # unchecked: Plotly's checks of each of these properties were most of the time to draw the page; the tests
+    # build every chart kind checked (tests/test_chart_marks.py)
+    xs = pd.to_datetime(df[x])
+    span = [xs.min() - pd.Timedelta(days=4), xs.max() + pd.Timedelta(days=4)]
+    for name, axis in layout.items():
+        if name.startswith("xaxis"):
+            axis.update(tickformat="%b", nticks=3, range=span)
+        elif name.startswith("yaxis"):
+            axis.update(tickformat=".0%", rangemode="tozero", range=[0, 1])
+    fig = go.Figure(dict(data=traces, layout=layout), _validate=False)
     themed(fig).update_layout(
         height=height, hovermode="closest", legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0, title=None)
     )
-    xs = pd.to_datetime(df[x])
-    fig.update_xaxes(
-        tickformat="%b", nticks=3, range=[xs.min() - pd.Timedelta(days=4), xs.max() + pd.Timedelta(days=4)]
-    )
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero", range=[0, 1])
     return fig
+
+
+@functools.lru_cache(maxsize=32)
+def _grid(rows: int, cols: int, col_titles: tuple, row_titles: tuple) -> dict:
+    """The layout of a grid of panels sharing their axes, titled along the top and the right: what
+    make_subplots gives, made once per shape and titles."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        shared_xaxes=True,
+        shared_yaxes=True,
+        column_titles=list(col_titles),
+        row_titles=list(row_titles),
+        horizontal_spacing=0.035,
+        vertical_spacing=0.08,
+    )
+    layout = fig.layout.to_plotly_json()
+    layout.setdefault("annotations", [])
+    return layout

@@ -21,11 +21,11 @@ from outcomes.measures.casemix import FACTORS, MIN_LEVEL
 from outcomes.present import alt_text, charts, files
 from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
-from outcomes.web import context, queries
-from outcomes.web.context import catalog
+from outcomes.web import context, database, queries
 from outcomes.web.database import info, root_connection
 from outcomes.web.downloads import download, exports
-from outcomes.web.panels import CHART_CONFIG, Panel, n_note, table_expander
+from outcomes.web.panels import Panel, n_note, table_expander
+from outcomes.web.plotted import plot
 from outcomes.web.reuse import reused
 
 MEASURES = {
@@ -83,7 +83,11 @@ class Comparison(NamedTuple):
 def cached_result(name: str, items: tuple, version: db.DataVersion, scope: tuple | None) -> Comparison:
     # queries.cached_run's key, keeping the notes and tables a model query returns beside its rows
     result = runner.run(
-        root_connection(version), catalog()[name], dict(items), scope=scope, data_through=info(version)["data_through"]
+        root_connection(version),
+        database.catalog()[name],  # not the run's: this also runs on the prefetch thread, outside any session
+        dict(items),
+        scope=scope,
+        data_through=info(version)["data_through"],
     )
     return Comparison(queries.Rows(result.data, result.mask, result.reasons), tuple(result.notes), result.details)
 
@@ -240,9 +244,7 @@ def draw_figures(
             lambda spec=spec, what=what: alt_text.summary(spec, df, what),
         )
         with col:
-            st.plotly_chart(
-                fig, width="stretch", key=f"chart-{key}{suffix}", config=CHART_CONFIG, alt=words, theme=None
-            )
+            plot(fig, f"chart-{key}{suffix}", words)
             st.caption(words)
 
 

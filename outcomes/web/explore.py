@@ -17,7 +17,8 @@ from outcomes.web.casemix import explore as model_view
 from outcomes.web.context import catalog
 from outcomes.web.database import catalog_problems, info, options
 from outcomes.web.downloads import exports
-from outcomes.web.panels import ALL_HIDDEN, CHART_CONFIG, heading, keep_rows
+from outcomes.web.panels import ALL_HIDDEN, heading, keep_rows
+from outcomes.web.plotted import plot
 from outcomes.web.queries import given, run
 
 EXPLORE_COLUMNS = 3
@@ -170,7 +171,7 @@ def show(query: Query, chosen: dict) -> pd.DataFrame | None:
         count_columns=query.suppress.get("counts", []),
     )
     if fig is not None:
-        st.plotly_chart(fig, width="stretch", key=f"explore-chart-{query.name}", theme=None, config=CHART_CONFIG)
+        plot(fig, f"explore-chart-{query.name}")
     elif query.chart.get("kind") not in (None, "table"):
         st.info(ALL_HIDDEN)
     st.dataframe(format_table(df, mask, query, why), hide_index=True, width="stretch")

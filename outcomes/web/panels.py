@@ -22,14 +22,10 @@ from outcomes.web import chart_notes, context, export_info, queries
 from outcomes.web.context import catalog
 from outcomes.web.database import info
 from outcomes.web.downloads import download
+from outcomes.web.plotted import plot
 from outcomes.web.reuse import reused
 
 # The mode bar only while pointing at (or tabbing through) a chart, with three buttons, not eight tab stops
-CHART_CONFIG = {
-    "displaylogo": False,
-    "displayModeBar": "hover",
-    "modeBarButtonsToRemove": ["zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"],
-}
 ALL_HIDDEN = (
     "Every value here is hidden: each is a count of 1–10 or would give one away. Widen the filters or the date range."
 )
@@ -202,8 +198,7 @@ class Panel:
             st.info(ALL_HIDDEN)
         else:
             words = reused(("alt", *fig_key), lambda: alt_text.summary(chart, df, self.title(kept.grain)))
-            # theme=None: the project's template, whose tick labels and titles are 14.9:1 (Streamlit's are 3.8:1)
-            st.plotly_chart(fig, width="stretch", key=f"chart-{self.key}", config=CHART_CONFIG, alt=words, theme=None)
+            plot(fig, f"chart-{self.key}", words)
             st.caption(words)
             marks = chart_notes.under(fig)
             shown = (n for n in kept.notes if n not in merged)
