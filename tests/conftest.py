@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # No background case-mix fits of each new database (outcomes/web/warm.py): the suite builds hundreds, and their
 # fits would only compete with the tests for the two cores. tests/test_casemix.py turns them on where it tests them.
 os.environ.setdefault("OUTCOMES_WARM_FITS", "0")
+os.environ.setdefault("OUTCOMES_LOAD_FITS", "0")  # hundreds of test loads; tests/test_casemix.py fits at load
+os.environ.setdefault("OUTCOMES_PREFETCH", "0")  # nor views made ahead for other sites; tests/test_prefetch.py
 FIXTURES = ROOT / "tests" / "fixtures"
 pytest_plugins = ["pg_server"]  # the real PostgreSQL server fixture, for the loader and the Data page
 

@@ -132,11 +132,16 @@ def _params(path: Path, declared: dict, sql: str) -> dict[str, Param]:
     return params
 
 
+# libyaml's safe loader where PyYAML was built with it: the same documents, read about ten times as fast (the
+# catalog is read again whenever a file in queries/ changes, and on every start)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse(path: Path) -> Query:
     """Read one query file and validate its header against its SQL."""
     header, sql = split_header(path.read_text())
     try:
-        meta = yaml.safe_load(header) if header.strip() else None
+        meta = yaml.load(header, Loader=_LOADER) if header.strip() else None
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path.name}: header is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(meta, dict):

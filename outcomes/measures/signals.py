@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -33,6 +34,7 @@ MIN_POINTS = 10
 RULES = ("outside_limits", "long_run", "few_crossings")
 POPULATION = "population"
 MIN_CLIENTS = 11  # as on screen: a view of fewer clients shows nothing (see ui.require_population)
+SCAN_THREADS = 4  # queries of a scan run at once: enough to keep two cores busy while Python reads results
 
 
 @dataclass(frozen=True)
@@ -365,8 +367,7 @@ def analyse_series(
     """Run one series' query (suppressed, limited to `sites` within `scope`) and apply the rules to it.
     `results` keeps query results by query, parameters and sites, for series that share a query."""
     catalog = catalog or load_catalog()
-    given = dict(series.params) | ({"sites": list(sites)} if sites else {})
-    key = (series.query, repr(sorted(given.items())), repr(scope))
+    given, key = _given(series, sites, scope)
     if results is not None and key in results:
         data = results[key]
     else:
@@ -377,6 +378,12 @@ def analyse_series(
     return data, analyse(
         rows["month"], rows["events"], rows["n"], measure=series.key, label=series.label, site=site_label
     )
+
+
+def _given(series: Series, sites: list[str] | None, scope) -> tuple[dict, tuple]:
+    """(the values a series' query runs with for `sites`, the key of its result among a scan's results)."""
+    given = dict(series.params) | ({"sites": list(sites)} if sites else {})
+    return given, (series.query, repr(sorted(given.items())), repr(scope))
 
 
 def views(con, sites: list[str] | None = None, scope=None) -> list[tuple[str, list[str] | None]]:
@@ -401,13 +408,26 @@ def scan(
     """Every signal on every series, per site and for the sites together, from suppressed results only; a view
     of fewer than MIN_CLIENTS clients is skipped, as the screen would show it nothing."""
     catalog = catalog or load_catalog()
-    found: list[Signal] = []
-    results: dict = {}
-    for label, chosen in views(con, sites, scope):
-        if not population_ok(con, catalog, chosen, scope):
-            continue
-        for s in series:
-            found += analyse_series(con, s, chosen, scope, catalog, label, results)[1].signals
+    scanned = views(con, sites, scope)
+    # every view's population check and query at once (DuckDB runs them without the GIL); a view that fails
+    # its check is skipped as before, its results unread
+    with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
+        ok = [pool.submit(population_ok, con, catalog, chosen, scope) for _, chosen in scanned]
+        runs: dict = {}
+        for _, chosen in scanned:
+            for s in series:
+                given, key = _given(s, chosen, scope)
+                if key not in runs:
+                    runs[key] = pool.submit(
+                        lambda q, g: runner.run(con, catalog[q], g, scope=scope).data, s.query, given
+                    )
+        found: list[Signal] = []
+        for (label, chosen), passed in zip(scanned, ok):
+            if not passed.result():
+                continue
+            results = {key: runs[key].result() for key in (_given(s, chosen, scope)[1] for s in series)}
+            for s in series:
+                found += analyse_series(con, s, chosen, scope, catalog, label, results)[1].signals
     return found
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from outcomes.measures import kpis
@@ -13,13 +15,14 @@ from outcomes.web.context import catalog
 from outcomes.web.database import info
 from outcomes.web.downloads import download
 from outcomes.web.panels import table_expander
-from outcomes.web.queries import run_many
+from outcomes.web.queries import given, start
 from outcomes.web.reuse import reused
 
 
-def tiles() -> Chart:
-    """KPI tiles for the period against the one before, each with its trend, then the census; returns their
-    summary for the page PDF."""
+def tiles() -> Callable[[], Chart]:
+    """Draw the period line now and start the tiles' queries; returns the function that draws the KPI tiles
+    for the period against the one before, each with its trend, then the census, and returns their summary
+    for the page PDF."""
     run = context.current()
     through = info(run.version)["data_through"]
     f = run.filters
@@ -51,10 +54,16 @@ def tiles() -> Chart:
             for term, text in glossary.terms_for(None, " ".join(k.note for k in kpis.KPIS)):
                 st.markdown(f"**{term}**: {text}")
     # every KPI over all the periods in one run each (grain=periods), and both censuses, at once
-    *results, now, then = run_many(
-        [(kpi.query, kpi.periods_params(periods)) for kpi in kpis.KPIS]
+    started = [
+        start(name, given(name, params))
+        for name, params in [(kpi.query, kpi.periods_params(periods)) for kpi in kpis.KPIS]
         + [("census", kpis.census_params(period)), ("census", kpis.census_params(before, weeks=1))]
-    )
+    ]
+    return lambda: _drawn([result() for result in started], period, before, periods)
+
+
+def _drawn(results: list, period, before, periods) -> Chart:
+    *results, now, then = results
     tiles = []
     now, then = (_tagged(r, "active_clients", None, count=True) for r in (now, then))
     for col, kpi, rows in zip(st.columns(len(kpis.KPIS), gap="xsmall"), kpis.KPIS, results):

@@ -15,7 +15,7 @@ from outcomes.catalog import runner
 from outcomes.catalog.params import frozen
 from outcomes.ingest import db
 from outcomes.privacy import overlap
-from outcomes.web import context
+from outcomes.web import context, database, prefetch
 from outcomes.web.audit import log_run
 from outcomes.web.context import catalog
 from outcomes.web.database import info, root_connection
@@ -51,7 +51,11 @@ class Rows(_Frames):
 def cached_run(name: str, items: tuple, version: db.DataVersion, scope: tuple | None) -> Rows:
     # Keyed on the data version, every parameter and the user's site scope; holds suppressed data only.
     result = runner.run(
-        root_connection(version), catalog()[name], dict(items), scope=scope, data_through=info(version)["data_through"]
+        root_connection(version),
+        database.catalog()[name],  # not the run's: this also runs on the prefetch thread, outside any session
+        dict(items),
+        scope=scope,
+        data_through=info(version)["data_through"],
     )
     return Rows(result.data, result.mask, result.reasons, tuple(result.notes), result.params.get("grain"))
 
@@ -75,6 +79,8 @@ def run(name: str, values: dict) -> Rows:
     if name != POPULATION:
         require_population()
     key = run_key(name, values)
+    if catalog()[name].takes("sites"):
+        prefetch.note(lambda choice: (cached_run, prefetch.swap_sites(key, choice)))
     try:
         rows = cached_run(*key)
     except (db.VersionGone, duckdb.ConnectionException):
@@ -96,12 +102,13 @@ def record_run(key: tuple, result) -> None:
 def start(name: str, values: dict, cached=None):
     """run(name, values) started on a thread of its own; returns a function that waits for it and gives its
     rows (or what `cached`, a cached function of run_key's values, returns). DuckDB runs a query without
-    holding the GIL, so queries started together overlap each other and the drawing of the page. The thread
-    only calls the cached run, with every argument worked out here."""
-    if name != POPULATION:
-        require_population()
+    holding the GIL, so queries started together overlap each other, the minimum-population count and the
+    drawing of the page; the rows are given only once the view has passed that count. The thread only calls
+    the cached run, with every argument worked out here."""
     args = run_key(name, values)
     cached = cached or cached_run  # looked up at call time, not bound when the module loads
+    if catalog()[name].takes("sites"):
+        prefetch.note(lambda choice: (cached, prefetch.swap_sites(args, choice)))
     out: list = []
 
     def work() -> None:
@@ -114,6 +121,8 @@ def start(name: str, values: dict, cached=None):
     thread.start()
 
     def result() -> Rows:
+        if name != POPULATION:
+            require_population()
         thread.join()
         if isinstance(out[0], (db.VersionGone, duckdb.ConnectionException)):
             context.restart()
@@ -143,6 +152,14 @@ def clients_in_view() -> int | None:
     df = run(POPULATION, given(POPULATION)).data
     n = df["clients"].iloc[0] if len(df) else 0
     return None if pd.isna(n) else int(n)
+
+
+def count_population() -> None:
+    """Start the minimum-population count of this run's view on a thread, for require_population to wait for
+    (a cached run computes once however many ask)."""
+    view = run_key(POPULATION, given(POPULATION))
+    if st.session_state.get("_population_ok") != view:
+        start(POPULATION, dict(view[1]))
 
 
 def require_population() -> None:

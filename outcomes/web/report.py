@@ -18,11 +18,11 @@ from contextlib import contextmanager
 import streamlit as st
 
 from outcomes.present.pdf import Chart
-from outcomes.web import context, freshness, pdf, queries
+from outcomes.web import context, freshness, pdf, prefetch, queries
 from outcomes.web import page as page_start
 from outcomes.web.casemix import MODEL_PANELS
 from outcomes.web.context import catalog
-from outcomes.web.database import info
+from outcomes.web.database import info, options
 from outcomes.web.panels import Panel
 from outcomes.web.sidebar import filters_text
 
@@ -37,6 +37,7 @@ class Page:
         self.charts: list[Chart] = []  # for the PDF, in page order
         self._columns: Iterator | None = None
         self._above = None  # where analysts' panels ordered before a row of columns go
+        self.notice = None  # set by report_page
 
     def extras(self, before: int | None = None) -> list[str]:
         """Queries declaring this page that the page has not placed, by order (up to `before`)."""
@@ -70,18 +71,32 @@ class Page:
             self._columns = None
 
     def tiles(self) -> None:
-        """The Overview's KPI tiles and census, drawn now; their summary goes into the PDF."""
+        """The Overview's KPI tiles and census, placed here; their summary goes into the PDF."""
         from outcomes.web import overview
 
-        self.charts.append(overview.tiles())
+        self._later(overview.tiles)
 
     def signals(self) -> None:
-        """The Overview's signals and alerts for the user's sites, drawn now; also into the PDF."""
+        """The Overview's signals and alerts for the user's sites, placed here; also into the PDF."""
         from outcomes.web import signal_list
 
-        self.charts += signal_list.draw()
+        self._later(signal_list.start)
+
+    def _later(self, start) -> None:
+        """start() in a slot of its own, now; what it returns draws there when the page is drawn."""
+        slot = st.container()
+        with slot:
+            draw = start()
+
+        def drawn():
+            with slot:
+                return draw()
+
+        self.pending.append(drawn)
 
     def finish(self) -> None:
+        with self.notice:
+            queries.require_population()
         for extra in self.extras():
             self._place(extra, {}, st.container())
         for draw in self.pending:
@@ -93,7 +108,17 @@ class Page:
 @contextmanager
 def report_page(name: str, title: str):
     """Start a director page (title, what data and filters it shows, the minimum population) and draw it all
-    when the block ends."""
+    when the block ends; then let the same page for other sites be made ready (outcomes.web.prefetch)."""
+    with prefetch.drawing():
+        report = _started(name, title)
+        yield report
+        report.finish()
+    run = context.current()
+    offered = [s for s in options(run.version).get("site", []) if run.scope is None or s in run.scope]
+    prefetch.after_page(offered, run.filters.get("sites"))
+
+
+def _started(name: str, title: str) -> Page:
     page_start.page(title)
     run = context.current()
     through = info(run.version)["data_through"]
@@ -101,7 +126,7 @@ def report_page(name: str, title: str):
         f"Data through **{through:%d %b %Y}** · {filters_text(run.filters)} · the page address keeps these filters"
     )
     freshness.warn(through)
-    queries.require_population()
+    queries.count_population()  # beside the page's queries; no rows reach the page before it passes
     report = Page(name, title)
-    yield report
-    report.finish()
+    report.notice = st.container()  # where "Too few clients" goes, above the panels, if the view is too small
+    return report

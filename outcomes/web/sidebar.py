@@ -61,6 +61,7 @@ def draw(page: str | None = None) -> dict:
                 "Co-occurring mental health", ["any", "yes", "no"], key="co_occurring", bind="query-params"
             )
             values["co_occurring"] = {"yes": True, "no": False}.get(co)
+    values["sites"] = sorted(values["sites"])  # one order, so the same sites are one cached view
     run.filters = {k: (v or None) if isinstance(v, list) else v for k, v in values.items()}
     return run.filters
 

@@ -4,18 +4,20 @@ alert rules that hold, for the user's sites (or the sites chosen in the sidebar,
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx
 
 from outcomes.deliver import alerts, contents, schedule
 from outcomes.ingest import db
 from outcomes.measures import kpis
 from outcomes.present import report
 from outcomes.present.pdf import Chart
-from outcomes.web import context
+from outcomes.web import context, database, prefetch
 from outcomes.web.chart_notes import plain
-from outcomes.web.context import catalog
 from outcomes.web.database import info, root_connection
 
 
@@ -31,25 +33,47 @@ def rows(version: db.DataVersion, scope: tuple | None, period: kpis.Period, stam
     try:
         if schedule.DEFAULT_CONFIG.exists() and alerts.DEFAULT_ALERTS.exists():
             people = schedule.load_digests().by_name()
-            rules = alerts.load_alerts(None, people, catalog())
+            rules = alerts.load_alerts(None, people, database.catalog())
     except (schedule.DigestConfigError, alerts.AlertConfigError) as exc:
         logging.getLogger(__name__).error("overview alerts: %s", exc)
         problem = "The alert rules could not be read (see the server log); no alerts are shown."
-    found, holding = contents.overview_rows(root_connection(version), scope, period, rules, catalog())
+    # not the run's catalog: this also runs on the prefetch thread, outside any session
+    found, holding = contents.overview_rows(root_connection(version), scope, period, rules, database.catalog())
     return found, holding, problem
 
 
-def draw() -> list[Chart]:
-    """Draw both lists under the tiles; returns them as pages for the page PDF."""
+def start() -> Callable[[], list[Chart]]:
+    """Start working out both lists on a thread (beside the tiles' queries); returns the function that draws
+    them and returns them as pages for the page PDF."""
     run = context.current()
     f = run.filters
     period, _ = kpis.period_from(f.get("start"), f.get("end"), info(run.version)["data_through"])
     chosen = f.get("sites")
     scope = tuple(chosen) if chosen else run.scope  # the sidebar's choice is within the user's sites already
-    with st.spinner("Checking the control charts…"):
-        found, holding, problem = rows(
-            run.version, scope, period, _stamp(schedule.DEFAULT_CONFIG, alerts.DEFAULT_ALERTS)
-        )
+    args = (run.version, scope, period, _stamp(schedule.DEFAULT_CONFIG, alerts.DEFAULT_ALERTS))
+    prefetch.note(lambda choice: (rows, (args[0], choice or run.scope, *args[2:])))
+    out: list = []
+
+    def work() -> None:
+        try:
+            out.append(rows(*args))
+        except BaseException as exc:  # raised again on the script's own thread, by draw()
+            out.append(exc)
+
+    thread = add_script_run_ctx(threading.Thread(target=work, daemon=True))
+    thread.start()
+
+    def draw() -> list[Chart]:
+        with st.spinner("Checking the control charts…"):
+            thread.join()
+        if isinstance(out[0], BaseException):
+            raise out[0]
+        return _draw(*out[0], period)
+
+    return draw
+
+
+def _draw(found: pd.DataFrame, holding: pd.DataFrame, problem: str, period: kpis.Period) -> list[Chart]:
     st.subheader("Signals this period")
     st.caption(
         f"Control-chart signals on the monthly p-charts reaching into {period.label()}, for each site and for "
