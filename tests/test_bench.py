@@ -26,6 +26,7 @@ def result(tmp_path_factory):
         workdir=tmp / "work",
         progress=lambda message: None,
         port=int(os.environ.get("BENCH_PORT", "0")) or None,  # default: a free port
+        browser_options={"read_seconds": 1},
     )
 
 
@@ -60,6 +61,10 @@ def test_every_page_is_timed(result):
     for page in result["pages"]:
         assert page["first_ms"] > 0 and page["cached_ms"] > 0, page
         assert not page["problems"], page
+    director = [p for p in result["pages"] if p["page"] in ("pages/stepdown.py", "pages/overview.py")]
+    assert len(director) == 2
+    for page in director:  # a change of sites, nothing made ahead, then with the views made ahead
+        assert page["filter_change_ms"] > 0 and page["filter_change_ahead_ms"] > 0 and page["ahead_seconds"] >= 0
 
 
 def test_load_and_first_render_are_medians(result):
@@ -89,7 +94,7 @@ def test_browser_times_every_page(result):
     for p in b["pages"]:
         assert p["first_visit_ms"] > 0 and p["second_visit_ms"] > 0 and p["shared_link_ms"] > 0, p
     director = [p for p in b["pages"] if p["page"] in ("overview", "stepdown", "engagement", "retention")]
-    assert all(p["filter_change_ms"] > 0 for p in director)
+    assert all(p["filter_change_ms"] > 0 and p["filter_change_ahead_ms"] > 0 for p in director)
     assert b["after_start_ms"] == b["pages"][0]["first_visit_ms"]
     assert b["pdf"]["first_ms"] > 0 and b["pdf"]["second_ms"] > 0
     assert b["first_start"]["seconds"] > 0 and b["first_start"]["progress_shown"]

@@ -6,7 +6,9 @@ running and back to notRunning), no element is stale, and every Plotly chart sho
 tab) has drawn its SVG.
 Each round starts a new server: the first visit of each page is the first since that start (every server cache
 empty), the second visit reuses them; a filter change picks sites not shown before in that round; a shared link
-(the page address with filters not shown before) is opened in a fresh browser context (no browser cache).
+(the page address with filters not shown before) is opened in a fresh browser context (no browser cache). These
+rounds run with nothing made ahead (`OUTCOMES_PREFETCH=0`); one more server life times changes of sites after
+the page has been read for READ_SECONDS, as served by default (the other site choices made ahead).
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ def free_port() -> int:
 class Server:
     """`streamlit run app.py` on 127.0.0.1 from `root`, showing `db_path` (None: the clone's own database)."""
 
-    def __init__(self, port: int, db_path: Path | None = None, root: Path = ROOT):
-        self.port, self.db_path, self.root = port, db_path, root
+    def __init__(self, port: int, db_path: Path | None = None, root: Path = ROOT, env: dict | None = None):
+        self.port, self.db_path, self.root, self.extra = port, db_path, root, env or {}
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen | None = None
 
@@ -82,6 +84,7 @@ class Server:
         env.pop("OUTCOMES_DB", None)
         if self.db_path is not None:
             env["OUTCOMES_DB"] = str(self.db_path)
+        env |= self.extra
         cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
         cmd += ["--server.port", str(self.port), "--server.address", "127.0.0.1"]
         cmd += ["--browser.gatherUsageStats", "false"]
@@ -211,6 +214,32 @@ def _round(browser, server: Server, shown: list[tuple[str, str, bool]], choices:
     return out
 
 
+READ_SECONDS = 5  # a director reading the page before changing sites
+
+
+def changes_ahead(
+    browser, server: Server, shown, choices: list[list[str]], runs: int, read_seconds: float = READ_SECONDS
+) -> dict[str, list[float]]:
+    """One server life with the views made ahead (outcomes.web.prefetch): for each page with the Sites filter,
+    `runs` times, visit it, read it for `read_seconds`, then change sites to a set not chosen before."""
+    out: dict = {}
+    ctx = browser.new_context(viewport=VIEWPORT)
+    ctx.add_init_script(WATCH)
+    page = ctx.new_page()
+    fresh = iter(choices)
+    try:
+        for path, _, default in shown:
+            for _ in range(runs):
+                visit(page, f"{server.url}/{'' if default else path}")
+                if not page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').count():
+                    break
+                page.wait_for_timeout(read_seconds * 1000)
+                out.setdefault(path, []).append(change_sites(page, next(fresh)))
+    finally:
+        ctx.close()
+    return out
+
+
 def first_start(browser, port: int) -> dict:
     """A fresh clone (the tracked files copied, no database): seconds from server start to the first page drawn,
     which includes building the demo database behind a progress bar."""
@@ -251,7 +280,14 @@ def first_start(browser, port: int) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def bench_browser(db_path: Path, runs: int, port: int | None = None, progress=print, clone: bool = True) -> dict:
+def bench_browser(
+    db_path: Path,
+    runs: int,
+    port: int | None = None,
+    progress=print,
+    clone: bool = True,
+    read_seconds: float = READ_SECONDS,
+) -> dict:
     """Medians over `runs` server starts of every page's times in Chromium, the Step-down PDF, and (with
     `clone`) the first start of a fresh clone."""
     from playwright.sync_api import sync_playwright
@@ -266,7 +302,7 @@ def bench_browser(db_path: Path, runs: int, port: int | None = None, progress=pr
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for r in range(max(1, runs)):
-                server = Server(port, db_path)
+                server = Server(port, db_path, env={"OUTCOMES_PREFETCH": "0"})  # nothing made ahead
                 starts.append(server.start())
                 try:
                     offset = (r * 5) % len(choices)
@@ -276,6 +312,15 @@ def bench_browser(db_path: Path, runs: int, port: int | None = None, progress=pr
                 finally:
                     server.stop()
                 progress(f"browser round {r + 1}/{runs}")
+            server = Server(port, db_path, env={"OUTCOMES_PREFETCH": "1"})
+            server.start()
+            try:
+                ahead = changes_ahead(browser, server, shown, choices * 4, max(1, runs), read_seconds)
+            except Exception as exc:
+                ahead = {}
+                failed.append(f"changes made ahead: {str(exc).splitlines()[0][:200]}")
+            finally:
+                server.stop()
             try:
                 fresh = first_start(browser, port) if clone else None
             except Exception as exc:
@@ -301,6 +346,7 @@ def bench_browser(db_path: Path, runs: int, port: int | None = None, progress=pr
                 "first_visit_ms": median("first", path),
                 "second_visit_ms": median("second", path),
                 "filter_change_ms": median("change", path),
+                "filter_change_ahead_ms": _median(ahead.get(path, [])),
                 "shared_link_ms": median("shared", path),
             }
             for path, title, _ in shown

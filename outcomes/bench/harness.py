@@ -65,11 +65,12 @@ def run(
     browser: bool = True,
     port: int | None = None,
     load_runs: int | None = None,
+    browser_options: dict | None = None,
 ) -> dict:
     """Run the whole benchmark; returns the result dictionary (also saved as JSON). Every figure is a median
     of `runs`. With engine "spark", the load-time tables are also built on Spark local[2] and published, timed
     beside the DuckDB build. `browser`: also time the pages in Chromium against a server on `port` (default:
-    a free one). `load_runs`: loads to take the median of (default `runs`). The JSON is written after each
+    a free one; `browser_options`: more arguments of bench_browser). `load_runs`: loads to take the median of (default `runs`). The JSON is written after each
     step, with "complete" false until the last, so a run cut short keeps what it measured."""
     own_work = workdir is None
     work = Path(tempfile.mkdtemp(prefix="outcomes-bench-")) if own_work else Path(workdir)
@@ -126,7 +127,7 @@ def run(
             from outcomes.bench.browser import bench_browser
 
             progress("timing pages in Chromium ...")
-            result["browser"] = bench_browser(db_path, runs, port=port, progress=progress)
+            result["browser"] = bench_browser(db_path, runs, port=port, progress=progress, **(browser_options or {}))
         result["machine"]["load_average_end"] = load_average()
         result["targets"] = targets(result)
         result["complete"] = True

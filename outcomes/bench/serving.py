@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import statistics
 import time
@@ -84,11 +85,17 @@ def _fitted(con, query, given):
 
 
 def bench_pages(db_path: Path, runs: int, timeout: float = 300) -> list[dict]:
-    """Server time of AppTest runs for every page, medians of `runs`: first render (every cache empty), reruns after a change of the
-    sidebar sites filter (each to a set of sites not shown before), and cached reruns with nothing changed."""
+    """Server time of AppTest runs for every page, medians of `runs`: first render (every cache empty), reruns after
+    a change of the sidebar sites filter (each to a set of sites not shown before, nothing made ahead), cached
+    reruns with nothing changed, and reruns after a change of sites once the page has been idle (the views made
+    ahead, outcomes.web.prefetch; with how long that took)."""
     from streamlit.testing.v1 import AppTest
 
     from outcomes.ingest import db
+    from outcomes.web import prefetch
+
+    ahead_before = os.environ.get("OUTCOMES_PREFETCH")
+    os.environ["OUTCOMES_PREFETCH"] = "0"
 
     os.environ["OUTCOMES_DB"] = str(db_path)
     con = db.connect(db_path)
@@ -106,6 +113,7 @@ def bench_pages(db_path: Path, runs: int, timeout: float = 300) -> list[dict]:
         for _ in range(max(1, runs)):  # each first render with every cache empty, as after a server start
             cold()
             at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+            at._bidi_component_manager = components()
             at.switch_page(page)
             t = time.perf_counter()
             at.run()
@@ -133,19 +141,58 @@ def bench_pages(db_path: Path, runs: int, timeout: float = 300) -> list[dict]:
             at.run()
             times.append(time.perf_counter() - t)
         row["cached_ms"] = round(statistics.median(times) * 1000, 1)
+        if widget is not None:
+            cold()
+            os.environ["OUTCOMES_PREFETCH"] = "1"
+            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+            at._bidi_component_manager = components()
+            at.switch_page(page)
+            at.run()
+            times, waits = [], []
+            for choice in choices[: max(1, runs)]:
+                t = time.perf_counter()
+                prefetch.idle(timeout)
+                waits.append(time.perf_counter() - t)
+                at.multiselect(key="sites").set_value(choice)
+                t = time.perf_counter()
+                at.run()
+                times.append(time.perf_counter() - t)
+                problems += [str(e.value)[:200] for e in list(at.exception) + list(at.error)]
+            os.environ["OUTCOMES_PREFETCH"] = "0"
+            row["filter_change_ahead_ms"] = round(statistics.median(times) * 1000, 1)
+            row["ahead_seconds"] = round(waits[0], 2)  # from the first render drawn to every other site choice made
         row["problems"] = sorted(set(problems))
         out.append(row)
     cold()
+    if ahead_before is None:
+        os.environ.pop("OUTCOMES_PREFETCH", None)
+    else:
+        os.environ["OUTCOMES_PREFETCH"] = ahead_before
     return out
 
 
+@functools.cache
+def components():
+    """Streamlit's custom-component registry, found once: a server scans the installed packages for components
+    when it starts; a new AppTest does it on its first run (a quarter of a second here), which is not page time."""
+    from streamlit.components.v2.component_manager import BidiComponentManager
+
+    manager = BidiComponentManager()
+    manager.discover_and_register_components(start_file_watching=False)
+    return manager
+
+
 def cold() -> None:
-    """Empty every cache a server fills as it serves: Streamlit's, the kept model fits and overlap counts."""
+    """Empty every cache a server fills as it serves: Streamlit's, the kept model fits, overlap counts and what
+    was made ahead for other sites."""
     import streamlit as st
 
     from outcomes.catalog import model_runs
     from outcomes.privacy import overlap
+    from outcomes.web import prefetch
 
+    prefetch.idle(600)  # nothing of the last page is still being made
+    prefetch.clear()
     st.cache_data.clear()
     st.cache_resource.clear()
     model_runs.clear()
