@@ -28,7 +28,7 @@ from outcomes import cli
 from outcomes.catalog import runner
 from outcomes.deliver import alerts as alerting
 from outcomes.deliver import digest, mailer
-from outcomes.measures import kpis, signals
+from outcomes.measures import kpis, signal_scan
 from outcomes.present import notice as notices
 from outcomes.privacy import audit
 
@@ -653,7 +653,7 @@ def test_bad_digests_files_are_refused_with_the_entry_named(text, error):
 def test_unknown_sites_and_roles_are_refused(demo_db):
     config = digest.parse_digests(DIGESTS.replace('["Northside"]', '["Northsde"]'), "digests.toml")
     with pytest.raises(digest.DigestConfigError, match=r"'Northside director': unknown sites \['Northsde'\]"):
-        digest.check_sites(config, signals.sites_of(demo_db))
+        digest.check_sites(config, signal_scan.sites_of(demo_db))
     from outcomes.privacy import access
 
     grants = access.parse_roles(

@@ -16,7 +16,7 @@ from scipy.stats import binom
 
 from outcomes import cli
 from outcomes.catalog import runner
-from outcomes.measures import signals
+from outcomes.measures import signal_scan, signals
 from outcomes.measures.signals import analyse, crossings_limit, detect, longest_run_limit
 
 A, B = 60, 40  # of 100: above and below the centre line in every series built from them below
@@ -280,24 +280,24 @@ def test_scan_reads_suppressed_results_only(catalog, demo_db):
     s = signals.SERIES_BY_KEY["stepdown_14"]
     shown = runner.run(demo_db, catalog[s.query], s.params | {"sites": ["Northside"]}).data
     raw = runner.run(demo_db, catalog[s.query], s.params | {"sites": ["Northside"]}, raw=True).data
-    _, analysis = signals.analyse_series(demo_db, s, ["Northside"], None, catalog, "Northside")
+    _, analysis = signal_scan.analyse_series(demo_db, s, ["Northside"], None, catalog, "Northside")
     assert analysis.points == int(shown["stepdown_rate"].notna().sum()) < len(raw)
 
 
 def test_scan_views_and_scope(demo_db, catalog):
-    assert signals.views(demo_db) == [
+    assert signal_scan.views(demo_db) == [
         ("Eastgate", ["Eastgate"]),
         ("Northside", ["Northside"]),
         ("Riverside", ["Riverside"]),
         ("", None),
     ]
-    assert signals.views(demo_db, scope=("Northside",)) == [("Northside", ["Northside"])]
-    assert signals.views(demo_db, ["Northside", "Riverside"]) == [
+    assert signal_scan.views(demo_db, scope=("Northside",)) == [("Northside", ["Northside"])]
+    assert signal_scan.views(demo_db, ["Northside", "Riverside"]) == [
         ("Northside", ["Northside"]),
         ("Riverside", ["Riverside"]),
         ("", ["Northside", "Riverside"]),
     ]
-    found = signals.scan(demo_db, scope=("Northside",), catalog=catalog)
+    found = signal_scan.scan(demo_db, scope=("Northside",), catalog=catalog)
     assert {s.site for s in found} <= {"Northside"}
 
 

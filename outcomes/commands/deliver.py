@@ -45,18 +45,18 @@ def cmd_audit(args) -> int:
 
 
 def cmd_signals(args) -> int:
-    from outcomes.measures import signals
+    from outcomes.measures import signal_scan
 
     con = db.connect(args.db)
     try:
-        known = signals.sites_of(con)
+        known = signal_scan.sites_of(con)
         unknown = [s for s in args.site or [] if s not in known]
         if unknown:
             raise CliError(f"unknown site {', '.join(unknown)} (the data has {', '.join(known)})")
-        found = signals.scan(con, sites=args.site or None)
+        found = signal_scan.scan(con, sites=args.site or None)
     finally:
         con.close()
-    sys.stdout.write(output.FORMATS[args.format](signals.table(found)).rstrip("\n") + "\n")
+    sys.stdout.write(output.FORMATS[args.format](signal_scan.table(found)).rstrip("\n") + "\n")
     return 0
 
 

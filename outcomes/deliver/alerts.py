@@ -27,7 +27,7 @@ import pandas as pd
 
 from outcomes.catalog import runner
 from outcomes.catalog.query import Query
-from outcomes.measures import kpis, signals
+from outcomes.measures import kpis, signal_scan, signals
 from outcomes.paths import ROOT
 
 DEFAULT_ALERTS = ROOT / "config" / "alerts.toml"
@@ -215,7 +215,7 @@ def evaluate(
     con, rule: Rule, catalog: dict[str, Query], data_through: dt.date, scope=None, sites: list[str] | None = None
 ) -> list[Reading]:
     """The rule on each of its sites (within `scope`, and `sites` when given), from suppressed results."""
-    names = list(rule.sites) if rule.sites is not None else signals.sites_of(con)
+    names = list(rule.sites) if rule.sites is not None else signal_scan.sites_of(con)
     if scope is not None:
         names = [s for s in names if s in scope]
     if sites is not None:
@@ -224,11 +224,11 @@ def evaluate(
     month = last_full_month(data_through)
     out = []
     for site in names:
-        if not signals.population_ok(con, catalog, [site], scope):
+        if not signal_scan.population_ok(con, catalog, [site], scope):
             out.append(Reading(rule, site, None, month, None, f"{site}: too few clients to show"))
             continue
         try:
-            df, analysis = signals.analyse_series(con, series, [site], scope, catalog, site)
+            df, analysis = signal_scan.analyse_series(con, series, [site], scope, catalog, site)
         except (KeyError, ValueError) as exc:
             raise AlertConfigError(
                 f"alert {rule.name!r}: {rule.query} gives no monthly series of {rule.rate} ({exc})"

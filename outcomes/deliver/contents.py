@@ -13,7 +13,7 @@ from outcomes.catalog import runner
 from outcomes.catalog.query import Query, load_catalog
 from outcomes.deliver import alerts as alerting
 from outcomes.deliver.schedule import Recipient
-from outcomes.measures import kpis, signals
+from outcomes.measures import kpis, signal_scan, signals
 from outcomes.present import flow_charts
 from outcomes.present import pdf as export
 from outcomes.present.report import (
@@ -70,14 +70,14 @@ def build(
     scope = recipient.scope
     through = runner.data_through_of(con)
     previous = kpis.previous_period(period)
-    digest = Digest(recipient, period, previous, through, signals.population_ok(con, catalog, None, scope))
+    digest = Digest(recipient, period, previous, through, signal_scan.population_ok(con, catalog, None, scope))
     if not digest.enough:
         return digest
     digest.summary = tiles(con, catalog, scope, period, previous)
     in_view = events_in_view(con, catalog, scope)
     digest.events = events_rows(in_view, period)
-    found = signals.scan(con, None, scope, catalog)
-    digest.signals = signals.current(found, period.start)
+    found = signal_scan.scan(con, None, scope, catalog)
+    digest.signals = signal_scan.current(found, period.start)
     digest.older_signals = len(found) - len(digest.signals)
     for rule in rules or []:
         if recipient.name not in rule.recipients:
@@ -122,9 +122,9 @@ def overview_rows(
     rows for a user's sites (`scope` None: every site), from suppressed results; empty when the view holds
     fewer than 11 clients."""
     catalog = catalog or load_catalog()
-    if not signals.population_ok(con, catalog, None, scope):
+    if not signal_scan.population_ok(con, catalog, None, scope):
         return signal_rows([]), alert_rows([])
-    found = signals.current(signals.scan(con, None, scope, catalog), period.start)
+    found = signal_scan.current(signal_scan.scan(con, None, scope, catalog), period.start)
     through = runner.data_through_of(con)
     holding = [r for rule in rules or [] for r in alerting.evaluate(con, rule, catalog, through, scope) if r.holds]
     return signal_rows(found), alert_rows(holding)

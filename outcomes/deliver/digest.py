@@ -35,7 +35,7 @@ from outcomes.deliver.schedule import (
     period_before,
     period_key,
 )
-from outcomes.measures import signals
+from outcomes.measures import signal_scan
 from outcomes.present import report as rendering
 from outcomes.privacy import access, audit
 
@@ -253,7 +253,7 @@ def run(
     now = (now or dt.datetime.now(dt.UTC)).astimezone(config.timezone)
     report = Report()
     through = runner.data_through_of(con)
-    known = signals.sites_of(con)
+    known = signal_scan.sites_of(con)
     check_sites(config, known)
     alerting.check_sites(rules or [], known)
     chosen = list(config.recipients)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from outcomes.catalog import grain, runner
 from outcomes.catalog.query import Query
-from outcomes.measures import kpis, signals
+from outcomes.measures import kpis, signal_scan, signals
 from outcomes.present import (
     annotation_marks,
     control_charts,
@@ -79,7 +79,7 @@ def analysis_note(analysis: signals.Analysis) -> str:
 def series_chart(con, series: signals.Series, sites, scope, catalog, site_label: str, title: str, events=None):
     """A p-chart of one signals series with its signals (and `events`, the program events in view) drawn on it,
     and the lines for under it."""
-    df, analysis = signals.analyse_series(con, series, sites, scope, catalog, site_label)
+    df, analysis = signal_scan.analyse_series(con, series, sites, scope, catalog, site_label)
     rows = signals.series_rows(series, df)
     fig = control_charts.rate_p_chart(rows, "month", "events", "n", title=None)
     if fig is None:
