@@ -2,16 +2,19 @@
 
 At a million clients a case-mix fit takes seconds; made once by the load, the first visit after a server start,
 a digest run and a PDF read it instead of fitting. An output is found by a key over the query's SQL, its model,
-the argument values and the code of outcomes/measures, so an edited query, a changed default or a new release
-fits afresh instead of reading an output it would not make.
+the argument values and the post-step's code (its module, models.py and the project modules they import), so an
+edited query, a changed default or a changed model fits afresh instead of reading an output it would not make.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
+import importlib.util
 import io
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,14 +22,24 @@ import pandas as pd
 from outcomes.measures import models
 
 TABLE = "model_outputs"
-MEASURES_DIR = Path(models.__file__).resolve().parent
 
 
 @functools.cache
-def _code() -> str:
+def _code(model: str) -> str:
+    """A digest of the post-step's code: its module, outcomes/measures/models.py, and the project modules
+    either imports (a change elsewhere, say to a chart, keeps the fits)."""
+    from outcomes.paths import ROOT
+
+    module = importlib.import_module(models.REGISTRY[model].split(":")[0])
+    files = {Path(models.__file__).resolve(), Path(module.__file__).resolve()}
+    for path in list(files):
+        for name in re.findall(r"^from (outcomes(?:\.\w+)+) import", path.read_text(), re.M):
+            found = importlib.util.find_spec(name)
+            if found is not None and found.origin:
+                files.add(Path(found.origin).resolve())
     digest = hashlib.sha256()
-    for path in sorted(MEASURES_DIR.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted(files):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -41,13 +54,13 @@ def frozen_values(value):
 
 def key(query, values: dict) -> str:
     """The key of the output of `query` for `values` (as runner passes them to the post-step)."""
-    text = json.dumps([query.sql, query.model, repr(frozen_values(values)), _code()])
+    text = json.dumps([query.sql, query.model, repr(frozen_values(values)), _code(query.model)])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def fingerprint(catalog: dict) -> str:
     """What the load's fits depend on besides the data: every `model:` query's SQL and model, and the code."""
-    text = json.dumps(sorted([q.sql, q.model] for q in catalog.values() if q.model) + [_code()])
+    text = json.dumps(sorted([q.sql, q.model, _code(q.model)] for q in catalog.values() if q.model))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -15,7 +15,7 @@ from outcomes.web.context import catalog
 from outcomes.web.database import info
 from outcomes.web.downloads import download
 from outcomes.web.panels import table_expander
-from outcomes.web.queries import given, start
+from outcomes.web.queries import given, run_key, start
 from outcomes.web.reuse import reused
 
 
@@ -54,29 +54,43 @@ def tiles() -> Callable[[], Chart]:
             for term, text in glossary.terms_for(None, " ".join(k.note for k in kpis.KPIS)):
                 st.markdown(f"**{term}**: {text}")
     # every KPI over all the periods in one run each (grain=periods), and both censuses, at once
-    started = [
-        start(name, given(name, params))
-        for name, params in [(kpi.query, kpi.periods_params(periods)) for kpi in kpis.KPIS]
-        + [("census", kpis.census_params(period)), ("census", kpis.census_params(before, weeks=1))]
+    calls = [(kpi.query, kpi.periods_params(periods)) for kpi in kpis.KPIS] + [
+        ("census", kpis.census_params(period)),
+        ("census", kpis.census_params(before, weeks=1)),
     ]
-    return lambda: _drawn([result() for result in started], period, before, periods)
+    started = [start(name, given(name, params)) for name, params in calls]
+    # the tiles are worked out once for the same rows: a rerun only draws them
+    key = ("tiles", tuple(run_key(name, given(name, params)) for name, params in calls), tuple(periods))
+
+    def drawn() -> Chart:
+        results = [result() for result in started]
+        tiles, census = reused(key, lambda: _tiles(results, period, before, periods))
+        return _drawn(tiles, census, period, before)
+
+    return drawn
 
 
-def _drawn(results: list, period, before, periods) -> Chart:
+def _tiles(results: list, period, before, periods) -> tuple[list, list]:
+    """(the KPI tiles, the census tiles) of the tiles' query results."""
     *results, now, then = results
-    tiles = []
     now, then = (_tagged(r, "active_clients", None, count=True) for r in (now, then))
-    for col, kpi, rows in zip(st.columns(len(kpis.KPIS), gap="xsmall"), kpis.KPIS, results):
-        df = _tagged(rows, kpi.value, kpi.n)
-        tile = kpis.tile(kpi, kpi.by_period(df, periods), periods, catalog()[kpi.query].unstable_below)
+    tiles = [
+        kpis.tile(
+            kpi, kpi.by_period(_tagged(rows, kpi.value, kpi.n), periods), periods, catalog()[kpi.query].unstable_below
+        )
+        for kpi, rows in zip(kpis.KPIS, results)
+    ]
+    return tiles, kpis.census_tiles(now, then, period, before)
+
+
+def _drawn(tiles: list, census: list, period, before) -> Chart:
+    for col, tile in zip(st.columns(len(kpis.KPIS), gap="xsmall"), tiles):
         _metric(col, tile)
-        tiles.append(tile)
     st.subheader("Active clients by level of care")
     st.caption(
         f"Clients in care in the week of {period.end:%-d %b %Y}, against the week of {before.end:%-d %b %Y}; "
         f"lines: the {kpis.CENSUS_WEEKS} weeks up to it."
     )
-    census = kpis.census_tiles(now, then, period, before)
     if not census:
         st.info("No episodes match these filters.")
     else:

@@ -14,6 +14,7 @@ this off.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -107,6 +108,14 @@ def clear() -> None:
     with _lock:
         _pending.clear()
         _done.clear()
+
+
+@atexit.register
+def _stop() -> None:
+    """At exit, drop what waits and let a run in progress end: a thread torn down inside DuckDB aborts."""
+    with _lock:
+        _pending.clear()
+    idle(10)
 
 
 def idle(timeout: float = 60.0) -> bool:
