@@ -3,6 +3,7 @@ suppressed results only: each selected site, and the sites together."""
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +17,8 @@ from outcomes.privacy import overlap
 POPULATION = "population"
 MIN_CLIENTS = 11  # as on screen: a view of fewer clients shows nothing (see web.queries.require_population)
 SCAN_THREADS = 4  # queries of a scan run at once: enough to keep two cores busy while Python reads results
+# queries of a scan run at once on this thread (a background thread that should take one core at most sets 1)
+THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("scan_threads", default=SCAN_THREADS)
 
 
 def sites_of(con) -> list[str]:
@@ -97,7 +100,7 @@ def scan(
     scanned = views(con, sites, scope)
     # every view's population check and query at once (DuckDB runs them without the GIL); a view that fails
     # its check is skipped as before, its results unread
-    with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=THREADS.get()) as pool:
         ok = [pool.submit(population_ok, con, catalog, chosen, scope) for _, chosen in scanned]
         runs: dict = {}
         for _, chosen in scanned:

@@ -3,7 +3,7 @@ the other choices of the Sites filter.
 
 Changing sites is the step a director takes most; at a million clients a page's queries take about half a
 second of both cores. So once a page has been drawn and no page is being drawn anywhere in the process, one
-background thread at a lower CPU priority runs the same cached functions with the same arguments but other
+background thread at a lower CPU priority, one query at a time, runs the same cached functions with the same arguments but other
 sites: each site alone, each pair, ..., all sites (every choice when the user has up to MAX_SITES sites, else
 each site alone and all together). A change of sites then finds its rows cached and only draws. Results are
 the same cached runs a page would make (suppressed, keyed by data version, values and the user's site scope),
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from itertools import combinations
 
+from outcomes.measures import signal_scan
 from outcomes.web import context
 
 MAX_SITES = 4  # every choice of up to 4 sites: 15 views
@@ -136,6 +137,7 @@ def _work() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
     except (AttributeError, OSError):
         pass
+    signal_scan.THREADS.set(1)  # one query at a time: a page asked for meanwhile has the other core
     while True:
         with _lock:
             while not _pending or _drawing:
