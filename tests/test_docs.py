@@ -71,3 +71,19 @@ def test_guide_links_resolve():
     text = GUIDE.read_text()
     for target in re.findall(r"\]\((?!https?://)([^)#]+)", text):
         assert (GUIDE.parent / target).resolve().exists(), f"broken link {target} in docs/adding-a-query.md"
+
+
+INTERNAL_SETTINGS = {"OUTCOMES_SANDBOX_CONFIG"}  # the server hands its workers their limits; nobody sets it
+
+
+def _settings() -> list[str]:
+    code = "\n".join(p.read_text() for p in (ROOT / "outcomes").rglob("*.py"))
+    return sorted(set(re.findall(r"OUTCOMES_[A-Z_]*[A-Z]", code)) - INTERNAL_SETTINGS)
+
+
+@pytest.mark.parametrize("name", _settings())
+def test_every_environment_setting_is_documented(name):
+    text = "\n".join(p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
+    # a list of one family may name the rest by their ending: (`$OUTCOMES_SQL_MEMORY_LIMIT`, `_THREADS`)
+    ending = name.split("_SQL_", 1)[1] if "_SQL_" in name else ""
+    assert name in text or (ending and f"`_{ending}`" in text), f"{name} is read by the code but in no doc"

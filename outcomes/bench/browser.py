@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from itertools import combinations
+from itertools import combinations, cycle
 from pathlib import Path
 
 from outcomes.paths import ROOT
@@ -226,7 +226,7 @@ def changes_ahead(
     ctx = browser.new_context(viewport=VIEWPORT)
     ctx.add_init_script(WATCH)
     page = ctx.new_page()
-    fresh = iter(choices)
+    fresh = cycle(choices)  # each page's changes go to sets its earlier changes did not
     try:
         for path, _, default in shown:
             for _ in range(runs):
@@ -308,7 +308,7 @@ def bench_browser(
                     offset = (r * 5) % len(choices)
                     rounds.append(_round(browser, server, shown, (choices[offset:] + choices[:offset]) * 4))
                 except Exception as exc:  # a round that timed out is a finding; the others still count
-                    failed.append(f"round {r + 1}: {str(exc).splitlines()[0][:200]}")
+                    failed.append(f"round {r + 1}: {_first_line(exc)}")
                 finally:
                     server.stop()
                 progress(f"browser round {r + 1}/{runs}")
@@ -318,14 +318,14 @@ def bench_browser(
                 ahead = changes_ahead(browser, server, shown, choices * 4, max(1, runs), read_seconds)
             except Exception as exc:
                 ahead = {}
-                failed.append(f"changes made ahead: {str(exc).splitlines()[0][:200]}")
+                failed.append(f"changes made ahead: {_first_line(exc)}")
             finally:
                 server.stop()
             try:
                 fresh = first_start(browser, port) if clone else None
             except Exception as exc:
                 fresh = None
-                failed.append(f"first start: {str(exc).splitlines()[0][:200]}")
+                failed.append(f"first start: {_first_line(exc)}")
         finally:
             browser.close()
 
@@ -359,6 +359,10 @@ def bench_browser(
         "first_start": fresh,
         "problems": failed + sorted({p for r in rounds for p in r["problems"]}),
     }
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _median(values: list[float]) -> float | None:

@@ -30,10 +30,15 @@ def child(code: str, *args: str) -> tuple[dict, float]:
 
 
 def _last_json(stdout: str) -> dict:
-    """The last line of `stdout` that is a JSON object (a library may print a progress bar after it)."""
+    """The last JSON object `stdout` ends a line with (DuckDB's progress bar may print before it on the same
+    line, or after it)."""
     for line in reversed(stdout.replace("\r", "\n").splitlines()):
-        if line.strip().startswith("{"):
-            return json.loads(line)
+        at = line.find('{"')
+        if at >= 0:
+            try:
+                return json.loads(line[at:])
+            except ValueError:
+                continue
     raise RuntimeError(f"child process printed no result: {stdout[-200:]!r}")
 
 

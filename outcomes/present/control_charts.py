@@ -237,15 +237,7 @@ def p_chart_grid(
         if framed is None:
             xd = fig.layout[f"xaxis{i + 1 if i else ''}"].domain
             yd = fig.layout[f"yaxis{i + 1 if i else ''}"].domain
-            fig.add_annotation(
-                text="every value hidden<br>(1–10, or hidden to protect one)",
-                showarrow=False,
-                xref="paper",
-                yref="paper",
-                x=(xd[0] + xd[1]) / 2,
-                y=(yd[0] + yd[1]) / 2,
-                font=dict(color="#595959"),
-            )
+            fig.add_annotation(hid.panel_note(xd, yd))
             # an empty trace so the panel still draws its axes
             fig.add_scatter(
                 x=[span.min(), span.max()],

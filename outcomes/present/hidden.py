@@ -77,6 +77,19 @@ def marker(x, y, texts: list[str], showlegend: bool = True, prefix: str = "", x_
     )
 
 
+def panel_note(x_domain, y_domain) -> dict:
+    """The note in the middle of a panel of small multiples whose every value is hidden (an annotation)."""
+    return dict(
+        text="every value hidden<br>(1–10, or hidden to protect one)",
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=(x_domain[0] + x_domain[1]) / 2,
+        y=(y_domain[0] + y_domain[1]) / 2,
+        font=dict(color="#595959", size=11),  # 7:1 on white
+    )
+
+
 def legend_line(reasons: pd.DataFrame | None, spec: dict, columns=None) -> str:
     """The line under a chart or table that hides anything, for the labels it uses ("" when nothing is
     hidden): suppress.legend over `columns` (all when None)."""

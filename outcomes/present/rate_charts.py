@@ -327,17 +327,7 @@ def facet_rates(
             if df.loc[df[facet] == f, col].notna().sum() == 0:
                 k = (r - 1) * len(facets) + c
                 xd, yd = grid[f"xaxis{k if k > 1 else ''}"]["domain"], grid[f"yaxis{k if k > 1 else ''}"]["domain"]
-                layout["annotations"].append(
-                    dict(
-                        text="every value hidden<br>(1–10, or hidden to protect one)",
-                        showarrow=False,
-                        xref="paper",
-                        yref="paper",
-                        x=(xd[0] + xd[1]) / 2,
-                        y=(yd[0] + yd[1]) / 2,
-                        font=dict(color="#777", size=11),
-                    )
-                )
+                layout["annotations"].append(hidden.panel_note(xd, yd))
             for i, g in enumerate(groups):
                 part = parts.get((f, g))
                 if part is None:

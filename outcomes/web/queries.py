@@ -109,31 +109,43 @@ def start(name: str, values: dict, cached=None):
     cached = cached or cached_run  # looked up at call time, not bound when the module loads
     if catalog()[name].takes("sites"):
         prefetch.note(lambda choice: (cached, prefetch.swap_sites(args, choice)))
+    waited = on_thread(cached, *args)
+
+    def result() -> Rows:
+        if name != POPULATION:
+            require_population()
+        got = waited()
+        if isinstance(got, (db.VersionGone, duckdb.ConnectionException)):
+            context.restart()
+        if isinstance(got, overlap.Differencing):
+            refuse(got)
+        if isinstance(got, BaseException):
+            raise got
+        record_run(args, got)
+        return got.view()  # Rows, or what `cached` returns: a result with its own view()
+
+    return result
+
+
+def on_thread(fn, *args):
+    """fn(*args) started on a thread of its own, in this script run's context; returns the function that waits
+    for it and gives what it returned, or the exception it raised (to raise on the script's own thread)."""
     out: list = []
 
     def work() -> None:
         try:
-            out.append(cached(*args))
-        except BaseException as exc:  # raised again on the script's own thread, by result()
+            out.append(fn(*args))
+        except BaseException as exc:
             out.append(exc)
 
     thread = add_script_run_ctx(threading.Thread(target=work, daemon=True))
     thread.start()
 
-    def result() -> Rows:
-        if name != POPULATION:
-            require_population()
+    def waited():
         thread.join()
-        if isinstance(out[0], (db.VersionGone, duckdb.ConnectionException)):
-            context.restart()
-        if isinstance(out[0], overlap.Differencing):
-            refuse(out[0])
-        if isinstance(out[0], BaseException):
-            raise out[0]
-        record_run(args, out[0])
-        return out[0].view()  # Rows, or what `cached` returns: a result with its own view()
+        return out[0]
 
-    return result
+    return waited
 
 
 def refuse(exc: overlap.Differencing) -> None:

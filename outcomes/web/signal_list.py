@@ -4,19 +4,17 @@ alert rules that hold, for the user's sites (or the sites chosen in the sidebar,
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
-from streamlit.runtime.scriptrunner import add_script_run_ctx
 
 from outcomes.deliver import alerts, contents, schedule
 from outcomes.ingest import db
 from outcomes.measures import kpis
 from outcomes.present import report
 from outcomes.present.pdf import Chart
-from outcomes.web import context, database, prefetch
+from outcomes.web import context, database, prefetch, queries
 from outcomes.web.chart_notes import plain
 from outcomes.web.database import info, root_connection
 
@@ -52,23 +50,14 @@ def start() -> Callable[[], list[Chart]]:
     scope = tuple(chosen) if chosen else run.scope  # the sidebar's choice is within the user's sites already
     args = (run.version, scope, period, _stamp(schedule.DEFAULT_CONFIG, alerts.DEFAULT_ALERTS))
     prefetch.note(lambda choice: (rows, (args[0], choice or run.scope, *args[2:])))
-    out: list = []
-
-    def work() -> None:
-        try:
-            out.append(rows(*args))
-        except BaseException as exc:  # raised again on the script's own thread, by draw()
-            out.append(exc)
-
-    thread = add_script_run_ctx(threading.Thread(target=work, daemon=True))
-    thread.start()
+    waited = queries.on_thread(rows, *args)
 
     def draw() -> list[Chart]:
         with st.spinner("Checking the control charts…"):
-            thread.join()
-        if isinstance(out[0], BaseException):
-            raise out[0]
-        return _draw(*out[0], period)
+            got = waited()
+        if isinstance(got, BaseException):
+            raise got
+        return _draw(*got, period)
 
     return draw
 
