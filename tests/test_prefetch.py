@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from outcomes.catalog import runner
+from outcomes.present import charts
 from outcomes.web import prefetch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,30 +59,43 @@ def _page(db_path, monkeypatch, page: str) -> AppTest:
 
 
 @pytest.mark.parametrize("page", ["pages/stepdown.py", "pages/overview.py", "pages/engagement.py"])
-def test_after_the_page_is_idle_a_change_of_sites_runs_no_query(demo_db_path, monkeypatch, ahead, page):
+def test_after_the_page_is_idle_a_change_of_sites_runs_no_query_and_builds_no_figure(
+    demo_db_path, monkeypatch, ahead, page
+):
     at = _page(demo_db_path, monkeypatch, page)
     assert prefetch.idle(120)
-    ran = []
-    real = runner.run
+    ran, built = [], []
+    real, real_figure = runner.run, charts.figure
     monkeypatch.setattr(runner, "run", lambda con, query, *a, **k: ran.append(query.name) or real(con, query, *a, **k))
+    monkeypatch.setattr(
+        charts, "figure", lambda spec, *a, **k: built.append(spec["kind"]) or real_figure(spec, *a, **k)
+    )
     shown = {}
     for choice in (["Riverside"], ["Eastgate", "Northside"]):
         at.multiselect(key="sites").set_value(choice)
         at.run()
         assert not at.exception, [e.value for e in at.exception]
-        shown[tuple(choice)] = [c.value for c in at.caption]
+        shown[tuple(choice)] = _drawn(at)
         assert prefetch.idle(120)
     assert ran == []  # every query of both views was cached before it was asked for
+    assert built == []  # nor built a chart
     # and the pages drawn from it are the pages drawn without it
     monkeypatch.setattr(runner, "run", real)
+    monkeypatch.setattr(charts, "figure", real_figure)
     monkeypatch.setenv("OUTCOMES_PREFETCH", "0")
     st.cache_data.clear()
     st.cache_resource.clear()
-    for choice, captions in shown.items():
+    for choice, drawn in shown.items():
         at = _page(demo_db_path, monkeypatch, page)
         at.multiselect(key="sites").set_value(list(choice))
         at.run()
-        assert [c.value for c in at.caption] == captions
+        assert _drawn(at) == drawn
+
+
+def _drawn(at: AppTest) -> tuple:
+    """What a page showed: its captions, tiles and charts (figure, text alternative)."""
+    charts_shown = [(c.proto.spec, c.proto.alt) for c in at.get("plotly_chart")]
+    return [c.value for c in at.caption], [(m.label, m.value) for m in at.metric], charts_shown
 
 
 def test_a_view_made_ahead_that_the_checks_refuse_is_still_refused(headline_db, monkeypatch, ahead):

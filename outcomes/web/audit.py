@@ -10,7 +10,6 @@ import streamlit as st
 from outcomes.catalog.params import frozen
 from outcomes.privacy import access, audit
 from outcomes.web import context
-from outcomes.web.auth import secret
 
 
 def log_event(kind: str, **details) -> None:
@@ -19,7 +18,7 @@ def log_event(kind: str, **details) -> None:
     run = context.current()
     details = {"page": run.page} | details | who(run.user)
     try:
-        audit.write(kind, run.user.label, path=audit.log_path(secret("audit_log")), **details)
+        audit.write(kind, run.user.label, path=audit.log_path(context.secret("audit_log")), **details)
     except audit.AuditError as exc:
         logging.getLogger(__name__).error("audit: %s", exc)
         if run.user.local:

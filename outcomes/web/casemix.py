@@ -21,11 +21,11 @@ from outcomes.measures.casemix import FACTORS, MIN_LEVEL
 from outcomes.present import alt_text, charts, files
 from outcomes.present.pdf import Chart
 from outcomes.present.tables import format_table
-from outcomes.web import context, database, queries
+from outcomes.web import context, database, prefetch, queries
 from outcomes.web.database import info, root_connection
 from outcomes.web.downloads import download, exports
 from outcomes.web.panels import Panel, n_note, table_expander
-from outcomes.web.plotted import plot
+from outcomes.web.plotted import made, plot
 from outcomes.web.reuse import reused
 
 MEASURES = {
@@ -222,30 +222,35 @@ def figures(query: Query, chart: dict, df: pd.DataFrame, converged: bool, key: t
 RATES_TEXT = {"kind": "rate_comparison", "ys": {"raw_rate": "Raw rate", "adjusted_rate": "Adjusted rate"}}
 
 
+def words(chart: dict, df: pd.DataFrame, title: str, converged: bool, rows_key: tuple | None = None) -> list[str]:
+    """The text alternatives of the funnel plot and the rates chart; `rows_key` (the run's key) lets a rerun, or
+    the prefetch thread ahead of it, build them once."""
+    rates_text = RATES_TEXT if converged else {"kind": "rate_comparison", "ys": {"raw_rate": "Raw rate"}}
+    out = []
+    for spec, what in (
+        (chart if converged else chart | {"rate": "raw_rate"}, title),
+        (rates_text, f"{title}: raw and adjusted rates" if converged else f"{title}: raw rates"),
+    ):
+        out.append(
+            reused(
+                ("casemix-alt", repr(spec), what, rows_key) if rows_key else None,
+                lambda spec=spec, what=what: alt_text.summary(spec, df, what),
+            )
+        )
+    return out
+
+
 def draw_figures(
     funnel, rates, key: str, chart: dict, df: pd.DataFrame, title: str, converged: bool, rows_key: tuple | None = None
 ) -> None:
-    """Both figures side by side, each with its text alternative (alt and a caption under it); `rows_key` (the
-    run's key) lets a rerun reuse the words."""
+    """Both figures side by side, each with its text alternative (alt and a caption under it)."""
     left, right = st.columns([3, 2], gap="large")
-    rates_text = RATES_TEXT if converged else {"kind": "rate_comparison", "ys": {"raw_rate": "Raw rate"}}
-    for col, fig, spec, suffix, what in (
-        (left, funnel, chart if converged else chart | {"rate": "raw_rate"}, "", title),
-        (
-            right,
-            rates,
-            rates_text,
-            "-rates",
-            f"{title}: raw and adjusted rates" if converged else f"{title}: raw rates",
-        ),
+    for col, fig, said, suffix in zip(
+        (left, right), (funnel, rates), words(chart, df, title, converged, rows_key), ("", "-rates")
     ):
-        words = reused(
-            ("casemix-alt", repr(spec), what, rows_key) if rows_key else None,
-            lambda spec=spec, what=what: alt_text.summary(spec, df, what),
-        )
         with col:
-            plot(fig, f"chart-{key}{suffix}", words)
-            st.caption(words)
+            plot(fig, f"chart-{key}{suffix}", said)
+            st.caption(said)
 
 
 class SiteComparisonPanel(Panel):
@@ -268,6 +273,24 @@ class SiteComparisonPanel(Panel):
         holder = st.container()
         values = queries.given(self.query.name, self.params)
         result = queries.start(self.query.name, values, cached=cached_result)
+        key = queries.run_key(self.query.name, values)
+
+        def both(args: tuple) -> None:  # both figures and their words, for another site choice (prefetch)
+            comparison = cached_result(*args)
+            df = comparison.rows.data
+            converged, _ = fit_state(comparison)
+            if df.empty:
+                return
+            chart = charts.spec(self.query.chart, self.values(), self.chart_options)
+            built = figures(self.query, chart, df, converged, args)
+            if None not in built:
+                words(chart, df, self.title(), converged, args)
+                for fig in built:
+                    made(fig)
+
+        if self.query.takes("sites"):
+            ahead = prefetch.Made(("casemix", self.key, repr(self.values()), repr(self.chart_options)), both)
+            prefetch.note(lambda choice: (ahead, (prefetch.swap_sites(key, choice),)))
 
         def draw() -> list[Chart] | None:
             with holder:
@@ -288,9 +311,12 @@ class SiteComparisonPanel(Panel):
             st.caption(f"Case-mix model: {message}")
         else:
             st.warning(f"Case-mix model: {message}", icon=":material/warning:")
-        note = n_note(query, df, mask, "eligible").replace(" eligible", " eligible episodes", 1)
+        note = reused(
+            ("casemix-note", run_key),
+            lambda: n_note(query, df, mask, "eligible").replace(" eligible", " eligible episodes", 1),
+        )
         adjusted = converged and chart.get("rate") == "adjusted_rate"
-        lines = [note, flags_text(df) if adjusted else ""]
+        lines = [note, reused(("casemix-flags", run_key), lambda: flags_text(df)) if adjusted else ""]
         funnel, rates = figures(query, chart, df, converged, run_key)
         if funnel is None or rates is None:
             st.info("The all-site rate is hidden (its counts are 1–10), so there is nothing to compare against.")

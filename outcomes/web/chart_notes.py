@@ -13,6 +13,7 @@ import streamlit as st
 
 from outcomes.present import annotation_marks, under_chart
 from outcomes.web import context, queries
+from outcomes.web.reuse import reused
 
 QUERY = "annotations"
 
@@ -39,14 +40,24 @@ class Events:
     rows: pd.DataFrame
     key: tuple
 
+    @classmethod
+    def of(cls, rows: pd.DataFrame) -> Events:
+        return cls(rows, tuple(map(tuple, rows.astype(str).to_numpy())))
+
     def draw(self, fig):
         return annotation_marks.draw(fig, self.rows)
+
+
+def events_key() -> tuple:
+    """The cached run of the annotations query for this run's filters and the user's sites."""
+    return queries.run_key(QUERY, queries.given(QUERY))
 
 
 def events() -> Events:
     """The annotations query for this run's filters and the user's sites (none on a database loaded before
     annotations existed); worked out once per run, however many charts ask."""
-    return context.once(("events", queries.run_key(QUERY, queries.given(QUERY))), _events)
+    key = events_key()
+    return context.once(("events", key), lambda: reused(("events", key), _events))
 
 
 def _events() -> Events:
@@ -55,4 +66,4 @@ def _events() -> Events:
     except (duckdb.CatalogException, KeyError):
         logging.getLogger(__name__).warning("no annotations table in this database; load it again to add one")
         rows = pd.DataFrame(columns=["annotation_id", "start_date", "end_date", "site", "label", "category"])
-    return Events(rows, tuple(map(tuple, rows.astype(str).to_numpy())))
+    return Events.of(rows)

@@ -59,6 +59,11 @@ def catalog() -> dict:
     return run.queries
 
 
+def secret(name: str):
+    """auth.secret, read once per script run: with no secrets file, each reading looks for one on disk."""
+    return once(("secret", name), lambda: auth.secret(name))
+
+
 def once(key, make):
     """make()'s value, worked out once in this script run for `key`."""
     memo = current().memo

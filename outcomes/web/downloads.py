@@ -11,7 +11,6 @@ from outcomes.present import files
 from outcomes.privacy import audit
 from outcomes.web import context
 from outcomes.web.audit import who
-from outcomes.web.auth import secret
 from outcomes.web.gate import require
 
 
@@ -37,7 +36,7 @@ def download(
     details = dict(page=context.current().page, query=query, params=params, raw=raw) | who(user)
     # a parameter that cannot be logged fails now, not on click
     audit.event("export", user.label, file=file_name, format=fmt, rows=rows, **details)
-    path = audit.log_path(secret("audit_log"))
+    path = audit.log_path(context.secret("audit_log"))
 
     def make() -> bytes:
         # Runs on a server thread when the browser asks for the file: the bytes are made once, logged with

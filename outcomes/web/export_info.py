@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from outcomes.catalog.params import frozen
 from outcomes.privacy import suppress as sup
 from outcomes.web import context
 from outcomes.web.database import info
@@ -12,7 +13,10 @@ from outcomes.web.database import info
 
 def _view() -> tuple[dt.date, dict]:
     run = context.current()
-    return info(run.version)["data_through"], {k: v for k, v in run.filters.items() if v is not None}
+    return context.once(
+        ("view", run.version, frozen(run.filters)),
+        lambda: (info(run.version)["data_through"], {k: v for k, v in run.filters.items() if v is not None}),
+    )
 
 
 def file_name(stem: str, ext: str) -> str:

@@ -10,12 +10,12 @@ from outcomes.measures import kpis
 from outcomes.present import files, glossary, hidden
 from outcomes.present.flow_charts import table_figure
 from outcomes.present.pdf import Chart
-from outcomes.web import context, export_info
+from outcomes.web import context, export_info, prefetch
 from outcomes.web.context import catalog
 from outcomes.web.database import info
 from outcomes.web.downloads import download
 from outcomes.web.panels import table_expander
-from outcomes.web.queries import given, run_key, start
+from outcomes.web.queries import cached_run, given, run_key, start
 from outcomes.web.reuse import reused
 
 
@@ -60,7 +60,19 @@ def tiles() -> Callable[[], Chart]:
     ]
     started = [start(name, given(name, params)) for name, params in calls]
     # the tiles are worked out once for the same rows: a rerun only draws them
-    key = ("tiles", tuple(run_key(name, given(name, params)) for name, params in calls), tuple(periods))
+    keys = [run_key(name, given(name, params)) for name, params in calls]
+    key = ("tiles", tuple(keys), tuple(periods))
+
+    def tiles_for(*args: tuple) -> None:  # the tiles for another site choice (prefetch)
+        results = [cached_run(*a).view() for a in args]
+        reused(("tiles", args, tuple(periods)), lambda: _tiles(results, period, before, periods))
+
+    ahead = prefetch.Made(("tiles", tuple(periods)), tiles_for)
+
+    def swapped(choice) -> tuple:
+        return tuple(prefetch.swap_sites(k, choice) if catalog()[k[0]].takes("sites") else k for k in keys)
+
+    prefetch.note(lambda choice: (ahead, swapped(choice)))
 
     def drawn() -> Chart:
         results = [result() for result in started]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pandas as pd
 import streamlit as st
@@ -18,11 +19,11 @@ from outcomes.present.tables import format_table
 from outcomes.present.theme import label, unstable_count
 from outcomes.privacy import categories
 from outcomes.privacy.suppress import SMALL
-from outcomes.web import chart_notes, context, export_info, queries
+from outcomes.web import chart_notes, context, export_info, prefetch, queries
 from outcomes.web.context import catalog
 from outcomes.web.database import info
 from outcomes.web.downloads import download
-from outcomes.web.plotted import plot
+from outcomes.web.plotted import made, plot
 from outcomes.web.reuse import reused
 
 # The mode bar only while pointing at (or tabbing through) a chart, with three buttons, not eight tab stops
@@ -67,6 +68,19 @@ def keep_rows(rows: queries.Rows, where: dict | None) -> queries.Rows:
     for col, value in where.items():
         keep &= rows.data[col].isin(value if isinstance(value, (list, tuple, set)) else [value])
     return queries.Rows(*(x[keep].reset_index(drop=True) for x in rows), rows.notes, rows.grain)
+
+
+class Built(NamedTuple):
+    """What a panel shows of a run's rows (Panel.built)."""
+
+    kept: queries.Rows  # the rows the panel keeps (`panel: rows:`)
+    chart: dict
+    note: str = ""  # the n note
+    fig: object = None  # None: every value hidden, or no rows
+    legend: str = ""  # what the hidden marks mean
+    words: str | None = None  # the text alternative
+    rows_key: tuple | None = None  # what the rows are the rows of
+    fig_key: tuple | None = None  # what the figure is built from
 
 
 @dataclass
@@ -141,6 +155,7 @@ class Panel:
         holder = st.container()
         values = queries.given(self.query.name, params)
         result = queries.start(self.query.name, values)
+        self._ahead(queries.run_key(self.query.name, values))
 
         def draw() -> Chart | None:
             rows = result()
@@ -151,9 +166,59 @@ class Panel:
 
         return draw
 
+    def _ahead(self, key: tuple) -> None:
+        """Let the prefetch thread build this panel's figure and words for the other site choices (see built)."""
+        if not self.query.takes("sites"):
+            return
+        events_key = chart_notes.events_key()
+
+        def make(args: tuple, events_args: tuple) -> None:
+            events = reused(
+                ("events", events_args), lambda: chart_notes.Events.of(queries.cached_run(*events_args).data)
+            )
+            fig = self.built(queries.cached_run(*args).view(), args, events).fig
+            if fig is not None:
+                made(fig)
+
+        ahead = prefetch.Made(("panel", self.key, repr(self.values()), repr(self.chart_options)), make)
+        prefetch.note(
+            lambda choice: (ahead, (prefetch.swap_sites(key, choice), prefetch.swap_sites(events_key, choice)))
+        )
+
+    def built(self, rows: queries.Rows, key: tuple, events: chart_notes.Events) -> Built:
+        """What the panel shows of the rows of the run `key`, drawing nothing: each part reused by what it is
+        built from, so a page that shows the same rows again, or the prefetch thread ahead of it, builds it once."""
+        query, spec = self.query, self.query.panel
+        kept = keep_rows(rows, spec.get("rows"))
+        df, mask, why = kept[:3]
+        chart = charts.spec(query.chart, self.values(), self.chart_options)
+        if df.empty:
+            return Built(kept, chart)
+        rows_key = (key, repr(spec.get("rows")))  # the same rows for the same run
+        n_col = charts.fill(spec.get("n"), self.values()) or chart.get("n")
+        note = reused(
+            ("note", query.path, repr(query.suppress), query.unstable_below, n_col, repr(spec.get("n_at")), rows_key),
+            lambda: n_note(query, df, mask, n_col, spec.get("n_at"), why),
+        )
+        counts = query.suppress.get("counts", [])
+        fig_key = ("chart", repr(chart), query.unstable_below, rows_key, events.key)
+        fig = reused(
+            fig_key,
+            lambda: events.draw(charts.figure(chart, df, query.unstable_below, reasons=why, count_columns=counts)),
+        )
+        legend = reused(
+            ("legend", repr(query.suppress), repr(chart), rows_key),
+            lambda: hidden.legend_line(why, query.suppress, charts.columns(chart)),
+        )
+        words = None
+        if fig is not None:
+            words = reused(("alt", *fig_key), lambda: alt_text.summary(chart, df, self.title(kept.grain)))
+        return Built(kept, chart, note, fig, legend, words, rows_key, fig_key)
+
     def _draw(self, result, values: dict, since: str) -> Chart | None:
         query, spec = self.query, self.query.panel
-        kept = keep_rows(result(), spec.get("rows"))
+        built = self.built(result(), queries.run_key(query.name, values), chart_notes.events())
+        kept, chart, note, fig, legend, words = built[:6]
         df, mask, why = kept[:3]
         merged = [n for n in kept.notes if n.startswith(categories.OTHER)]  # said under the chart
         for said in kept.notes:  # on the chart: "Quarterly: too few discharges per month to show months"
@@ -162,26 +227,9 @@ class Panel:
         if df.empty:
             st.info(spec.get("empty") or "No data match these filters.")
             return None
-        chart = charts.spec(query.chart, self.values(), self.chart_options)
-        rows = (queries.run_key(query.name, values), repr(spec.get("rows")))  # the same rows for the same run
-        n_col = charts.fill(spec.get("n"), self.values()) or chart.get("n")
-        note = reused(
-            ("note", query.path, repr(query.suppress), query.unstable_below, n_col, repr(spec.get("n_at")), rows),
-            lambda: n_note(query, df, mask, n_col, spec.get("n_at"), why),
-        )
+        rows = built.rows_key
         if note:
             st.caption(note)
-        counts = query.suppress.get("counts", [])
-        events = chart_notes.events()
-        fig_key = ("chart", repr(chart), query.unstable_below, rows, events.key)
-        fig = reused(
-            fig_key,
-            lambda: events.draw(charts.figure(chart, df, query.unstable_below, reasons=why, count_columns=counts)),
-        )
-        legend = reused(
-            ("legend", repr(query.suppress), repr(chart), rows),
-            lambda: hidden.legend_line(why, query.suppress, charts.columns(chart)),
-        )
         footnote = "\n\n".join(
             x
             for x in (
@@ -197,13 +245,12 @@ class Panel:
         if fig is None:
             st.info(ALL_HIDDEN)
         else:
-            words = reused(("alt", *fig_key), lambda: alt_text.summary(chart, df, self.title(kept.grain)))
             plot(fig, f"chart-{self.key}", words)
             st.caption(words)
             marks = chart_notes.under(fig)
             shown = (n for n in kept.notes if n not in merged)
             said = "\n".join(x for x in (since, *shown, note, marks, footnote) if x)
-            drawn = Chart(self.title(kept.grain), fig, said, repr(fig_key))
+            drawn = Chart(self.title(kept.grain), fig, said, repr(built.fig_key))
         if footnote:
             st.caption(footnote)
         with st.container(horizontal=True, vertical_alignment="top"):

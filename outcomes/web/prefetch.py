@@ -74,6 +74,23 @@ def note(make: Callable[[tuple[str, ...] | None], tuple[Callable, tuple]]) -> No
     context.current().memo.setdefault(_NOTES, []).append(make)
 
 
+class Made:
+    """A function for the worker to call, known by `key` (everything it builds from besides its arguments), not
+    by identity: the same work asked for by the next page run is recognised as done."""
+
+    def __init__(self, key, fn: Callable):
+        self.key, self.fn = key, fn
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Made) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
 def after_page(offered: list[str], chosen) -> None:
     """The page run has drawn: ask for its noted calls for every other site choice, nearest choices first."""
     makes = context.current().memo.get(_NOTES) or []

@@ -109,7 +109,9 @@ def start(name: str, values: dict, cached=None):
     cached = cached or cached_run  # looked up at call time, not bound when the module loads
     if catalog()[name].takes("sites"):
         prefetch.note(lambda choice: (cached, prefetch.swap_sites(args, choice)))
-    waited = on_thread(cached, *args)
+    known = _known()
+    got = known.get((cached, args))
+    waited = (lambda: got) if got is not None else on_thread(_remembered, cached, args)
 
     def result() -> Rows:
         if name != POPULATION:
@@ -125,6 +127,28 @@ def start(name: str, values: dict, cached=None):
         return got.view()  # Rows, or what `cached` returns: a result with its own view()
 
     return result
+
+
+@st.cache_resource(show_spinner=False)
+def _known() -> dict:
+    """The latest results of cached runs by (function, arguments): a rerun that finds its rows here starts no
+    thread for them. Cleared with Streamlit's caches; holds what those caches hold."""
+    return {}
+
+
+_KNOWN_MAX = 1024
+
+
+def _remembered(cached, args: tuple):
+    got = cached(*args)
+    known = _known()
+    known[(cached, args)] = got  # a dict's single assignment is atomic; sessions run in threads of their own
+    while len(known) > _KNOWN_MAX:
+        try:
+            known.pop(next(iter(known)))
+        except (KeyError, RuntimeError, StopIteration):  # another thread changed it meanwhile
+            break
+    return got
 
 
 def on_thread(fn, *args):

@@ -9,9 +9,10 @@ import streamlit as st
 
 # Figures and display tables already built, by everything they are built from (process-wide, least recently
 # used dropped first): a rerun that shows the same rows the same way reuses them. Building the Plotly figures
-# is most of a page's time once its queries are cached. Held as a cache resource, so clearing Streamlit's
+# is most of a page's time once its queries are cached; the prefetch thread builds them for the other site
+# choices too (about four entries per chart per choice). Held as a cache resource, so clearing Streamlit's
 # caches clears it too.
-_BUILT_MAX = 256
+_BUILT_MAX = 2048
 
 
 _KEYABLE = (int, float, str, bool, type(None), dt.date)
