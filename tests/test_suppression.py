@@ -845,23 +845,23 @@ def test_exported_csv_is_the_data_on_screen(demo_db_path, monkeypatch):
     st.cache_data.clear()
     st.cache_resource.clear()
     tabled, handed, files = [], [], []
-    real_table, real_run, real_add = panels.format_table, queries.cached_run, MediaFileManager.add_deferred
+    real_table, real_record, real_add = panels.format_table, queries.record_run, MediaFileManager.add_deferred
 
     def spy_table(df, mask, query, why=None):
         tabled.append((query.name, df.copy(), mask.copy(), why.copy()))
         return real_table(df, mask, query, why)
 
-    def spy_run(name, *args):  # every catalog result a page receives comes through the cached run
-        rows = real_run(name, *args)
-        handed.append((name, rows.data.copy()))
-        return rows
+    def spy_record(key, result):  # every catalog result a page receives is recorded, cached or just run
+        rows = result if isinstance(result, queries.Rows) else result.rows
+        handed.append((key[0], rows.data.copy()))
+        return real_record(key, result)
 
     def spy_add(self, data_callable, *args, **kwargs):
         files.append((kwargs.get("file_name"), data_callable))
         return real_add(self, data_callable, *args, **kwargs)
 
     monkeypatch.setattr(panels, "format_table", spy_table)
-    monkeypatch.setattr(queries, "cached_run", spy_run)
+    monkeypatch.setattr(queries, "record_run", spy_record)
     monkeypatch.setattr(MediaFileManager, "add_deferred", spy_add)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()

@@ -5,9 +5,10 @@ Changing sites is the step a director takes most; at a million clients a page's 
 second of both cores. So once a page has been drawn and no page is being drawn anywhere in the process, one
 background thread at a lower CPU priority, one query at a time, runs the same cached functions with the same arguments but other
 sites: each site alone, each pair, ..., all sites (every choice when the user has up to MAX_SITES sites, else
-each site alone and all together). A change of sites then finds its rows cached and only draws. Results are
-the same cached runs a page would make (suppressed, keyed by data version, values and the user's site scope),
-so nothing is shown that the page would not show; the population and overlap checks still run when a page
+each site alone and all together), and builds what the panels draw from those rows (figures, text
+alternatives, the Overview's tiles: outcomes.web.reuse). A change of sites then finds its rows and figures
+ready and only sends them. Results are the same cached runs a page would make (suppressed, keyed by data
+version, values and the user's site scope), so nothing is shown that the page would not show; the population and overlap checks still run when a page
 uses them. Work asked for by an older page run is dropped when a newer one asks. `OUTCOMES_PREFETCH=0` turns
 this off.
 """
