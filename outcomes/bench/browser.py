@@ -219,22 +219,29 @@ READ_SECONDS = 5  # a director reading the page before changing sites
 
 def changes_ahead(
     browser, server: Server, shown, choices: list[list[str]], runs: int, read_seconds: float = READ_SECONDS
-) -> dict[str, list[float]]:
+) -> dict:
     """One server life with the views made ahead (outcomes.web.prefetch): for each page with the Sites filter,
-    `runs` times, visit it, read it for `read_seconds`, then change sites to a set not chosen before."""
-    out: dict = {}
+    `runs` times, visit it, read it for `read_seconds`, then change sites to a set not chosen before. Gives the
+    milliseconds by page, and under "problems" the changes that failed."""
+    out: dict = {"problems": []}
     ctx = browser.new_context(viewport=VIEWPORT)
     ctx.add_init_script(WATCH)
     page = ctx.new_page()
     fresh = cycle(choices)  # each page's changes go to sets its earlier changes did not
     try:
         for path, _, default in shown:
-            for _ in range(runs):
-                visit(page, f"{server.url}/{'' if default else path}")
-                if not page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').count():
-                    break
-                page.wait_for_timeout(read_seconds * 1000)
-                out.setdefault(path, []).append(change_sites(page, next(fresh)))
+            for run in range(runs):
+                try:
+                    visit(page, f"{server.url}/{'' if default else path}")
+                    sites = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+                    try:  # the page is drawn; its sidebar may still be on its way
+                        sites.wait_for(timeout=5_000)
+                    except Exception:
+                        break  # a page without the Sites filter
+                    page.wait_for_timeout(read_seconds * 1000)
+                    out.setdefault(path, []).append(change_sites(page, next(fresh)))
+                except Exception as exc:  # one change that timed out is a finding; the others still count
+                    out["problems"].append(f"{path} change {run + 1}: {_first_line(exc)}")
     finally:
         ctx.close()
     return out
@@ -316,6 +323,7 @@ def bench_browser(
             server.start()
             try:
                 ahead = changes_ahead(browser, server, shown, choices * 4, max(1, runs), read_seconds)
+                failed += ahead.pop("problems")
             except Exception as exc:
                 ahead = {}
                 failed.append(f"changes made ahead: {_first_line(exc)}")
