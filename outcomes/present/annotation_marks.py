@@ -43,8 +43,8 @@ def _panels(fig: go.Figure) -> list[tuple[str, str]]:
         return int(ref[1:] or 1)
 
     used = sorted({(t.xaxis or "x", t.yaxis or "y") for t in fig.data}, key=lambda p: (number(p[1]), number(p[0])))
-    layout = fig.layout.to_plotly_json()
-    own = [(x, y) for x, y in used if not layout.get(f"yaxis{y[1:]}", {}).get("overlaying")]
+    layout = fig._layout  # read, not copied: to_plotly_json copies the template too
+    own = [(x, y) for x, y in used if not (layout.get(f"yaxis{y[1:]}") or {}).get("overlaying")]
     return own or [("x", "y")]
 
 
@@ -113,7 +113,7 @@ def draw(fig: go.Figure | None, events: pd.DataFrame) -> go.Figure | None:
         shapes += [mark | dict(xref=x, yref=f"{y} domain", y0=0, y1=1) for x, y in panels]
     # the labels on hover: markers along the top, on an invisible axis of their own so the data's axes keep
     # their ranges
-    taken = [int(k[5:] or 1) for k in fig.layout.to_plotly_json() if k.startswith("yaxis")]
+    taken = [int(k[5:] or 1) for k in fig._layout if k.startswith("yaxis")]
     axis = max(taken, default=1) + 1
     more = {"shapes": [*fig.layout.shapes, *shapes]} if shapes else {}
     fig.update_layout({f"yaxis{axis}": dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True)}, **more)

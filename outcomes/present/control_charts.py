@@ -11,9 +11,10 @@ from outcomes.present import hidden as hid
 from outcomes.present import signal_marks
 from outcomes.present.theme import (
     PALETTE,
-    add_benchmark,
-    fit_rate_axis,
+    benchmark_marks,
+    figure_of,
     marker_symbols,
+    rate_range,
     themed,
     x_hover,
 )
@@ -38,12 +39,11 @@ def p_chart(
     stats.p_chart on the same rows. A row with a missing n (hidden) is a gap. Points with n under
     `threshold` are hollow: too few for a stable rate.
     """
-    fig = go.Figure()
-    _add_p_chart(fig, df, x, limits, threshold)
-    add_benchmark(fig, benchmark)
-    themed(fig).update_layout(title=title, yaxis=dict(tickformat=".0%", rangemode="tozero"), hovermode="closest")
-    fit_rate_axis(fig, benchmark)
-    return fig
+    traces = _p_chart_traces(df, x, limits, threshold)
+    shapes, labels = benchmark_marks(benchmark)
+    y_axis = dict(tickformat=".0%", rangemode="tozero", range=rate_range(traces, benchmark))
+    layout = dict(yaxis=y_axis, hovermode="closest", shapes=shapes, annotations=labels)
+    return figure_of(traces, layout | dict(title=dict(text=title) if title else {}))
 
 
 def _add_p_chart(
@@ -56,7 +56,13 @@ def _add_p_chart(
     col: int | None = None,
     legend: bool = True,
 ) -> None:
-    traces = []  # added in one go at the end: one check of each trace instead of two
+    traces = _p_chart_traces(df, x, limits, threshold, legend)
+    fig.add_traces(traces, rows=[row] * len(traces), cols=[col] * len(traces))
+
+
+def _p_chart_traces(df: pd.DataFrame, x: str, limits: pd.DataFrame, threshold: int, legend: bool = True) -> list:
+    """The traces of one p-chart, as dicts: limits, centre line, rates, hidden placeholders, points outside."""
+    traces = []
     xs = df[x].reset_index(drop=True)
     limits = limits.reset_index(drop=True)
     n = pd.to_numeric(df["n"], errors="coerce").astype("float64").reset_index(drop=True)
@@ -148,11 +154,7 @@ def _add_p_chart(
                 marker=dict(color=PALETTE[5], size=13, symbol="diamond-open", line=dict(width=2)),
             )
         )
-    traces = [{"type": "scatter"} | t for t in traces]
-    if row:
-        fig.add_traces(traces, rows=[row] * len(traces), cols=[col] * len(traces))
-    else:
-        fig.add_traces(traces)
+    return [{"type": "scatter"} | t for t in traces]
 
 
 def _p_chart_frame(df: pd.DataFrame, x: str, events: str, n: str, rate: str | None, reasons=None):

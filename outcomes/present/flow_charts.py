@@ -10,14 +10,18 @@ from outcomes.present import hidden
 from outcomes.present.theme import (
     LEVEL_COLOURS,
     alpha,
+    figure_of,
     finish,
+    finished_layout,
     label,
     level_colour,
     marker_symbols,
+    merged,
     num,
     pretty,
     series_colour,
     themed,
+    vline,
 )
 
 SHORT = {"withdrawal_management": "Withdrawal mgmt"}  # node labels that would run into the next column
@@ -48,7 +52,7 @@ def curves(
     """
     if df.empty or df[y].notna().sum() == 0:
         return None
-    fig = go.Figure()
+    traces = []
     groups = [(label(y), df)] if color is None else list(df.groupby(color, sort=False, dropna=False))
     groups, dropped = _drawable(groups, x, y, n, threshold)
     for i, (name, g) in enumerate(groups):
@@ -63,66 +67,80 @@ def curves(
         hover = f"{name}<br>{x_label} %{{x}}: %{{y:.1%}}{hover_word}<br>n = %{{customdata:,.0f}}<extra></extra>"
         solid, dotted = g.iloc[:cut], g.iloc[max(cut - 1, 0) :]
         if cut > 0:
-            fig.add_scatter(
-                x=solid[x],
-                y=solid[y],
-                name=str(name),
-                mode="lines" if len(g) > 1 else "markers",
-                legendgroup=str(name),
-                marker=dict(color=colour),
-                line=dict(color=colour, shape="hv", width=2.5),
-                customdata=custom[:cut],
-                hovertemplate=hover,
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=solid[x],
+                    y=solid[y],
+                    name=str(name),
+                    mode="lines" if len(g) > 1 else "markers",
+                    legendgroup=str(name),
+                    marker=dict(color=colour),
+                    line=dict(color=colour, shape="hv", width=2.5),
+                    customdata=custom[:cut],
+                    hovertemplate=hover,
+                )
             )
         if cut < len(g):
-            fig.add_scatter(
-                x=dotted[x],
-                y=dotted[y],
-                name=str(name) if cut == 0 else f"{name} (n < {threshold})",
-                mode="lines" if len(g) > 1 else "markers",
-                marker=dict(color=colour, symbol="circle-open"),
-                legendgroup=str(name),
-                showlegend=cut == 0,
-                line=dict(color=colour, shape="hv", width=1.5, dash="dot"),
-                customdata=custom[max(cut - 1, 0) :],
-                hovertemplate=hover,
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=dotted[x],
+                    y=dotted[y],
+                    name=str(name) if cut == 0 else f"{name} (n < {threshold})",
+                    mode="lines" if len(g) > 1 else "markers",
+                    marker=dict(color=colour, symbol="circle-open"),
+                    legendgroup=str(name),
+                    showlegend=cut == 0,
+                    line=dict(color=colour, shape="hv", width=1.5, dash="dot"),
+                    customdata=custom[max(cut - 1, 0) :],
+                    hovertemplate=hover,
+                )
             )
         at = g[g[x].isin(marks) & g[y].notna()]
         if len(at):
-            fig.add_scatter(
-                x=at[x],
-                y=at[y],
-                mode="markers",
-                legendgroup=str(name),
-                showlegend=False,
-                marker=dict(
-                    size=9, color=colour, symbol=marker_symbols(at[n], threshold), line=dict(width=2, color=colour)
-                ),
-                customdata=num(at[n], errors="coerce").to_numpy(dtype=float),
-                hovertemplate=hover,
-                name=str(name),
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=at[x],
+                    y=at[y],
+                    mode="markers",
+                    legendgroup=str(name),
+                    showlegend=False,
+                    marker=dict(
+                        size=9, color=colour, symbol=marker_symbols(at[n], threshold), line=dict(width=2, color=colour)
+                    ),
+                    customdata=num(at[n], errors="coerce").to_numpy(dtype=float),
+                    hovertemplate=hover,
+                    name=str(name),
+                )
             )
-    for m in marks:
-        fig.add_vline(x=m, line=dict(color="#ccc", dash="dot", width=1))
-    finish(fig, title, height, True, y_label)
+    shapes = [vline(m, dict(color="#ccc", dash="dot", width=1))[0] for m in marks]
+    notes, more = [], {}
     if dropped:
-        fig.add_annotation(
-            text="Not drawn: " + "; ".join(dropped),
-            xref="paper",
-            yref="paper",
-            x=0,
-            y=-0.3,
-            xanchor="left",
-            yanchor="top",
-            showarrow=False,
-            font=dict(size=11, color="#555"),
-        )
-        fig.update_layout(margin=dict(b=95))
+        notes = [
+            dict(
+                text="Not drawn: " + "; ".join(dropped),
+                xref="paper",
+                yref="paper",
+                x=0,
+                y=-0.3,
+                xanchor="left",
+                yanchor="top",
+                showarrow=False,
+                font=dict(size=11, color="#555"),
+            )
+        ]
+        more = dict(margin=dict(b=95))
     top = int(num(df[x]).max())
     step = 30 if top > 60 else 7
     ticks = sorted({0, *marks} | {t for t in range(0, top + 1, step) if all(abs(t - m) > step / 3 for m in marks)})
-    fig.update_xaxes(title_text=x_label, tickvals=ticks)
-    return fig
+    layout = merged(
+        finished_layout(title, height, True, y_label),
+        more,
+        dict(xaxis=dict(title=dict(text=x_label), tickvals=ticks), shapes=shapes, annotations=notes),
+    )
+    return figure_of(traces, layout)
 
 
 def _drawable(groups: list, x: str, y: str, n: str, threshold: int) -> tuple[list, list[str]]:

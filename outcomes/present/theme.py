@@ -54,6 +54,22 @@ def themed(fig: go.Figure) -> go.Figure:
     return fig
 
 
+_THEME_DICT = go.Layout(template=_THEME).to_plotly_json()["template"]  # as a figure's layout holds it
+
+
+def figure_of(data: list[dict], layout: dict) -> go.Figure:
+    """A figure in the TEMPLATE theme from its traces and layout as plain dicts, made in one step without
+    checking each property on the way: Plotly's checks and updates took most of a chart's build on every
+    rerun. tests/test_figures.py makes every catalog chart again with the checks on."""
+    layout = {k: v for k, v in layout.items() if v is not None and not (k in ("shapes", "annotations") and not v)}
+    # a placeholder template, so that Plotly does not copy in its default one, then the theme's, shared and not
+    # copied (copying a template was most of this): nothing changes a figure's template once it is set, and
+    # to_dict copies what it hands out
+    fig = go.Figure(data=data, layout=layout | {"template": {"layout": {}}}, _validate=False)
+    fig._layout["template"] = _THEME_DICT
+    return fig
+
+
 def label(column: str) -> str:
     """A column name as a heading (outcomes.present.labels.column)."""
     return labels.column(column)
@@ -127,43 +143,102 @@ def x_hover(xs) -> str:
 def finish(
     fig: go.Figure, title: str | None = None, height: int = 360, percent: bool = True, y_title: str | None = None
 ) -> go.Figure:
-    themed(fig).update_layout(
-        title=dict(text=title) if title else None,
-        height=height,
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None),
-    )
-    if percent:
-        fig.update_yaxes(tickformat=".0%", rangemode="tozero")
-    if y_title:
-        fig.update_yaxes(title_text=y_title)
+    """The shared title, height, legend and y axis (finished_layout), in one layout update of every y axis."""
+    layout = finished_layout(title, height, percent, y_title)
+    layout["title"] = layout["title"] or None  # as before: an unset title, not an empty one
+    layout["legend"]["title"] = None
+    y_axis = layout.pop("yaxis", None)
+    axes = [k for k in fig._layout if k.startswith("yaxis")] or ["yaxis"]  # as update_yaxes: every y axis
+    themed(fig).update_layout(**layout, **({axis: y_axis for axis in axes} if y_axis else {}))
     return fig
+
+
+def finished_layout(
+    title: str | None = None, height: int = 360, percent: bool = True, y_title: str | None = None
+) -> dict:
+    """The layout most charts share, as a dict: title, height, the legend above the plot, a percent y axis."""
+    y_axis = {}
+    if percent:
+        y_axis |= dict(tickformat=".0%", rangemode="tozero")
+    if y_title:
+        y_axis |= dict(title=dict(text=y_title))
+    layout = dict(
+        title=dict(text=title) if title else {},
+        height=height,
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title={}),
+    )
+    return layout | (dict(yaxis=y_axis) if y_axis else {})
+
+
+def merged(*layouts: dict) -> dict:
+    """Layout dicts merged as Plotly's update merges them: nested dicts key by key, anything else replaced."""
+    out: dict = {}
+    for layout in layouts:
+        for k, v in layout.items():
+            out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def vline(x, line: dict, text: str | None = None, font: dict | None = None) -> tuple[dict, list[dict]]:
+    """The shape and label add_vline(annotation_position="top") draws on a one-axis figure, as dicts for
+    add_marks (add_vline works out every subplot each line could span: a third of a small chart's build)."""
+    shape = dict(type="line", x0=x, x1=x, xref="x", y0=0, y1=1, yref="y domain", line=line)
+    label = dict(text=text, x=x, xref="x", xanchor="center", y=1, yref="y domain", yanchor="bottom")
+    return shape, [label | dict(showarrow=False, font=font or {})] if text else []
+
+
+def hline(y, line: dict, text: str | None = None, font: dict | None = None) -> tuple[dict, list[dict]]:
+    """The shape and label add_hline(annotation_position="top right") draws on a one-axis figure (see vline)."""
+    shape = dict(type="line", x0=0, x1=1, xref="x domain", y0=y, y1=y, yref="y", line=line)
+    label = dict(text=text, x=1, xref="x domain", xanchor="right", y=y, yref="y", yanchor="bottom")
+    return shape, [label | dict(showarrow=False, font=font or {})] if text else []
+
+
+def add_marks(fig: go.Figure, shapes=(), annotations=()) -> go.Figure:
+    """Shapes and annotations (dicts) added to `fig` in one layout update."""
+    more = {}
+    if shapes:
+        more["shapes"] = [*fig.layout.shapes, *shapes]
+    if annotations:
+        more["annotations"] = [*fig.layout.annotations, *annotations]
+    return fig.update_layout(**more) if more else fig
+
+
+def benchmark_marks(benchmark) -> tuple[list[dict], list[dict]]:
+    """The shapes and labels of a dashed reference line; `benchmark` is a Benchmark, a (value, label) pair or
+    None (no marks)."""
+    if not benchmark:
+        return [], []
+    value, text = (benchmark.value, benchmark.label) if hasattr(benchmark, "value") else benchmark
+    shape, label = hline(
+        value, dict(color=BENCHMARK_COLOUR, dash="dash", width=1.5), text, dict(color=BENCHMARK_COLOUR, size=12)
+    )
+    return [shape], label
 
 
 def add_benchmark(fig: go.Figure, benchmark) -> None:
     """A dashed reference line with its label; `benchmark` is a Benchmark or a (value, label) pair."""
-    if not benchmark:
-        return
-    value, text = (benchmark.value, benchmark.label) if hasattr(benchmark, "value") else benchmark
-    fig.add_hline(
-        y=value,
-        line=dict(color=BENCHMARK_COLOUR, dash="dash", width=1.5),
-        annotation_text=text,
-        annotation_position="top right",
-        annotation_font=dict(color=BENCHMARK_COLOUR, size=12),
-    )
+    add_marks(fig, *benchmark_marks(benchmark))
 
 
 def fit_rate_axis(fig: go.Figure, benchmark=None) -> None:
-    # a reference line outside the data would otherwise fall off the chart
+    """Set the rate axis's range to rate_range of the figure's traces."""
+    fig.update_yaxes(range=rate_range(fig.data, benchmark))
+
+
+def rate_range(traces, benchmark=None) -> list[float]:
+    """A rate axis from 0 to a little above the highest value of `traces` (figure traces or dicts) and the
+    benchmark, so that a reference line outside the data does not fall off the chart; at least 0 to 10%, so
+    an all-zero series still reads as a rate axis."""
     top = 0.0
-    for trace in fig.data:
-        y = num(pd.Series(getattr(trace, "y", None) if getattr(trace, "y", None) is not None else []), errors="coerce")
+    for trace in traces:
+        ys = trace.get("y") if isinstance(trace, dict) else getattr(trace, "y", None)
+        y = num(pd.Series(ys if ys is not None else []), errors="coerce")
         if len(y.dropna()):
             top = max(top, float(y.max()))
     if benchmark:
         top = max(top, benchmark.value if hasattr(benchmark, "value") else benchmark[0])
-    # at least 0 to 10%, so an all-zero series still reads as a rate axis
-    fig.update_yaxes(range=[0, max(min(1.0, top * 1.12) if top <= 1 else top * 1.12, 0.1)])
+    return [0, max(min(1.0, top * 1.12) if top <= 1 else top * 1.12, 0.1)]
 
 
 def unstable_count(df: pd.DataFrame, n: str | None, threshold: int = UNSTABLE_BELOW) -> int:
