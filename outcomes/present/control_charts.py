@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from outcomes.measures.stats import UNSTABLE_BELOW
 from outcomes.present import hidden as hid
-from outcomes.present import signal_marks
+from outcomes.present import signal_marks, under_chart
 from outcomes.present.theme import (
     PALETTE,
     benchmark_marks,
     figure_of,
     marker_symbols,
     rate_range,
-    themed,
     x_hover,
 )
 
@@ -32,8 +34,10 @@ def p_chart(
     title: str | None = None,
     benchmark: tuple | None = None,
     threshold: int = UNSTABLE_BELOW,
+    marks: signal_marks.Marks = signal_marks.NONE,
 ) -> go.Figure:
-    """A p-chart: observed rates, centre line, limits that vary with n, points outside marked.
+    """A p-chart: observed rates, centre line, limits that vary with n, points outside marked; `marks`: the
+    control-chart signals (signal_marks.marks), behind the rest.
 
     `df` holds the x column, `n` and, when known, Wilson `ci_low`/`ci_high` (shown on hover); `limits` is
     stats.p_chart on the same rows. A row with a missing n (hidden) is a gap. Points with n under
@@ -42,22 +46,14 @@ def p_chart(
     traces = _p_chart_traces(df, x, limits, threshold)
     shapes, labels = benchmark_marks(benchmark)
     y_axis = dict(tickformat=".0%", rangemode="tozero", range=rate_range(traces, benchmark))
-    layout = dict(yaxis=y_axis, hovermode="closest", shapes=shapes, annotations=labels)
-    return figure_of(traces, layout | dict(title=dict(text=title) if title else {}))
-
-
-def _add_p_chart(
-    fig: go.Figure,
-    df: pd.DataFrame,
-    x: str,
-    limits: pd.DataFrame,
-    threshold: int,
-    row: int | None = None,
-    col: int | None = None,
-    legend: bool = True,
-) -> None:
-    traces = _p_chart_traces(df, x, limits, threshold, legend)
-    fig.add_traces(traces, rows=[row] * len(traces), cols=[col] * len(traces))
+    layout = dict(
+        yaxis=y_axis,
+        hovermode="closest",
+        shapes=shapes + marks.shapes,
+        annotations=labels,
+        title=dict(text=title) if title else {},
+    )
+    return figure_of(marks.traces + traces, layout | under_chart.recorded("signals", marks.lines))
 
 
 def _p_chart_traces(df: pd.DataFrame, x: str, limits: pd.DataFrame, threshold: int, legend: bool = True) -> list:
@@ -204,7 +200,8 @@ def rate_p_chart(
     if framed is None:
         return None
     data, limits = framed
-    return signal_marks.marked(p_chart(data, x, limits, title, benchmark, threshold), data, x, events, limits)
+    marks = signal_marks.marks(data, x, events, limits)
+    return p_chart(data, x, limits, title, benchmark, threshold, marks)
 
 
 def p_chart_grid(
@@ -221,50 +218,78 @@ def p_chart_grid(
 ) -> go.Figure | None:
     """Small multiples: one p-chart per `group` value (e.g. site), each with its own centre line and limits,
     on one shared y axis and one time range; a group whose values are all hidden says so."""
-    from plotly.subplots import make_subplots
-
     names = sorted(dict.fromkeys(df[group]), key=str)  # the same order whatever the filters leave
     if not names:
         return None
     cols = min(columns, len(names))
     rows = -(-len(names) // cols)
-    fig = make_subplots(
-        rows=rows, cols=cols, subplot_titles=[str(v) for v in names], horizontal_spacing=0.05, vertical_spacing=0.14
-    )
+    layout = copy.deepcopy(_grid(rows, cols, tuple(str(v) for v in names)))
     span = pd.to_datetime(df[x])
-    drawn = False
+    traces, shapes, lines, drawn = [], [], [], False
     for i, name in enumerate(names):
-        r, c = i // cols + 1, i % cols + 1
+        axes = (f"x{i + 1 if i else ''}", f"y{i + 1 if i else ''}")
         framed = _p_chart_frame(df[df[group] == name], x, events, n, rate, reasons)
         if framed is None:
-            xd = fig.layout[f"xaxis{i + 1 if i else ''}"].domain
-            yd = fig.layout[f"yaxis{i + 1 if i else ''}"].domain
-            fig.add_annotation(hid.panel_note(xd, yd))
+            xd, yd = layout[f"xaxis{i + 1 if i else ''}"]["domain"], layout[f"yaxis{i + 1 if i else ''}"]["domain"]
+            layout["annotations"].append(hid.panel_note(xd, yd))
             # an empty trace so the panel still draws its axes
-            fig.add_scatter(
-                x=[span.min(), span.max()],
-                y=[None, None],
-                mode="markers",
-                showlegend=False,
-                hoverinfo="skip",
-                row=r,
-                col=c,
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=[span.min(), span.max()],
+                    y=[None, None],
+                    mode="markers",
+                    showlegend=False,
+                    hoverinfo="skip",
+                    xaxis=axes[0],
+                    yaxis=axes[1],
+                )
             )
             continue
         data, limits = framed
-        _add_p_chart(fig, data, x, limits, threshold, row=r, col=c, legend=not drawn)
-        signal_marks.marked(fig, data, x, events, limits, row=r, col=c, group=str(name))
+        traces += [
+            t | dict(xaxis=axes[0], yaxis=axes[1]) for t in _p_chart_traces(data, x, limits, threshold, not drawn)
+        ]
+        marks = signal_marks.marks(data, x, events, limits, str(name), axes, {t.get("name") for t in traces})
+        traces = marks.traces + traces  # behind the rate line: the marks first, then everything already drawn
+        shapes += marks.shapes
+        lines += marks.lines
         drawn = True
     if not drawn:
         return None
     pad = pd.Timedelta(days=20)
-    fig.update_xaxes(
-        range=[span.min() - pad, span.max() + pad], showline=True, linecolor="#767676", tickformat="%b %y", nticks=5
-    )
-    fig.update_yaxes(tickformat=".0%", range=[0, 1], showline=True, linecolor="#767676", gridcolor="#eee", dtick=0.25)
-    themed(fig).update_layout(
+    for key, axis in layout.items():
+        if key.startswith("xaxis"):
+            axis.update(
+                range=[span.min() - pad, span.max() + pad],
+                showline=True,
+                linecolor="#767676",
+                tickformat="%b %y",
+                nticks=5,
+            )
+        elif key.startswith("yaxis"):
+            axis.update(
+                tickformat=".0%", range=[0, 1], showline=True, linecolor="#767676", gridcolor="#eee", dtick=0.25
+            )
+    layout |= dict(
         height=row_height * rows + 80,
         hovermode="closest",
-        legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0, title=None),
+        legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0, title={}),
+        shapes=shapes,
     )
-    return fig
+    return figure_of(traces, layout | under_chart.recorded("signals", lines))
+
+
+@functools.lru_cache(maxsize=32)
+def _grid(rows: int, cols: int, titles: tuple) -> dict:
+    """The layout of a grid of panels, each with its own axes and its title above: what make_subplots gives
+    (without its template), made once per shape and titles."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=list(titles), horizontal_spacing=0.05, vertical_spacing=0.14
+    )
+    layout = fig.layout.to_plotly_json()
+    layout.pop("template", None)
+    layout.setdefault("annotations", [])
+    return layout

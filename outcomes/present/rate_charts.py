@@ -13,14 +13,17 @@ from outcomes.measures.stats import UNSTABLE_BELOW
 from outcomes.present import hidden
 from outcomes.present.theme import (
     PALETTE,
-    add_benchmark,
+    benchmark_marks,
+    figure_of,
     finish,
-    fit_rate_axis,
+    finished_layout,
     label,
     level_colour,
     marker_symbols,
+    merged,
     num,
     pretty,
+    rate_range,
     series_colour,
     themed,
     tick,
@@ -49,10 +52,9 @@ def rate_lines(
     with a grey placeholder (outcomes.present.hidden) saying why."""
     if df.empty or df[y].notna().sum() == 0:
         return None
-    fig = go.Figure()
     groups = [(None, df)] if color is None else list(df.groupby(color, sort=False, dropna=False))
     value = "%{y:.1%}" if percent else "%{y:,.1f}"
-    traces = []  # added in one go: one check of each trace instead of two
+    traces = []
     for i, (name, g) in enumerate(groups):
         g = g.sort_values(x)
         colour = (colours or {}).get(name) or (series_colour(i) if color else PALETTE[0])
@@ -97,12 +99,13 @@ def rate_lines(
             )
         )
         first = False
-    fig.add_traces(traces)
-    add_benchmark(fig, benchmark)
-    finish(fig, title, height, percent, y_label)
-    if percent:
-        fit_rate_axis(fig, benchmark)
-    return fig
+    shapes, labels = benchmark_marks(benchmark)
+    layout = merged(
+        finished_layout(title, height, percent, y_label),
+        dict(yaxis=dict(range=rate_range(traces, benchmark))) if percent else {},
+        dict(shapes=shapes, annotations=labels),
+    )
+    return figure_of(traces, layout)
 
 
 def rate_bars(
@@ -121,7 +124,7 @@ def rate_bars(
     placeholder labelled "too few" or "hidden"."""
     if df.empty or df[list(ys)].notna().sum().sum() == 0:
         return None
-    fig = go.Figure()
+    traces = []
     xs = [(x_labels or {}).get(v, pretty(v)) for v in df[x]]
     nn = num(df[n], errors="coerce") if n else pd.Series(np.nan, index=df.index)
     unstable = (nn < threshold).to_numpy()
@@ -133,34 +136,39 @@ def rate_bars(
         at = np.where(gone, hidden.heights(vals, fallback), vals.to_numpy(dtype=float))
         colour = series_colour(i)
         n_text = ["" if not n or pd.isna(c) else f"<br>n = {c:,.0f}" for c in nn]
-        fig.add_bar(
-            x=xs,
-            y=at,
-            name=name,
-            marker=dict(
-                color=[hidden.FILL if g else colour for g in gone],
-                line=dict(color=[hidden.COLOUR if g else colour for g in gone], width=1),
-                pattern=dict(
-                    shape=["x" if g else "/" if u else "" for g, u in zip(gone, unstable)],
-                    fgcolor=[hidden.COLOUR if g else "#444" for g in gone],
-                    fillmode="overlay",
-                    solidity=0.4,
+        traces.append(
+            dict(
+                type="bar",
+                x=xs,
+                y=at,
+                name=name,
+                marker=dict(
+                    color=[hidden.FILL if g else colour for g in gone],
+                    line=dict(color=[hidden.COLOUR if g else colour for g in gone], width=1),
+                    pattern=dict(
+                        shape=["x" if g else "/" if u else "" for g, u in zip(gone, unstable)],
+                        fgcolor=[hidden.COLOUR if g else "#444" for g in gone],
+                        fillmode="overlay",
+                        solidity=0.4,
+                    ),
                 ),
-            ),
-            text=[
-                hidden.tag(w) if g else (f"({v:.0%})" if u else f"{v:.0%}")
-                for v, u, g, w in zip(vals, unstable, gone, why)
-            ],
-            textposition="outside",
-            cliponaxis=False,
-            hovertext=[hidden.words(w) if g else f"{v:.1%}{t}" for v, g, w, t in zip(vals, gone, why, n_text)],
-            hovertemplate=f"%{{x}}<br>{name}: %{{hovertext}}<extra></extra>",
+                text=[
+                    hidden.tag(w) if g else (f"({v:.0%})" if u else f"{v:.0%}")
+                    for v, u, g, w in zip(vals, unstable, gone, why)
+                ],
+                textposition="outside",
+                cliponaxis=False,
+                hovertext=[hidden.words(w) if g else f"{v:.1%}{t}" for v, g, w, t in zip(vals, gone, why, n_text)],
+                hovertemplate=f"%{{x}}<br>{name}: %{{hovertext}}<extra></extra>",
+            )
         )
-    fig.update_layout(barmode="group", bargap=0.3)
-    add_benchmark(fig, benchmark)
-    finish(fig, title, height, True)
-    fit_rate_axis(fig, benchmark)
-    return fig
+    shapes, labels = benchmark_marks(benchmark)
+    layout = merged(
+        dict(barmode="group", bargap=0.3),
+        finished_layout(title, height, True),
+        dict(yaxis=dict(range=rate_range(traces, benchmark)), shapes=shapes, annotations=labels),
+    )
+    return figure_of(traces, layout)
 
 
 def median_bars(
@@ -384,11 +392,8 @@ def facet_rates(
             axis.update(tickformat="%b", nticks=3, range=span)
         elif name.startswith("yaxis"):
             axis.update(tickformat=".0%", rangemode="tozero", range=[0, 1])
-    fig = go.Figure(dict(data=traces, layout=layout), _validate=False)
-    themed(fig).update_layout(
-        height=height, hovermode="closest", legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0, title=None)
-    )
-    return fig
+    legend = dict(orientation="h", yanchor="bottom", y=1.06, x=0, title={})
+    return figure_of(traces, layout | dict(height=height, hovermode="closest", legend=legend))
 
 
 @functools.lru_cache(maxsize=32)

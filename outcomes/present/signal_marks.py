@@ -4,11 +4,11 @@ crossings shaded, each point outside the limits ringed, and a sentence per signa
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pandas as pd
-import plotly.graph_objects as go
 
 from outcomes.measures import signals
-from outcomes.present import under_chart
 from outcomes.present.theme import alpha
 
 SIGNAL_COLOUR = "#D55E00"
@@ -39,46 +39,67 @@ def sentence(signal: signals.Signal, group: str = "") -> str:
     return f"Signal{f' at {group}' if group else ''}: {signal.sentence}."
 
 
-def marked(
-    fig: go.Figure,
+class Marks(NamedTuple):
+    """What a p-chart's signals add to it: traces to draw behind everything drawn before them, shapes, and
+    the sentences for under the chart."""
+
+    traces: list[dict]
+    shapes: list[dict]
+    lines: list[str]
+
+
+NONE = Marks([], [], [])
+
+
+def marks(
     data: pd.DataFrame,
     x: str,
     events: str,
     limits: pd.DataFrame,
-    row: int | None = None,
-    col: int | None = None,
     group: str = "",
-) -> go.Figure:
+    axes: tuple[str, str] | None = None,
+    named: set | frozenset = frozenset(),
+) -> Marks:
     """Apply the rules to the points a p-chart shows (`data` holds x, `events` and `n`, missing where hidden;
-    `limits` is its stats.p_chart frame on the same rows), draw the signals and record their sentences."""
+    `limits` is its stats.p_chart frame on the same rows) and draw what they find on the panel of `axes` (x
+    and y axis of a panel of small multiples; None: a chart of one); `named`: the names already in the legend."""
     unit = unit_of(data[x])
     if unit is None:
-        return fig
+        return NONE
     n = pd.to_numeric(data["n"], errors="coerce").astype("float64").reset_index(drop=True)
     counts = pd.to_numeric(data[events], errors="coerce").astype("float64").reset_index(drop=True).where(n.notna())
     xs = pd.to_datetime(data[x]).reset_index(drop=True)
     found = signals.analyse(xs, counts, n, site=group, unit=unit).signals
-    if found:
-        p = pd.Series(limits["p"].to_numpy(dtype=float), index=[d.date() for d in xs])
-        draw(fig, found, p, row, col)
-        under_chart.add(fig, "signals", [sentence(s, group) for s in found])
-    return fig
+    if not found:
+        return NONE
+    p = pd.Series(limits["p"].to_numpy(dtype=float), index=[d.date() for d in xs])
+    traces, shapes = draw(found, p, axes, named)
+    return Marks(traces, shapes, [sentence(s, group) for s in found])
 
 
-def draw(fig: go.Figure, found: list, p: pd.Series, row: int | None = None, col: int | None = None) -> go.Figure:
-    """Draw signals on a p-chart whose shown rates `p` are indexed by date; on subplot (row, col) if given."""
-    where = dict(row=row, col=col) if row else {}
-    named = {t.name for t in fig.data}
-    traces = []
+def draw(
+    found: list, p: pd.Series, axes: tuple[str, str] | None = None, named: set | frozenset = frozenset()
+) -> tuple[list[dict], list[dict]]:
+    """The traces and shapes of signals on a p-chart whose shown rates `p` are indexed by date, on the panel
+    of `axes` (see marks)."""
+    x_axis, y_axis = axes or ("x", "y")
+    named = set(named)
+    traces, shapes = [], []
     for s in found:
         if s.rule == "few_crossings":
-            fig.add_vrect(
-                x0=pd.Timestamp(s.start_month) - pd.Timedelta(days=12),
-                x1=pd.Timestamp(s.end_month) + pd.Timedelta(days=12),
-                fillcolor=alpha(SIGNAL_COLOUR, 0.06),
-                line_width=0,
-                layer="below",
-                **where,
+            shapes.append(
+                dict(
+                    type="rect",
+                    x0=pd.Timestamp(s.start_month) - pd.Timedelta(days=12),
+                    x1=pd.Timestamp(s.end_month) + pd.Timedelta(days=12),
+                    xref=x_axis,
+                    y0=0,
+                    y1=1,
+                    yref=f"{y_axis} domain",
+                    fillcolor=alpha(SIGNAL_COLOUR, 0.06),
+                    line=dict(width=0),
+                    layer="below",
+                )
             )
             continue
         at = [m for m in s.months if m in p.index and pd.notna(p[m])]
@@ -106,11 +127,8 @@ def draw(fig: go.Figure, found: list, p: pd.Series, row: int | None = None, col:
                 showlegend=name not in named,
                 hoverinfo="skip",
                 **look,
+                **(dict(xaxis=x_axis, yaxis=y_axis) if axes else {}),
             )
         )
         named.add(name)
-    if traces:
-        fig.add_traces(traces, **({"rows": [row] * len(traces), "cols": [col] * len(traces)} if row else {}))
-        # behind the rate line: the marks first, then everything already drawn
-        fig.data = fig.data[-len(traces) :] + fig.data[: -len(traces)]
-    return fig
+    return traces, shapes

@@ -181,7 +181,7 @@ def merged(*layouts: dict) -> dict:
 
 def vline(x, line: dict, text: str | None = None, font: dict | None = None) -> tuple[dict, list[dict]]:
     """The shape and label add_vline(annotation_position="top") draws on a one-axis figure, as dicts for
-    add_marks (add_vline works out every subplot each line could span: a third of a small chart's build)."""
+    add_marks or a layout (add_vline works out every subplot each line could span: a third of a small chart's build)."""
     shape = dict(type="line", x0=x, x1=x, xref="x", y0=0, y1=1, yref="y domain", line=line)
     label = dict(text=text, x=x, xref="x", xanchor="center", y=1, yref="y domain", yanchor="bottom")
     return shape, [label | dict(showarrow=False, font=font or {})] if text else []

@@ -19,6 +19,13 @@ def add(fig: go.Figure, kind: str, lines: list[str]) -> None:
     fig.layout.meta = meta
 
 
+def recorded(kind: str, lines: list[str]) -> dict:
+    """The layout that records lines of one kind under a figure not made yet (as `add` on a new figure)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    return dict(meta={kind: list(lines)}) if lines else {}
+
+
 def lines(fig: go.Figure | None, kind: str | None = None) -> list[str]:
     """The recorded lines, of one kind or of every kind in order."""
     meta = fig.layout.meta if fig is not None and isinstance(fig.layout.meta, dict) else {}
