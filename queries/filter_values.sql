@@ -14,14 +14,23 @@
 
 with
 
+-- every site or one site, with no client group chosen (the sidebar's view of a user's sites): counted at load
+counted as (
+    select filter, value, clients
+    from filter_value_clients
+    where one_site_or_all($filters) and site is not distinct from $filters['sites'][1]
+),
+
+-- any other view, counted here (DuckDB skips these scans when the view was counted at load)
 episodes as (
     select client_key, payer, gender, age_band, primary_substance, living_situation, employment, track
     from filtered(episodes, $filters)
+    where not one_site_or_all($filters)
 ),
 
 -- distinct clients per value, one column at a time: a bitmap of client keys (dense 1..N, as in
 -- population.sql) per value counts them about 15x faster than count(distinct) over the columns unpivoted
-final as (
+counted_here as (
     select
         'payer' as filter,
         payer as value,
@@ -89,6 +98,12 @@ final as (
     from episodes
     where track is not null
     group by track
+),
+
+final as (
+    select * from counted
+    union all
+    select * from counted_here
 )
 
 select * from final

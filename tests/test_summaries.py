@@ -127,6 +127,25 @@ def test_client_key_numbers_clients_in_id_order(con):
     )
 
 
+def test_filter_value_clients(con):
+    # every site as the site-null rows, then each site, from the base tables by client id
+    values = """
+        select e.site, 'payer' as filter, e.payer as value, e.client_id from enrollments as e
+        union all select e.site, 'track', e.track, e.client_id from enrollments as e
+        union all select e.site, 'gender', c.gender, c.client_id from enrollments as e join clients as c using (client_id)
+        union all select e.site, 'employment', c.employment, c.client_id
+        from enrollments as e join clients as c using (client_id)"""
+    assert_same(
+        con,
+        "(select * from filter_value_clients where filter in ('payer', 'track', 'gender', 'employment'))",
+        "site, filter, value, clients",
+        f"""
+        select site, filter, value, count(distinct client_id) from ({values}) where value is not null group by all
+        union all
+        select null, filter, value, count(distinct client_id) from ({values}) where value is not null group by all""",
+    )
+
+
 def test_iop_episode_keys(con):
     assert_same(
         con,
@@ -488,6 +507,22 @@ def test_edge_fixture_holds_the_edge_cases(edge_db):
 # ---- catalog queries that read the tables above: same rows as their definitions on the base tables ------------
 
 REFERENCE = {
+    # distinct clients (by id) holding each value of each client-group filter among the selected episodes
+    "filter_values": (
+        "filter, value, clients",
+        """
+        with e as (select * from filtered(episodes, $filters)),
+        held as (
+            select 'payer' as filter, payer as value, client_id from e
+            union all select 'gender', gender, client_id from e
+            union all select 'age_band', age_band, client_id from e
+            union all select 'primary_substance', primary_substance, client_id from e
+            union all select 'living_situation', living_situation, client_id from e
+            union all select 'employment', employment, client_id from e
+            union all select 'track', track, client_id from e
+        )
+        select filter, value, count(distinct client_id) from held where value is not null group by all""",
+    ),
     # distinct clients active in each week at each level, every level of the selected episodes, zero when none
     "census": (
         "week_start, level_of_care, active_clients",
@@ -582,6 +617,7 @@ REFERENCE = {
 CASES = [
     {},
     {"sites": ["Northside"]},
+    {"sites": ["Northside", "Southside"]},
     {"start": dt.date(2025, 3, 4), "end": dt.date(2025, 5, 20)},
     {"start": dt.date(2025, 3, 1), "end": dt.date(2025, 3, 31)},
     {"start": dt.date(2025, 3, 11), "end": dt.date(2025, 3, 13)},

@@ -17,6 +17,18 @@ where (f['sites'] is null or list_contains(f['sites'], site))
     and (f['employment'] is null or list_contains(f['employment'], employment))
     and (tracks is null or list_contains(tracks, track));
 
+-- Whether a query's $filters `f` view every site or one site, with no client group chosen: the views whose
+-- filter values were counted at load (filter_value_clients).
+create macro one_site_or_all(f) as
+    (f['sites'] is null or len(f['sites']) = 1)
+    and f['payers'] is null
+    and f['genders'] is null
+    and f['age_bands'] is null
+    and f['substances'] is null
+    and f['co_occurring'] is null
+    and f['living'] is null
+    and f['employment'] is null;
+
 -- Wilson score 95% interval for x successes out of n.
 create macro wilson_low(x, n) as
     case when n > 0 and x = 0 then 0.0 when n > 0 then

@@ -55,3 +55,56 @@ union all select 'employment', employment from episodes where employment is not 
 union all select 'track', track from episodes where track is not null group by all
 union all select 'level_of_care', level_of_care from episodes group by all
 order by 1, 2;
+
+-- Distinct clients holding each client-group filter value, at each site and at every site (site null): what
+-- filter_values.sql counts for a view of every site or of one site with no client group chosen (the
+-- sidebar's view), counted once here instead of on every first page of a server.
+create table filter_value_clients as
+with
+
+held as (
+    select site, client_key, 'payer' as filter, payer as value from episodes where payer is not null
+    union all
+    select site, client_key, 'gender' as filter, gender as value from episodes where gender is not null
+    union all
+    select site, client_key, 'age_band' as filter, age_band as value from episodes where age_band is not null
+    union all
+    select site, client_key, 'primary_substance' as filter, primary_substance as value
+    from episodes
+    where primary_substance is not null
+    union all
+    select site, client_key, 'living_situation' as filter, living_situation as value
+    from episodes
+    where living_situation is not null
+    union all
+    select site, client_key, 'employment' as filter, employment as value from episodes where employment is not null
+    union all
+    select site, client_key, 'track' as filter, track as value from episodes where track is not null
+),
+
+-- each client once per site and value (a third less load time than two count(distinct) over `held`)
+held_once as (
+    select distinct site, client_key, filter, value
+    from held
+),
+
+by_site as (
+    select site, filter, value, count(*) as clients
+    from held_once
+    group by site, filter, value
+),
+
+every_site as (
+    select cast(null as varchar) as site, filter, value, count(distinct client_key) as clients
+    from held_once
+    group by filter, value
+),
+
+final as (
+    select * from by_site
+    union all
+    select * from every_site
+)
+
+select * from final
+order by filter, value, site;
