@@ -39,23 +39,37 @@
 
 with
 
--- each episode's active weeks: 1 to the week of its last day (a discharge after as_of had not happened yet)
-population as (
+-- episodes discharged by as_of: their active weeks (1 to the week of the discharge) and the weeks among them
+-- reaching each rule, counted at load (iop_episode_doses)
+closed as (
     select
         coalesce(track, 'unknown') as track,
-        (case when discharge_date <= $as_of then discharge_date else $as_of end - admit_date)
-        // 7
-        + 1 as active_weeks
-    from filtered(iop_episodes, $filters, tracks := $tracks)
+        active_weeks,
+        weeks_3plus_sessions,
+        weeks_9plus_hours
+    from filtered(iop_episode_doses, $filters, tracks := $tracks)
     where
-        admit_date <= $as_of
+        discharge_date <= $as_of
         and ($start is null or admit_date >= $start)
         and ($end is null or admit_date <= $end)
 ),
 
--- the active weeks with sessions (iop_weeks: iop_episode_weeks with the episode's dates and attributes);
+-- episodes open at as_of (a discharge after as_of had not happened yet): active weeks 1 to the week of as_of
+open_episodes as (
+    select
+        coalesce(track, 'unknown') as track,
+        ($as_of - admit_date) // 7 + 1 as active_weeks
+    from filtered(iop_episodes, $filters, tracks := $tracks)
+    where
+        admit_date <= $as_of
+        and (discharge_date is null or discharge_date > $as_of)
+        and ($start is null or admit_date >= $start)
+        and ($end is null or admit_date <= $end)
+),
+
+-- their active weeks with sessions (iop_weeks: iop_episode_weeks with the episode's dates and attributes);
 -- an active week without sessions is a client week with neither 3 sessions nor 9 hours
-weeks as (
+open_weeks as (
     select
         coalesce(track, 'unknown') as track,
         attended,
@@ -64,35 +78,48 @@ weeks as (
     from filtered(iop_weeks, $filters, tracks := $tracks)
     where
         admit_date <= $as_of
+        and (discharge_date is null or discharge_date > $as_of)
         and ($start is null or admit_date >= $start)
         and ($end is null or admit_date <= $end)
-        and week
-        <= (case when discharge_date <= $as_of then discharge_date else $as_of end - admit_date) // 7 + 1
+        and week <= ($as_of - admit_date) // 7 + 1
 ),
 
-classified as (
+-- the same rules as iop_episode_doses (queries/_build/30_scale.sql)
+open_qualifying as (
     select
         track,
-        attended >= 3 as three_sessions,
-        case
-            when attended_no_duration > 0 then attended >= 3
-            else attended_minutes >= 540
-        end as nine_hours
-    from weeks
+        count(*) filter (where attended >= 3) as weeks_3plus_sessions,
+        count(*) filter (
+            where case when attended_no_duration > 0 then attended >= 3 else attended_minutes >= 540 end
+        ) as weeks_9plus_hours
+    from open_weeks
+    group by track
+),
+
+active as (
+    select track, active_weeks from closed
+    union all
+    select track, active_weeks from open_episodes
+),
+
+reaching as (
+    select track, weeks_3plus_sessions, weeks_9plus_hours from closed
+    union all
+    select track, weeks_3plus_sessions, weeks_9plus_hours from open_qualifying
 ),
 
 client_weeks as (
     select track, sum(active_weeks)::bigint as client_weeks
-    from population
+    from active
     group by track
 ),
 
 qualifying as (
     select
         track,
-        count(*) filter (where three_sessions) as weeks_3plus_sessions,
-        count(*) filter (where nine_hours) as weeks_9plus_hours
-    from classified
+        sum(weeks_3plus_sessions)::bigint as weeks_3plus_sessions,
+        sum(weeks_9plus_hours)::bigint as weeks_9plus_hours
+    from reaching
     group by track
 ),
 

@@ -333,6 +333,31 @@ def test_iop_months(con):
     )
 
 
+def test_iop_episode_doses(con):
+    # from the sessions: each discharged IOP episode's weeks 1 to its discharge week, and those reaching each rule
+    weeks = """
+        select e.episode_id, (a.session_date - e.admit_date) // 7 + 1 as week,
+            count(*) filter (where a.status = 'attended') as attended,
+            sum(a.duration_minutes) filter (where a.status = 'attended') as minutes,
+            count(*) filter (where a.status = 'attended' and a.duration_minutes is null) as no_duration
+        from attendance as a join enrollments as e on a.episode_id = e.episode_id
+        where e.level_of_care = 'iop' and a.session_date >= e.admit_date and e.discharge_date is not null
+            and (a.session_date - e.admit_date) // 7 <= (e.discharge_date - e.admit_date) // 7
+        group by all"""
+    assert_same(
+        con,
+        "iop_episode_doses",
+        "episode_key, active_weeks, weeks_3plus_sessions, weeks_9plus_hours",
+        f"""
+        select k.episode_key, (e.discharge_date - e.admit_date) // 7 + 1,
+            (select count(*) from ({weeks}) as w where w.episode_id = e.episode_id and w.attended >= 3),
+            (select count(*) from ({weeks}) as w where w.episode_id = e.episode_id
+                and ((w.no_duration > 0 and w.attended >= 3) or (w.no_duration = 0 and w.minutes >= 540)))
+        from enrollments as e join iop_episode_keys as k on e.episode_id = k.episode_id
+        where e.level_of_care = 'iop' and e.discharge_date is not null""",
+    )
+
+
 def test_iop_weeks(con):
     assert_same(
         con,

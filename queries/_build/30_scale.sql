@@ -209,6 +209,44 @@ final as (
 select * from final
 order by admit_date, episode_key, week;
 
+-- One row per discharged IOP episode with its attributes: its active weeks (week 1 to the week of its
+-- discharge) and how many of them reached 3 attended sessions and 9 attended hours, by the rules of
+-- iop_dose.sql (which says why), so that iop_dose.sql reads one row per episode discharged by its as-of date
+-- instead of one per week.
+create table iop_episode_doses as
+with
+
+weeks as (
+    select
+        episode_key,
+        count(*) filter (where attended >= 3) as weeks_3plus_sessions,
+        -- a week with an attended session lacking a duration meets the hours rule if it meets the sessions rule
+        count(*) filter (
+            where case when attended_no_duration > 0 then attended >= 3 else attended_minutes >= 540 end
+        ) as weeks_9plus_hours
+    from iop_weeks
+    where discharge_date is not null and week <= (discharge_date - admit_date) // 7 + 1
+    group by episode_key
+),
+
+final as (
+    select
+        e.episode_key,
+        e.admit_date,
+        e.discharge_date,
+        (e.discharge_date - e.admit_date) // 7 + 1 as active_weeks,
+        coalesce(w.weeks_3plus_sessions, 0) as weeks_3plus_sessions,
+        coalesce(w.weeks_9plus_hours, 0) as weeks_9plus_hours,
+        e.site, e.payer, e.gender, e.age_band, e.primary_substance, e.co_occurring_mh, e.living_situation,
+        e.employment, e.track
+    from iop_episodes as e
+    left join weeks as w on e.episode_key = w.episode_key
+    where e.discharge_date is not null
+)
+
+select * from final
+order by admit_date, episode_key;
+
 -- One row per residential or withdrawal management discharge that is not a direct transfer (another such
 -- admission on the discharge day or the next) and not a death: whether the 31-day rule keeps it (31 days or
 -- more after the client's last kept discharge), and the days to the client's first attended PHP, IOP or OP
