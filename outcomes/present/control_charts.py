@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import functools
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -16,6 +13,7 @@ from outcomes.present.theme import (
     PALETTE,
     benchmark_marks,
     figure_of,
+    grid_layout,
     marker_symbols,
     rate_range,
     x_hover,
@@ -223,7 +221,8 @@ def p_chart_grid(
         return None
     cols = min(columns, len(names))
     rows = -(-len(names) // cols)
-    layout = copy.deepcopy(_grid(rows, cols, tuple(str(v) for v in names)))
+    titles = tuple(str(v) for v in names)
+    layout = grid_layout(rows, cols, subplot_titles=titles, horizontal_spacing=0.05, vertical_spacing=0.14)
     span = pd.to_datetime(df[x])
     traces, shapes, lines, drawn = [], [], [], False
     for i, name in enumerate(names):
@@ -278,18 +277,3 @@ def p_chart_grid(
         shapes=shapes,
     )
     return figure_of(traces, layout | under_chart.recorded("signals", lines))
-
-
-@functools.lru_cache(maxsize=32)
-def _grid(rows: int, cols: int, titles: tuple) -> dict:
-    """The layout of a grid of panels, each with its own axes and its title above: what make_subplots gives
-    (without its template), made once per shape and titles."""
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(
-        rows=rows, cols=cols, subplot_titles=list(titles), horizontal_spacing=0.05, vertical_spacing=0.14
-    )
-    layout = fig.layout.to_plotly_json()
-    layout.pop("template", None)
-    layout.setdefault("annotations", [])
-    return layout

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import functools
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,6 +14,7 @@ from outcomes.present.theme import (
     figure_of,
     finish,
     finished_layout,
+    grid_layout,
     label,
     level_colour,
     marker_symbols,
@@ -326,15 +324,23 @@ def facet_rates(
         return None
     facets = sorted(dict.fromkeys(df[facet]), key=str)  # the same order whatever the filters leave
     groups = sorted(dict.fromkeys(df[color]), key=str)
-    grid = _grid(len(measures), len(facets), tuple(pretty(f) for f in facets), tuple(measures.values()))
-    layout = copy.deepcopy(grid)
+    layout = grid_layout(
+        len(measures),
+        len(facets),
+        shared_xaxes=True,
+        shared_yaxes=True,
+        column_titles=tuple(pretty(f) for f in facets),
+        row_titles=tuple(measures.values()),
+        horizontal_spacing=0.035,
+        vertical_spacing=0.08,
+    )
     parts = {key: part.sort_values(x) for key, part in df.groupby([facet, color], sort=False)}
     traces, rows, cols = [], [], []  # added in one go: one check of each trace instead of two
     for r, (col, name) in enumerate(measures.items(), start=1):
         for c, f in enumerate(facets, start=1):
             if df.loc[df[facet] == f, col].notna().sum() == 0:
                 k = (r - 1) * len(facets) + c
-                xd, yd = grid[f"xaxis{k if k > 1 else ''}"]["domain"], grid[f"yaxis{k if k > 1 else ''}"]["domain"]
+                xd, yd = layout[f"xaxis{k if k > 1 else ''}"]["domain"], layout[f"yaxis{k if k > 1 else ''}"]["domain"]
                 layout["annotations"].append(hidden.panel_note(xd, yd))
             for i, g in enumerate(groups):
                 part = parts.get((f, g))
@@ -394,24 +400,3 @@ def facet_rates(
             axis.update(tickformat=".0%", rangemode="tozero", range=[0, 1])
     legend = dict(orientation="h", yanchor="bottom", y=1.06, x=0, title={})
     return figure_of(traces, layout | dict(height=height, hovermode="closest", legend=legend))
-
-
-@functools.lru_cache(maxsize=32)
-def _grid(rows: int, cols: int, col_titles: tuple, row_titles: tuple) -> dict:
-    """The layout of a grid of panels sharing their axes, titled along the top and the right: what
-    make_subplots gives, made once per shape and titles."""
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        shared_xaxes=True,
-        shared_yaxes=True,
-        column_titles=list(col_titles),
-        row_titles=list(row_titles),
-        horizontal_spacing=0.035,
-        vertical_spacing=0.08,
-    )
-    layout = fig.layout.to_plotly_json()
-    layout.setdefault("annotations", [])
-    return layout

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -61,13 +64,30 @@ def figure_of(data: list[dict], layout: dict) -> go.Figure:
     """A figure in the TEMPLATE theme from its traces and layout as plain dicts, made in one step without
     checking each property on the way: Plotly's checks and updates took most of a chart's build on every
     rerun. tests/test_figures.py makes every catalog chart again with the checks on."""
-    layout = {k: v for k, v in layout.items() if v is not None and not (k in ("shapes", "annotations") and not v)}
+    layout = {k: v for k, v in layout.items() if v or k not in ("shapes", "annotations")}  # none: not there at all
     # a placeholder template, so that Plotly does not copy in its default one, then the theme's, shared and not
     # copied (copying a template was most of this): nothing changes a figure's template once it is set, and
     # to_dict copies what it hands out
     fig = go.Figure(data=data, layout=layout | {"template": {"layout": {}}}, _validate=False)
     fig._layout["template"] = _THEME_DICT
     return fig
+
+
+def grid_layout(rows: int, cols: int, **options) -> dict:
+    """The layout make_subplots gives a grid of panels with these options (titles as tuples), without its
+    template: a copy of one made once per shape, titles and spacing."""
+    return copy.deepcopy(_grid_layout(rows, cols, **options))
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_layout(rows: int, cols: int, **options) -> dict:
+    from plotly.subplots import make_subplots
+
+    listed = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+    layout = make_subplots(rows=rows, cols=cols, **listed).layout.to_plotly_json()
+    layout.pop("template", None)
+    layout.setdefault("annotations", [])
+    return layout
 
 
 def label(column: str) -> str:
@@ -180,8 +200,8 @@ def merged(*layouts: dict) -> dict:
 
 
 def vline(x, line: dict, text: str | None = None, font: dict | None = None) -> tuple[dict, list[dict]]:
-    """The shape and label add_vline(annotation_position="top") draws on a one-axis figure, as dicts for
-    add_marks or a layout (add_vline works out every subplot each line could span: a third of a small chart's build)."""
+    """The shape and label add_vline(annotation_position="top") draws on a one-axis figure, as dicts for its
+    layout (add_vline works out every subplot each line could span: a third of a small chart's build)."""
     shape = dict(type="line", x0=x, x1=x, xref="x", y0=0, y1=1, yref="y domain", line=line)
     label = dict(text=text, x=x, xref="x", xanchor="center", y=1, yref="y domain", yanchor="bottom")
     return shape, [label | dict(showarrow=False, font=font or {})] if text else []
@@ -192,16 +212,6 @@ def hline(y, line: dict, text: str | None = None, font: dict | None = None) -> t
     shape = dict(type="line", x0=0, x1=1, xref="x domain", y0=y, y1=y, yref="y", line=line)
     label = dict(text=text, x=1, xref="x domain", xanchor="right", y=y, yref="y", yanchor="bottom")
     return shape, [label | dict(showarrow=False, font=font or {})] if text else []
-
-
-def add_marks(fig: go.Figure, shapes=(), annotations=()) -> go.Figure:
-    """Shapes and annotations (dicts) added to `fig` in one layout update."""
-    more = {}
-    if shapes:
-        more["shapes"] = [*fig.layout.shapes, *shapes]
-    if annotations:
-        more["annotations"] = [*fig.layout.annotations, *annotations]
-    return fig.update_layout(**more) if more else fig
 
 
 def benchmark_marks(benchmark) -> tuple[list[dict], list[dict]]:
@@ -216,23 +226,13 @@ def benchmark_marks(benchmark) -> tuple[list[dict], list[dict]]:
     return [shape], label
 
 
-def add_benchmark(fig: go.Figure, benchmark) -> None:
-    """A dashed reference line with its label; `benchmark` is a Benchmark or a (value, label) pair."""
-    add_marks(fig, *benchmark_marks(benchmark))
-
-
-def fit_rate_axis(fig: go.Figure, benchmark=None) -> None:
-    """Set the rate axis's range to rate_range of the figure's traces."""
-    fig.update_yaxes(range=rate_range(fig.data, benchmark))
-
-
 def rate_range(traces, benchmark=None) -> list[float]:
-    """A rate axis from 0 to a little above the highest value of `traces` (figure traces or dicts) and the
+    """A rate axis from 0 to a little above the highest value of `traces` (dicts) and the
     benchmark, so that a reference line outside the data does not fall off the chart; at least 0 to 10%, so
     an all-zero series still reads as a rate axis."""
     top = 0.0
     for trace in traces:
-        ys = trace.get("y") if isinstance(trace, dict) else getattr(trace, "y", None)
+        ys = trace.get("y")
         y = num(pd.Series(ys if ys is not None else []), errors="coerce")
         if len(y.dropna()):
             top = max(top, float(y.max()))
