@@ -72,9 +72,8 @@ open_episodes as (
 open_weeks as (
     select
         coalesce(track, 'unknown') as track,
-        attended,
-        attended_minutes,
-        attended_no_duration
+        three_sessions,
+        nine_hours
     from filtered(iop_weeks, $filters, tracks := $tracks)
     where
         admit_date <= $as_of
@@ -84,14 +83,11 @@ open_weeks as (
         and week <= ($as_of - admit_date) // 7 + 1
 ),
 
--- the same rules as iop_episode_doses (queries/_build/30_scale.sql)
 open_qualifying as (
     select
         track,
-        count(*) filter (where attended >= 3) as weeks_3plus_sessions,
-        count(*) filter (
-            where case when attended_no_duration > 0 then attended >= 3 else attended_minutes >= 540 end
-        ) as weeks_9plus_hours
+        count(*) filter (where three_sessions) as weeks_3plus_sessions,
+        count(*) filter (where nine_hours) as weeks_9plus_hours
     from open_weeks
     group by track
 ),

@@ -363,10 +363,13 @@ def test_iop_weeks(con):
         con,
         "iop_weeks w join iop_episode_keys k using (episode_key)",
         f"k.episode_id, w.admit_date, discharge_date, week, scheduled, attended, attended_minutes, "
-        f"attended_no_duration, {ATTRIBUTES}",
+        f"attended_no_duration, three_sessions, nine_hours, {ATTRIBUTES}",
         f"""
         select w.episode_id, e.admit_date, e.discharge_date, w.week, w.scheduled, w.attended, w.attended_minutes,
-            w.attended_no_duration, {", ".join("e." + c.strip() for c in ATTRIBUTES.split(","))}
+            w.attended_no_duration, w.attended >= 3,
+            (w.attended_no_duration > 0 and w.attended >= 3)
+                or (w.attended_no_duration = 0 and coalesce(w.attended_minutes, 0) >= 540),
+            {", ".join("e." + c.strip() for c in ATTRIBUTES.split(","))}
         from iop_episode_weeks as w, episodes as e
         where w.episode_id = e.episode_id""",
     )

@@ -186,7 +186,9 @@ final as (
 select * from final
 order by month, episode_key;
 
--- iop_episode_weeks with each episode's dates and attributes, in admission order.
+-- iop_episode_weeks with each episode's dates and attributes, in admission order, and whether the week reached
+-- iop_dose.sql's two rules (which says why): 3 attended sessions, and 9 attended hours (a week with an
+-- attended session lacking a duration meets the hours rule if and only if it meets the sessions rule).
 create table iop_weeks as
 with
 
@@ -200,6 +202,10 @@ final as (
         w.attended,
         w.attended_minutes,
         w.attended_no_duration,
+        w.attended >= 3 as three_sessions,
+        coalesce(
+            case when w.attended_no_duration > 0 then w.attended >= 3 else w.attended_minutes >= 540 end, false
+        ) as nine_hours,
         e.site, e.payer, e.gender, e.age_band, e.primary_substance, e.co_occurring_mh, e.living_situation,
         e.employment, e.track
     from iop_episode_weeks as w
@@ -210,8 +216,7 @@ select * from final
 order by admit_date, episode_key, week;
 
 -- One row per discharged IOP episode with its attributes: its active weeks (week 1 to the week of its
--- discharge) and how many of them reached 3 attended sessions and 9 attended hours, by the rules of
--- iop_dose.sql (which says why), so that iop_dose.sql reads one row per episode discharged by its as-of date
+-- discharge) and how many of them reached 3 attended sessions and 9 attended hours (iop_weeks), so that iop_dose.sql reads one row per episode discharged by its as-of date
 -- instead of one per week.
 create table iop_episode_doses as
 with
@@ -219,11 +224,8 @@ with
 weeks as (
     select
         episode_key,
-        count(*) filter (where attended >= 3) as weeks_3plus_sessions,
-        -- a week with an attended session lacking a duration meets the hours rule if it meets the sessions rule
-        count(*) filter (
-            where case when attended_no_duration > 0 then attended >= 3 else attended_minutes >= 540 end
-        ) as weeks_9plus_hours
+        count(*) filter (where three_sessions) as weeks_3plus_sessions,
+        count(*) filter (where nine_hours) as weeks_9plus_hours
     from iop_weeks
     where discharge_date is not null and week <= (discharge_date - admit_date) // 7 + 1
     group by episode_key
