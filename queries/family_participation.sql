@@ -47,10 +47,15 @@ episode_months as (
         and ($end is null or month <= date_trunc('month', $end::date))
 ),
 
--- an episode active in several months of a period counts once in it
+-- an episode active in several months of a period counts once in it (a month is one row already)
 episode_periods as (
+    select period, episode_key, had_family
+    from episode_months
+    where $grain = 'month'
+    union all
     select period, episode_key, bool_or(had_family) as had_family
     from episode_months
+    where $grain <> 'month'
     group by period, episode_key
 ),
 

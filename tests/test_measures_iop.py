@@ -491,6 +491,15 @@ def test_family_participation(con, run_query, case):
         assert r["family_rate"] == pytest.approx(r["with_family_session"] / r["active_episodes"])
 
 
+def test_family_participation_by_quarter(con, run_query):
+    # an episode active in several months of a quarter counts once in it: IK (April and May)
+    df = run_query(con, "family_participation", grain="quarter")
+    assert rows(df, FAMILY_COLUMNS[:3]) == [
+        ("2025-01-01", 6, 1),  # IN-I1 (February); IA, IB, IC, IG, IH (March); IA family
+        ("2025-04-01", 14, 2),  # April's 10, then IL, IM, P1 (May; IK again) and P2 (June); IG and IK family
+    ]
+
+
 # ======================================================================================
 # engagement_heatmap
 # rows: (admit_month, week, scheduled, attended)
