@@ -151,25 +151,25 @@ def fit(rows: pd.DataFrame, factors=tuple(FACTORS)) -> Fit:
     return fit_cells(collapse(coded), levels, factors)
 
 
-def fit_cells(
-    cells: pd.DataFrame,
-    levels: pd.DataFrame,
-    factors=tuple(FACTORS),
-    design: tuple | None = None,
-    start: pd.Series | None = None,
-) -> Fit:
-    """`fit` on `collapse`d rows; `design` is a fit's own, to refit with fewer `factors` on the same patterns,
-    and `start` its estimates, where the refit's iterations begin (0 for a level it did not estimate).
+def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS)) -> Fit:
+    """`fit` on `collapse`d rows.
 
     The fit runs on the distinct patterns of model levels with their counts of episodes and events (binomial
     rows): the likelihood is that of the episodes, and the fit costs what the number of patterns costs.
     """
+    patterns = cells.groupby("pattern", sort=True).agg({**{f: "first" for f in FACTORS}, "n": "sum", "events": "sum"})
+    return fit_patterns(patterns, levels, factors, _design(patterns, levels, FACTORS))
+
+
+def fit_patterns(
+    patterns: pd.DataFrame, levels: pd.DataFrame, factors, design: tuple, start: pd.Series | None = None
+) -> Fit:
+    """The model of `factors` on binomial `patterns` (FACTORS, n, events), whose `design` rows may hold levels of
+    other factors too; `start`: a fit's estimates, where the iterations begin (0 for a level it did not have)."""
     import statsmodels.api as sm
 
     factors = list(factors)
-    patterns = cells.groupby("pattern", sort=True).agg({**{f: "first" for f in FACTORS}, "n": "sum", "events": "sum"})
-    patterns["probability"] = np.nan
-    design = design or _design(patterns, levels, FACTORS)
+    patterns = patterns.assign(probability=np.nan)
 
     def failed(message: str) -> Fit:
         return Fit(False, message, levels, patterns, design=design)
@@ -358,7 +358,7 @@ def factor_effects(cells: pd.DataFrame, model: Fit) -> pd.DataFrame:
     for f, label in FACTORS.items():
         estimated = ((model.levels["factor"] == f) & (model.levels["role"] == "estimated")).any()
         if estimated:
-            reduced = fit_cells(cells, base, [g for g in FACTORS if g != f], model.design, model.params)
+            reduced = _without(model, base, f)
             without = expected_by_site(cells, reduced) if reduced.converged else pd.Series(np.nan, index=full.index)
         else:
             without = full
@@ -375,6 +375,25 @@ def factor_effects(cells: pd.DataFrame, model: Fit) -> pd.DataFrame:
     table = pd.concat(out, ignore_index=True)
     table["change"] = table["expected"] - table["expected_without"]
     return table[cols]
+
+
+def _without(model: Fit, levels: pd.DataFrame, factor: str) -> Fit:
+    """The model refitted without `factor`, its probabilities on `model`'s patterns.
+
+    Patterns that differ only in `factor` are one pattern to the refit, their episodes and events added up: the
+    same likelihood on fewer rows (a third to a half as many at a million clients).
+    """
+    others = [g for g in FACTORS if g != factor]
+    pats = model.patterns
+    group = pats.groupby(others, sort=False).ngroup().to_numpy()
+    first = pd.Series(np.arange(len(pats))).groupby(group, sort=True).first().to_numpy()
+    merged = pats.iloc[first][list(FACTORS)].reset_index(drop=True)
+    merged["n"] = np.bincount(group, weights=pats["n"].to_numpy(dtype=float)).astype("int64")
+    merged["events"] = np.bincount(group, weights=pats["events"].to_numpy(dtype=float)).astype("int64")
+    matrix, names = model.design
+    reduced = fit_patterns(merged, levels, others, (matrix[first], names), model.params)
+    spread = reduced.patterns["probability"].to_numpy()[group]
+    return Fit(reduced.converged, reduced.message, reduced.levels, pats.assign(probability=spread), reduced.params)
 
 
 def model_summary(model: Fit) -> pd.DataFrame:
