@@ -301,6 +301,25 @@ def test_scan_views_and_scope(demo_db, catalog):
     assert {s.site for s in found} <= {"Northside"}
 
 
+def test_a_scan_reuses_the_views_an_earlier_scan_kept(demo_db, catalog):
+    kept, made = {}, []
+
+    def keep(key, make):
+        if key not in kept:
+            made.append(key)
+            kept[key] = make()
+        return kept[key]
+
+    alone = signal_scan.scan(demo_db, ["Northside"], catalog=catalog, keep=keep)
+    per_view = len(made)  # its population check and each distinct query of the series
+    assert per_view >= 2
+    both = signal_scan.scan(demo_db, ["Northside", "Riverside"], catalog=catalog, keep=keep)
+    assert len(made) == 3 * per_view  # Northside's view was kept: Riverside's and the two together are new
+    assert alone == signal_scan.scan(demo_db, ["Northside"], catalog=catalog)
+    assert both == signal_scan.scan(demo_db, ["Northside", "Riverside"], catalog=catalog)
+    assert {s.site for s in both} - {"Northside", "Riverside"} <= {""}
+
+
 def test_signals_command(demo_db_path, capsys):
     assert cli.main(["signals", "--db", str(demo_db_path), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)

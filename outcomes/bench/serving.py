@@ -183,13 +183,13 @@ def components():
 
 
 def cold() -> None:
-    """Empty every cache a server fills as it serves: Streamlit's, the kept model fits, overlap counts and what
-    was made ahead for other sites."""
+    """Empty every cache a server fills as it serves: Streamlit's, the kept model fits, overlap counts, the
+    Overview's signal views and what was made ahead for other sites."""
     import streamlit as st
 
     from outcomes.catalog import model_runs
     from outcomes.privacy import overlap
-    from outcomes.web import prefetch
+    from outcomes.web import prefetch, signal_list
 
     prefetch.idle(600)  # nothing of the last page is still being made
     prefetch.clear()
@@ -197,3 +197,4 @@ def cold() -> None:
     st.cache_resource.clear()
     model_runs.clear()
     overlap.clear()
+    signal_list.clear()

@@ -116,15 +116,22 @@ def build(
 
 
 def overview_rows(
-    con, scope, period: kpis.Period, rules: list | None = None, catalog: dict[str, Query] | None = None
+    con,
+    scope,
+    period: kpis.Period,
+    rules: list | None = None,
+    catalog: dict[str, Query] | None = None,
+    sites: list[str] | None = None,
+    keep=signal_scan.unkept,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The Overview's "Signals this period" (measure, site, signal) and "Alerts" (alert, site, condition, now)
-    rows for a user's sites (`scope` None: every site), from suppressed results; empty when the view holds
-    fewer than 11 clients."""
+    rows for `sites` (None: every site) within a user's sites (`scope` None: every site), from suppressed
+    results; empty when the view holds fewer than 11 clients. `keep`: see signal_scan.scan."""
     catalog = catalog or load_catalog()
-    if not signal_scan.population_ok(con, catalog, None, scope):
+    if not signal_scan.population_ok(con, catalog, sites, scope):
         return signal_rows([]), alert_rows([])
-    found = signal_scan.current(signal_scan.scan(con, None, scope, catalog), period.start)
+    found = signal_scan.current(signal_scan.scan(con, sites, scope, catalog, keep=keep), period.start)
     through = runner.data_through_of(con)
-    holding = [r for rule in rules or [] for r in alerting.evaluate(con, rule, catalog, through, scope) if r.holds]
+    within = tuple(sites) if sites else scope
+    holding = [r for rule in rules or [] for r in alerting.evaluate(con, rule, catalog, through, within) if r.holds]
     return signal_rows(found), alert_rows(holding)

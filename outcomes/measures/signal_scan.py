@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pandas as pd
 
@@ -87,29 +88,41 @@ def views(con, sites: list[str] | None = None, scope=None) -> list[tuple[str, li
     return out
 
 
+def unkept(key, make):
+    """A scan's `keep` that keeps nothing: make()."""
+    return make()
+
+
 def scan(
     con,
     sites: list[str] | None = None,
     scope=None,
     catalog: dict[str, Query] | None = None,
     series: tuple[Series, ...] = SERIES,
+    keep=unkept,
 ) -> list[Signal]:
     """Every signal on every series, per site and for the sites together, from suppressed results only; a view
-    of fewer than MIN_CLIENTS clients is skipped, as the screen would show it nothing."""
+    of fewer than MIN_CLIENTS clients is skipped, as the screen would show it nothing. keep(key, make) gives
+    each view's population check and query result: make()'s, or one kept for the same key, view and `scope`
+    from an earlier scan of the same data (a view of one site is in every scan of sites that hold it)."""
     catalog = catalog or load_catalog()
     scanned = views(con, sites, scope)
     # every view's population check and query at once (DuckDB runs them without the GIL); a view that fails
     # its check is skipped as before, its results unread
     with ThreadPoolExecutor(max_workers=THREADS.get()) as pool:
-        ok = [pool.submit(population_ok, con, catalog, chosen, scope) for _, chosen in scanned]
+        ok = [
+            pool.submit(
+                keep, (POPULATION, repr(chosen), repr(scope)), partial(population_ok, con, catalog, chosen, scope)
+            )
+            for _, chosen in scanned
+        ]
         runs: dict = {}
         for _, chosen in scanned:
             for s in series:
                 given, key = _given(s, chosen, scope)
                 if key not in runs:
-                    runs[key] = pool.submit(
-                        lambda q, g: runner.run(con, catalog[q], g, scope=scope).data, s.query, given
-                    )
+                    run = partial(lambda q, g: runner.run(con, catalog[q], g, scope=scope).data, s.query, given)
+                    runs[key] = pool.submit(keep, key, run)
         found: list[Signal] = []
         for (label, chosen), passed in zip(scanned, ok):
             if not passed.result():
