@@ -84,7 +84,7 @@ def cached_result(name: str, items: tuple, version: db.DataVersion, scope: tuple
     # queries.cached_run's key, keeping the notes and tables a model query returns beside its rows
     result = runner.run(
         root_connection(version),
-        database.catalog()[name],  # not the run's: this also runs on the prefetch thread, outside any session
+        database.catalog_seen()[name],  # not the run's: this also runs on the prefetch thread, outside any session
         dict(items),
         scope=scope,
         data_through=info(version)["data_through"],

@@ -52,7 +52,7 @@ def cached_run(name: str, items: tuple, version: db.DataVersion, scope: tuple | 
     # Keyed on the data version, every parameter and the user's site scope; holds suppressed data only.
     result = runner.run(
         root_connection(version),
-        database.catalog()[name],  # not the run's: this also runs on the prefetch thread, outside any session
+        database.catalog_seen()[name],  # not the run's: this also runs on the prefetch thread, outside any session
         dict(items),
         scope=scope,
         data_through=info(version)["data_through"],
