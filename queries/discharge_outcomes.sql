@@ -59,18 +59,29 @@ discharged as (
         and ($end is null or discharge_date <= $end)
 ),
 
-monthly as (
+-- counted by reason first: a few thousand groups, so each reason is compared once per group, not per row
+by_reason as (
     select
         period_start(discharge_date, $grain) as month,
         level_of_care,
-        count(*) as discharges,
-        count(*) filter (where discharge_reason = 'completed') as completed,
-        count(*) filter (where discharge_reason = 'left_against_advice') as left_against_advice,
-        count(*) filter (where discharge_reason = 'administrative') as administrative,
-        count(*) filter (where discharge_reason = 'transferred') as transferred,
-        count(*) filter (where discharge_reason in ('other', 'incarcerated', 'deceased')) as other,
-        count(*) filter (where discharge_reason in ('completed', 'transferred')) as positive
+        discharge_reason,
+        count(*) as n
     from discharged
+    group by all
+),
+
+monthly as (
+    select
+        month,
+        level_of_care,
+        sum(n)::bigint as discharges,
+        sum(if(discharge_reason = 'completed', n, 0))::bigint as completed,
+        sum(if(discharge_reason = 'left_against_advice', n, 0))::bigint as left_against_advice,
+        sum(if(discharge_reason = 'administrative', n, 0))::bigint as administrative,
+        sum(if(discharge_reason = 'transferred', n, 0))::bigint as transferred,
+        sum(if(discharge_reason in ('other', 'incarcerated', 'deceased'), n, 0))::bigint as other,
+        sum(if(discharge_reason in ('completed', 'transferred'), n, 0))::bigint as positive
+    from by_reason
     group by 1, 2
 ),
 
