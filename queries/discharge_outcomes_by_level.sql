@@ -49,16 +49,23 @@ discharged as (
         and ($end is null or discharge_date <= $end)
 ),
 
+-- counted by reason first, so each reason is compared once per group, not per row (as discharge_outcomes)
+by_reason as (
+    select level_of_care, discharge_reason, count(*) as n
+    from discharged
+    group by all
+),
+
 counted as (
     select
         level_of_care,
-        count(*) as discharges,
-        count(*) filter (where discharge_reason = 'completed') as completed,
-        count(*) filter (where discharge_reason = 'left_against_advice') as left_against_advice,
-        count(*) filter (where discharge_reason = 'administrative') as administrative,
-        count(*) filter (where discharge_reason = 'transferred') as transferred,
-        count(*) filter (where discharge_reason in ('other', 'incarcerated', 'deceased')) as other
-    from discharged
+        sum(n)::bigint as discharges,
+        sum(if(discharge_reason = 'completed', n, 0))::bigint as completed,
+        sum(if(discharge_reason = 'left_against_advice', n, 0))::bigint as left_against_advice,
+        sum(if(discharge_reason = 'administrative', n, 0))::bigint as administrative,
+        sum(if(discharge_reason = 'transferred', n, 0))::bigint as transferred,
+        sum(if(discharge_reason in ('other', 'incarcerated', 'deceased'), n, 0))::bigint as other
+    from by_reason
     group by level_of_care
 ),
 
