@@ -51,15 +51,21 @@ stays as (
         and ($end is null or discharge_date <= $end)
 ),
 
+-- the three quantiles in one call: one sort of each level's stays, not three
+quartiles as (
+    select level_of_care, count(*) as episodes, quantile_cont(days, [0.25, 0.5, 0.75]) as q
+    from stays
+    group by level_of_care
+),
+
 final as (
     select
         level_of_care,
-        count(*) as episodes,
-        quantile_cont(days, 0.5) as median_days,
-        quantile_cont(days, 0.25) as p25_days,
-        quantile_cont(days, 0.75) as p75_days
-    from stays
-    group by level_of_care
+        episodes,
+        q[2] as median_days,
+        q[1] as p25_days,
+        q[3] as p75_days
+    from quartiles
 )
 
 select * from final
