@@ -30,12 +30,6 @@
 
 with
 
-population as (
-    select episode_id, client_key, level_of_care, admit_date, discharge_date
-    from filtered(episodes, $filters)
-    where admit_date <= $as_of
-),
-
 weeks as (
     select unnest(generate_series(
         date_trunc('week', coalesce($start, $as_of - 182)),
@@ -46,7 +40,8 @@ weeks as (
 
 levels as (
     select distinct level_of_care
-    from population
+    from filtered(episodes, $filters)
+    where admit_date <= $as_of
 ),
 
 -- An episode is active in the weeks from the week of its admission to the week of its discharge (or the
@@ -63,10 +58,11 @@ spans as materialized (
             coalesce(date_trunc('week', discharge_date)::date, date '9999-12-31'),
             date_trunc('week', least(coalesce($end, $as_of), $as_of))::date
         ) as last_week
-    from population
+    from filtered(episodes, $filters)
     where
+        admit_date <= $as_of
         -- active in a week shown: admitted by the end of the last week, not discharged before the first
-        admit_date <= date_trunc('week', least(coalesce($end, $as_of), $as_of))::date + 6
+        and admit_date <= date_trunc('week', least(coalesce($end, $as_of), $as_of))::date + 6
         and (
             discharge_date is null
             or discharge_date >= date_trunc('week', coalesce($start, $as_of - 182))::date
