@@ -386,7 +386,7 @@ def _without(model: Fit, levels: pd.DataFrame, factor: str) -> Fit:
     others = [g for g in FACTORS if g != factor]
     pats = model.patterns
     group = pats.groupby(others, sort=False).ngroup().to_numpy()
-    first = pd.Series(np.arange(len(pats))).groupby(group, sort=True).first().to_numpy()
+    _, first = np.unique(group, return_index=True)  # each merged pattern's first row, in group order
     merged = pats.iloc[first][list(FACTORS)].reset_index(drop=True)
     merged["n"] = np.bincount(group, weights=pats["n"].to_numpy(dtype=float)).astype("int64")
     merged["events"] = np.bincount(group, weights=pats["events"].to_numpy(dtype=float)).astype("int64")

@@ -88,6 +88,10 @@ def views(con, sites: list[str] | None = None, scope=None) -> list[tuple[str, li
     return out
 
 
+def _data(con, query: Query, given: dict, scope) -> pd.DataFrame:
+    return runner.run(con, query, given, scope=scope).data
+
+
 def unkept(key, make):
     """A scan's `keep` that keeps nothing: make()."""
     return make()
@@ -121,8 +125,7 @@ def scan(
             for s in series:
                 given, key = _given(s, chosen, scope)
                 if key not in runs:
-                    run = partial(lambda q, g: runner.run(con, catalog[q], g, scope=scope).data, s.query, given)
-                    runs[key] = pool.submit(keep, key, run)
+                    runs[key] = pool.submit(keep, key, partial(_data, con, catalog[s.query], given, scope))
         found: list[Signal] = []
         for (label, chosen), passed in zip(scanned, ok):
             if not passed.result():
