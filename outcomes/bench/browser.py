@@ -114,9 +114,30 @@ class Server:
         self.proc = None
 
 
+# What DRAWN still waits for, told when the wait times out
+PENDING = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  return JSON.stringify({
+    url: location.href, ran: window.__ran, state: app && app.getAttribute('data-test-script-state'),
+    stale: document.querySelectorAll('[data-stale="true"]').length,
+    h1: !!document.querySelector('[data-testid="stMainBlockContainer"] h1'),
+    undrawn: charts.filter((c) => c.offsetParent !== null && !c.querySelector('.js-plotly-plot .main-svg')).length,
+    charts: charts.length,
+  });
+}"""
+
+
 def _settle(page) -> float:
     """Wait until the page is drawn; the moment it was, as perf_counter seconds."""
-    page.wait_for_function(DRAWN, polling="raf", timeout=TIMEOUT_MS)
+    try:
+        page.wait_for_function(DRAWN, polling="raf", timeout=TIMEOUT_MS)
+    except Exception as exc:
+        try:
+            pending = page.evaluate(PENDING)
+        except Exception:
+            pending = "unknown"
+        raise RuntimeError(f"page not drawn in {TIMEOUT_MS // 1000} s: {pending}") from exc
     return time.perf_counter()
 
 
@@ -141,12 +162,11 @@ def change_sites(page, sites: list[str]) -> float:
         # Enter once the list shows the site: on a busy machine Enter on a list still filtering may pick
         # nothing, and then no run starts and nothing is ever drawn
         page.get_by_role("option", name=site, exact=True).first.wait_for(timeout=TIMEOUT_MS)
-        if i == len(sites) - 1:
-            page.evaluate("window.__ran = false")
-            t = time.perf_counter()
+        # cleared before Enter: a run quick enough to end before a later clear would go unseen
+        page.evaluate("window.__ran = false")
+        t = time.perf_counter()
         page.keyboard.press("Enter")
         if i < len(sites) - 1:
-            page.evaluate("window.__ran = false")
             _settle(page)
     done = _settle(page)
     page.keyboard.press("Escape")
