@@ -2,8 +2,9 @@
 Playwright, timed from navigation or from a filter change to the last chart drawn.
 
 A page is drawn when Streamlit has run its script since the action (the app's `data-test-script-state` went to
-running and back to notRunning), no element is stale, and every Plotly chart shown (not in a closed expander or
-tab) has drawn its SVG.
+running and back to notRunning), no element is stale, and the page title and every Plotly chart shown (not in
+a closed expander or tab, each with its SVG) are drawn, or an exception is shown (reported as a problem). A page
+that never is drawn fails with what it still lacked and the end of the server's log if the server has stopped.
 Each round starts a new server: the first visit of each page is the first since that start (every server cache
 empty), the second visit reuses them; a filter change picks sites not shown before in that round; a shared link
 (the page address with filters not shown before) is opened in a fresh browser context (no browser cache). These
@@ -38,9 +39,13 @@ TIMEOUT_MS = 180_000
 # quick run must not go unseen (the bench would then wait for it forever).
 WATCH = """
 window.__ran = false;
+window.__runs = 0;
 new MutationObserver((records) => {
   for (const r of records)
-    if (r.attributeName === 'data-test-script-state' && r.oldValue === 'running') window.__ran = true;
+    if (r.attributeName === 'data-test-script-state' && r.oldValue === 'running') {
+      window.__ran = true;
+      window.__runs += 1;
+    }
   const app = document.querySelector('[data-testid="stApp"]');
   if (app && app.getAttribute('data-test-script-state') === 'running') window.__ran = true;
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state'],
@@ -50,6 +55,7 @@ DRAWN = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!window.__ran || !app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   if (document.querySelector('[data-stale="true"]')) return false;
+  if (document.querySelector('[data-testid="stException"]')) return true;  // done, with an error to report
   if (!document.querySelector('[data-testid="stMainBlockContainer"] h1')) return false;
   for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
     if (c.offsetParent !== null && !c.querySelector('.js-plotly-plot .main-svg')) return false;
@@ -77,6 +83,7 @@ class Server:
         self.port, self.db_path, self.root, self.extra = port, db_path, root, env or {}
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen | None = None
+        self.log = None
 
     def start(self, timeout: float = 120) -> float:
         """Start the server; seconds until /_stcore/health answers ok."""
@@ -89,12 +96,12 @@ class Server:
         cmd += ["--server.port", str(self.port), "--server.address", "127.0.0.1"]
         cmd += ["--browser.gatherUsageStats", "false"]
         t = time.perf_counter()
-        self.proc = subprocess.Popen(
-            cmd, cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
+        # a file, not a pipe: a pipe nobody reads fills up, and a server writing to it then stops
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=self.log, text=True)
         while time.perf_counter() - t < timeout:
             if self.proc.poll() is not None:
-                raise RuntimeError("streamlit exited: " + self.proc.stderr.read()[-500:])
+                raise RuntimeError(self.exited())
             try:
                 if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
                     return time.perf_counter() - t
@@ -102,6 +109,13 @@ class Server:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError("streamlit did not answer its health check")
+
+    def exited(self) -> str:
+        """How the server ended, with the end of its log; "" while it runs."""
+        if self.proc is None or self.proc.poll() is None:
+            return ""
+        self.log.seek(0)
+        return f"streamlit exited with status {self.proc.returncode}: {self.log.read()[-500:]}"
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -119,11 +133,14 @@ PENDING = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
   return JSON.stringify({
-    url: location.href, ran: window.__ran, state: app && app.getAttribute('data-test-script-state'),
+    url: location.href, ran: window.__ran, runs: window.__runs,
+    state: app && app.getAttribute('data-test-script-state'),
+    connection: app && app.getAttribute('data-test-connection-state'),
     stale: document.querySelectorAll('[data-stale="true"]').length,
     h1: !!document.querySelector('[data-testid="stMainBlockContainer"] h1'),
     undrawn: charts.filter((c) => c.offsetParent !== null && !c.querySelector('.js-plotly-plot .main-svg')).length,
     charts: charts.length,
+    main: (document.querySelector('[data-testid="stMainBlockContainer"]') || document.body).innerText.slice(0, 300),
   });
 }"""
 
@@ -335,7 +352,7 @@ def bench_browser(
                     offset = (r * 5) % len(choices)
                     rounds.append(_round(browser, server, shown, (choices[offset:] + choices[:offset]) * 4))
                 except Exception as exc:  # a round that timed out is a finding; the others still count
-                    failed.append(f"round {r + 1}: {_first_line(exc)}")
+                    failed.append(f"round {r + 1}: {_first_line(exc)} {server.exited()}".strip())
                 finally:
                     server.stop()
                 progress(f"browser round {r + 1}/{runs}")
