@@ -34,22 +34,31 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 VIEWPORT = {"width": 1366, "height": 900}
 TIMEOUT_MS = 180_000
 
-# Marks each run of the script: set when the app reports running, cleared by the bench before an action. A
-# busy browser may deliver "running" and "notRunning" in one batch, so the records' old values count too: a
-# quick run must not go unseen (the bench would then wait for it forever).
+# Marks each run of the script: set when a run is seen, cleared by the bench before an action. A run is seen when
+# the app's script state leaves "running", or when the run's output changes the page's main block (outside the
+# charts, which Plotly keeps drawing into after a run): React may render a quick run's start and end in one
+# commit, so that the state never shows "running", and a busy browser may deliver "running" and "notRunning" in
+# one batch of records. A run that goes unseen would leave the bench waiting for it forever.
 WATCH = """
 window.__ran = false;
 window.__runs = 0;
 new MutationObserver((records) => {
-  for (const r of records)
-    if (r.attributeName === 'data-test-script-state' && r.oldValue === 'running') {
-      window.__ran = true;
-      window.__runs += 1;
+  for (const r of records) {
+    if (r.type === 'attributes') {
+      if (r.attributeName === 'data-test-script-state' && r.oldValue === 'running') {
+        window.__ran = true;
+        window.__runs += 1;
+      }
+      continue;
     }
+    const at = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+    if (at && at.closest('[data-testid="stMainBlockContainer"]') && !at.closest('[data-testid="stPlotlyChart"]'))
+      window.__ran = true;
+  }
   const app = document.querySelector('[data-testid="stApp"]');
   if (app && app.getAttribute('data-test-script-state') === 'running') window.__ran = true;
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state'],
-  attributeOldValue: true, childList: true});
+  attributeOldValue: true, childList: true, characterData: true});
 """
 DRAWN = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
