@@ -14,19 +14,16 @@ the page has been read for READ_SECONDS, as served by default (the other site ch
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from itertools import combinations, cycle
 from pathlib import Path
 
+from outcomes.bench.server import Server, free_port
 from outcomes.paths import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,42 +31,48 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 VIEWPORT = {"width": 1366, "height": 900}
 TIMEOUT_MS = 180_000
 
-# Marks each run of the script: set when a run is seen, cleared by the bench before an action. A run is seen when
-# the app's script state leaves "running", or when the run's output changes the page's main block (outside the
-# charts, which Plotly keeps drawing into after a run): React may render a quick run's start and end in one
-# commit, so that the state never shows "running", and a busy browser may deliver "running" and "notRunning" in
-# one batch of records. A run that goes unseen would leave the bench waiting for it forever.
+# Marks each run of the script: set when the app reports running, cleared by the bench before an action. A
+# busy browser may deliver "running" and "notRunning" in one batch, so the records' old values count too: a
+# quick run must not go unseen (the bench would then wait for it forever). Counting the page's own mutations as
+# a run as well settled some visits before their sidebar was drawn, so only the script state counts.
 WATCH = """
 window.__ran = false;
 window.__runs = 0;
 new MutationObserver((records) => {
-  for (const r of records) {
-    if (r.type === 'attributes') {
-      if (r.attributeName === 'data-test-script-state' && r.oldValue === 'running') {
-        window.__ran = true;
-        window.__runs += 1;
-      }
-      continue;
-    }
-    const at = r.target.nodeType === 1 ? r.target : r.target.parentElement;
-    if (at && at.closest('[data-testid="stMainBlockContainer"]') && !at.closest('[data-testid="stPlotlyChart"]'))
+  for (const r of records)
+    if (r.attributeName === 'data-test-script-state' && r.oldValue === 'running') {
       window.__ran = true;
-  }
+      window.__runs += 1;
+    }
   const app = document.querySelector('[data-testid="stApp"]');
   if (app && app.getAttribute('data-test-script-state') === 'running') window.__ran = true;
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state'],
-  attributeOldValue: true, childList: true, characterData: true});
+  attributeOldValue: true, childList: true});
 """
-DRAWN = """() => {
+# What the page still lacks before it counts as drawn ([] once drawn). A run that ended showing an exception
+# counts as drawn: there is nothing more to wait for, and the exception is reported as a problem.
+LACKING = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
-  if (!window.__ran || !app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  if (document.querySelector('[data-stale="true"]')) return false;
-  if (document.querySelector('[data-testid="stException"]')) return true;  // done, with an error to report
-  if (!document.querySelector('[data-testid="stMainBlockContainer"] h1')) return false;
-  for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]'))
-    if (c.offsetParent !== null && !c.querySelector('.js-plotly-plot .main-svg')) return false;
-  return true;
+  const state = app && app.getAttribute('data-test-script-state');
+  const lacking = [];
+  if (!window.__ran) lacking.push('a run since the action');
+  if (state !== 'notRunning') lacking.push(`script state ${state}`);
+  const stale = document.querySelectorAll('[data-stale="true"]').length;
+  if (stale) lacking.push(`${stale} stale elements`);
+  if (lacking.length || document.querySelector('[data-testid="stException"]')) return lacking;
+  if (!document.querySelector('[data-testid="stMainBlockContainer"] h1')) lacking.push('the title');
+  const undrawn = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].filter(
+    (c) => c.offsetParent !== null && !c.querySelector('.js-plotly-plot .main-svg')).length;
+  if (undrawn) lacking.push(`${undrawn} charts`);
+  return lacking;
 }"""
+DRAWN = f"() => ({LACKING})().length === 0"
+# Told when the wait for DRAWN times out
+PENDING = f"""() => JSON.stringify({{
+  lacking: ({LACKING})(), url: location.href, runs: window.__runs,
+  connection: document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-connection-state'),
+  main: (document.querySelector('[data-testid="stMainBlockContainer"]') || document.body).innerText.slice(0, 300),
+}})"""
 
 
 def pages() -> list[tuple[str, str, bool]]:
@@ -77,81 +80,6 @@ def pages() -> list[tuple[str, str, bool]]:
     text = (ROOT / "app.py").read_text()
     found = re.findall(r'st\.Page\(\s*"[^"]+",\s*title="([^"]+)",\s*url_path="([^"]+)"([^)]*)\)', text)
     return [(path, title, "default=True" in rest) for title, path, rest in found]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`streamlit run app.py` on 127.0.0.1 from `root`, showing `db_path` (None: the clone's own database)."""
-
-    def __init__(self, port: int, db_path: Path | None = None, root: Path = ROOT, env: dict | None = None):
-        self.port, self.db_path, self.root, self.extra = port, db_path, root, env or {}
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen | None = None
-        self.log = None
-
-    def start(self, timeout: float = 120) -> float:
-        """Start the server; seconds until /_stcore/health answers ok."""
-        env = dict(os.environ)
-        env.pop("OUTCOMES_DB", None)
-        if self.db_path is not None:
-            env["OUTCOMES_DB"] = str(self.db_path)
-        env |= self.extra
-        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-        cmd += ["--server.port", str(self.port), "--server.address", "127.0.0.1"]
-        cmd += ["--browser.gatherUsageStats", "false"]
-        t = time.perf_counter()
-        # a file, not a pipe: a pipe nobody reads fills up, and a server writing to it then stops
-        self.log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=self.log, text=True)
-        while time.perf_counter() - t < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(self.exited())
-            try:
-                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
-                    return time.perf_counter() - t
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("streamlit did not answer its health check")
-
-    def exited(self) -> str:
-        """How the server ended, with the end of its log; "" while it runs."""
-        if self.proc is None or self.proc.poll() is None:
-            return ""
-        self.log.seek(0)
-        return f"streamlit exited with status {self.proc.returncode}: {self.log.read()[-500:]}"
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-
-# What DRAWN still waits for, told when the wait times out
-PENDING = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
-  return JSON.stringify({
-    url: location.href, ran: window.__ran, runs: window.__runs,
-    state: app && app.getAttribute('data-test-script-state'),
-    connection: app && app.getAttribute('data-test-connection-state'),
-    stale: document.querySelectorAll('[data-stale="true"]').length,
-    h1: !!document.querySelector('[data-testid="stMainBlockContainer"] h1'),
-    undrawn: charts.filter((c) => c.offsetParent !== null && !c.querySelector('.js-plotly-plot .main-svg')).length,
-    charts: charts.length,
-    main: (document.querySelector('[data-testid="stMainBlockContainer"]') || document.body).innerText.slice(0, 300),
-  });
-}"""
 
 
 def _settle(page) -> float:

@@ -187,7 +187,7 @@ def components():
 @functools.cache
 def script_cache():
     """The scripts compiled once, as a server compiles them: a server keeps one ScriptCache for its life, while
-    AppTest makes a new one for every run (parsing and compiling app.py and the page again, 20-30 ms of each
+    AppTest makes a new one for every run (parsing and compiling app.py and the page again, 3-5 ms of each
     rerun at 1M, which is not page time). Emptied by cold()."""
     from streamlit.runtime.scriptrunner.script_cache import ScriptCache
 
