@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 
 
 class Kept:
@@ -43,3 +45,31 @@ class Kept:
         """Forget every kept value."""
         with self._lock:
             self._values.clear()
+
+
+class Later(Mapping):
+    """A mapping whose values are made when first read, once, however many threads read at once: given a value,
+    or a function of no arguments that makes it."""
+
+    def __init__(self, values: dict):
+        self._given = dict(values)
+        self._kept = Kept(len(self._given) or 1)
+
+    def __getitem__(self, name):
+        given = self._given[name]
+        if not callable(given):
+            return given
+        value = self._kept.get(name, given)
+        self._given[name] = value  # lets go of the function and what it holds
+        return value
+
+    def __iter__(self):
+        return iter(self._given)
+
+    def __len__(self) -> int:
+        return len(self._given)
+
+
+def later(values: Mapping, fn) -> Later:
+    """fn(value) for every name of `values`, each made when first read (a Later's own values too)."""
+    return Later({name: functools.partial(lambda n: fn(values[n]), name) for name in values})

@@ -81,7 +81,7 @@ residential as (
 
 -- stepdown_rate's denominator, and its numerator as the outcome
 stepdowns as (
-    select r.episode_id, r.site, coalesce(r.days_to_iop <= s.window_days, false) as outcome
+    select r.*, coalesce(r.days_to_iop <= s.window_days, false) as outcome
     from residential as r
     cross join settings as s
     where
@@ -101,7 +101,7 @@ high_intensity as (
 
 -- fui_followup's denominator, and its numerator as the outcome
 followups as (
-    select f.episode_id, f.site, coalesce(f.days_to_followup <= s.window_days, false) as outcome
+    select f.*, coalesce(f.days_to_followup <= s.window_days, false) as outcome
     from high_intensity as f
     cross join settings as s
     where
@@ -113,70 +113,61 @@ followups as (
         and ($end is null or f.discharge_date <= $end)
 ),
 
-in_view as (
-    select episode_id, site, level_of_care, discharge_date, discharge_reason
-    from filtered(episodes, $filters)
+iop as (
+    select *
+    from filtered(iop_episodes, $filters)
 ),
 
 -- discharge_outcomes' IOP discharges, and its completed count as the outcome
 completions as (
-    select e.episode_id, e.site, e.discharge_reason = 'completed' as outcome
-    from in_view as e
+    select i.*, i.discharge_reason = 'completed' as outcome
+    from iop as i
     cross join settings as s
     where
         s.measure = 'iop_completion'
-        and e.level_of_care = 'iop'
-        and e.discharge_date <= $as_of
-        and ($start is null or e.discharge_date >= $start)
-        and ($end is null or e.discharge_date <= $end)
+        and i.discharge_date <= $as_of
+        and ($start is null or i.discharge_date >= $start)
+        and ($end is null or i.discharge_date <= $end)
 ),
 
+-- the index episodes with their case-mix factors; the tables read carry prior_episodes (episode_priors)
 index_episodes as (
-    select * from stepdowns
+    select
+        site, outcome, age_band, gender, primary_substance, co_occurring_mh, living_situation, employment,
+        payer, prior_episodes
+    from stepdowns
     union all
-    select * from followups
+    select
+        site, outcome, age_band, gender, primary_substance, co_occurring_mh, living_situation, employment,
+        payer, prior_episodes
+    from followups
     union all
-    select * from completions
-),
-
--- the client's other episodes, at any level and site, admitted in the 365 days before this admission
-prior_counts as (
-    select i.episode_id, count(*) as prior_episodes
-    from index_episodes as i
-    inner join episodes as e on i.episode_id = e.episode_id
-    inner join episodes as p
-        on e.client_id = p.client_id
-        and e.episode_id <> p.episode_id
-        and p.admit_date between e.admit_date - 365 and e.admit_date - 1
-    group by i.episode_id
+    select
+        site, outcome, age_band, gender, primary_substance, co_occurring_mh, living_situation, employment,
+        payer, prior_episodes
+    from completions
 ),
 
 per_episode as (
     select
-        i.site,
-        i.outcome::integer as outcome,
-        e.age_band,
-        e.gender,
-        e.primary_substance,
-        case e.co_occurring_mh when true then 'yes' when false then 'no' end as co_occurring_mh,
-        e.living_situation,
-        e.employment,
-        e.payer,
-        case
-            when coalesce(c.prior_episodes, 0) = 0 then '0'
-            when c.prior_episodes = 1 then '1'
-            else '2+'
-        end as prior_episodes
-    from index_episodes as i
-    inner join episodes as e on i.episode_id = e.episode_id
-    left join prior_counts as c on i.episode_id = c.episode_id
+        site,
+        outcome::integer as outcome,
+        age_band,
+        gender,
+        primary_substance,
+        case co_occurring_mh when true then 'yes' when false then 'no' end as co_occurring_mh,
+        living_situation,
+        employment,
+        payer,
+        case when prior_episodes = 0 then '0' when prior_episodes = 1 then '1' else '2+' end as prior_episodes
+    from index_episodes
 ),
 
+-- not sorted: the runner's counts are sums of whole numbers, the same in any order
 final as (
     select *, count(*) as episodes
     from per_episode
     group by all
-    order by all
 )
 
 select * from final

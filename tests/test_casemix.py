@@ -576,6 +576,46 @@ def test_no_eligible_episodes_gives_no_rows(mixed, query):
     assert result.notes == ["No eligible episodes in this range."]
 
 
+def test_the_fit_on_patterns_is_statsmodels_irls_on_one_row_per_episode():
+    """The fit (Newton's method on binomial patterns of counted rows) gives the estimates and standard errors of
+    statsmodels' default fit (IRLS) on one 0/1 row per episode, with the design written here from the coded rows."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    rows = pd.DataFrame(
+        {
+            "site": rng.choice(["A", "B", "C"], n),
+            "age_band": rng.choice(["18-25", "26-34", "35-44", None], n, p=[0.3, 0.4, 0.25, 0.05]),
+            "gender": rng.choice(["female", "male"], n),
+            "payer": rng.choice(["medicaid", "commercial", "self_pay"], n, p=[0.6, 0.3, 0.1]),
+        }
+        | {f: "x" for f in ("primary_substance", "co_occurring_mh", "living_situation", "employment")}
+        | {"prior_episodes": rng.choice(["0", "1", "2+"], n, p=[0.7, 0.2, 0.1])}
+    )
+    logit = -0.4 + 0.5 * (rows["gender"] == "male") - 0.8 * (rows["payer"] == "self_pay")
+    rows["outcome"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    counted = rows.groupby(list(rows.columns), dropna=False).size().reset_index(name="episodes")  # as the SQL
+    assert len(counted) < n / 2
+    model = casemix.fit(counted)
+    assert model.converged, model.message
+
+    coded, levels = casemix.prepare(rows)
+    estimated = levels[levels["role"] == "estimated"]
+    x = np.column_stack(
+        [np.ones(n)]
+        + [(coded[f].astype(str) == lvl).to_numpy(float) for f, lvl in zip(estimated["factor"], estimated["level"])]
+    )
+    irls = sm.GLM(rows["outcome"].to_numpy(float), x, family=sm.families.Binomial()).fit()
+    assert np.allclose(model.params.to_numpy(), irls.params, rtol=0, atol=1e-8)
+    # IRLS takes its standard errors from the weights of its last step, Newton's method at the estimates
+    assert np.allclose(model.conf_int.to_numpy(), np.asarray(irls.conf_int()), rtol=0, atol=1e-6)
+    # with an intercept, the maximum likelihood fit expects as many outcomes as there were
+    cells = casemix.collapse(casemix.prepare(counted)[0])
+    assert cells["n"].sum() == n and cells["events"].sum() == rows["outcome"].sum()
+    assert casemix.expected_by_site(cells, model).sum() == pytest.approx(rows["outcome"].sum())
+
+
 def test_levels_under_30_are_merged_into_the_most_common():
     rows = pd.DataFrame(
         {

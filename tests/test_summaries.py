@@ -375,6 +375,23 @@ def test_iop_weeks(con):
     )
 
 
+def test_prior_episodes(con):
+    # counted in Python: the client's other episodes admitted 1 to 365 days before this one's admission
+    admitted = defaultdict(list)
+    for episode, client, day in rows(con, "select episode_id, client_id, admit_date from enrollments"):
+        admitted[client].append((episode, day))
+    expected = {
+        episode: sum(other != episode and 1 <= (day - seen).days <= 365 for other, seen in stays)
+        for stays in admitted.values()
+        for episode, day in stays
+    }
+    assert dict(rows(con, "select episode_id, prior_episodes from episode_priors")) == expected
+    assert {n for n in expected.values()} >= {0, 1}  # the fixture has episodes with none and with one
+    for table in ("iop_episodes", "residential_stepdowns", "followup_discharges"):
+        carried = rows(con, f"select episode_id, prior_episodes from {table}")
+        assert carried and all(expected[e] == n for e, n in carried), table
+
+
 def test_residential_stepdowns(con):
     assert_same(
         con,

@@ -148,7 +148,7 @@ def fit_defaults(con, catalog: dict, data_through) -> int:
     for query, given in default_views(catalog):
         values = runner.model_values(runner.apply_scope(query, runner.bind(query, given, data_through), None))
         try:
-            rows, _ = runner.execute(con, query.sql, values, timeout=None)
+            rows = runner.model_rows(con, query.sql, values, timeout=None)
             out = models.get(query.model)(rows, values)
         except Exception:
             logging.getLogger(__name__).warning("load: %s %s not fitted", query.name, given, exc_info=True)

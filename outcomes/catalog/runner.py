@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import duckdb
@@ -11,6 +12,7 @@ import pandas as pd
 
 from outcomes.catalog import filters, grain
 from outcomes.catalog.query import Query
+from outcomes.kept import later
 from outcomes.privacy import access, categories, overlap
 from outcomes.privacy import suppress as sup
 
@@ -40,7 +42,7 @@ class Result:
     raw: bool
     reasons: pd.DataFrame | None = None  # why each hidden cell is hidden (suppress.SMALL / COMPLEMENT), else ""
     notes: list[str] = field(default_factory=list)  # from a model post-step, e.g. whether its fit converged
-    details: dict[str, pd.DataFrame] = field(default_factory=dict)  # tables a post-step puts beside the result
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict)  # tables a post-step puts beside the result
 
 
 def bind(query: Query, given: dict, data_through=None) -> dict:
@@ -67,8 +69,11 @@ def bind(query: Query, given: dict, data_through=None) -> dict:
     return values
 
 
-def execute(con, sql: str, values: dict, timeout: float | None = DEFAULT_TIMEOUT, max_rows: int | None = None):
-    """Run one statement on a fresh cursor; returns (DataFrame, truncated). Stops it after `timeout` seconds."""
+def execute(
+    con, sql: str, values: dict, timeout: float | None = DEFAULT_TIMEOUT, max_rows: int | None = None, arrow=False
+):
+    """Run one statement on a fresh cursor; returns (DataFrame, truncated). Stops it after `timeout` seconds.
+    `arrow`: every row through Arrow (see model_rows)."""
     cur = con.cursor()
     timer = threading.Timer(timeout, cur.interrupt) if timeout else None
     try:
@@ -76,11 +81,12 @@ def execute(con, sql: str, values: dict, timeout: float | None = DEFAULT_TIMEOUT
             timer.start()
         started = time.monotonic()
         try:
-            rel = cur.execute(sql, values)
-            if max_rows is None:
-                df = rel.df()
-                truncated = False
+            if arrow:  # a relation: Arrow from an executed statement would copy its rows once more
+                df, truncated = cur.sql(sql, params=values).to_arrow_table().to_pandas(), False
+            elif max_rows is None:
+                df, truncated = cur.execute(sql, values).df(), False
             else:
+                rel = cur.execute(sql, values)
                 rows = rel.fetchmany(max_rows + 1)
                 cols = [d[0] for d in rel.description]
                 truncated = len(rows) > max_rows
@@ -94,6 +100,12 @@ def execute(con, sql: str, values: dict, timeout: float | None = DEFAULT_TIMEOUT
         if timer:
             timer.cancel()
         cur.close()
+
+
+def model_rows(con, sql: str, values: dict, timeout: float | None = DEFAULT_TIMEOUT) -> pd.DataFrame:
+    """A `model:` query's rows for its post-step, through Arrow: the same frame as .df() gives for its text and
+    integer columns, in a third of the time (tens of thousands of rows at a million clients)."""
+    return execute(con, sql, values, timeout, None, arrow=True)[0]
 
 
 def run(
@@ -167,7 +179,7 @@ def _run_model(con, query: Query, values: dict, raw: bool, timeout, max_rows, sc
     from outcomes.measures import models
 
     every_site = model_values(values)
-    out, key = model_runs.output(con, query, every_site, lambda c, sql, v: execute(c, sql, v, timeout, None)[0])
+    out, key = model_runs.output(con, query, every_site, lambda c, sql, v: model_rows(c, sql, v, timeout))
 
     def shown() -> tuple:
         """The table as the user's scope may see it, suppressed unless raw: the same for any sites asked."""
@@ -187,8 +199,9 @@ def _run_model(con, query: Query, values: dict, raw: bool, timeout, max_rows, sc
     truncated = max_rows is not None and len(df) > max_rows
     if truncated:
         df, mask, why = df.iloc[:max_rows], mask.iloc[:max_rows], why.iloc[:max_rows]
-    details = {}
-    for name, detail in out.details.items():
+
+    def narrowed(detail: models.Detail) -> pd.DataFrame:
+        """The detail's rows of the sites shown, hidden where its `follows` cell is."""
         frame = detail.frame
         if "site" in frame:
             frame = frame[frame["site"].isin(df["site"])].reset_index(drop=True)
@@ -197,7 +210,9 @@ def _run_model(con, query: Query, values: dict, raw: bool, timeout, max_rows, sc
                 numbers = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
                 frame = frame.astype({c: "float64" for c in numbers})
                 frame.loc[hidden, numbers] = float("nan")
-        details[name] = frame.copy()  # the kept output's own frames stay as they were
+        return frame.copy()  # the kept output's own frames stay as they were
+
+    details = later(out.details, narrowed)
     return Result(df, mask, values, truncated, time.monotonic() - started, raw, why, list(out.notes), details)
 
 

@@ -7,6 +7,7 @@ the named post-step, which returns the published table (one row per site). The S
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,11 +44,12 @@ class Total:
 
 @dataclass
 class Output:
-    """What a post-step returns: the table for every site, notes for the reader, and tables beside it."""
+    """What a post-step returns: the table for every site, notes for the reader, and tables beside it (a
+    mapping: an outcomes.kept.Later makes a costly one only when it is read)."""
 
     table: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-    details: dict[str, Detail] = field(default_factory=dict)
+    details: Mapping[str, Detail] = field(default_factory=dict)
     total: Total | None = None
 
 

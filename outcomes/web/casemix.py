@@ -8,6 +8,7 @@ from the runner's suppressed result; its tables beside the result (odds ratios, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import duckdb
@@ -17,6 +18,7 @@ import streamlit as st
 from outcomes.catalog import runner
 from outcomes.catalog.query import Query
 from outcomes.ingest import db
+from outcomes.kept import later
 from outcomes.measures.casemix import FACTORS, MIN_LEVEL
 from outcomes.present import alt_text, charts, files
 from outcomes.present.pdf import Chart
@@ -72,11 +74,11 @@ class Comparison(NamedTuple):
 
     rows: queries.Rows
     notes: tuple[str, ...]
-    details: dict[str, pd.DataFrame]
+    details: Mapping[str, pd.DataFrame]  # made when first read (outcomes.kept.Later)
 
     def view(self) -> Comparison:
         """The same result in frames of the caller's own (see queries.Rows.view)."""
-        return Comparison(self.rows.view(), self.notes, {k: v.copy(deep=False) for k, v in self.details.items()})
+        return Comparison(self.rows.view(), self.notes, later(self.details, lambda frame: frame.copy(deep=False)))
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)  # see queries.cached_run; callers get views

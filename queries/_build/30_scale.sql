@@ -3,7 +3,20 @@
 -- with filtered(table, $filters) instead of joining it to the filtered episodes: at this size the join costs more than
 -- the scan. tests/test_summaries.py proves each equal to a definition on the base tables.
 
--- One row per IOP episode with its attributes and what the IOP measures ask of it:
+-- One row per episode: prior_episodes, how many other episodes of the client (any level, any site) were admitted
+-- in the 365 days before this admission. A case-mix factor of site_comparison, carried by the tables it reads:
+-- counted in the query, this self-join of episodes was most of its time.
+create table episode_priors as
+select e.episode_id, count(p.episode_id)::integer as prior_episodes
+from episodes as e
+left join episodes as p
+    on e.client_id = p.client_id
+    and e.episode_id <> p.episode_id
+    and p.admit_date between e.admit_date - 365 and e.admit_date - 1
+group by e.episode_id
+order by e.episode_id;
+
+-- One row per IOP episode with its attributes, its prior_episodes and what the IOP measures ask of it:
 -- is_stepdown: the client had a residential discharge from 14 days before admission to the admission day;
 -- has_recent_care: another IOP or residential episode of the client, admitted before this admission, was
 --   open at some time in the 194 days before it;
@@ -75,8 +88,10 @@ final as (
         n.initiation_date,
         g.episode_key is not null as engaged,
         i.site, i.payer, i.gender, i.age_band, i.primary_substance, i.co_occurring_mh, i.living_situation,
-        i.employment, i.track
+        i.employment, i.track,
+        p.prior_episodes
     from iop as i
+    inner join episode_priors as p on i.episode_id = p.episode_id
     left join stepdowns as s on i.episode_key = s.episode_key
     left join recent_care as c on i.episode_key = c.episode_key
     left join initiations as n on i.episode_key = n.episode_key
@@ -252,8 +267,8 @@ order by admit_date, episode_key;
 -- One row per residential or withdrawal management discharge that is not a direct transfer (another such
 -- admission on the discharge day or the next) and not a death: whether the 31-day rule keeps it (31 days or
 -- more after the client's last kept discharge), and the days to the client's first attended PHP, IOP or OP
--- session after the discharge day. Neither depends on an as-of date: both look only at earlier discharges
--- or at sessions, and an earlier as-of only leaves out later discharges.
+-- session after the discharge day; with prior_episodes. Neither depends on an as-of date: both look only at
+-- earlier discharges or at sessions, and an earlier as-of only leaves out later discharges.
 create table followup_discharges as
 with recursive
 
@@ -347,9 +362,11 @@ final as (
         r.kept,
         f.first_after - r.discharge_date as days_to_followup,
         e.site, e.payer, e.gender, e.age_band, e.primary_substance, e.co_occurring_mh, e.living_situation,
-        e.employment, e.track
+        e.employment, e.track,
+        p.prior_episodes
     from thirty_one_day_rule as r
     inner join episodes as e on r.episode_id = e.episode_id
+    inner join episode_priors as p on r.episode_id = p.episode_id
     left join first_followup as f on r.episode_id = f.episode_id
 )
 
@@ -536,12 +553,14 @@ inner join episodes as b
     and date_trunc('week', a.admit_date) <= coalesce(date_trunc('week', b.discharge_date), date '9999-12-31')
 order by a.episode_id;
 
--- residential_discharges with each discharge's filter attributes (site is already there).
+-- residential_discharges with each discharge's filter attributes (site is already there) and prior_episodes.
 create table residential_stepdowns as
 select
     d.*,
     e.payer, e.gender, e.age_band, e.primary_substance, e.co_occurring_mh, e.living_situation, e.employment,
-    e.track
+    e.track,
+    p.prior_episodes
 from residential_discharges as d
 inner join episodes as e on d.episode_id = e.episode_id
+inner join episode_priors as p on d.episode_id = p.episode_id
 order by d.discharge_date, d.episode_id;
