@@ -2,7 +2,7 @@
 Playwright, timed from navigation or from a filter change to the last chart drawn.
 
 A page is drawn when Streamlit has run its script since the action (the app's `data-test-script-state` went to
-running and back to notRunning), no element is stale, and the page title and every Plotly chart shown (not in
+running and back to notRunning, or the server's WebSocket said a run finished), no element is stale, and the page title and every Plotly chart shown (not in
 a closed expander or tab, each with its SVG) are drawn, or an exception is shown (reported as a problem). A page
 that never is drawn fails with what it still lacked and the end of the server's log if the server has stopped.
 Each round starts a new server: the first visit of each page is the first since that start (every server cache
@@ -33,11 +33,17 @@ TIMEOUT_MS = 180_000
 
 # Marks each run of the script: set when the app reports running, cleared by the bench before an action. A
 # busy browser may deliver "running" and "notRunning" in one batch, so the records' old values count too: a
-# quick run must not go unseen (the bench would then wait for it forever). Counting the page's own mutations as
-# a run as well settled some visits before their sidebar was drawn, so only the script state counts.
+# quick run must not go unseen (the bench would then wait for it forever). React may still draw a quick run's
+# start and end in one commit, and then the app never shows "running": so the server's own word that a run
+# finished (a ForwardMsg with script_finished, read off the app's WebSocket) counts as well, once the page has
+# had FINISH_MS to draw what the run sent. Counting the page's own mutations as a run settled some visits before
+# their sidebar was drawn, so they do not count.
+FINISH_MS = 100
 WATCH = """
 window.__ran = false;
 window.__runs = 0;
+window.__finished = 0;
+window.__finishes = 0;
 new MutationObserver((records) => {
   for (const r of records)
     if (r.attributeName === 'data-test-script-state' && r.oldValue === 'running') {
@@ -48,14 +54,61 @@ new MutationObserver((records) => {
   if (app && app.getAttribute('data-test-script-state') === 'running') window.__ran = true;
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state'],
   attributeOldValue: true, childList: true});
+// whether a ForwardMsg's bytes report a whole run finished (script_finished: successfully, or a fragment's)
+const finished = (bytes) => {
+  let i = 0;
+  const varint = () => {
+    let value = 0, shift = 0, b;
+    do { b = bytes[i++]; value += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80 && i < bytes.length);
+    return value;
+  };
+  while (i < bytes.length) {
+    const tag = varint(), field = Math.floor(tag / 8), wire = tag % 8;
+    if (wire === 0) {
+      const value = varint();
+      if (field === FIELD) return DONE.includes(value);
+    } else if (wire === 2) {
+      const length = varint();  // read before i is: `i += varint()` would add to i's old value
+      i += length;
+    } else if (wire === 1) i += 8;
+    else if (wire === 5) i += 4;
+    else return false;
+  }
+  return false;
+};
+const Native = window.WebSocket;
+window.WebSocket = class extends Native {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener('message', (event) => {
+      if (event.data instanceof ArrayBuffer && finished(new Uint8Array(event.data))) {
+        window.__finished = performance.now();
+        window.__finishes += 1;
+      }
+    });
+  }
+};
 """
+
+
+def _watch() -> str:
+    """WATCH with the field number and finished values of script_finished in the installed Streamlit."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    field = ForwardMsg.DESCRIPTOR.fields_by_name["script_finished"]
+    done = [ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY]
+    return f"(() => {{ const FIELD = {field.number}, DONE = {done}; window.__finishMs = {FINISH_MS};{WATCH}}})();"
+
+
+RESET = "window.__ran = false; window.__finished = 0"  # before an action: runs seen before it do not count
 # What the page still lacks before it counts as drawn ([] once drawn). A run that ended showing an exception
 # counts as drawn: there is nothing more to wait for, and the exception is reported as a problem.
 LACKING = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   const state = app && app.getAttribute('data-test-script-state');
   const lacking = [];
-  if (!window.__ran) lacking.push('a run since the action');
+  const told = window.__finished && performance.now() - window.__finished > window.__finishMs;
+  if (!window.__ran && !told) lacking.push('a run since the action');
   if (state !== 'notRunning') lacking.push(`script state ${state}`);
   const stale = document.querySelectorAll('[data-stale="true"]').length;
   if (stale) lacking.push(`${stale} stale elements`);
@@ -69,7 +122,7 @@ LACKING = """() => {
 DRAWN = f"() => ({LACKING})().length === 0"
 # Told when the wait for DRAWN times out
 PENDING = f"""() => JSON.stringify({{
-  lacking: ({LACKING})(), url: location.href, runs: window.__runs,
+  lacking: ({LACKING})(), url: location.href, runs: window.__runs, finished: window.__finishes,
   connection: document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-connection-state'),
   main: (document.querySelector('[data-testid="stMainBlockContainer"]') || document.body).innerText.slice(0, 300),
 }})"""
@@ -117,7 +170,7 @@ def change_sites(page, sites: list[str]) -> float:
         # nothing, and then no run starts and nothing is ever drawn
         page.get_by_role("option", name=site, exact=True).first.wait_for(timeout=TIMEOUT_MS)
         # cleared before Enter: a run quick enough to end before a later clear would go unseen
-        page.evaluate("window.__ran = false")
+        page.evaluate(RESET)
         t = time.perf_counter()
         page.keyboard.press("Enter")
         if i < len(sites) - 1:
@@ -129,7 +182,7 @@ def change_sites(page, sites: list[str]) -> float:
 
 def prepare_pdf(page) -> float:
     """Milliseconds from pressing "Prepare PDF" in the sidebar to its download button being offered."""
-    page.evaluate("window.__ran = false")
+    page.evaluate(RESET)
     t = time.perf_counter()
     page.get_by_role("button", name="Prepare PDF").click()
     page.get_by_role("button", name="Download page as PDF").wait_for(timeout=TIMEOUT_MS)
@@ -153,7 +206,7 @@ def _round(browser, server: Server, shown: list[tuple[str, str, bool]], choices:
     """One server life: first and second visits, filter changes, shared links and the Step-down PDF."""
     out: dict = {"first": {}, "second": {}, "change": {}, "shared": {}, "problems": []}
     ctx = browser.new_context(viewport=VIEWPORT)
-    ctx.add_init_script(WATCH)
+    ctx.add_init_script(_watch())
     page = ctx.new_page()
     fresh = iter(choices)
     try:
@@ -177,7 +230,7 @@ def _round(browser, server: Server, shown: list[tuple[str, str, bool]], choices:
         link = ctx2 = None
         try:
             ctx2 = browser.new_context(viewport=VIEWPORT)
-            ctx2.add_init_script(WATCH)
+            ctx2.add_init_script(_watch())
             link = ctx2.new_page()
             query = "&".join(f"sites={s}" for s in next(fresh))
             out["shared"][path] = visit(link, f"{address[path]}?{query}")
@@ -199,7 +252,7 @@ def changes_ahead(
     milliseconds by page, and under "problems" the changes that failed."""
     out: dict = {"problems": []}
     ctx = browser.new_context(viewport=VIEWPORT)
-    ctx.add_init_script(WATCH)
+    ctx.add_init_script(_watch())
     page = ctx.new_page()
     fresh = cycle(choices)  # each page's changes go to sets its earlier changes did not
     try:
@@ -242,7 +295,7 @@ def first_start(browser, port: int) -> dict:
         start = server.start()
         try:
             ctx = browser.new_context(viewport=VIEWPORT)
-            ctx.add_init_script(WATCH)
+            ctx.add_init_script(_watch())
             page = ctx.new_page()
             page.goto(server.url, wait_until="commit", timeout=TIMEOUT_MS)
             progress = page.locator('[data-testid="stProgress"]')
