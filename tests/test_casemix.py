@@ -22,7 +22,7 @@ from outcomes.catalog import runner
 from outcomes.catalog.query import CatalogError, parse
 from outcomes.ingest import db
 from outcomes.ingest.loader import load
-from outcomes.measures import casemix
+from outcomes.measures import casemix, funnel
 from outcomes.privacy.suppress import HIGH, LOW
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,13 +208,13 @@ def test_byar_by_hand():
     #   high = 5 (1 - 1/45 + z/(3*sqrt 5))^3 / E = 5 * (0.9777778 + 0.2921740)^3 / E = 5 * 1.2699518^3 / E
     #        = 5 * 2.048150 / E = 10.24075 / 3.181818 = 3.21852
     # O = 0, E = 2: low 0; high = 1 * (1 - 1/9 + z/3)^3 / 2 = (0.8888889 + 0.6533213)^3 / 2 = 3.668046 / 2 = 1.834023
-    low, high = casemix.byar([4, 0], [35 / 11, 2])
+    low, high = funnel.byar([4, 0], [35 / 11, 2])
     assert low == pytest.approx([0.338219, 0.0], rel=1e-5)
     assert high == pytest.approx([3.21852, 1.834023], rel=1e-5)
     # close to the exact (chi-square) interval 1.0899/E .. 10.2416/E for O = 4
     assert low[0] * 35 / 11 == pytest.approx(stats.chi2.ppf(0.025, 8) / 2, rel=0.02)
     assert high[0] * 35 / 11 == pytest.approx(stats.chi2.ppf(0.975, 10) / 2, rel=0.001)
-    assert np.isnan(casemix.byar([3], [0])[0][0])
+    assert np.isnan(funnel.byar([3], [0])[0][0])
 
 
 def test_funnel_limits_by_hand():
@@ -228,14 +228,14 @@ def test_funnel_limits_by_hand():
     # Binomial(5, 0.5), * 32: 1, 6, 16, 26, 31, 32. p = 0.025 (0.8/32): r_p = 0, alpha = (1 - 0.8)/1 = 0.2,
     #   (0 - 0.2)/5 < 0, clipped to 0; p = 0.975 (31.2/32): r_p = 5, alpha = (32 - 31.2)/(32 - 31) = 0.8,
     #   limit = (5 - 0.8)/5 = 0.84; p = 0.999 (31.968/32): alpha = 0.032, limit = 4.968/5 = 0.9936
-    low, high = casemix.funnel_limits(0.5, [10, 5, 0], 0.95)
+    low, high = funnel.funnel_limits(0.5, [10, 5, 0], 0.95)
     assert low[:2] == pytest.approx([0.1324444, 0.0], abs=1e-7)
     assert high[:2] == pytest.approx([0.7675556, 0.84], abs=1e-7)
-    low, high = casemix.funnel_limits(0.5, [10, 5], 0.998)
+    low, high = funnel.funnel_limits(0.5, [10, 5], 0.998)
     assert low == pytest.approx([0.00024, 0.0], abs=1e-9)
     assert high == pytest.approx([0.89976, 0.9936], abs=1e-9)
-    assert np.isnan(casemix.funnel_limits(0.5, [0], 0.95)[0][0])
-    assert casemix.funnel_limits(0.0, [20], 0.95)[1][0] == 0.0
+    assert np.isnan(funnel.funnel_limits(0.5, [0], 0.95)[0][0])
+    assert funnel.funnel_limits(0.0, [20], 0.95)[1][0] == 0.0
 
 
 def test_headline_fixture_by_hand(build_db, query):

@@ -27,7 +27,7 @@ from streamlit.testing.v1 import AppTest
 from outcomes.catalog import runner
 from outcomes.ingest import db
 from outcomes.ingest.loader import load
-from outcomes.measures import casemix
+from outcomes.measures import casemix, funnel
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = "Northside"  # one of the demo generator's sites
@@ -208,7 +208,7 @@ def test_stepdown_panel_draws_sites_and_limits(open_page, planted, catalog):
     for name, coverage in (("95% limits", 0.95), ("99.8% limits", 0.998)):
         (x_low, y_low), (x_high, y_high) = curves[name]
         assert len(x_low) > 50  # a curve, not a pair of lines
-        low, high = casemix.funnel_limits(overall, x_low, coverage)
+        low, high = funnel.funnel_limits(overall, x_low, coverage)
         np.testing.assert_allclose(y_low, low, atol=1e-12)
         np.testing.assert_allclose(y_high, high, atol=1e-12)
         assert np.all(np.diff(y_low[y_low > 0]) >= -1e-9)  # the funnel narrows as eligible grows

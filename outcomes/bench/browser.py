@@ -23,6 +23,7 @@ import time
 from itertools import combinations, cycle
 from pathlib import Path
 
+from outcomes.bench.page_state import DRAWN, PENDING, RESET, watch
 from outcomes.bench.server import Server, free_port
 from outcomes.paths import ROOT
 
@@ -30,102 +31,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 VIEWPORT = {"width": 1366, "height": 900}
 TIMEOUT_MS = 180_000
-
-# Marks each run of the script: set when the app reports running, cleared by the bench before an action. A
-# busy browser may deliver "running" and "notRunning" in one batch, so the records' old values count too: a
-# quick run must not go unseen (the bench would then wait for it forever). React may still draw a quick run's
-# start and end in one commit, and then the app never shows "running": so the server's own word that a run
-# finished (a ForwardMsg with script_finished, read off the app's WebSocket) counts as well, once the page has
-# had FINISH_MS to draw what the run sent. Counting the page's own mutations as a run settled some visits before
-# their sidebar was drawn, so they do not count.
-FINISH_MS = 100
-WATCH = """
-window.__ran = false;
-window.__runs = 0;
-window.__finished = 0;
-window.__finishes = 0;
-new MutationObserver((records) => {
-  for (const r of records)
-    if (r.attributeName === 'data-test-script-state' && r.oldValue === 'running') {
-      window.__ran = true;
-      window.__runs += 1;
-    }
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (app && app.getAttribute('data-test-script-state') === 'running') window.__ran = true;
-}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state'],
-  attributeOldValue: true, childList: true});
-// whether a ForwardMsg's bytes report a whole run finished (script_finished: successfully, or a fragment's)
-const finished = (bytes) => {
-  let i = 0;
-  const varint = () => {
-    let value = 0, shift = 0, b;
-    do { b = bytes[i++]; value += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80 && i < bytes.length);
-    return value;
-  };
-  while (i < bytes.length) {
-    const tag = varint(), field = Math.floor(tag / 8), wire = tag % 8;
-    if (wire === 0) {
-      const value = varint();
-      if (field === FIELD) return DONE.includes(value);
-    } else if (wire === 2) {
-      const length = varint();  // read before i is: `i += varint()` would add to i's old value
-      i += length;
-    } else if (wire === 1) i += 8;
-    else if (wire === 5) i += 4;
-    else return false;
-  }
-  return false;
-};
-const Native = window.WebSocket;
-window.WebSocket = class extends Native {
-  constructor(...args) {
-    super(...args);
-    this.addEventListener('message', (event) => {
-      if (event.data instanceof ArrayBuffer && finished(new Uint8Array(event.data))) {
-        window.__finished = performance.now();
-        window.__finishes += 1;
-      }
-    });
-  }
-};
-"""
-
-
-def _watch() -> str:
-    """WATCH with the field number and finished values of script_finished in the installed Streamlit."""
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    field = ForwardMsg.DESCRIPTOR.fields_by_name["script_finished"]
-    done = [ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY]
-    return f"(() => {{ const FIELD = {field.number}, DONE = {done}; window.__finishMs = {FINISH_MS};{WATCH}}})();"
-
-
-RESET = "window.__ran = false; window.__finished = 0"  # before an action: runs seen before it do not count
-# What the page still lacks before it counts as drawn ([] once drawn). A run that ended showing an exception
-# counts as drawn: there is nothing more to wait for, and the exception is reported as a problem.
-LACKING = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  const state = app && app.getAttribute('data-test-script-state');
-  const lacking = [];
-  const told = window.__finished && performance.now() - window.__finished > window.__finishMs;
-  if (!window.__ran && !told) lacking.push('a run since the action');
-  if (state !== 'notRunning') lacking.push(`script state ${state}`);
-  const stale = document.querySelectorAll('[data-stale="true"]').length;
-  if (stale) lacking.push(`${stale} stale elements`);
-  if (lacking.length || document.querySelector('[data-testid="stException"]')) return lacking;
-  if (!document.querySelector('[data-testid="stMainBlockContainer"] h1')) lacking.push('the title');
-  const undrawn = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].filter(
-    (c) => c.offsetParent !== null && !c.querySelector('.js-plotly-plot .main-svg')).length;
-  if (undrawn) lacking.push(`${undrawn} charts`);
-  return lacking;
-}"""
-DRAWN = f"() => ({LACKING})().length === 0"
-# Told when the wait for DRAWN times out
-PENDING = f"""() => JSON.stringify({{
-  lacking: ({LACKING})(), url: location.href, runs: window.__runs, finished: window.__finishes,
-  connection: document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-connection-state'),
-  main: (document.querySelector('[data-testid="stMainBlockContainer"]') || document.body).innerText.slice(0, 300),
-}})"""
 
 
 def pages() -> list[tuple[str, str, bool]]:
@@ -206,7 +111,7 @@ def _round(browser, server: Server, shown: list[tuple[str, str, bool]], choices:
     """One server life: first and second visits, filter changes, shared links and the Step-down PDF."""
     out: dict = {"first": {}, "second": {}, "change": {}, "shared": {}, "problems": []}
     ctx = browser.new_context(viewport=VIEWPORT)
-    ctx.add_init_script(_watch())
+    ctx.add_init_script(watch())
     page = ctx.new_page()
     fresh = iter(choices)
     try:
@@ -230,7 +135,7 @@ def _round(browser, server: Server, shown: list[tuple[str, str, bool]], choices:
         link = ctx2 = None
         try:
             ctx2 = browser.new_context(viewport=VIEWPORT)
-            ctx2.add_init_script(_watch())
+            ctx2.add_init_script(watch())
             link = ctx2.new_page()
             query = "&".join(f"sites={s}" for s in next(fresh))
             out["shared"][path] = visit(link, f"{address[path]}?{query}")
@@ -245,14 +150,21 @@ READ_SECONDS = 5  # a director reading the page before changing sites
 
 
 def changes_ahead(
-    browser, server: Server, shown, choices: list[list[str]], runs: int, read_seconds: float = READ_SECONDS
+    browser,
+    server: Server,
+    shown,
+    choices: list[list[str]],
+    runs: int,
+    read_seconds: float = READ_SECONDS,
+    filtered: frozenset = frozenset(),
 ) -> dict:
     """One server life with the views made ahead (outcomes.web.prefetch): for each page with the Sites filter,
     `runs` times, visit it, read it for `read_seconds`, then change sites to a set not chosen before. Gives the
-    milliseconds by page, and under "problems" the changes that failed."""
+    milliseconds by page, and under "problems" the changes that failed, and the visits of a page in `filtered`
+    (one whose sites the rounds changed) that showed no Sites filter."""
     out: dict = {"problems": []}
     ctx = browser.new_context(viewport=VIEWPORT)
-    ctx.add_init_script(_watch())
+    ctx.add_init_script(watch())
     page = ctx.new_page()
     fresh = cycle(choices)  # each page's changes go to sets its earlier changes did not
     try:
@@ -264,7 +176,11 @@ def changes_ahead(
                     try:  # the page is drawn; its sidebar may still be on its way
                         sites.wait_for(timeout=5_000)
                     except Exception:
-                        break  # a page without the Sites filter
+                        if path not in filtered:
+                            break  # a page without the Sites filter
+                        text = page.locator("body").inner_text()[:200].replace("\n", " | ")
+                        out["problems"].append(f"{path} change {run + 1}: no Sites filter 5 s after drawn: {text}")
+                        continue
                     page.wait_for_timeout(read_seconds * 1000)
                     out.setdefault(path, []).append(change_sites(page, next(fresh)))
                 except Exception as exc:  # one change that timed out is a finding; the others still count
@@ -295,7 +211,7 @@ def first_start(browser, port: int) -> dict:
         start = server.start()
         try:
             ctx = browser.new_context(viewport=VIEWPORT)
-            ctx.add_init_script(_watch())
+            ctx.add_init_script(watch())
             page = ctx.new_page()
             page.goto(server.url, wait_until="commit", timeout=TIMEOUT_MS)
             progress = page.locator('[data-testid="stProgress"]')
@@ -349,7 +265,8 @@ def bench_browser(
             server = Server(port, db_path, env={"OUTCOMES_PREFETCH": "1"})
             server.start()
             try:
-                ahead = changes_ahead(browser, server, shown, choices * 4, max(1, runs), read_seconds)
+                filtered = frozenset(path for r in rounds for path in r["change"])
+                ahead = changes_ahead(browser, server, shown, choices * 4, max(1, runs), read_seconds, filtered)
                 failed += ahead.pop("problems")
             except Exception as exc:
                 ahead = {}

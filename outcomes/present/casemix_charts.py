@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from outcomes.measures.casemix import funnel_limits
+from outcomes.measures.funnel import funnel_limits
 from outcomes.measures.stats import wilson
 from outcomes.present.theme import PALETTE, figure_of, finished_layout, merged, num, vline
 
