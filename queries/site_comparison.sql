@@ -132,20 +132,11 @@ completions as (
 
 -- the index episodes with their case-mix factors; the tables read carry prior_episodes (episode_priors)
 index_episodes as (
-    select
-        site, outcome, age_band, gender, primary_substance, co_occurring_mh, living_situation, employment,
-        payer, prior_episodes
-    from stepdowns
-    union all
-    select
-        site, outcome, age_band, gender, primary_substance, co_occurring_mh, living_situation, employment,
-        payer, prior_episodes
-    from followups
-    union all
-    select
-        site, outcome, age_band, gender, primary_substance, co_occurring_mh, living_situation, employment,
-        payer, prior_episodes
-    from completions
+    select * from stepdowns
+    union all by name
+    select * from followups
+    union all by name
+    select * from completions
 ),
 
 per_episode as (

@@ -173,12 +173,17 @@ def fit_cells(cells: pd.DataFrame, levels: pd.DataFrame, factors=tuple(FACTORS))
     rows): the likelihood is that of the episodes, and the fit costs what the number of patterns costs.
     """
     number = cells["pattern"].to_numpy()
-    patterns = cells.iloc[grouping.firsts(number)][list(FACTORS)].set_index(
-        pd.RangeIndex(number.max(initial=-1) + 1, name="pattern")
-    )
-    patterns["n"] = grouping.sums(number, cells["n"])
-    patterns["events"] = grouping.sums(number, cells["events"])
+    patterns = _summed(cells, number, grouping.firsts(number)).rename_axis("pattern")
     return fit_patterns(patterns, levels, factors, _design(patterns, levels, FACTORS))
+
+
+def _summed(rows: pd.DataFrame, number: np.ndarray, first: np.ndarray) -> pd.DataFrame:
+    """One row per number (`first`: each number's first row): the FACTORS of its rows, and their n and events
+    added up."""
+    out = rows.iloc[first][list(FACTORS)].reset_index(drop=True)
+    out["n"] = grouping.sums(number, rows["n"])
+    out["events"] = grouping.sums(number, rows["events"])
+    return out
 
 
 def fit_patterns(
@@ -396,11 +401,9 @@ def _without(model: Fit, levels: pd.DataFrame, factor: str) -> Fit:
     """
     others = [g for g in FACTORS if g != factor]
     pats = model.patterns
-    group = pats.groupby(others, sort=False, observed=True).ngroup().to_numpy()
-    _, first = np.unique(group, return_index=True)  # each merged pattern's first row, in group order
-    merged = pats.iloc[first][list(FACTORS)].reset_index(drop=True)
-    merged["n"] = np.bincount(group, weights=pats["n"].to_numpy(dtype=float)).astype("int64")
-    merged["events"] = np.bincount(group, weights=pats["events"].to_numpy(dtype=float)).astype("int64")
+    group = grouping.numbered([pats[g] for g in others])
+    first = grouping.firsts(group)
+    merged = _summed(pats, group, first)
     matrix, names = model.design
     reduced = fit_patterns(merged, levels, others, (matrix[first], names), model.params)
     spread = reduced.patterns["probability"].to_numpy()[group]
